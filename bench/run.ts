@@ -1,0 +1,25 @@
+/**
+ * `npm run bench`: every benchmark, printed as a Markdown table for the README.
+ * Uses the real Postgres of DATABASE_URL when set, PGlite always.
+ */
+import os from "node:os";
+import { pgliteDriver, postgresDriver } from "../test/support/db.js";
+import { benchBridge } from "./bridge.js";
+import { benchEventStream } from "./event-stream.js";
+
+const only = process.argv[2];
+const rows: [string, string][] = [];
+const url = process.env.DATABASE_URL?.trim();
+
+if (!only || only === "events") {
+  rows.push(["one event stream, PGlite", await benchEventStream(pgliteDriver)]);
+  if (url) rows.push(["one event stream, Postgres", await benchEventStream(postgresDriver(url))]);
+}
+if (!only || only === "bridge") {
+  for (const [k, v] of Object.entries(await benchBridge())) rows.push([k, v]);
+}
+
+console.log(`\n${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}\n`);
+console.log("| figure | result |\n| --- | --- |");
+for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+process.exit(0);

@@ -1,0 +1,118 @@
+/** `codetether-worker`: runs OpenCode agents for a CodeTether server on this machine. */
+import { statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../config.js";
+import { CodetetherWorker } from "../worker/worker.js";
+
+const usage = `Usage: codetether-worker --server <url> [--name <name>] --codebase <name:path|path> [...]
+
+Claims tasks from a CodeTether server and runs them with OpenCode on this machine.
+
+Options:
+  --server <url>        The CodeTether server (required), e.g. https://codetether.example.com
+  --name <name>         This worker's name (default: the host name)
+  --codebase <spec>     A codebase here, as name:path or just path (name = the directory's name).
+                        Repeat for several.
+  --token <token>       Worker token (default CODETETHER_WORKER_TOKEN, else CODETETHER_API_KEY)
+  --concurrency <n>     Tasks run at once (default 1)
+  --drain-seconds <n>   On SIGTERM, how long running tasks may finish before they are handed back (default 30)
+  -h, --help            Show this help
+
+OpenCode is found and started as for the server: OPENCODE_BIN, OPENCODE_HOST, OPENCODE_PORT, OPENCODE_AUTO_START.`;
+
+function fail(message: string): never {
+  console.error(`codetether-worker: ${message}`);
+  process.exit(2);
+}
+
+const nameRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** `name:path` or `path`; the path must be an existing absolute directory. */
+export function parseCodebase(spec: string): { name: string; path: string } {
+  const colon = spec.indexOf(":");
+  const [name, dir] = colon > 0 && !spec.startsWith("/") ? [spec.slice(0, colon), spec.slice(colon + 1)] : [path.basename(spec), spec];
+  if (!nameRe.test(name)) throw new Error(`--codebase ${spec}: name "${name}" must be 1-100 letters, digits, '.', '_' or '-'`);
+  const resolved = path.resolve(dir);
+  let isDir = false;
+  try {
+    isDir = statSync(resolved).isDirectory();
+  } catch {}
+  if (!isDir) throw new Error(`--codebase ${spec}: ${resolved} is not an existing directory`);
+  return { name, path: resolved };
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) fail(`${flag} must be a whole number from 1 to 256, got "${value}"`);
+  return n;
+}
+
+async function main(argv: string[]) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        server: { type: "string" },
+        name: { type: "string" },
+        codebase: { type: "string", multiple: true },
+        token: { type: "string" },
+        concurrency: { type: "string" },
+        "drain-seconds": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${usage}`);
+  }
+  if (values.help) return console.log(usage);
+  if (!values.server) fail(`--server is required\n\n${usage}`);
+  let server: URL;
+  try {
+    server = new URL(values.server);
+  } catch {
+    fail(`--server must be a URL, got "${values.server}"`);
+  }
+  const name = values.name ?? os.hostname();
+  if (!nameRe.test(name)) fail(`--name must be 1-100 letters, digits, '.', '_' or '-', got "${name}"`);
+  let codebases: { name: string; path: string }[];
+  try {
+    codebases = (values.codebase ?? []).map(parseCodebase);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const dup = codebases.find((c, i) => codebases.findIndex((d) => d.name === c.name) !== i);
+  if (dup) fail(`--codebase name "${dup.name}" is given twice`);
+
+  const config = loadConfig(process.env);
+  const worker = new CodetetherWorker({
+    server: server.toString(),
+    name,
+    codebases,
+    token: values.token ?? config.workerToken ?? config.apiKey,
+    concurrency: positiveInt("--concurrency", values.concurrency, 1),
+    drainMs: positiveInt("--drain-seconds", values["drain-seconds"], 30) * 1000,
+    opencode: config.opencode,
+  });
+  let stopping: Promise<void> | null = null;
+  const stop = (signal: string) => {
+    console.log(`codetether-worker: ${signal} received, ${stopping ? "handing back running tasks now" : "finishing running tasks"}`);
+    const s = worker.stop();
+    stopping ??= s.then(() => {
+      console.log("codetether-worker: stopped");
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  console.log(`codetether-worker ${name} starting against ${server.origin}`);
+  await worker.run();
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  console.error("codetether-worker: failed:", err);
+  process.exit(1);
+});

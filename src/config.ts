@@ -1,0 +1,71 @@
+/**
+ * Every setting the server reads from its environment, parsed once. The README's
+ * configuration table documents each variable named here.
+ */
+import path from "node:path";
+
+export interface OpencodeSettings {
+  /** Where an already running `opencode serve` is expected (OPENCODE_HOST / OPENCODE_PORT). */
+  host: string;
+  port: number;
+  /** Start `opencode serve` ourselves when nothing answers there (OPENCODE_AUTO_START). */
+  autoStart: boolean;
+  /** Explicit path of the `opencode` binary (OPENCODE_BIN); otherwise PATH, then our own dependency. */
+  binary: string | undefined;
+  /** OpenCode's SQLite database for an auto-started server (OPENCODE_DB_PATH). */
+  dbPath: string | undefined;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  apiKey: string | undefined;
+  workerToken: string | undefined;
+  /** Largest request body accepted, in bytes (CODETETHER_MAX_BODY_BYTES). */
+  maxBodyBytes: number;
+  /** How long a claimed task stays leased without a heartbeat (CODETETHER_TASK_LEASE_SECONDS). */
+  leaseSeconds: number;
+  /** Tasks the server's own runner runs at once for codebases without a worker (CODETETHER_LOCAL_CONCURRENCY; 0 = none). */
+  localConcurrency: number;
+  opencode: OpencodeSettings;
+}
+
+function bool(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value.trim() === "") return fallback;
+  return !["0", "false", "no", "off"].includes(value.trim().toLowerCase());
+}
+
+function int(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+const nonEmpty = (v: string | undefined) => (v && v.trim() !== "" ? v.trim() : undefined);
+
+/** Reads the configuration; throws a readable Error for a malformed value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Pick<Config, "host" | "port">> = {}): Config {
+  return {
+    host: overrides.host ?? nonEmpty(env.CODETETHER_HOST) ?? "127.0.0.1",
+    port: overrides.port ?? int("CODETETHER_PORT", env.CODETETHER_PORT, 8000, 0, 65535),
+    dataDir: path.resolve(nonEmpty(env.CODETETHER_DATA_DIR) ?? "./data"),
+    databaseUrl: nonEmpty(env.DATABASE_URL),
+    apiKey: nonEmpty(env.CODETETHER_API_KEY),
+    workerToken: nonEmpty(env.CODETETHER_WORKER_TOKEN),
+    maxBodyBytes: int("CODETETHER_MAX_BODY_BYTES", env.CODETETHER_MAX_BODY_BYTES, 1024 * 1024, 1024, 64 * 1024 * 1024),
+    leaseSeconds: int("CODETETHER_TASK_LEASE_SECONDS", env.CODETETHER_TASK_LEASE_SECONDS, 15, 2, 3600),
+    localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),
+    opencode: {
+      host: nonEmpty(env.OPENCODE_HOST) ?? "localhost",
+      port: int("OPENCODE_PORT", env.OPENCODE_PORT, 9777, 1, 65535),
+      autoStart: bool(env.OPENCODE_AUTO_START, true),
+      binary: nonEmpty(env.OPENCODE_BIN),
+      dbPath: nonEmpty(env.OPENCODE_DB_PATH),
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * One `createDb()` for both drivers: postgres.js when a URL is given, embedded
+ * PGlite otherwise. Both run the same drizzle/ migrations at start-up.
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import { acquireDataDirLock } from "./lock.js";
+import * as schema from "./schema.js";
+
+export type Schema = typeof schema;
+/** The drizzle database both drivers share; transactions (`tx`) have the same shape. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+
+export type DbOptions =
+  | { driver: "postgres"; url: string; maxConnections?: number }
+  | { driver: "pglite"; dataDir: string | null /* null = in memory */ };
+
+/** Wakes a listener when another connection (or process) says a channel changed. */
+export type Unlisten = () => Promise<void>;
+
+export interface Database {
+  db: Db;
+  driver: "postgres" | "pglite";
+  /** Human-readable description for logs, without credentials. */
+  describe: string;
+  /** Sends a small hint on a channel (Postgres NOTIFY); listeners then read the data themselves. */
+  notify(channel: string, payload: string): Promise<void>;
+  listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
+  close(): Promise<void>;
+}
+
+export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../drizzle");
+
+/** Opens the database, applies migrations, and returns it with its close function. */
+export async function createDb(options: DbOptions): Promise<Database> {
+  return options.driver === "postgres" ? openPostgres(options.url, options.maxConnections) : openPglite(options.dataDir);
+}
+
+/** Picks the driver from the environment: `DATABASE_URL` or the embedded data dir. */
+export function dbOptionsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): DbOptions {
+  const url = env.DATABASE_URL?.trim();
+  return url ? { driver: "postgres", url } : { driver: "pglite", dataDir: path.join(dataDir, "db") };
+}
+
+async function openPostgres(url: string, maxConnections = 10): Promise<Database> {
+  const client = postgres(url, {
+    max: maxConnections,
+    onnotice: () => {},
+    connect_timeout: 10,
+    // Keep JSON as text in/out so drizzle's jsonb mapping stays in charge.
+  });
+  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  await migrateWithLock(url);
+  const parsed = new URL(url);
+  return {
+    db,
+    driver: "postgres",
+    describe: `postgres://${parsed.host}${parsed.pathname}`,
+    notify: async (channel, payload) => {
+      await client`select pg_notify(${channel}, ${payload})`;
+    },
+    listen: async (channel, onPayload) => {
+      const sub = await client.listen(channel, onPayload);
+      return () => sub.unlisten();
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+/**
+ * Several servers may start at once on one Postgres; concurrent migrations
+ * collide, so they take turns under a session advisory lock on one connection.
+ */
+async function migrateWithLock(url: string): Promise<void> {
+  const one = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    await one`select pg_advisory_lock(${migrationLockKey})`;
+    await migratePostgres(drizzlePostgres(one), { migrationsFolder });
+  } finally {
+    await one.end({ timeout: 5 });
+  }
+}
+
+/** Any fixed number unique to this application. */
+const migrationLockKey = 7_301_964_112;
+
+async function openPglite(dataDir: string | null): Promise<Database> {
+  let release: (() => void) | undefined;
+  if (dataDir) {
+    await mkdir(dataDir, { recursive: true });
+    // PGlite takes no lock of its own; two processes on one directory corrupt it.
+    release = acquireDataDirLock(dataDir);
+  }
+  try {
+    const client = dataDir ? new PGlite(dataDir) : new PGlite();
+    await client.waitReady;
+    const db = drizzlePglite(client, { schema }) as unknown as Db;
+    await migratePglite(drizzlePglite(client), { migrationsFolder });
+    return {
+      db,
+      driver: "pglite",
+      describe: dataDir ? `embedded PGlite at ${dataDir}` : "embedded PGlite (in memory)",
+      notify: async (channel, payload) => {
+        await client.query("select pg_notify($1, $2)", [channel, payload]);
+      },
+      listen: async (channel, onPayload) => client.listen(channel, onPayload),
+      close: async () => {
+        try {
+          await client.close();
+        } finally {
+          release?.();
+        }
+      },
+    };
+  } catch (err) {
+    release?.();
+    throw err;
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The whole product's schema in one place. Later features extend these tables;
+ * every change goes through `npm run db:generate` into `drizzle/`.
+ */
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+
+/** Agent settings a codebase carries; see `CodebaseAgentConfig` in services for validation. */
+export type AgentConfigColumn = {
+  default_model?: string;
+  default_agent?: string;
+  auto_approve?: boolean;
+  max_iterations?: number;
+  working_directory?: string;
+  permission_timeout_seconds?: number;
+};
+
+export const codebases = pgTable("codebases", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  path: text("path").notNull(),
+  description: text("description").notNull().default(""),
+  workerId: text("worker_id"),
+  agentConfig: jsonb("agent_config").$type<AgentConfigColumn>().notNull().default({}),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/** One OpenCode session, ours or imported; the id is OpenCode's own `ses_…` id so imports are idempotent. */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    codebaseId: text("codebase_id")
+      .notNull()
+      .references(() => codebases.id, { onDelete: "cascade" }),
+    title: text("title").notNull().default(""),
+    agent: text("agent"),
+    model: text("model"),
+    /** idle | running | completed | failed | aborted */
+    status: text("status").notNull().default("idle"),
+    /** codetether | imported */
+    source: text("source").notNull().default("codetether"),
+    error: text("error"),
+    messageCount: integer("message_count").notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt)],
+);
+
+/** Messages of a session as OpenCode reports them: role, plain text and the raw parts. */
+export const messages = pgTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    role: text("role").notNull(),
+    text: text("text").notNull().default(""),
+    parts: jsonb("parts").$type<unknown[]>().notNull().default([]),
+    tokens: jsonb("tokens").$type<Record<string, unknown> | null>(),
+    cost: text("cost"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("messages_session_idx").on(t.sessionId, t.createdAt)],
+);
+
+export const workers = pgTable("workers", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  /** [{ name, path }] as the worker registered them */
+  codebases: jsonb("codebases").$type<{ name: string; path: string }[]>().notNull().default([]),
+  concurrency: integer("concurrency").notNull().default(1),
+  lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
+  draining: boolean("draining").notNull().default(false),
+  createdAt: createdAt(),
+});
+
+export const tasks = pgTable(
+  "tasks",
+  {
+    id: text("id").primaryKey(),
+    codebaseId: text("codebase_id")
+      .notNull()
+      .references(() => codebases.id, { onDelete: "cascade" }),
+    title: text("title").notNull(),
+    prompt: text("prompt").notNull(),
+    agentType: text("agent_type").notNull().default("build"),
+    model: text("model"),
+    /** Larger runs first (10 before 1); ties by created_at, then id. */
+    priority: integer("priority").notNull().default(0),
+    /** pending | running | completed | failed | cancelled */
+    status: text("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull().default(3),
+    workerId: text("worker_id"),
+    leaseToken: text("lease_token"),
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
+    runAfter: timestamp("run_after", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    cancelRequested: boolean("cancel_requested").notNull().default(false),
+    sessionId: text("session_id"),
+    result: text("result"),
+    error: text("error"),
+    /** One entry per failed attempt: { attempt, worker_id, reason, at }. */
+    attemptErrors: jsonb("attempt_errors").$type<{ attempt: number; worker_id: string | null; reason: string; at: string }[]>().notNull().default([]),
+    createdAt: createdAt(),
+    startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
+    completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("tasks_runnable_idx")
+      .on(t.priority.desc(), t.createdAt, t.id)
+      .where(sql`status = 'pending'`),
+    index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'running'`),
+    index("tasks_codebase_idx").on(t.codebaseId, t.status),
+  ],
+);
+
+/**
+ * Per-stream head counter. Event seqs are assigned from it inside the inserting
+ * transaction, so they are gap-free and commit-ordered (a bigserial is not a safe cursor).
+ */
+export const eventStreams = pgTable("event_streams", {
+  streamId: text("stream_id").primaryKey(),
+  head: bigint("head", { mode: "number" }).notNull().default(0),
+});
+
+/** The durable, ordered agent event log: one stream per codebase. */
+export const agentEvents = pgTable(
+  "agent_events",
+  {
+    streamId: text("stream_id").notNull(),
+    seq: bigint("seq", { mode: "number" }).notNull(),
+    type: text("type").notNull(),
+    sessionId: text("session_id"),
+    taskId: text("task_id"),
+    data: jsonb("data").$type<Record<string, unknown>>().notNull(),
+    /** Set for events uploaded by a worker: (task, attempt, worker_seq) dedupes retried uploads. */
+    attempt: integer("attempt"),
+    workerSeq: integer("worker_seq"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.streamId, t.seq] }),
+    uniqueIndex("agent_events_upload_dedupe").on(t.taskId, t.attempt, t.workerSeq),
+    index("agent_events_session_idx").on(t.sessionId, t.seq),
+  ],
+);

@@ -1,0 +1,55 @@
+/**
+ * The Hono application: health, the REST shim under /v1/opencode, tRPC under
+ * /trpc, all over one service context. Transports stay thin; verbs live in services/.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { bodyLimit } from "hono/body-limit";
+import type { ServiceContext } from "../services/context.js";
+import { createContextInner } from "../trpc/init.js";
+import { appRouter } from "../trpc/router.js";
+import { requireBearer } from "./auth.js";
+import { detail, handleError, validationHook } from "./errors.js";
+import { registerCodebaseRoutes } from "./rest/codebases.js";
+import { registerEventRoutes } from "./rest/events.js";
+import { registerSessionRoutes } from "./rest/sessions.js";
+import { registerTaskRoutes } from "./rest/tasks.js";
+import { registerSystemRoutes } from "./rest/system.js";
+
+export function createApp(ctx: ServiceContext): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.onError(handleError);
+  app.notFound((c) => detail(c, 404, `No route for ${c.req.method} ${c.req.path}`));
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+
+  const clientKeys = ctx.config.apiKey ? [ctx.config.apiKey] : [];
+  const auth = requireBearer(clientKeys, "CODETETHER_API_KEY");
+  // Workers have a token of their own; without one they use the API key.
+  const workerAuth = requireBearer(ctx.config.workerToken ? [ctx.config.workerToken] : clientKeys, ctx.config.workerToken ? "CODETETHER_WORKER_TOKEN" : "CODETETHER_API_KEY");
+  const limit = bodyLimit({
+    maxSize: ctx.config.maxBodyBytes,
+    onError: (c) => detail(c, 413, `Request body is larger than ${ctx.config.maxBodyBytes} bytes`),
+  });
+  app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)), limit);
+  app.use("/trpc/*", auth, limit);
+
+  registerSystemRoutes(app, ctx);
+  registerCodebaseRoutes(app, ctx);
+  registerSessionRoutes(app, ctx);
+  registerEventRoutes(app, ctx);
+  registerTaskRoutes(app, ctx);
+
+  app.all("/trpc/*", (c) =>
+    fetchRequestHandler({
+      endpoint: "/trpc",
+      req: c.req.raw,
+      router: appRouter,
+      createContext: () => createContextInner(ctx),
+      onError: ({ error, path }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR") console.error(`[codetether] trpc ${path} failed:`, error.cause ?? error);
+      },
+    }),
+  );
+  return app;
+}

@@ -1,0 +1,42 @@
+/**
+ * How the REST shim answers failures: always `{"detail": "..."}` with a fitting
+ * status, never a stack trace. Zod failures are 422, malformed JSON 400.
+ */
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { z } from "zod";
+import { errorCodes, ServiceError } from "../services/errors.js";
+
+/** One readable line from zod issues: `path.to.field: message; ...`. */
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const where = i.path.map(String).join(".");
+      const message = i.code === "unrecognized_keys" ? `unknown field(s) ${i.keys.join(", ")}` : i.message;
+      return where ? `${where}: ${message}` : message;
+    })
+    .join("; ");
+}
+
+export function detail(c: Context, status: ContentfulStatusCode, message: string) {
+  return c.json({ detail: message }, status);
+}
+
+/** The zod-openapi hook: invalid params, query or body become 422 with the issues spelled out. */
+export function validationHook(result: { success: boolean; error?: { issues: readonly z.core.$ZodIssue[] } }, c: Context) {
+  if (!result.success && result.error) return detail(c, 422, formatZodIssues(result.error.issues));
+  return undefined;
+}
+
+/** The last line of defence: known errors keep their status; anything else is a logged 500. */
+export function handleError(err: Error, c: Context) {
+  if (err instanceof ServiceError) return detail(c, errorCodes[err.code].http as ContentfulStatusCode, err.message);
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    if (status === 415) return detail(c, 415, "Content-Type must be application/json");
+    return detail(c, status, err.message || "Request failed");
+  }
+  console.error(`[codetether] ${c.req.method} ${c.req.path} failed:`, err);
+  return detail(c, 500, "Internal server error");
+}

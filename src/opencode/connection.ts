@@ -1,0 +1,202 @@
+/**
+ * The bridge's link to one `opencode serve`: an external one at OPENCODE_HOST:PORT
+ * when it answers, otherwise (OPENCODE_AUTO_START) one we start and supervise,
+ * restarting it with backoff if it dies and stopping it on shutdown. It keeps one
+ * `/global/event` subscription open and hands every event to `onEvent`.
+ */
+import type { OpencodeSettings } from "../config.js";
+import { ServiceError } from "../services/errors.js";
+import { findOpencodeBinary } from "./binary.js";
+import { type OcGlobalEvent, OpencodeClient } from "./client.js";
+import { type OpencodeServerProcess, startOpencodeServer } from "./process.js";
+
+export type ConnectionMode = "external" | "managed" | "none";
+export type ConnectionState = "idle" | "connecting" | "ready" | "restarting" | "failed" | "stopped";
+
+export interface ConnectionStatus {
+  mode: ConnectionMode;
+  state: ConnectionState;
+  url: string | null;
+  pid: number | null;
+  version: string | null;
+  restarts: number;
+  last_error: string | null;
+}
+
+export interface ConnectionOptions {
+  settings: OpencodeSettings;
+  /** Environment for a managed `opencode serve` (defaults to this process's). */
+  env?: NodeJS.ProcessEnv;
+  onEvent: (event: OcGlobalEvent) => void;
+  /** The event stream broke: every run in flight has lost its events. */
+  onDisconnect: (reason: string) => void;
+}
+
+const probeTimeoutMs = 2000;
+const maxBackoffMs = 30_000;
+
+export class OpencodeConnection {
+  private mode: ConnectionMode = "none";
+  private state: ConnectionState = "idle";
+  private client: OpencodeClient | null = null;
+  private process: OpencodeServerProcess | null = null;
+  private version: string | null = null;
+  private restarts = 0;
+  private lastError: string | null = null;
+  private connecting: Promise<OpencodeClient> | null = null;
+  private pump: AbortController | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: ConnectionOptions) {}
+
+  status(): ConnectionStatus {
+    return {
+      mode: this.mode,
+      state: this.state,
+      url: this.client?.baseUrl ?? null,
+      pid: this.process?.pid ?? null,
+      version: this.version,
+      restarts: this.restarts,
+      last_error: this.lastError,
+    };
+  }
+
+  /** A client whose event stream is live; connects or starts OpenCode first if needed. */
+  ensure(): Promise<OpencodeClient> {
+    if (this.state === "ready" && this.client) return Promise.resolve(this.client);
+    if (this.state === "stopped") return Promise.reject(new ServiceError("UNAVAILABLE", "The server is shutting down"));
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async connect(): Promise<OpencodeClient> {
+    this.state = "connecting";
+    const { settings } = this.options;
+    try {
+      // Our own process is still alive (only its event stream dropped): reattach to it.
+      if (this.process) return await this.attach(new OpencodeClient(this.process.url));
+      const external = new OpencodeClient(`http://${settings.host}:${settings.port}`, probeTimeoutMs);
+      const health = await external.health().catch(() => null);
+      if (health?.healthy) {
+        this.mode = "external";
+        this.version = health.version;
+        return await this.attach(new OpencodeClient(external.baseUrl));
+      }
+      if (!settings.autoStart) {
+        throw new ServiceError(
+          "UNAVAILABLE",
+          `OpenCode is not answering at ${external.baseUrl} and OPENCODE_AUTO_START is off`,
+        );
+      }
+      return await this.startManaged();
+    } catch (err) {
+      this.state = "failed";
+      this.lastError = (err as Error).message;
+      if (err instanceof ServiceError) throw err;
+      throw new ServiceError("UNAVAILABLE", `OpenCode bridge not available: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async startManaged(): Promise<OpencodeClient> {
+    const binary = findOpencodeBinary(this.options.settings.binary);
+    if (!binary) throw new ServiceError("UNAVAILABLE", "OpenCode bridge not available: no opencode binary found");
+    const env = { ...(this.options.env ?? process.env) };
+    if (this.options.settings.dbPath) env.OPENCODE_DB = this.options.settings.dbPath;
+    const local = ["localhost", "127.0.0.1", "::1"].includes(this.options.settings.host);
+    let started: OpencodeServerProcess | undefined;
+    const common = {
+      binary,
+      hostname: "127.0.0.1",
+      env,
+      onExit: (code: number | null, signal: string | null) => {
+        if (started) this.onProcessExit(started, code, signal);
+      },
+    };
+    let proc: OpencodeServerProcess;
+    try {
+      // On the configured port when OPENCODE_HOST is this machine, so other tools find it there too.
+      proc = await startOpencodeServer({ ...common, port: local ? this.options.settings.port : 0 });
+    } catch (err) {
+      if (!local) throw err;
+      // That port may be taken by something that is not OpenCode: use a free one.
+      proc = await startOpencodeServer({ ...common, port: 0 });
+    }
+    started = proc;
+    this.process = proc;
+    this.mode = "managed";
+    const client = new OpencodeClient(proc.url);
+    this.version = (await client.health().catch(() => null))?.version ?? null;
+    return this.attach(client);
+  }
+
+  /** Opens the event stream and resolves once OpenCode says it is connected. */
+  private async attach(client: OpencodeClient): Promise<OpencodeClient> {
+    const controller = new AbortController();
+    this.pump = controller;
+    await new Promise<void>((resolve, reject) => {
+      let connected = false;
+      void (async () => {
+        let reason = "event stream ended";
+        try {
+          for await (const event of client.globalEvents(controller.signal)) {
+            if (!connected) {
+              connected = true;
+              resolve();
+            }
+            try {
+              this.options.onEvent(event);
+            } catch (err) {
+              // One odd event must not cost every run its stream.
+              console.error(`[codetether] handling OpenCode event ${event.payload.type} failed:`, err);
+            }
+          }
+        } catch (err) {
+          reason = `event stream failed: ${(err as Error).message}`;
+          if (!connected) reject(err);
+        }
+        if (controller.signal.aborted) return;
+        if (!connected) reject(new Error(reason));
+        this.onStreamLost(reason);
+      })();
+    });
+    this.client = client;
+    this.state = "ready";
+    this.lastError = null;
+    return client;
+  }
+
+  private onStreamLost(reason: string): void {
+    if (this.state === "stopped") return;
+    this.lastError = reason;
+    this.client = null;
+    this.state = this.mode === "managed" ? "restarting" : "failed";
+    this.options.onDisconnect(reason);
+  }
+
+  private onProcessExit(proc: OpencodeServerProcess, code: number | null, signal: string | null): void {
+    if (this.state === "stopped" || this.process !== proc) return;
+    this.lastError = `opencode serve exited (code ${code}, signal ${signal})`;
+    this.process = null;
+    this.pump?.abort();
+    if (this.client) this.onStreamLost(this.lastError);
+    this.state = "restarting";
+    this.restarts += 1;
+    const delay = Math.min(maxBackoffMs, 1000 * 2 ** Math.min(this.restarts - 1, 5));
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.state === "restarting") void this.ensure().catch(() => {});
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.state = "stopped";
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.pump?.abort();
+    const proc = this.process;
+    this.process = null;
+    await proc?.stop();
+  }
+}

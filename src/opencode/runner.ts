@@ -1,0 +1,252 @@
+/**
+ * Runs agents on an OpenCode server and reports what they do to a sink, in
+ * order. The server and `codetether-worker` both use it; only their sinks differ
+ * (the event log here, an upload buffer on a worker).
+ */
+import type { EventData, NewEvent } from "../services/events.types.js";
+import { ServiceError, notFound } from "../services/errors.js";
+import type { OcGlobalEvent, OpencodeClient, PermissionReply } from "./client.js";
+import { RunTranslator } from "./translate.js";
+
+export type RunOutcome = EventData<"complete">["status"];
+
+export interface RunSink {
+  /** Called in the order things happened; must not block (queue the work). */
+  event(event: NewEvent): void;
+  /** Called once when the run ends, after its last event. */
+  finished(outcome: { status: RunOutcome; error?: string }): void;
+}
+
+export interface RunSpec {
+  directory: string;
+  /** Resume this OpenCode session; otherwise a new one is created. */
+  sessionId?: string;
+  title: string;
+  agent: string;
+  /** `provider/model`; OpenCode's default when absent. */
+  model?: string;
+  prompt: string;
+  autoApprove: boolean;
+  permissionTimeoutMs: number;
+  maxIterations?: number;
+}
+
+interface Run {
+  spec: RunSpec;
+  sink: RunSink;
+  translator: RunTranslator;
+  permissions: Map<string, NodeJS.Timeout>;
+  done: boolean;
+  stopping: boolean;
+}
+
+/** Where an OpenCode event says which session it is about. */
+function sessionOf(props: Record<string, unknown>): string | undefined {
+  const direct = props.sessionID;
+  if (typeof direct === "string") return direct;
+  const nested = (props.info ?? props.part) as { sessionID?: unknown } | undefined;
+  return typeof nested?.sessionID === "string" ? nested.sessionID : undefined;
+}
+
+export function parseModel(model: string): { providerID: string; modelID: string } {
+  const slash = model.indexOf("/");
+  return { providerID: model.slice(0, slash), modelID: model.slice(slash + 1) };
+}
+
+export class AgentRunner {
+  private readonly runs = new Map<string, Run>();
+  /** Sessions between "start requested" and "run registered", so two triggers cannot both resume one. */
+  private readonly starting = new Set<string>();
+  /** message id → session id, for events that only name their message. */
+  private readonly messageSessions = new Map<string, string>();
+
+  constructor(private readonly connect: () => Promise<OpencodeClient>) {}
+
+  isRunning(sessionId: string): boolean {
+    return this.runs.has(sessionId) || this.starting.has(sessionId);
+  }
+
+  /**
+   * Creates or resumes the session, lets the caller `prepare` its sink, registers
+   * the run before prompting (so no event is missed), and sends the prompt.
+   * Resolves once OpenCode accepted it.
+   */
+  async start(spec: RunSpec, prepare: (sessionId: string, created: boolean) => Promise<RunSink>): Promise<{ sessionId: string; created: boolean }> {
+    if (spec.sessionId) {
+      if (this.isRunning(spec.sessionId)) throw new ServiceError("CONFLICT", "Session is busy: abort it first or start a new session");
+      this.starting.add(spec.sessionId);
+    }
+    try {
+      return await this.startRun(spec, prepare);
+    } finally {
+      if (spec.sessionId) this.starting.delete(spec.sessionId);
+    }
+  }
+
+  private async startRun(spec: RunSpec, prepare: (sessionId: string, created: boolean) => Promise<RunSink>): Promise<{ sessionId: string; created: boolean }> {
+    const client = await this.connect();
+    let sessionId = spec.sessionId;
+    const created = !sessionId;
+    if (sessionId) {
+      if (!(await client.getSession(spec.directory, sessionId))) throw notFound("Session");
+    } else {
+      const session = await client.createSession(spec.directory, {
+        title: spec.title,
+        // As `opencode run` does: a headless run must never wait on a question.
+        permission: ["question", "plan_enter", "plan_exit"].map((permission) => ({ permission, pattern: "*", action: "deny" as const })),
+      });
+      sessionId = session.id;
+    }
+    const run: Run = {
+      spec,
+      sink: await prepare(sessionId, created),
+      translator: new RunTranslator(sessionId, spec.directory),
+      permissions: new Map(),
+      done: false,
+      stopping: false,
+    };
+    this.runs.set(sessionId, run);
+    run.sink.event({
+      type: "status",
+      data: { session_id: sessionId, status: "running", agent: spec.agent, ...(spec.model ? { model: spec.model } : {}) },
+    });
+    try {
+      await client.promptAsync(spec.directory, sessionId, {
+        agent: spec.agent,
+        ...(spec.model ? { model: parseModel(spec.model) } : {}),
+        text: spec.prompt,
+      });
+    } catch (err) {
+      this.finish(run, "failed", `OpenCode refused the prompt: ${(err as Error).message}`);
+      throw new ServiceError("UNAVAILABLE", `OpenCode refused the prompt: ${(err as Error).message}`, { cause: err });
+    }
+    return { sessionId, created };
+  }
+
+  /** Asks OpenCode to stop the session; the run then completes as aborted. */
+  async abort(directory: string, sessionId: string): Promise<void> {
+    const run = this.runs.get(sessionId);
+    if (run) run.stopping = true;
+    const client = await this.connect();
+    await client.abort(directory, sessionId);
+  }
+
+  async answerPermission(sessionId: string, permissionId: string, reply: PermissionReply): Promise<void> {
+    const run = this.runs.get(sessionId);
+    const timer = run?.permissions.get(permissionId);
+    if (!run || !timer) throw notFound("Permission request");
+    clearTimeout(timer);
+    run.permissions.delete(permissionId);
+    const client = await this.connect();
+    await client.replyPermission(run.spec.directory, permissionId, reply);
+    this.emitPermission(run, permissionId, reply === "reject" ? "rejected" : "approved", { reply });
+  }
+
+  /** Feed for the connection's event stream. */
+  handle(event: OcGlobalEvent): void {
+    const { type, properties } = event.payload;
+    if (type === "message.updated") {
+      const info = properties.info as { id: string; sessionID: string };
+      this.messageSessions.set(info.id, info.sessionID);
+    }
+    let sessionId = sessionOf(properties);
+    if (!sessionId && typeof properties.messageID === "string") sessionId = this.messageSessions.get(properties.messageID);
+    const run = sessionId ? this.runs.get(sessionId) : undefined;
+    if (!run || run.done) return;
+
+    if (type === "permission.asked") return this.onPermissionAsked(run, properties);
+    if (type === "permission.replied") {
+      const id = String(properties.requestID ?? properties.permissionID ?? properties.id);
+      const timer = run.permissions.get(id);
+      if (timer) {
+        clearTimeout(timer);
+        run.permissions.delete(id);
+      }
+      return;
+    }
+    for (const e of run.translator.translate(type, properties)) run.sink.event(e);
+
+    const limit = run.spec.maxIterations;
+    if (limit && run.translator.steps > limit && !run.stopping) {
+      run.stopping = true;
+      run.translator.errorName = "MaxIterations";
+      run.translator.errorMessage = `Stopped after max_iterations (${limit}) model steps`;
+      run.sink.event({ type: "error", data: { session_id: sessionId!, name: "MaxIterations", message: run.translator.errorMessage } });
+      void this.connect().then((c) => c.abort(run.spec.directory, sessionId!)).catch(() => {});
+    }
+    if (type === "session.idle") {
+      const { errorName, errorMessage } = run.translator;
+      if (errorName === "MaxIterations") this.finish(run, "failed", errorMessage);
+      else if (errorName === "MessageAbortedError") this.finish(run, "aborted", "Aborted");
+      else if (errorName) this.finish(run, "failed", errorMessage);
+      else this.finish(run, "completed");
+    }
+  }
+
+  /** OpenCode went away: every run in flight fails now instead of hanging. */
+  failAll(reason: string): void {
+    for (const run of [...this.runs.values()]) {
+      run.sink.event({ type: "error", data: { session_id: run.translator.sessionId, name: "OpencodeUnavailable", message: reason } });
+      this.finish(run, "failed", reason);
+    }
+  }
+
+  private onPermissionAsked(run: Run, props: Record<string, unknown>): void {
+    const id = String(props.id);
+    const permission = String(props.permission ?? "unknown");
+    const patterns = Array.isArray(props.patterns) ? props.patterns.map(String) : [];
+    const reply = (r: PermissionReply, message?: string) =>
+      this.connect()
+        .then((c) => c.replyPermission(run.spec.directory, id, r, message))
+        .catch(() => {});
+    if (run.spec.autoApprove) {
+      // Even with auto_approve, reaching outside the codebase stays forbidden.
+      if (permission === "external_directory") {
+        this.emitPermission(run, id, "rejected", { permission, patterns, reply: "reject" });
+        void reply("reject", "CodeTether does not allow access outside the codebase");
+      } else {
+        this.emitPermission(run, id, "approved", { permission, patterns, reply: "once" });
+        void reply("once");
+      }
+      return;
+    }
+    const timeoutSeconds = Math.round(run.spec.permissionTimeoutMs / 1000);
+    run.permissions.set(
+      id,
+      setTimeout(() => {
+        run.permissions.delete(id);
+        this.emitPermission(run, id, "timed_out", { permission, patterns, reply: "reject" });
+        void reply("reject", `No answer within ${timeoutSeconds} s`);
+      }, run.spec.permissionTimeoutMs),
+    );
+    this.emitPermission(run, id, "asked", { permission, patterns, timeout_seconds: timeoutSeconds });
+  }
+
+  private emitPermission(
+    run: Run,
+    id: string,
+    state: EventData<"permission">["state"],
+    extra: { permission?: string; patterns?: string[]; reply?: string; timeout_seconds?: number },
+  ): void {
+    run.sink.event({
+      type: "permission",
+      data: {
+        session_id: run.translator.sessionId,
+        permission_id: id,
+        permission: extra.permission ?? "",
+        patterns: extra.patterns ?? [],
+        state,
+        ...(extra.reply ? { reply: extra.reply } : {}),
+        ...(extra.timeout_seconds ? { timeout_seconds: extra.timeout_seconds } : {}),
+      },
+    });
+  }
+
+  private finish(run: Run, status: RunOutcome, error?: string): void {
+    if (run.done) return;
+    run.done = true;
+    for (const timer of run.permissions.values()) clearTimeout(timer);
+    this.runs.delete(run.translator.sessionId);
+    run.sink.finished({ status, ...(error ? { error } : {}) });
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Codebase verbs. A codebase is a directory an agent works in: on this machine,
+ * or on a worker (`worker_id`), whose paths this server cannot check.
+ */
+import { randomUUID } from "node:crypto";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { asc, count, eq } from "drizzle-orm";
+import { codebases } from "../db/schema.js";
+import type {
+  AgentConfig,
+  Codebase,
+  CreateCodebaseRequest,
+  UpdateCodebaseRequest,
+} from "./codebases.types.js";
+import type { ServiceContext } from "./context.js";
+import { EventLog } from "./event-log.js";
+import { conflict, invalid, isUniqueViolation, notFound } from "./errors.js";
+
+type Row = typeof codebases.$inferSelect;
+
+export function toCodebase(row: Row): Codebase {
+  return {
+    id: row.id,
+    name: row.name,
+    path: row.path,
+    description: row.description,
+    worker_id: row.workerId,
+    agent_config: row.agentConfig as AgentConfig,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Checks what the schema cannot: directories exist here, and working_directory stays inside path. */
+async function checkPaths(codebasePath: string, workerId: string | null, config: AgentConfig): Promise<void> {
+  const wd = config.working_directory;
+  if (wd !== undefined) {
+    const rel = path.relative(codebasePath, wd);
+    if (rel.startsWith("..") || path.isAbsolute(rel)) {
+      throw invalid(`agent_config.working_directory must be inside path (${codebasePath})`);
+    }
+  }
+  if (workerId) return; // the worker's own file system; it checks its paths itself
+  if (!(await isDirectory(codebasePath))) {
+    throw invalid(`path is not an existing directory on this server: ${codebasePath}`);
+  }
+  if (wd !== undefined && !(await isDirectory(wd))) {
+    throw invalid(`agent_config.working_directory is not an existing directory: ${wd}`);
+  }
+}
+
+function nameTaken(name: string) {
+  return conflict(`A codebase named "${name}" already exists`);
+}
+
+export async function listCodebases({ ctx }: { ctx: ServiceContext }): Promise<Codebase[]> {
+  const rows = await ctx.database.db.select().from(codebases).orderBy(asc(codebases.createdAt), asc(codebases.id));
+  return rows.map(toCodebase);
+}
+
+export async function countCodebases({ ctx }: { ctx: ServiceContext }): Promise<number> {
+  const [row] = await ctx.database.db.select({ n: count() }).from(codebases);
+  return row?.n ?? 0;
+}
+
+/** Reads the stored row; the other domains use it to route work. */
+export async function getCodebaseRow({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Row> {
+  const [row] = await ctx.database.db.select().from(codebases).where(eq(codebases.id, id));
+  if (!row) throw notFound("Codebase");
+  return row;
+}
+
+export async function getCodebase(args: { ctx: ServiceContext; id: string }): Promise<Codebase> {
+  return toCodebase(await getCodebaseRow(args));
+}
+
+export async function createCodebase({
+  ctx,
+  input,
+}: {
+  ctx: ServiceContext;
+  input: CreateCodebaseRequest;
+}): Promise<Codebase> {
+  const agentConfig = input.agent_config ?? {};
+  const workerId = input.worker_id ?? null;
+  await checkPaths(input.path, workerId, agentConfig);
+  try {
+    const [row] = await ctx.database.db
+      .insert(codebases)
+      .values({
+        id: randomUUID(),
+        name: input.name,
+        path: input.path,
+        description: input.description ?? "",
+        workerId,
+        agentConfig,
+      })
+      .returning();
+    return toCodebase(row!);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw nameTaken(input.name);
+    throw err;
+  }
+}
+
+export async function updateCodebase({
+  ctx,
+  id,
+  input,
+}: {
+  ctx: ServiceContext;
+  id: string;
+  input: UpdateCodebaseRequest;
+}): Promise<Codebase> {
+  const current = await getCodebaseRow({ ctx, id });
+  const next = {
+    name: input.name ?? current.name,
+    path: input.path ?? current.path,
+    description: input.description ?? current.description,
+    workerId: input.worker_id === undefined ? current.workerId : input.worker_id,
+    agentConfig: (input.agent_config ?? current.agentConfig) as AgentConfig,
+  };
+  await checkPaths(next.path, next.workerId, next.agentConfig);
+  try {
+    const [row] = await ctx.database.db
+      .update(codebases)
+      .set({ ...next, updatedAt: new Date() })
+      .where(eq(codebases.id, id))
+      .returning();
+    if (!row) throw notFound("Codebase");
+    return toCodebase(row);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw nameTaken(next.name);
+    throw err;
+  }
+}
+
+/** Deletes the codebase with its sessions, tasks and events. */
+export async function deleteCodebase({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<{ id: string; deleted: true }> {
+  const deleted = await ctx.database.db.transaction(async (tx) => {
+    const rows = await tx.delete(codebases).where(eq(codebases.id, id)).returning({ id: codebases.id });
+    if (rows.length > 0) await EventLog.deleteStream(tx, id);
+    return rows;
+  });
+  if (deleted.length === 0) throw notFound("Codebase");
+  return { id, deleted: true };
+}

@@ -1,0 +1,62 @@
+/** Request and response shapes of the codebase verbs (snake_case, as the product page shows). */
+import { z } from "@hono/zod-openapi";
+import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
+
+export const CodebaseName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/,
+    "name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  )
+  .openapi({ example: "my-project" });
+
+export const AgentConfig = z
+  .object({
+    default_model: ModelId.optional(),
+    default_agent: AgentName.optional(),
+    auto_approve: z.boolean().optional(),
+    max_iterations: z.number().int().min(1).max(10_000).optional(),
+    working_directory: AbsolutePath.optional(),
+    permission_timeout_seconds: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict()
+  .openapi("AgentConfig");
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+export const CreateCodebaseRequest = z
+  .object({
+    name: CodebaseName,
+    path: AbsolutePath.openapi({ example: "/home/user/projects/my-project" }),
+    description: z.string().max(2000).optional(),
+    worker_id: z.string().min(1).max(200).nullish(),
+    agent_config: AgentConfig.optional(),
+  })
+  .strict()
+  .openapi("CreateCodebaseRequest");
+export type CreateCodebaseRequest = z.infer<typeof CreateCodebaseRequest>;
+
+export const UpdateCodebaseRequest = z
+  .object({
+    name: CodebaseName.optional(),
+    path: AbsolutePath.optional(),
+    description: z.string().max(2000).optional(),
+    worker_id: z.string().min(1).max(200).nullable().optional(),
+    agent_config: AgentConfig.optional(),
+  })
+  .strict()
+  .openapi("UpdateCodebaseRequest");
+export type UpdateCodebaseRequest = z.infer<typeof UpdateCodebaseRequest>;
+
+export const Codebase = z
+  .object({
+    id: Id,
+    name: z.string(),
+    path: z.string(),
+    description: z.string(),
+    worker_id: z.string().nullable(),
+    agent_config: AgentConfig,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi("Codebase");
+export type Codebase = z.infer<typeof Codebase>;

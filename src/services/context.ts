@@ -1,0 +1,16 @@
+/** What every service verb receives: the database, the event log, the OpenCode bridge and the settings. */
+import type { Config } from "../config.js";
+import type { Database } from "../db/client.js";
+import type { Bridge } from "./bridge.js";
+import type { EventLog } from "./event-log.js";
+import type { LocalRunner } from "./local-runner.js";
+
+export interface ServiceContext {
+  database: Database;
+  config: Config;
+  events: EventLog;
+  bridge: Bridge;
+  localRunner: LocalRunner;
+  /** Aborts when the server shuts down, so long-lived streams end and let it stop. */
+  shutdown: AbortSignal;
+}

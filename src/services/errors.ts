@@ -1,0 +1,41 @@
+/**
+ * The one place that says how a domain failure looks on every transport:
+ * REST maps `code` to an HTTP status with `{"detail": message}`, tRPC to a TRPCError code.
+ */
+export const errorCodes = {
+  BAD_REQUEST: { http: 400, trpc: "BAD_REQUEST" },
+  UNAUTHORIZED: { http: 401, trpc: "UNAUTHORIZED" },
+  FORBIDDEN: { http: 403, trpc: "FORBIDDEN" },
+  NOT_FOUND: { http: 404, trpc: "NOT_FOUND" },
+  CONFLICT: { http: 409, trpc: "CONFLICT" },
+  PAYLOAD_TOO_LARGE: { http: 413, trpc: "PAYLOAD_TOO_LARGE" },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, trpc: "UNSUPPORTED_MEDIA_TYPE" },
+  UNPROCESSABLE: { http: 422, trpc: "UNPROCESSABLE_CONTENT" },
+  UNAVAILABLE: { http: 503, trpc: "SERVICE_UNAVAILABLE" },
+} as const;
+
+export type ServiceErrorCode = keyof typeof errorCodes;
+
+/** A failure the caller can act on; its message is safe to show. */
+export class ServiceError extends Error {
+  constructor(
+    readonly code: ServiceErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "ServiceError";
+  }
+}
+
+export const notFound = (what: string) => new ServiceError("NOT_FOUND", `${what} not found`);
+export const invalid = (message: string) => new ServiceError("UNPROCESSABLE", message);
+export const conflict = (message: string) => new ServiceError("CONFLICT", message);
+
+/** Postgres unique violation, from either driver. */
+export function isUniqueViolation(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === "23505") return true;
+  }
+  return false;
+}

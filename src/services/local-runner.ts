@@ -1,0 +1,129 @@
+/**
+ * The server's own task runner: claims tasks for codebases that have no worker
+ * and runs them through this process's OpenCode bridge, exactly as a worker
+ * would, with the queue verbs called in-process instead of over HTTP.
+ */
+import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
+import type { ServiceContext } from "./context.js";
+import { ServiceError } from "./errors.js";
+import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
+import type { Claim } from "./tasks.types.js";
+
+const pollMs = 1000;
+const sweepMs = 2000;
+
+function fenced<T>(call: () => Promise<T>): Promise<T> {
+  return call().catch((err) => {
+    if (err instanceof ServiceError && err.code === "CONFLICT" && err.message.startsWith("lease lost")) throw new LeaseLostError();
+    throw err;
+  });
+}
+
+export class LocalRunner {
+  /** Per running task: abort `cancel` to cancel it, `release` to hand it back. */
+  private readonly running = new Map<string, { cancel: AbortController; release: AbortController }>();
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly ctx: () => ServiceContext) {}
+
+  /** Starts claiming (if concurrency > 0) and sweeping lapsed leases. */
+  start(): void {
+    const { config } = this.ctx();
+    // Leases this process could not have refreshed while it was down get one lease period of grace.
+    const firstSweep = setTimeout(() => {
+      this.sweeper = setInterval(() => void this.sweep(), sweepMs);
+      void this.sweep();
+    }, config.leaseSeconds * 1000);
+    firstSweep.unref();
+    this.stopping.signal.addEventListener("abort", () => clearTimeout(firstSweep));
+    if (config.localConcurrency > 0) this.loop = this.claimLoop();
+  }
+
+  /** Another task may be runnable now: look without waiting for the next poll. */
+  poke(): void {
+    this.wake?.();
+  }
+
+  /** Asks a task this process runs to stop (its heartbeat would tell it within seconds anyway). */
+  cancel(taskId: string): void {
+    this.running.get(taskId)?.cancel.abort();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.poke();
+    await this.loop;
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      await sweepExpiredLeases(this.ctx());
+    } catch (err) {
+      if (!this.stopping.signal.aborted) console.error("[codetether] lease sweep failed:", (err as Error).message);
+    }
+  }
+
+  private async claimLoop(): Promise<void> {
+    const ctx = this.ctx();
+    const tasks = new Set<Promise<unknown>>();
+    while (!this.stopping.signal.aborted) {
+      let claim: Claim | null = null;
+      if (this.running.size < ctx.config.localConcurrency) {
+        claim = await claimTask(ctx, { kind: "local" }).catch((err) => {
+          console.error("[codetether] claiming a task failed:", (err as Error).message);
+          return null;
+        });
+      }
+      if (claim) {
+        const run = this.run(claim).finally(() => tasks.delete(run));
+        tasks.add(run);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+    // Shutting down: hand back what is still running so it runs again elsewhere at once.
+    for (const { release } of this.running.values()) release.abort();
+    await Promise.allSettled(tasks);
+  }
+
+  private async run(claim: Claim): Promise<void> {
+    const ctx = this.ctx();
+    const controls = { cancel: new AbortController(), release: new AbortController() };
+    this.running.set(claim.task.id, controls);
+    const token = claim.lease_token;
+    const id = claim.task.id;
+    const reporter: TaskReporter = {
+      heartbeat: () => fenced(() => heartbeatTask(ctx, id, token)),
+      events: (events) => fenced(() => uploadTaskEvents(ctx, id, { lease_token: token, events })).then((r) => r.acked_through),
+      complete: (outcome) => fenced(() => completeTask(ctx, id, { lease_token: token, ...outcome })).then(() => {}),
+      release: (reason) => fenced(() => releaseTask(ctx, id, token, reason)).then(() => {}),
+    };
+    try {
+      await executeTask({
+        claim,
+        directory: (claim.codebase.agent_config.working_directory as string | undefined) ?? claim.codebase.path,
+        runner: ctx.bridge.runner,
+        reporter,
+        heartbeatMs: Math.max(500, (ctx.config.leaseSeconds * 1000) / 3),
+        release: controls.release.signal,
+        cancel: controls.cancel.signal,
+        log: (m) => console.log(`[codetether] ${m}`),
+      });
+    } catch (err) {
+      console.error(`[codetether] task ${id} failed to run:`, (err as Error).message);
+    } finally {
+      this.running.delete(id);
+    }
+  }
+}

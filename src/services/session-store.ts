@@ -1,0 +1,113 @@
+/** Reading and writing session rows and their messages. */
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { messages, sessions } from "../db/schema.js";
+import type { OcMessage } from "../opencode/client.js";
+import type { ServiceContext } from "./context.js";
+import { notFound } from "./errors.js";
+import type { Message, Session, SessionDetail } from "./sessions.types.js";
+
+type SessionRow = typeof sessions.$inferSelect;
+type MessageRow = typeof messages.$inferSelect;
+
+export function toSession(row: SessionRow): Session {
+  return {
+    id: row.id,
+    codebase_id: row.codebaseId,
+    title: row.title,
+    agent: row.agent,
+    model: row.model,
+    status: row.status as Session["status"],
+    source: row.source as Session["source"],
+    error: row.error,
+    message_count: row.messageCount,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+function toMessage(row: MessageRow): Message {
+  return {
+    id: row.id,
+    role: row.role,
+    text: row.text,
+    parts: row.parts,
+    tokens: row.tokens ?? null,
+    cost: row.cost === null ? null : Number(row.cost),
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+export async function listSessionRows(ctx: ServiceContext, codebaseId: string): Promise<SessionRow[]> {
+  return ctx.database.db
+    .select()
+    .from(sessions)
+    .where(eq(sessions.codebaseId, codebaseId))
+    .orderBy(desc(sessions.updatedAt), desc(sessions.id));
+}
+
+export async function getSessionRow(ctx: ServiceContext, codebaseId: string, sessionId: string): Promise<SessionRow> {
+  const [row] = await ctx.database.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.id, sessionId), eq(sessions.codebaseId, codebaseId)));
+  if (!row) throw notFound("Session");
+  return row;
+}
+
+export async function sessionDetail(ctx: ServiceContext, row: SessionRow): Promise<SessionDetail> {
+  const rows = await ctx.database.db
+    .select()
+    .from(messages)
+    .where(eq(messages.sessionId, row.id))
+    .orderBy(asc(messages.createdAt), asc(messages.id));
+  return { ...toSession(row), messages: rows.map(toMessage) };
+}
+
+/** JSON with object keys sorted: jsonb hands keys back in its own order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** The plain text of a message: its text parts joined. */
+function messageText(m: OcMessage): string {
+  return m.parts
+    .filter((p) => p.type === "text" && typeof p.text === "string" && !p.synthetic)
+    .map((p) => p.text)
+    .join("");
+}
+
+/**
+ * Replaces a session's stored messages with OpenCode's current list. Returns
+ * whether anything changed, so a repeated sync can say it changed nothing.
+ */
+export async function storeMessages(tx: Db, sessionId: string, list: OcMessage[]): Promise<boolean> {
+  const existing = await tx.select({ id: messages.id, text: messages.text, parts: messages.parts }).from(messages).where(eq(messages.sessionId, sessionId));
+  const known = new Map(existing.map((m) => [m.id, m]));
+  let changed = existing.length !== list.length;
+  const wanted = new Set(list.map((m) => m.info.id));
+  const stale = existing.filter((m) => !wanted.has(m.id)).map((m) => m.id);
+  if (stale.length > 0) await tx.delete(messages).where(inArray(messages.id, stale));
+  for (const m of list) {
+    const text = messageText(m);
+    const before = known.get(m.info.id);
+    if (before && before.text === text && canonical(before.parts) === canonical(m.parts)) continue;
+    changed = true;
+    const values = {
+      role: m.info.role,
+      text,
+      parts: m.parts as unknown[],
+      tokens: (m.info.tokens as Record<string, unknown> | undefined) ?? null,
+      cost: m.info.cost === undefined ? null : String(m.info.cost),
+    };
+    await tx
+      .insert(messages)
+      .values({ id: m.info.id, sessionId, createdAt: new Date(m.info.time.created), ...values })
+      .onConflictDoUpdate({ target: messages.id, set: values });
+  }
+  return changed;
+}

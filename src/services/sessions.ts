@@ -1,0 +1,204 @@
+/**
+ * Agent runs and sessions: trigger an agent on a codebase, list and read its
+ * sessions, abort a run, answer a permission request.
+ */
+import { stat } from "node:fs/promises";
+import { and, desc, eq, inArray } from "drizzle-orm";
+import { sessions } from "../db/schema.js";
+import type { RunSink } from "../opencode/runner.js";
+import { getCodebaseRow } from "./codebases.js";
+import type { AgentConfig } from "./codebases.types.js";
+import type { ServiceContext } from "./context.js";
+import { ServiceError, conflict, invalid } from "./errors.js";
+import type { NewEvent } from "./events.types.js";
+import { getSessionRow, listSessionRows, sessionDetail, storeMessages, toSession } from "./session-store.js";
+import type { PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
+
+const defaultPermissionTimeoutSeconds = 300;
+
+type CodebaseRow = Awaited<ReturnType<typeof getCodebaseRow>>;
+
+/** The directory an agent works in: agent_config.working_directory, else the codebase path. */
+export function workingDirectory(codebase: CodebaseRow): string {
+  return (codebase.agentConfig as AgentConfig).working_directory ?? codebase.path;
+}
+
+/** Writes a run's events to the codebase's stream and records how it ended. */
+function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, directory: string): RunSink {
+  const append = (e: NewEvent) => ctx.events.append(codebaseId, [e]);
+  let last: Promise<unknown> = Promise.resolve();
+  return {
+    event(e) {
+      last = append(e).catch((err) => console.error("[codetether] storing an event failed:", err));
+    },
+    finished({ status, error }) {
+      void (async () => {
+        await last;
+        try {
+          const client = await ctx.bridge.connection.ensure();
+          const list = await client.messages(directory, sessionId);
+          await ctx.database.db.transaction(async (tx) => {
+            await storeMessages(tx, sessionId, list);
+            await tx
+              .update(sessions)
+              .set({ status, error: error ?? null, messageCount: list.length, updatedAt: new Date() })
+              .where(eq(sessions.id, sessionId));
+          });
+        } catch {
+          // OpenCode is gone (that may be why the run failed): keep the outcome without messages.
+          await ctx.database.db
+            .update(sessions)
+            .set({ status, error: error ?? null, updatedAt: new Date() })
+            .where(eq(sessions.id, sessionId));
+        }
+        await append({ type: "complete", data: { session_id: sessionId, status, ...(error ? { error } : {}) } });
+      })().catch((err) => console.error("[codetether] finishing a run failed:", err));
+    },
+  };
+}
+
+/** The session a trigger without `session_id` resumes: the newest one of ours that did not fail. */
+async function resumableSession(ctx: ServiceContext, codebaseId: string) {
+  const [row] = await ctx.database.db
+    .select()
+    .from(sessions)
+    .where(
+      and(
+        eq(sessions.codebaseId, codebaseId),
+        eq(sessions.source, "codetether"),
+        inArray(sessions.status, ["idle", "running", "completed"]),
+      ),
+    )
+    .orderBy(desc(sessions.updatedAt))
+    .limit(1);
+  return row;
+}
+
+export async function triggerAgent({
+  ctx,
+  codebaseId,
+  input,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  input: TriggerRequest;
+}): Promise<TriggerResponse> {
+  const codebase = await getCodebaseRow({ ctx, id: codebaseId });
+  if (codebase.workerId) {
+    throw conflict(`Codebase "${codebase.name}" runs on worker ${codebase.workerId}: create a task for it instead`);
+  }
+  const config = codebase.agentConfig as AgentConfig;
+  const agent = input.agent ?? config.default_agent ?? "build";
+  const model = input.model ?? config.default_model;
+  const directory = workingDirectory(codebase);
+  if (!(await stat(directory).then((s) => s.isDirectory(), () => false))) {
+    throw invalid(`The codebase directory no longer exists: ${directory}`);
+  }
+
+  let resume: typeof sessions.$inferSelect | undefined;
+  if (input.session_id) resume = await getSessionRow(ctx, codebaseId, input.session_id);
+  else if (!input.new_session) resume = await resumableSession(ctx, codebaseId);
+  if (resume && ctx.bridge.runner.isRunning(resume.id)) {
+    throw conflict(`Session ${resume.id} is still running: wait for it to complete, abort it, or send new_session: true`);
+  }
+
+  const lastEventId = await ctx.events.head(codebaseId);
+  const title = input.title ?? input.prompt.trim().replace(/\s+/g, " ").slice(0, 80);
+  const { sessionId } = await ctx.bridge.runner.start(
+    {
+      directory,
+      sessionId: resume?.id,
+      title,
+      agent,
+      model,
+      prompt: input.prompt,
+      autoApprove: config.auto_approve ?? false,
+      permissionTimeoutMs: (config.permission_timeout_seconds ?? defaultPermissionTimeoutSeconds) * 1000,
+      maxIterations: config.max_iterations,
+    },
+    async (id) => {
+      // The row exists before the prompt is sent, so the run's end always finds it.
+      await ctx.database.db
+        .insert(sessions)
+        .values({ id, codebaseId, title, agent, model: model ?? null, status: "running" })
+        .onConflictDoUpdate({
+          target: sessions.id,
+          set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date() },
+        });
+      return logSink(ctx, codebaseId, id, directory);
+    },
+  );
+
+  const base = `/v1/opencode/codebases/${codebaseId}`;
+  return {
+    session_id: sessionId,
+    codebase_id: codebaseId,
+    status: "running",
+    resumed: resume !== undefined,
+    agent,
+    model: model ?? null,
+    last_event_id: lastEventId,
+    events_url: `${base}/events`,
+    session_url: `${base}/sessions/${sessionId}`,
+  };
+}
+
+export async function listSessions({ ctx, codebaseId }: { ctx: ServiceContext; codebaseId: string }): Promise<Session[]> {
+  await getCodebaseRow({ ctx, id: codebaseId });
+  return (await listSessionRows(ctx, codebaseId)).map(toSession);
+}
+
+export async function getSession({
+  ctx,
+  codebaseId,
+  sessionId,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  sessionId: string;
+}): Promise<SessionDetail> {
+  await getCodebaseRow({ ctx, id: codebaseId });
+  return sessionDetail(ctx, await getSessionRow(ctx, codebaseId, sessionId));
+}
+
+export async function abortSession({
+  ctx,
+  codebaseId,
+  sessionId,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  sessionId: string;
+}): Promise<{ session_id: string; status: "aborting" }> {
+  const codebase = await getCodebaseRow({ ctx, id: codebaseId });
+  const row = await getSessionRow(ctx, codebaseId, sessionId);
+  if (!ctx.bridge.runner.isRunning(row.id)) {
+    throw conflict(`Session ${row.id} is not running on this server (status: ${row.status})`);
+  }
+  await ctx.bridge.runner.abort(workingDirectory(codebase), row.id);
+  return { session_id: row.id, status: "aborting" };
+}
+
+export async function answerPermission({
+  ctx,
+  codebaseId,
+  sessionId,
+  permissionId,
+  input,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  sessionId: string;
+  permissionId: string;
+  input: PermissionAnswer;
+}): Promise<{ permission_id: string; reply: PermissionAnswer["reply"] }> {
+  await getSessionRow(ctx, codebaseId, sessionId);
+  try {
+    await ctx.bridge.runner.answerPermission(sessionId, permissionId, input.reply);
+  } catch (err) {
+    if (err instanceof ServiceError) throw err;
+    throw new ServiceError("UNAVAILABLE", `OpenCode did not take the answer: ${(err as Error).message}`, { cause: err });
+  }
+  return { permission_id: permissionId, reply: input.reply };
+}
+

@@ -1,0 +1,82 @@
+/** Request and response shapes of triggering agents and managing sessions. */
+import { z } from "@hono/zod-openapi";
+import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
+
+export const TriggerRequest = z
+  .object({
+    prompt: z
+      .string()
+      .max(100_000)
+      .refine((p) => p.trim().length > 0, "prompt must not be empty")
+      .openapi({ example: "Add comprehensive error handling to the API routes" }),
+    agent: AgentName.optional().openapi({ description: "Default: the codebase's agent_config.default_agent, else build" }),
+    model: ModelId.optional().openapi({ description: "Default: the codebase's agent_config.default_model, else OpenCode's own default" }),
+    session_id: Id.optional().openapi({ description: "Resume this session" }),
+    new_session: z.boolean().optional().openapi({ description: "Start a new session even if one could be resumed" }),
+    title: z.string().max(200).optional(),
+  })
+  .strict()
+  .openapi("TriggerRequest");
+export type TriggerRequest = z.infer<typeof TriggerRequest>;
+
+export const TriggerResponse = z
+  .object({
+    session_id: z.string(),
+    codebase_id: z.string(),
+    status: z.literal("running"),
+    resumed: z.boolean(),
+    agent: AgentName,
+    model: z.string().nullable(),
+    /** Follow from here: send this as Last-Event-ID to get only this run's events. */
+    last_event_id: z.number().int(),
+    events_url: z.string(),
+    session_url: z.string(),
+  })
+  .openapi("TriggerResponse");
+export type TriggerResponse = z.infer<typeof TriggerResponse>;
+
+export const SessionStatus = z.enum(["idle", "running", "completed", "failed", "aborted"]);
+
+export const Session = z
+  .object({
+    id: z.string(),
+    codebase_id: z.string(),
+    title: z.string(),
+    agent: z.string().nullable(),
+    model: z.string().nullable(),
+    status: SessionStatus,
+    source: z.enum(["codetether", "imported"]),
+    error: z.string().nullable(),
+    message_count: z.number().int(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi("Session");
+export type Session = z.infer<typeof Session>;
+
+export const Message = z
+  .object({
+    id: z.string(),
+    role: z.string(),
+    text: z.string(),
+    parts: z.array(z.unknown()),
+    tokens: z.record(z.string(), z.unknown()).nullable(),
+    cost: z.number().nullable(),
+    created_at: Timestamp,
+  })
+  .openapi("Message");
+export type Message = z.infer<typeof Message>;
+
+export const SessionDetail = Session.extend({ messages: z.array(Message) }).openapi("SessionDetail");
+export type SessionDetail = z.infer<typeof SessionDetail>;
+
+export const SyncResult = z
+  .object({ imported: z.number().int(), updated: z.number().int(), unchanged: z.number().int(), sessions: z.array(Session) })
+  .openapi("SyncResult");
+export type SyncResult = z.infer<typeof SyncResult>;
+
+export const PermissionAnswer = z
+  .object({ reply: z.enum(["once", "always", "reject"]) })
+  .strict()
+  .openapi("PermissionAnswer");
+export type PermissionAnswer = z.infer<typeof PermissionAnswer>;

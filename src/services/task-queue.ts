@@ -1,0 +1,253 @@
+/**
+ * The runner side of the queue: claim, heartbeat, upload events, complete,
+ * release, and the sweeper that takes back lapsed leases. Every report quotes the
+ * lease token its claim returned; a report from a lease that is no longer current
+ * is refused (409), so a runner that froze and woke up late cannot touch a task
+ * that has moved on. Reports are idempotent: a retry changes nothing.
+ */
+import { randomUUID } from "node:crypto";
+import { and, asc, desc, eq, inArray, isNull, lt, max, or, sql, type SQL } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { agentEvents, codebases, sessions, tasks } from "../db/schema.js";
+import type { ServiceContext } from "./context.js";
+import { ServiceError, conflict, invalid, notFound } from "./errors.js";
+import { appendInTx } from "./event-log.js";
+import { type EventType, eventSchemas, type NewEvent } from "./events.types.js";
+import { type TaskRow, toTask } from "./tasks.js";
+import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest } from "./tasks.types.js";
+
+/** Who is claiming: the server's own runner, or a named worker with the codebases it has. */
+export type Claimant = { kind: "local" } | { kind: "worker"; name: string; codebaseNames: string[] };
+
+export const localWorkerId = "local";
+const leaseLost = () => new ServiceError("CONFLICT", "lease lost: this task was reassigned or finished; stop working on it");
+
+const leaseEnd = (seconds: number) => sql`now() + make_interval(secs => ${seconds})`;
+
+function routing(claimant: Claimant): SQL {
+  if (claimant.kind === "local") return isNull(codebases.workerId);
+  const mine = eq(codebases.workerId, claimant.name);
+  if (claimant.codebaseNames.length === 0) return mine;
+  return or(mine, and(isNull(codebases.workerId), inArray(codebases.name, claimant.codebaseNames)))!;
+}
+
+/**
+ * Takes the most urgent runnable task this claimant may run, in one statement
+ * (`FOR UPDATE SKIP LOCKED`), and leases it. Null when there is none.
+ */
+export async function claimTask(ctx: ServiceContext, claimant: Claimant): Promise<Claim | null> {
+  const lease = ctx.config.leaseSeconds;
+  const db = ctx.database.db;
+  const candidate = db
+    .select({ id: tasks.id })
+    .from(tasks)
+    .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
+    .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant)))
+    .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
+    .limit(1)
+    .for("update", { of: tasks, skipLocked: true });
+  const token = randomUUID();
+  const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
+  const [row] = await db
+    .update(tasks)
+    .set({
+      status: "running",
+      attempts: sql`${tasks.attempts} + 1`,
+      workerId,
+      leaseToken: token,
+      leaseExpiresAt: leaseEnd(lease),
+      startedAt: sql`coalesce(${tasks.startedAt}, now())`,
+      updatedAt: new Date(),
+    })
+    // A scalar subquery runs once (an InitPlan); `IN (subquery)` may be re-run per row and claim many.
+    .where(and(eq(tasks.id, sql`(${candidate})`), eq(tasks.status, "pending")))
+    .returning();
+  if (!row) return null;
+  const [codebase] = await db.select().from(codebases).where(eq(codebases.id, row.codebaseId));
+  await appendTaskEvents(ctx, row.codebaseId, [
+    {
+      type: "status",
+      data: { session_id: null, status: "claimed", task_id: row.id, attempt: row.attempts, message: `Attempt ${row.attempts} on ${workerId}` },
+      taskId: row.id,
+    },
+  ]);
+  return {
+    task: toTask(row),
+    codebase: { id: codebase!.id, name: codebase!.name, path: codebase!.path, agent_config: codebase!.agentConfig },
+    attempt: row.attempts,
+    lease_token: token,
+    lease_seconds: lease,
+  };
+}
+
+async function appendTaskEvents(ctx: ServiceContext, streamId: string, events: NewEvent[]): Promise<void> {
+  const stored = await ctx.database.db.transaction((tx) => appendInTx(tx, streamId, events));
+  ctx.events.stored(streamId, stored);
+}
+
+/** Locks the task and checks the caller still holds its lease. */
+async function lockLeased(tx: Db, taskId: string, token: string): Promise<TaskRow> {
+  const [row] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for("update");
+  if (!row) throw notFound("Task");
+  if (row.status !== "running" || row.leaseToken !== token) throw leaseLost();
+  return row;
+}
+
+/** Extends the lease; the answer says whether the task was cancelled meanwhile. */
+export async function heartbeatTask(ctx: ServiceContext, taskId: string, token: string): Promise<{ cancel_requested: boolean; lease_seconds: number }> {
+  const lease = ctx.config.leaseSeconds;
+  const [row] = await ctx.database.db
+    .update(tasks)
+    .set({ leaseExpiresAt: leaseEnd(lease) })
+    .where(and(eq(tasks.id, taskId), eq(tasks.status, "running"), eq(tasks.leaseToken, token)))
+    .returning({ cancelRequested: tasks.cancelRequested });
+  if (!row) {
+    const [exists] = await ctx.database.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId));
+    throw exists ? leaseLost() : notFound("Task");
+  }
+  return { cancel_requested: row.cancelRequested, lease_seconds: lease };
+}
+
+const uploadable = new Set<EventType>(["status", "output", "reasoning", "tool_use", "file_change", "permission", "usage", "error"]);
+
+/**
+ * Stores a batch of a runner's events for its current attempt, skipping any it
+ * already sent, and answers the highest sequence number stored so far.
+ */
+export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, input: UploadEventsRequest): Promise<{ acked_through: number; stored: number }> {
+  const events: NewEvent[] = input.events.map((e) => {
+    if (!uploadable.has(e.type as EventType)) throw invalid(`event type "${e.type}" cannot be uploaded`);
+    const parsed = eventSchemas[e.type as EventType].safeParse(e.data);
+    if (!parsed.success) throw invalid(`event ${e.seq} (${e.type}) does not match its schema: ${parsed.error.issues[0]?.message}`);
+    return { type: e.type, data: parsed.data, taskId, workerSeq: e.seq } as NewEvent;
+  });
+  const { streamId, stored, acked } = await ctx.database.db.transaction(async (tx) => {
+    const row = await lockLeased(tx, taskId, input.lease_token);
+    const tagged = events.map((e) => ({ ...e, attempt: row.attempts }));
+    const stored = await appendInTx(tx, row.codebaseId, tagged);
+    const sessionId = events.find((e) => e.data.session_id)?.data.session_id;
+    if (sessionId && !row.sessionId) await tx.update(tasks).set({ sessionId }).where(eq(tasks.id, taskId));
+    const [high] = await tx
+      .select({ acked: max(agentEvents.workerSeq) })
+      .from(agentEvents)
+      .where(and(eq(agentEvents.taskId, taskId), eq(agentEvents.attempt, row.attempts)));
+    return { streamId: row.codebaseId, stored, acked: high?.acked ?? 0 };
+  });
+  ctx.events.stored(streamId, stored);
+  return { acked_through: acked, stored: stored.filter(Boolean).length };
+}
+
+/**
+ * Records how the attempt ended. Repeating the same report with the same lease
+ * answers the same task; a different outcome or a stale lease is a 409.
+ */
+export async function completeTask(ctx: ServiceContext, taskId: string, input: CompleteTaskRequest): Promise<Task> {
+  const { row, stored } = await ctx.database.db.transaction(async (tx) => {
+    const [current] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for("update");
+    if (!current) throw notFound("Task");
+    if (current.status !== "running") {
+      if (current.leaseToken === input.lease_token && current.status === input.status) return { row: current, stored: [] };
+      if (current.leaseToken === input.lease_token) throw conflict(`Task is already ${current.status}`);
+      throw leaseLost();
+    }
+    if (current.leaseToken !== input.lease_token) throw leaseLost();
+    const status = current.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
+    const sessionId = input.session_id ?? current.sessionId;
+    const [row] = await tx
+      .update(tasks)
+      .set({
+        status,
+        result: input.result ?? null,
+        error: input.error ?? (status === "cancelled" ? "Cancelled" : null),
+        sessionId,
+        leaseExpiresAt: null,
+        completedAt: new Date(),
+        updatedAt: new Date(),
+      })
+      .where(eq(tasks.id, taskId))
+      .returning();
+    if (sessionId && current.workerId !== localWorkerId) {
+      // A worker's session lives in its own OpenCode; keep a row so the session shows up here too.
+      const outcome = status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed";
+      await tx
+        .insert(sessions)
+        .values({ id: sessionId, codebaseId: current.codebaseId, title: current.title, agent: current.agentType, model: current.model, status: outcome, error: input.error ?? null })
+        .onConflictDoUpdate({ target: sessions.id, set: { status: outcome, error: input.error ?? null, updatedAt: new Date() } });
+    }
+    const stored = await appendInTx(tx, current.codebaseId, [
+      {
+        type: "complete",
+        data: { session_id: sessionId ?? null, status, task_id: taskId, ...(input.error ? { error: input.error } : {}) },
+        taskId,
+      },
+    ]);
+    return { row: row!, stored };
+  });
+  ctx.events.stored(row.codebaseId, stored);
+  return toTask(row);
+}
+
+/** A runner hands a task back (it is shutting down): it runs again at once, and this attempt does not count. */
+export async function releaseTask(ctx: ServiceContext, taskId: string, token: string, reason: string): Promise<Task> {
+  const { row, stored } = await ctx.database.db.transaction(async (tx) => {
+    const current = await lockLeased(tx, taskId, token);
+    const [row] = await tx
+      .update(tasks)
+      .set({ status: "pending", attempts: sql`greatest(${tasks.attempts} - 1, 0)`, leaseToken: null, leaseExpiresAt: null, runAfter: sql`now()`, updatedAt: new Date() })
+      .where(eq(tasks.id, taskId))
+      .returning();
+    const stored = await appendInTx(tx, current.codebaseId, [
+      { type: "status", data: { session_id: current.sessionId, status: "released", task_id: taskId, message: reason }, taskId },
+    ]);
+    return { row: row!, stored };
+  });
+  ctx.events.stored(row.codebaseId, stored);
+  return toTask(row);
+}
+
+/**
+ * Takes back tasks whose lease lapsed: pending again after a backoff (1 s, 2 s,
+ * 4 s, ... up to 60 s), or failed with the reason once the attempts are used up.
+ */
+export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
+  const expired = await ctx.database.db.transaction(async (tx) => {
+    const rows = await tx
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, sql`now()`)))
+      .limit(100)
+      .for("update", { skipLocked: true });
+    const out: { row: TaskRow; stored: Awaited<ReturnType<typeof appendInTx>> }[] = [];
+    for (const current of rows) {
+      const reason = `lease expired on ${current.workerId ?? "unknown runner"} (attempt ${current.attempts})`;
+      const exhausted = current.attempts >= current.maxAttempts;
+      const entry = { attempt: current.attempts, worker_id: current.workerId, reason: "lease_expired", at: new Date().toISOString() };
+      const [row] = await tx
+        .update(tasks)
+        .set({
+          status: exhausted ? "failed" : "pending",
+          leaseToken: exhausted ? current.leaseToken : null,
+          leaseExpiresAt: null,
+          runAfter: sql`now() + make_interval(secs => least(power(2, ${current.attempts} - 1), 60))`,
+          attemptErrors: sql`${tasks.attemptErrors} || ${JSON.stringify([entry])}::jsonb`,
+          error: exhausted ? `Gave up after ${current.attempts} attempts: ${reason}` : current.error,
+          completedAt: exhausted ? new Date() : null,
+          updatedAt: new Date(),
+        })
+        .where(eq(tasks.id, current.id))
+        .returning();
+      const events: NewEvent[] = [
+        {
+          type: "status",
+          data: { session_id: current.sessionId, status: exhausted ? "failed" : "requeued", task_id: current.id, attempt: current.attempts, message: reason },
+          taskId: current.id,
+        },
+      ];
+      if (exhausted) events.push({ type: "complete", data: { session_id: current.sessionId, status: "failed", task_id: current.id, error: row!.error! }, taskId: current.id });
+      out.push({ row: row!, stored: await appendInTx(tx, current.codebaseId, events) });
+    }
+    return out;
+  });
+  for (const { row, stored } of expired) ctx.events.stored(row.codebaseId, stored);
+  return expired.length;
+}

@@ -1,0 +1,125 @@
+/** Task verbs for clients: create, list, read, cancel. The runner side is in task-queue.ts. */
+import { randomUUID } from "node:crypto";
+import { and, asc, desc, eq, type SQL } from "drizzle-orm";
+import { tasks } from "../db/schema.js";
+import { getCodebaseRow } from "./codebases.js";
+import type { AgentConfig } from "./codebases.types.js";
+import type { ServiceContext } from "./context.js";
+import { conflict, notFound } from "./errors.js";
+import { appendInTx } from "./event-log.js";
+import type { CreateTaskRequest, ListTasksQuery, Task } from "./tasks.types.js";
+
+export type TaskRow = typeof tasks.$inferSelect;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function toTask(row: TaskRow): Task {
+  return {
+    id: row.id,
+    codebase_id: row.codebaseId,
+    title: row.title,
+    prompt: row.prompt,
+    agent_type: row.agentType,
+    model: row.model,
+    priority: row.priority,
+    status: row.status as Task["status"],
+    attempts: row.attempts,
+    max_attempts: row.maxAttempts,
+    worker_id: row.workerId,
+    session_id: row.sessionId,
+    result: row.result,
+    error: row.error,
+    attempt_errors: row.attemptErrors,
+    cancel_requested: row.cancelRequested,
+    created_at: row.createdAt.toISOString(),
+    started_at: iso(row.startedAt),
+    completed_at: iso(row.completedAt),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export async function createTask({
+  ctx,
+  codebaseId,
+  input,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  input: CreateTaskRequest;
+}): Promise<Task> {
+  const codebase = await getCodebaseRow({ ctx, id: codebaseId });
+  const config = codebase.agentConfig as AgentConfig;
+  const [row] = await ctx.database.db
+    .insert(tasks)
+    .values({
+      id: randomUUID(),
+      codebaseId,
+      title: input.title,
+      prompt: input.prompt,
+      agentType: input.agent_type ?? config.default_agent ?? "build",
+      model: input.model ?? config.default_model ?? null,
+      priority: input.priority ?? 0,
+      maxAttempts: input.max_attempts ?? 3,
+    })
+    .returning();
+  return toTask(row!);
+}
+
+export async function listTasks({ ctx, query }: { ctx: ServiceContext; query: ListTasksQuery }): Promise<Task[]> {
+  const where: SQL[] = [];
+  if (query.status) where.push(eq(tasks.status, query.status));
+  if (query.codebase_id) where.push(eq(tasks.codebaseId, query.codebase_id));
+  if (query.worker_id) where.push(eq(tasks.workerId, query.worker_id));
+  const rows = await ctx.database.db
+    .select()
+    .from(tasks)
+    .where(and(...where))
+    // The order a runner would take them in.
+    .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
+    .limit(query.limit ?? 100);
+  return rows.map(toTask);
+}
+
+export async function getTaskRow(ctx: ServiceContext, id: string): Promise<TaskRow> {
+  const [row] = await ctx.database.db.select().from(tasks).where(eq(tasks.id, id));
+  if (!row) throw notFound("Task");
+  return row;
+}
+
+export async function getTask({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Task> {
+  return toTask(await getTaskRow(ctx, id));
+}
+
+/**
+ * A pending task is cancelled at once. A running one is flagged; its runner
+ * learns it from its next heartbeat, aborts the agent and reports `cancelled`.
+ */
+export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Task> {
+  const { row, events } = await ctx.database.db.transaction(async (tx) => {
+    const [current] = await tx.select().from(tasks).where(eq(tasks.id, id)).for("update");
+    if (!current) throw notFound("Task");
+    if (current.status === "pending") {
+      const [row] = await tx
+        .update(tasks)
+        .set({ status: "cancelled", error: "Cancelled before it ran", completedAt: new Date(), updatedAt: new Date() })
+        .where(eq(tasks.id, id))
+        .returning();
+      const events = await appendInTx(tx, current.codebaseId, [
+        { type: "complete", data: { session_id: null, status: "cancelled", task_id: id }, taskId: id },
+      ]);
+      return { row: row!, events };
+    }
+    if (current.status === "running") {
+      if (current.cancelRequested) return { row: current, events: [] };
+      const [row] = await tx.update(tasks).set({ cancelRequested: true, updatedAt: new Date() }).where(eq(tasks.id, id)).returning();
+      const events = await appendInTx(tx, current.codebaseId, [
+        { type: "status", data: { session_id: current.sessionId, status: "cancelling", task_id: id }, taskId: id },
+      ]);
+      return { row: row!, events };
+    }
+    throw conflict(`Task is already ${current.status}`);
+  });
+  ctx.events.stored(row.codebaseId, events);
+  if (row.status === "running") ctx.localRunner.cancel(row.id);
+  return toTask(row);
+}

@@ -1,0 +1,135 @@
+/** Request and response shapes of the task queue and the worker protocol. */
+import { z } from "@hono/zod-openapi";
+import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
+
+export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
+export const TaskStatus = z.enum(taskStatuses);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const CreateTaskRequest = z
+  .object({
+    title: z.string().trim().min(1, "title must not be empty").max(200),
+    prompt: z
+      .string()
+      .max(100_000)
+      .refine((p) => p.trim().length > 0, "prompt must not be empty"),
+    agent_type: AgentName.optional().openapi({ description: "Default: the codebase's default agent, else build" }),
+    priority: z
+      .number()
+      .int()
+      .min(-1000)
+      .max(1000)
+      .optional()
+      .openapi({ description: "Larger runs first (default 0); equal priorities run oldest first" }),
+    model: ModelId.optional(),
+    max_attempts: z.number().int().min(1).max(20).optional().openapi({ description: "Default 3" }),
+  })
+  .strict()
+  .openapi("CreateTaskRequest");
+export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
+
+export const Task = z
+  .object({
+    id: z.string(),
+    codebase_id: z.string(),
+    title: z.string(),
+    prompt: z.string(),
+    agent_type: z.string(),
+    model: z.string().nullable(),
+    priority: z.number().int(),
+    status: TaskStatus,
+    attempts: z.number().int(),
+    max_attempts: z.number().int(),
+    worker_id: z.string().nullable().openapi({ description: "Who ran (or runs) it: a worker name, or `local` for the server's own runner" }),
+    session_id: z.string().nullable(),
+    result: z.string().nullable(),
+    error: z.string().nullable(),
+    attempt_errors: z.array(z.object({ attempt: z.number().int(), worker_id: z.string().nullable(), reason: z.string(), at: z.string() })),
+    cancel_requested: z.boolean(),
+    created_at: Timestamp,
+    started_at: Timestamp.nullable(),
+    completed_at: Timestamp.nullable(),
+    updated_at: Timestamp,
+  })
+  .openapi("Task");
+export type Task = z.infer<typeof Task>;
+
+export const ListTasksQuery = z.object({
+  status: TaskStatus.optional(),
+  codebase_id: Id.optional(),
+  worker_id: Id.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional().openapi({ description: "Default 100" }),
+});
+export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
+
+export const WorkerCodebase = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "codebase name must be 1-100 letters, digits, '.', '_' or '-'"),
+  path: z.string().min(1).max(4096),
+});
+
+export const RegisterWorkerRequest = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "name must be 1-100 letters, digits, '.', '_' or '-'"),
+    codebases: z.array(WorkerCodebase).max(1000),
+    concurrency: z.number().int().min(1).max(256).optional(),
+  })
+  .strict()
+  .openapi("RegisterWorkerRequest");
+export type RegisterWorkerRequest = z.infer<typeof RegisterWorkerRequest>;
+
+export const Worker = z
+  .object({
+    name: z.string(),
+    codebases: z.array(WorkerCodebase),
+    concurrency: z.number().int(),
+    status: z.enum(["online", "offline"]),
+    draining: z.boolean(),
+    last_heartbeat_at: Timestamp.nullable(),
+    running_tasks: z.number().int(),
+    created_at: Timestamp,
+  })
+  .openapi("Worker");
+export type Worker = z.infer<typeof Worker>;
+
+/** What a claim hands a runner: the task, where it runs, and the lease to quote in every report. */
+export const Claim = z
+  .object({
+    task: Task,
+    codebase: z.object({ id: z.string(), name: z.string(), path: z.string(), agent_config: z.record(z.string(), z.unknown()) }),
+    attempt: z.number().int(),
+    lease_token: z.string(),
+    lease_seconds: z.number().int(),
+  })
+  .openapi("Claim");
+export type Claim = z.infer<typeof Claim>;
+
+export const LeaseRef = z.object({ lease_token: z.string().min(1).max(200) }).strict();
+
+export const UploadEventsRequest = z
+  .object({
+    lease_token: z.string().min(1).max(200),
+    events: z
+      .array(
+        z.object({
+          seq: z.number().int().min(1),
+          type: z.string().min(1).max(40),
+          data: z.record(z.string(), z.unknown()),
+        }),
+      )
+      .max(1000),
+  })
+  .strict()
+  .openapi("UploadEventsRequest");
+export type UploadEventsRequest = z.infer<typeof UploadEventsRequest>;
+
+export const CompleteTaskRequest = z
+  .object({
+    lease_token: z.string().min(1).max(200),
+    status: z.enum(["completed", "failed", "cancelled"]),
+    result: z.string().max(100_000).optional(),
+    error: z.string().max(10_000).optional(),
+    session_id: z.string().max(200).optional(),
+  })
+  .strict()
+  .openapi("CompleteTaskRequest");
+export type CompleteTaskRequest = z.infer<typeof CompleteTaskRequest>;

@@ -1,0 +1,74 @@
+/** Workers: registration, liveness, and the list clients see. */
+import { randomUUID } from "node:crypto";
+import { and, asc, count, eq, sql } from "drizzle-orm";
+import { codebases, tasks, workers } from "../db/schema.js";
+import type { ServiceContext } from "./context.js";
+import { notFound } from "./errors.js";
+import type { RegisterWorkerRequest, Worker } from "./tasks.types.js";
+
+/** A worker not heard from for this long shows as offline. */
+export const offlineAfterMs = 30_000;
+
+type Row = typeof workers.$inferSelect;
+
+function toWorker(row: Row, running: number): Worker {
+  const seen = row.lastHeartbeatAt?.getTime() ?? 0;
+  return {
+    name: row.name,
+    codebases: row.codebases,
+    concurrency: row.concurrency,
+    status: Date.now() - seen < offlineAfterMs ? "online" : "offline",
+    draining: row.draining,
+    last_heartbeat_at: row.lastHeartbeatAt?.toISOString() ?? null,
+    running_tasks: running,
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+/** Registers (or re-registers, after a restart) a worker with the codebases it has. */
+export async function registerWorker({ ctx, input }: { ctx: ServiceContext; input: RegisterWorkerRequest }): Promise<Worker> {
+  const values = { codebases: input.codebases, concurrency: input.concurrency ?? 1, lastHeartbeatAt: new Date(), draining: false };
+  const [row] = await ctx.database.db
+    .insert(workers)
+    .values({ id: randomUUID(), name: input.name, ...values })
+    .onConflictDoUpdate({ target: workers.name, set: values })
+    .returning();
+  // Codebases the server does not know yet become this worker's, so tasks can be queued for them at once.
+  if (input.codebases.length > 0) {
+    await ctx.database.db
+      .insert(codebases)
+      .values(input.codebases.map((c) => ({ id: randomUUID(), name: c.name, path: c.path, workerId: input.name })))
+      .onConflictDoNothing({ target: codebases.name });
+  }
+  return toWorker(row!, await runningCount(ctx, input.name));
+}
+
+/** Marks the worker alive; `draining` says it takes no new work. */
+export async function touchWorker(ctx: ServiceContext, name: string, draining?: boolean): Promise<Row> {
+  const [row] = await ctx.database.db
+    .update(workers)
+    .set({ lastHeartbeatAt: new Date(), ...(draining === undefined ? {} : { draining }) })
+    .where(eq(workers.name, name))
+    .returning();
+  if (!row) throw notFound("Worker (register it first)");
+  return row;
+}
+
+async function runningCount(ctx: ServiceContext, name: string): Promise<number> {
+  const [row] = await ctx.database.db
+    .select({ n: count() })
+    .from(tasks)
+    .where(and(eq(tasks.workerId, name), eq(tasks.status, "running")));
+  return row?.n ?? 0;
+}
+
+export async function listWorkers({ ctx }: { ctx: ServiceContext }): Promise<Worker[]> {
+  const rows = await ctx.database.db.select().from(workers).orderBy(asc(workers.name));
+  const counts = await ctx.database.db
+    .select({ name: tasks.workerId, n: count() })
+    .from(tasks)
+    .where(sql`${tasks.status} = 'running' and ${tasks.workerId} is not null`)
+    .groupBy(tasks.workerId);
+  const running = new Map(counts.map((c) => [c.name, c.n]));
+  return rows.map((r) => toWorker(r, running.get(r.name) ?? 0));
+}

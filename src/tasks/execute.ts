@@ -1,0 +1,137 @@
+/**
+ * Runs one claimed task to its end with the same agent runner the server uses
+ * for triggers: events go out through an outbox, the lease is kept alive by
+ * heartbeats (which also carry cancellation), and the outcome is reported last,
+ * after every event is acknowledged. Used by the server's local runner and by
+ * `codetether-worker`; only the reporter differs.
+ */
+import type { AgentRunner, RunOutcome } from "../opencode/runner.js";
+import type { AgentConfig } from "../services/codebases.types.js";
+import type { Claim } from "../services/tasks.types.js";
+import { EventOutbox, type SendBatch } from "./outbox.js";
+
+export class LeaseLostError extends Error {
+  constructor() {
+    super("lease lost");
+    this.name = "LeaseLostError";
+  }
+}
+
+export interface TaskReporter {
+  /** Extends the lease; throws LeaseLostError when it is gone. */
+  heartbeat(): Promise<{ cancel_requested: boolean }>;
+  events: SendBatch;
+  complete(outcome: { status: "completed" | "failed" | "cancelled"; error?: string; result?: string; session_id?: string }): Promise<void>;
+  /** Hands the task back without counting the attempt. */
+  release(reason: string): Promise<void>;
+}
+
+export interface ExecuteOptions {
+  claim: Claim;
+  /** Where the codebase is on this machine. */
+  directory: string;
+  runner: AgentRunner;
+  reporter: TaskReporter;
+  heartbeatMs: number;
+  /** Aborting it hands the task back (shutdown past its drain time). */
+  release?: AbortSignal;
+  /** Aborting it cancels the task now, without waiting for the heartbeat to say so. */
+  cancel?: AbortSignal;
+  log?: (message: string) => void;
+}
+
+const resultLength = 4000;
+
+export async function executeTask(options: ExecuteOptions): Promise<"completed" | "failed" | "cancelled" | "released" | "lost"> {
+  const { claim, runner, reporter, directory } = options;
+  const log = options.log ?? (() => {});
+  const config = claim.codebase.agent_config as AgentConfig;
+  const outbox = new EventOutbox(reporter.events, (err) => log(`event upload failed, will retry: ${(err as Error).message}`));
+  let output = "";
+  let sessionId: string | undefined;
+  let cancelRequested = false;
+  let lost = false;
+  let finish!: (o: { status: RunOutcome; error?: string }) => void;
+  const finished = new Promise<{ status: RunOutcome; error?: string }>((resolve) => (finish = resolve));
+
+  const cancel = () => {
+    if (cancelRequested || !sessionId) return;
+    cancelRequested = true;
+    log(`task ${claim.task.id} cancelled: aborting session ${sessionId}`);
+    void runner.abort(directory, sessionId).catch(() => {});
+  };
+  options.cancel?.addEventListener("abort", cancel, { once: true });
+  const heartbeat = setInterval(() => {
+    reporter
+      .heartbeat()
+      .then(({ cancel_requested }) => {
+        if (cancel_requested) cancel();
+      })
+      .catch((err) => {
+        if (!(err instanceof LeaseLostError) || lost) return;
+        lost = true;
+        outbox.close();
+        log(`task ${claim.task.id}: lease lost, stopping`);
+        if (sessionId) void runner.abort(directory, sessionId).catch(() => {});
+        finish({ status: "aborted", error: "lease lost" });
+      });
+  }, options.heartbeatMs);
+
+  try {
+    try {
+      const started = await runner.start(
+        {
+          directory,
+          title: claim.task.title,
+          agent: claim.task.agent_type,
+          model: claim.task.model ?? undefined,
+          prompt: claim.task.prompt,
+          autoApprove: config.auto_approve ?? false,
+          permissionTimeoutMs: (config.permission_timeout_seconds ?? 300) * 1000,
+          maxIterations: config.max_iterations,
+        },
+        async (id) => {
+          sessionId = id;
+          return {
+            event: (e) => {
+              if (e.type === "output") output = (output + e.data.content).slice(-resultLength);
+              outbox.push(e);
+            },
+            finished: finish,
+          };
+        },
+      );
+      sessionId = started.sessionId;
+      if (options.cancel?.aborted) cancel();
+    } catch (err) {
+      finish({ status: "failed", error: `Could not start the agent: ${(err as Error).message}` });
+    }
+
+    const onRelease = () => finish({ status: "aborted", error: "released" });
+    options.release?.addEventListener("abort", onRelease, { once: true });
+    const outcome = await finished;
+    options.release?.removeEventListener("abort", onRelease);
+    if (lost) return "lost";
+    if (outcome.error === "released") {
+      if (sessionId) await runner.abort(directory, sessionId).catch(() => {});
+      await outbox.drain();
+      await reporter.release("runner shutting down");
+      return "released";
+    }
+    await outbox.drain();
+    const status = outcome.status === "completed" ? "completed" : cancelRequested ? "cancelled" : "failed";
+    await reporter.complete({
+      status,
+      ...(outcome.error ? { error: outcome.error } : {}),
+      ...(output ? { result: output } : {}),
+      ...(sessionId ? { session_id: sessionId } : {}),
+    });
+    return status;
+  } catch (err) {
+    if (err instanceof LeaseLostError) return "lost";
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+    options.cancel?.removeEventListener("abort", cancel);
+  }
+}

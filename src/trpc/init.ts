@@ -1,0 +1,45 @@
+/**
+ * The one initTRPC. Auth happens at the HTTP edge (the same bearer check as REST),
+ * so every procedure here trusts its caller; in-process callers are trusted code.
+ */
+import { initTRPC, TRPCError } from "@trpc/server";
+import superjson from "superjson";
+import { ZodError } from "zod";
+import { formatZodIssues } from "../http/errors.js";
+import type { ServiceContext } from "../services/context.js";
+import { errorCodes, ServiceError } from "../services/errors.js";
+
+export interface TrpcContext {
+  services: ServiceContext;
+}
+
+/** The inner context, for tests and in-process callers. */
+export const createContextInner = (services: ServiceContext): TrpcContext => ({ services });
+
+const t = initTRPC.context<TrpcContext>().create({
+  transformer: superjson,
+  // Keep-alive pings well inside the client's inactivity timeout, so idle streams are not torn down.
+  sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
+  errorFormatter({ shape, error }) {
+    const zod = error.cause instanceof ZodError ? error.cause : null;
+    return {
+      ...shape,
+      message: zod ? formatZodIssues(zod.issues) : shape.message,
+      data: { ...shape.data, zodIssues: zod ? zod.issues : null },
+    };
+  },
+});
+
+/** Turns domain errors into typed tRPC errors, keeping the original as `cause`. */
+const mapServiceErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.cause instanceof ServiceError) {
+    const cause = result.error.cause;
+    throw new TRPCError({ code: errorCodes[cause.code].trpc, message: cause.message, cause });
+  }
+  return result;
+});
+
+export const router = t.router;
+export const publicProcedure = t.procedure.use(mapServiceErrors);
+export const createCallerFactory = t.createCallerFactory;

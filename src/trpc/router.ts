@@ -1,0 +1,20 @@
+/** The application router: one sub-router per domain. Its type is what the SDK imports. */
+import { router } from "./init.js";
+import { codebasesRouter } from "./routers/codebases.js";
+import { eventsRouter } from "./routers/events.js";
+import { modelsRouter } from "./routers/models.js";
+import { sessionsRouter } from "./routers/sessions.js";
+import { tasksRouter, workersRouter } from "./routers/tasks.js";
+import { statusRouter } from "./routers/status.js";
+
+export const appRouter = router({
+  codebases: codebasesRouter,
+  sessions: sessionsRouter,
+  events: eventsRouter,
+  tasks: tasksRouter,
+  workers: workersRouter,
+  models: modelsRouter,
+  status: statusRouter,
+});
+
+export type AppRouter = typeof appRouter;

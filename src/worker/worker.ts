@@ -1,0 +1,183 @@
+/**
+ * `codetether-worker`: registers its codebases, claims tasks over HTTP, runs
+ * them with a local OpenCode through the same bridge code the server uses,
+ * streams their events back, and reports the outcome. It rides out server
+ * restarts and network drops by retrying, and on SIGTERM finishes or hands back
+ * what it holds.
+ */
+import path from "node:path";
+import type { OpencodeSettings } from "../config.js";
+import { Bridge } from "../services/bridge.js";
+import type { Claim, Task, Worker } from "../services/tasks.types.js";
+import { executeTask, type TaskReporter } from "../tasks/execute.js";
+import { RetryableError, ServerApi, withRetry } from "./server-api.js";
+
+export interface WorkerOptions {
+  server: string;
+  name: string;
+  codebases: { name: string; path: string }[];
+  token?: string;
+  concurrency: number;
+  opencode: OpencodeSettings;
+  opencodeEnv?: NodeJS.ProcessEnv;
+  /** How long SIGTERM waits for running tasks before handing them back. */
+  drainMs: number;
+  pollMs?: number;
+  log?: (message: string) => void;
+}
+
+export class CodetetherWorker {
+  private readonly api: ServerApi;
+  private readonly bridge: Bridge;
+  private readonly stopping = new AbortController();
+  private readonly running = new Map<string, { release: AbortController; done: Promise<unknown> }>();
+  private wake: (() => void) | null = null;
+  private readonly log: (m: string) => void;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.api = new ServerApi(options.server, options.token);
+    this.bridge = new Bridge(options.opencode, options.opencodeEnv);
+    this.log = options.log ?? ((m) => console.log(`codetether-worker: ${m}`));
+  }
+
+  /** Registers, then claims and runs tasks until `stop()`. */
+  async run(): Promise<void> {
+    const registered = await withRetry(
+      () => this.api.post<Worker>("/v1/opencode/worker/register", { name: this.options.name, codebases: this.options.codebases, concurrency: this.options.concurrency }),
+      this.stopping.signal,
+      (err) => this.log(`cannot register yet (${err.message}); retrying`),
+    );
+    this.log(`registered as ${registered!.name} with ${this.options.codebases.map((c) => `${c.name}:${c.path}`).join(", ") || "no codebases"}`);
+    const beat = setInterval(() => void this.heartbeat(), 5000);
+    try {
+      await this.claimLoop();
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.api.post("/v1/opencode/worker/heartbeat", { name: this.options.name, draining: this.stopping.signal.aborted });
+    } catch (err) {
+      if (err instanceof RetryableError) return; // the next beat tries again
+      // The server forgot us (a new database?): register again.
+      if (/HTTP 404/.test((err as Error).message)) {
+        await this.api
+          .post("/v1/opencode/worker/register", { name: this.options.name, codebases: this.options.codebases, concurrency: this.options.concurrency })
+          .catch(() => {});
+      }
+    }
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping.signal.aborted) {
+      if (this.running.size >= this.options.concurrency) {
+        await this.sleep(this.options.pollMs ?? 1000);
+        continue;
+      }
+      let claim: Claim | null = null;
+      try {
+        claim = await this.api.post<Claim>("/v1/opencode/worker/claim", { name: this.options.name });
+        failures = 0;
+      } catch (err) {
+        failures++;
+        if (failures === 1 || failures % 10 === 0) this.log(`claim failed (${(err as Error).message}); retrying`);
+        if (/HTTP 404/.test((err as Error).message)) await this.heartbeat();
+        await this.sleep(Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+        continue;
+      }
+      if (!claim) {
+        await this.sleep(this.options.pollMs ?? 1000);
+        continue;
+      }
+      const release = new AbortController();
+      const done = this.execute(claim, release.signal).finally(() => {
+        this.running.delete(claim.task.id);
+        this.wake?.();
+      });
+      this.running.set(claim.task.id, { release, done });
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Where the claimed codebase lives here, by name; null if this worker does not have it. */
+  private localPath(claim: Claim): string | null {
+    const mine = this.options.codebases.find((c) => c.name === claim.codebase.name);
+    if (!mine) return null;
+    const wd = claim.codebase.agent_config.working_directory;
+    if (typeof wd === "string") {
+      const rel = path.relative(claim.codebase.path, wd);
+      if (!rel.startsWith("..") && !path.isAbsolute(rel)) return path.join(mine.path, rel);
+    }
+    return mine.path;
+  }
+
+  private async execute(claim: Claim, release: AbortSignal): Promise<void> {
+    const id = claim.task.id;
+    const lease = { lease_token: claim.lease_token };
+    const base = `/v1/opencode/worker/tasks/${encodeURIComponent(id)}`;
+    const retry = <T>(call: () => Promise<T>) => withRetry(call, undefined, (err) => this.log(`task ${id}: ${err.message}; retrying`));
+    const reporter: TaskReporter = {
+      heartbeat: async () => (await this.api.post<{ cancel_requested: boolean }>(`${base}/heartbeat`, lease))!,
+      events: async (events) => (await this.api.post<{ acked_through: number }>(`${base}/events`, { ...lease, events }))!.acked_through,
+      complete: async (outcome) => {
+        await retry(() => this.api.post<Task>(`${base}/complete`, { ...lease, ...outcome }));
+      },
+      release: async (reason) => {
+        await retry(() => this.api.post<Task>(`${base}/release`, { ...lease, reason }));
+      },
+    };
+    const directory = this.localPath(claim);
+    this.log(`task ${id} (attempt ${claim.attempt}): ${claim.task.title}`);
+    try {
+      if (!directory) {
+        await reporter.complete({ status: "failed", error: `Codebase "${claim.codebase.name}" is not on worker ${this.options.name}` });
+        return;
+      }
+      const outcome = await executeTask({
+        claim,
+        directory,
+        runner: this.bridge.runner,
+        reporter,
+        heartbeatMs: Math.max(500, (claim.lease_seconds * 1000) / 3),
+        release,
+        log: this.log,
+      });
+      this.log(`task ${id}: ${outcome}`);
+    } catch (err) {
+      this.log(`task ${id} could not be reported: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Stops claiming, lets running tasks finish for up to `drainMs`, then hands
+   * back what is left so another runner takes it at once.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping.signal.aborted) {
+      for (const { release } of this.running.values()) release.abort();
+      return;
+    }
+    this.stopping.abort();
+    this.wake?.();
+    void this.heartbeat();
+    const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
+    const timer = setTimeout(() => {
+      for (const { release } of this.running.values()) release.abort();
+    }, this.options.drainMs);
+    await all();
+    clearTimeout(timer);
+    await this.bridge.stop();
+  }
+}

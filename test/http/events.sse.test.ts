@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type RunningServer, startServer } from "../../src/server.js";
+import type { NewEvent } from "../../src/services/events.types.js";
+import { testDrivers } from "../support/db.js";
+import { testConfig } from "../support/harness.js";
+import { connectSse } from "../support/sse-client.js";
+
+const output = (content: string, session = "ses_a"): NewEvent => ({
+  type: "output",
+  data: { session_id: session, message_id: "m", part_id: "p", content },
+});
+
+for (const driver of testDrivers()) {
+  describe(`events over SSE and tRPC on a real socket (${driver.name})`, () => {
+    let server: RunningServer;
+    let dropDb: () => Promise<void>;
+    let tmp: string;
+    let codebaseId: string;
+    let url: string;
+
+    before(async () => {
+      tmp = await mkdtemp(path.join(os.tmpdir(), "ct-sse-"));
+      const db = await driver.create();
+      dropDb = db.drop;
+      server = await startServer({ config: testConfig({ dataDir: tmp }), database: db.database });
+      const res = await fetch(`${server.url}/v1/opencode/codebases`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "sse", path: tmp }),
+      });
+      codebaseId = ((await res.json()) as { id: string }).id;
+      url = `${server.url}/v1/opencode/codebases/${codebaseId}/events`;
+      await server.ctx.events.append(codebaseId, [
+        { type: "status", data: { session_id: "ses_a", status: "running" } },
+        output("Hel"),
+        output("lo"),
+        { type: "tool_use", data: { session_id: "ses_a", tool: "write", call_id: "c1", status: "completed" } },
+        { type: "file_change", data: { session_id: "ses_a", action: "created", path: "hello.txt" } },
+      ]);
+    });
+    after(async () => {
+      await server.close(1000);
+      await dropDb();
+      await rm(tmp, { recursive: true, force: true });
+    });
+
+    test("replays stored events with names, ids and data, then delivers live ones", async () => {
+      const sse = await connectSse(url);
+      assert.equal(sse.status, 200);
+      assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
+      assert.equal(sse.headers.get("x-accel-buffering"), "no");
+      const first = await sse.waitFor(5);
+      assert.deepEqual(first.map((e) => e.event), ["status", "output", "output", "tool_use", "file_change"]);
+      assert.deepEqual(first.map((e) => e.id), ["1", "2", "3", "4", "5"]);
+      assert.equal(JSON.parse(first[1]!.data).content, "Hel");
+      assert.deepEqual(JSON.parse(first[4]!.data).path, "hello.txt");
+      assert.equal(sse.retry, 2000);
+
+      await server.ctx.events.append(codebaseId, [output(" world"), { type: "complete", data: { session_id: "ses_a", status: "completed" } }]);
+      const live = (await sse.waitFor(7)).slice(5);
+      assert.deepEqual(live.map((e) => [e.id, e.event]), [["6", "output"], ["7", "complete"]]);
+      sse.close();
+    });
+
+    test("a reconnect with Last-Event-ID gets exactly the missed events, then live ones", async () => {
+      const sse = await connectSse(url, { "last-event-id": "5" });
+      const missed = await sse.waitFor(2);
+      assert.deepEqual(missed.map((e) => e.id), ["6", "7"]);
+      await server.ctx.events.append(codebaseId, [output("!")]);
+      assert.deepEqual((await sse.waitFor(3)).map((e) => e.id), ["6", "7", "8"]);
+      sse.close();
+
+      const byQuery = await connectSse(`${url}?last_event_id=7`);
+      assert.deepEqual((await byQuery.waitFor(1)).map((e) => e.id), ["8"]);
+      byQuery.close();
+    });
+
+    test("filters by session without renumbering", async () => {
+      await server.ctx.events.append(codebaseId, [output("other", "ses_b")]);
+      const sse = await connectSse(`${url}?session_id=ses_b`);
+      const [only] = await sse.waitFor(1);
+      assert.equal(only!.id, "9");
+      assert.equal(JSON.parse(only!.data).session_id, "ses_b");
+      sse.close();
+    });
+
+    test("bad cursors are 400, unknown codebases 404, a cursor beyond the head resets", async () => {
+      for (const bad of ["abc", "-1", "1e99", "1.5", "9".repeat(40)]) {
+        const res = await fetch(url, { headers: { "last-event-id": bad } });
+        assert.equal(res.status, 400, bad);
+        assert.match(((await res.json()) as { detail: string }).detail, /Last-Event-ID/);
+      }
+      const missing = await fetch(`${server.url}/v1/opencode/codebases/nope/events`);
+      assert.equal(missing.status, 404);
+      assert.deepEqual(await missing.json(), { detail: "Codebase not found" });
+
+      const sse = await connectSse(url, { "last-event-id": "5000" });
+      const [reset, first] = await sse.waitFor(2);
+      assert.equal(reset!.event, "reset");
+      assert.equal(reset!.id, undefined);
+      assert.equal(JSON.parse(reset!.data).head, 9);
+      assert.equal(first!.id, "1");
+      sse.close();
+    });
+
+    test("the tRPC subscription over HTTP sends the same ids and resumes from lastEventId", async () => {
+      const input = encodeURIComponent(JSON.stringify({ json: { codebaseId, lastEventId: "7" } }));
+      const sse = await connectSse(`${server.url}/trpc/events.onCodebaseEvents?input=${input}`);
+      assert.equal(sse.status, 200);
+      const frames = (await sse.waitFor(3)).filter((e) => e.id);
+      assert.deepEqual(frames.slice(0, 2).map((e) => e.id), ["8", "9"]);
+      const payload = JSON.parse(frames[0]!.data) as { json: { type: string; data: { content: string } } };
+      assert.equal(payload.json.type, "output");
+      assert.equal(payload.json.data.content, "!");
+      sse.close();
+    });
+  });
+}
+
+describe("shutdown with an open stream", () => {
+  test("server.close() ends open SSE streams instead of waiting on them", async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-sse-close-"));
+    const db = await testDrivers()[0]!.create();
+    const server = await startServer({ config: testConfig({ dataDir: tmp }), database: db.database });
+    const res = await fetch(`${server.url}/v1/opencode/codebases`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "close", path: tmp }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events`);
+    assert.equal(sse.status, 200);
+    // A 60 s grace would hang this test if the stream were not ended by shutdown.
+    await server.close(60_000);
+    await sse.ended;
+    await rm(tmp, { recursive: true, force: true });
+  });
+});

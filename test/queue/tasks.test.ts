@@ -1,0 +1,190 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { sql } from "drizzle-orm";
+import { tasks } from "../../src/db/schema.js";
+import { sweepExpiredLeases } from "../../src/services/task-queue.js";
+import { testDrivers } from "../support/db.js";
+import { createHarness, type Harness } from "../support/harness.js";
+
+for (const driver of testDrivers()) {
+  describe(`task queue and worker protocol (${driver.name})`, () => {
+    let h: Harness;
+    let local: string;
+    let remote: string;
+    before(async () => {
+      // No local runner: these tests drive every claim themselves.
+      h = await createHarness(driver, { localConcurrency: 0, leaseSeconds: 2 });
+      local = (await h.request("POST", "/v1/opencode/codebases", { name: "local", path: h.tmp })).json().then((b) => b.id) as never;
+      local = await (local as unknown as Promise<string>);
+      remote = (await (await h.request("POST", "/v1/opencode/codebases", { name: "app1", path: "/projects/app1", worker_id: "worker-1" })).json()).id;
+    });
+    after(() => h.close());
+
+    const create = async (codebase: string, body: Record<string, unknown>) => {
+      const res = await h.request("POST", `/v1/opencode/codebases/${codebase}/tasks`, { prompt: "do it", ...body });
+      assert.equal(res.status, 201, JSON.stringify(await res.clone().json()));
+      return res.json();
+    };
+    const post = (path: string, body: unknown) => h.request("POST", `/v1/opencode/worker${path}`, body);
+    const claim = async (name: string) => {
+      const res = await post("/claim", { name });
+      return res.status === 204 ? null : res.json();
+    };
+
+    test("creates a task as the product page shows and lists it as pending", async () => {
+      const task = await create(local, { title: "Add unit tests", prompt: "Add unit tests for the authentication module", agent_type: "build", priority: 1 });
+      assert.equal(task.status, "pending");
+      assert.equal(task.priority, 1);
+      assert.equal(task.agent_type, "build");
+      assert.equal(task.attempts, 0);
+      const pending = await (await h.request("GET", "/v1/opencode/tasks?status=pending")).json();
+      assert.deepEqual(pending.map((t: { id: string }) => t.id), [task.id]);
+      assert.deepEqual(await (await h.request("GET", `/v1/opencode/tasks/${task.id}`)).json(), task);
+      assert.deepEqual(await h.trpc.tasks.get({ id: task.id }), task);
+      const cancelled = await (await h.request("POST", `/v1/opencode/tasks/${task.id}/cancel`)).json();
+      assert.equal(cancelled.status, "cancelled");
+      assert.equal((await h.request("POST", `/v1/opencode/tasks/${task.id}/cancel`)).status, 409);
+    });
+
+    test("bad task input and unknown ids get clear 4xx answers", async () => {
+      const bad = async (body: unknown, detail: RegExp) => {
+        const res = await h.request("POST", `/v1/opencode/codebases/${local}/tasks`, body);
+        assert.equal(res.status, 422);
+        assert.match((await res.json()).detail, detail);
+      };
+      await bad({ prompt: "x" }, /title/);
+      await bad({ title: "t", prompt: " " }, /prompt must not be empty/);
+      await bad({ title: "t", prompt: "x", agent_type: "root" }, /agent_type/);
+      await bad({ title: "t", prompt: "x", priority: 1.5 }, /priority/);
+      await bad({ title: "t", prompt: "x", model: "nope" }, /provider\/model/);
+      assert.equal((await h.request("POST", "/v1/opencode/codebases/nope/tasks", { title: "t", prompt: "x" })).status, 404);
+      assert.deepEqual(await (await h.request("GET", "/v1/opencode/tasks/nope")).json(), { detail: "Task not found" });
+      assert.equal((await h.request("GET", "/v1/opencode/tasks?status=weird")).status, 422);
+    });
+
+    test("claims go by priority (larger first), then age, then id; routing keeps worker tasks on their worker", async () => {
+      await post("/register", { name: "worker-1", codebases: [{ name: "app1", path: "/projects/app1" }] });
+      await post("/register", { name: "worker-2", codebases: [{ name: "local", path: "/elsewhere/local" }] });
+      const low = await create(local, { title: "low", priority: 0 });
+      const high = await create(local, { title: "high", priority: 5 });
+      const mid1 = await create(local, { title: "mid1", priority: 2 });
+      const mid2 = await create(local, { title: "mid2", priority: 2 });
+      const forWorker1 = await create(remote, { title: "remote", priority: 100 });
+
+      // worker-2 has "local" by name but not app1: it never gets worker-1's task.
+      const order = [];
+      for (let i = 0; i < 4; i++) order.push((await claim("worker-2")).task.id);
+      assert.deepEqual(order, [high.id, mid1.id, mid2.id, low.id]);
+      assert.equal(await claim("worker-2"), null);
+
+      const c = await claim("worker-1");
+      assert.equal(c.task.id, forWorker1.id);
+      assert.equal(c.attempt, 1);
+      assert.equal(c.codebase.name, "app1");
+      assert.equal(c.task.worker_id, "worker-1");
+      assert.equal((await post("/claim", { name: "never-registered" })).status, 404);
+    });
+
+    test("reports are fenced by the lease and idempotent", async () => {
+      const task = await create(remote, { title: "fenced" });
+      const c = await claim("worker-1");
+      assert.equal(c.task.id, task.id);
+      const base = `/tasks/${task.id}`;
+      const batch = {
+        lease_token: c.lease_token,
+        events: [
+          { seq: 1, type: "status", data: { session_id: "ses_w", status: "running" } },
+          { seq: 2, type: "output", data: { session_id: "ses_w", message_id: "m", part_id: "p", content: "hi" } },
+        ],
+      };
+      assert.deepEqual(await (await post(`${base}/events`, batch)).json(), { acked_through: 2, stored: 2 });
+      assert.deepEqual(await (await post(`${base}/events`, batch)).json(), { acked_through: 2, stored: 0 }, "a resent batch stores nothing");
+      const bogus = await post(`${base}/events`, { lease_token: c.lease_token, events: [{ seq: 3, type: "complete", data: {} }] });
+      assert.equal(bogus.status, 422);
+      assert.deepEqual(await (await post(`${base}/heartbeat`, { lease_token: c.lease_token })).json(), { cancel_requested: false, lease_seconds: 2 });
+      assert.equal((await post(`${base}/heartbeat`, { lease_token: "stale" })).status, 409);
+
+      const done = { lease_token: c.lease_token, status: "completed", result: "ok", session_id: "ses_w" };
+      const replies = await Promise.all(Array.from({ length: 5 }, () => post(`${base}/complete`, done)));
+      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200]);
+      const bodies = await Promise.all(replies.map((r) => r.json()));
+      for (const b of bodies) assert.deepEqual(b, bodies[0]);
+      assert.equal(bodies[0].status, "completed");
+      assert.equal(bodies[0].session_id, "ses_w");
+      const conflicting = await post(`${base}/complete`, { ...done, status: "failed" });
+      assert.equal(conflicting.status, 409);
+      assert.equal((await post(`${base}/complete`, { ...done, lease_token: "other" })).status, 409);
+      assert.equal((await post(`${base}/events`, batch)).status, 409, "no events after the end");
+
+      const events = await h.ctx.events.read(remote, 0, 1000);
+      const mine = events.filter((e) => (e.data as { task_id?: string }).task_id === task.id || e.data.session_id === "ses_w");
+      assert.deepEqual(mine.filter((e) => e.type === "complete").length, 1, "one complete event");
+      assert.deepEqual(mine.filter((e) => e.type === "output").length, 1, "the output once");
+      const session = await (await h.request("GET", `/v1/opencode/codebases/${remote}/sessions/ses_w`)).json();
+      assert.equal(session.status, "completed");
+    });
+
+    test("a lapsed lease sends the task back with backoff, then fails it with the reason", async () => {
+      const task = await create(remote, { title: "flaky", max_attempts: 2 });
+      const first = await claim("worker-1");
+      assert.equal(first.task.id, task.id);
+      // Let the lease lapse (time travel instead of sleeping).
+      await h.ctx.database.db.update(tasks).set({ leaseExpiresAt: sql`now() - interval '1 second'` }).where(sql`id = ${task.id}`);
+      assert.equal(await sweepExpiredLeases(h.ctx), 1);
+      let row = await (await h.request("GET", `/v1/opencode/tasks/${task.id}`)).json();
+      assert.equal(row.status, "pending");
+      assert.equal(row.attempt_errors[0].reason, "lease_expired");
+      assert.equal(await claim("worker-1"), null, "backoff: not runnable at once");
+      await h.ctx.database.db.update(tasks).set({ runAfter: sql`now()` }).where(sql`id = ${task.id}`);
+      const second = await claim("worker-1");
+      assert.equal(second.attempt, 2);
+      assert.equal((await post(`/tasks/${task.id}/heartbeat`, { lease_token: first.lease_token })).status, 409, "the old lease is dead");
+      await h.ctx.database.db.update(tasks).set({ leaseExpiresAt: sql`now() - interval '1 second'` }).where(sql`id = ${task.id}`);
+      await sweepExpiredLeases(h.ctx);
+      row = await (await h.request("GET", `/v1/opencode/tasks/${task.id}`)).json();
+      assert.equal(row.status, "failed");
+      assert.match(row.error, /Gave up after 2 attempts: lease expired on worker-1/);
+      assert.equal(row.attempt_errors.length, 2);
+      assert.equal(await claim("worker-1"), null, "never a third attempt");
+    });
+
+    test("release hands a task back at once without counting the attempt; cancel of a running task is flagged", async () => {
+      const task = await create(remote, { title: "release me" });
+      const c = await claim("worker-1");
+      const released = await (await post(`/tasks/${task.id}/release`, { lease_token: c.lease_token })).json();
+      assert.equal(released.status, "pending");
+      assert.equal(released.attempts, 0);
+      const again = await claim("worker-1");
+      assert.equal(again.task.id, task.id);
+      assert.equal(again.attempt, 1);
+      const cancelled = await (await h.request("POST", `/v1/opencode/tasks/${task.id}/cancel`)).json();
+      assert.equal(cancelled.status, "running");
+      assert.equal(cancelled.cancel_requested, true);
+      assert.deepEqual(await (await post(`/tasks/${task.id}/heartbeat`, { lease_token: again.lease_token })).json(), { cancel_requested: true, lease_seconds: 2 });
+      const end = await (await post(`/tasks/${task.id}/complete`, { lease_token: again.lease_token, status: "failed", error: "aborted" })).json();
+      assert.equal(end.status, "cancelled");
+    });
+
+    test("a task for an offline worker waits for it", async () => {
+      const cb = (await (await h.request("POST", "/v1/opencode/codebases", { name: "late", path: "/p/late", worker_id: "late-worker" })).json()).id;
+      const task = await create(cb, { title: "wait for me" });
+      for (let i = 0; i < 20; i++) assert.equal(await claim("worker-2"), null);
+      assert.equal((await h.request("GET", `/v1/opencode/tasks/${task.id}`)).status, 200);
+      await post("/register", { name: "late-worker", codebases: [] });
+      assert.equal((await claim("late-worker")).task.id, task.id);
+      const workers = await (await h.request("GET", "/v1/opencode/workers")).json();
+      const late = workers.find((w: { name: string }) => w.name === "late-worker");
+      assert.equal(late.status, "online");
+      assert.equal(late.running_tasks, 1);
+      assert.deepEqual(await h.trpc.workers.list(), workers);
+    });
+
+    test("a worker registering a codebase the server does not know makes it that worker's", async () => {
+      await post("/register", { name: "worker-3", codebases: [{ name: "brand-new", path: "/srv/brand-new" }] });
+      const list = await (await h.request("GET", "/v1/opencode/codebases")).json();
+      const cb = list.find((c: { name: string }) => c.name === "brand-new");
+      assert.equal(cb.worker_id, "worker-3");
+      assert.equal(cb.path, "/srv/brand-new");
+    });
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * An isolated home for the real OpenCode: its own HOME/XDG dirs, a seeded config
+ * dir (so it never runs npm), the offline flags, and a provider pointing at the
+ * fake model server. Codebases are git repositories with one commit, as OpenCode wants.
+ */
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const exec = promisify(execFile);
+
+export interface OpencodeSandbox {
+  root: string;
+  /** Full environment for spawning opencode (or a server that spawns it). */
+  env: NodeJS.ProcessEnv;
+  createCodebase(name: string, files?: Record<string, string>): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export function opencodeConfig(llmUrl: string) {
+  return {
+    $schema: "https://opencode.ai/config.json",
+    model: "fake/fake-model",
+    small_model: "fake/fake-model",
+    enabled_providers: ["fake"],
+    autoupdate: false,
+    share: "disabled",
+    permission: { webfetch: "deny" },
+    provider: {
+      fake: {
+        npm: "@ai-sdk/openai-compatible",
+        name: "Fake LLM",
+        options: { baseURL: llmUrl, apiKey: "fake-key" },
+        models: { "fake-model": { name: "Fake Model", tool_call: true, limit: { context: 128000, output: 4096 } } },
+      },
+    },
+  };
+}
+
+export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<OpencodeSandbox> {
+  const root = await realpath(await mkdtemp(path.join(os.tmpdir(), "ct-oc-")));
+  const home = path.join(root, "home");
+  const dirs = {
+    XDG_DATA_HOME: path.join(home, ".local/share"),
+    XDG_CONFIG_HOME: path.join(home, ".config"),
+    XDG_CACHE_HOME: path.join(home, ".cache"),
+    XDG_STATE_HOME: path.join(home, ".local/state"),
+    TMPDIR: path.join(root, "tmp"),
+  };
+  for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
+  const configDir = path.join(dirs.XDG_CONFIG_HOME, "opencode");
+  await mkdir(path.join(configDir, "node_modules"), { recursive: true });
+  await writeFile(path.join(configDir, "package.json"), JSON.stringify({ dependencies: { "@opencode-ai/plugin": "*" } }));
+  await writeFile(
+    path.join(configDir, "package-lock.json"),
+    JSON.stringify({ lockfileVersion: 3, packages: { "": { dependencies: { "@opencode-ai/plugin": "*" } } } }),
+  );
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    ...dirs,
+    OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig(opts.llmUrl)),
+    OPENCODE_DISABLE_AUTOUPDATE: "1",
+    OPENCODE_DISABLE_MODELS_FETCH: "1",
+    OPENCODE_DISABLE_LSP_DOWNLOAD: "1",
+    OPENCODE_DISABLE_DEFAULT_PLUGINS: "1",
+    OPENCODE_DISABLE_EXTERNAL_SKILLS: "1",
+    OPENCODE_DISABLE_CLAUDE_CODE: "1",
+    OPENCODE_DISABLE_SHARE: "1",
+    OPENCODE_PURE: "1",
+  };
+  return {
+    root,
+    env,
+    async createCodebase(name, files = { "README.md": `# ${name}\n` }) {
+      const dir = path.join(root, "code", name);
+      await mkdir(dir, { recursive: true });
+      for (const [file, content] of Object.entries(files)) await writeFile(path.join(dir, file), content);
+      const git = (...args: string[]) => exec("git", ["-c", "user.email=test@codetether.local", "-c", "user.name=test", ...args], { cwd: dir });
+      await git("init", "-q");
+      await git("add", "-A");
+      // A distinct root commit per codebase: OpenCode names a project after its root commit.
+      await git("commit", "-qm", `init ${name} ${dir}`);
+      return dir;
+    },
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+}

@@ -44,20 +44,11 @@ describe("workers and the server as separate processes", { skip: baseUrl ? false
     return { status: res.status, body: (await res.json()) as any };
   };
   const task = (id: string) => api("GET", `/v1/opencode/tasks/${id}`).then((r) => r.body);
-  const events = async () => {
-    // The event log as a client sees it, read over SSE would need a socket per call; the tasks tests use the log directly.
-    const res = await fetch(`${server.url}/trpc/events.onCodebaseEvents?input=${encodeURIComponent(JSON.stringify({ json: { codebaseId } }))}`, {
-      headers: { authorization: `Bearer ${apiKey}` },
-      signal: AbortSignal.timeout(1500),
-    }).catch(() => null);
-    void res;
-  };
-  void events;
 
   async function spawnWorker(name: string) {
     const w = startWorker(
       ["--server", server.url, "--name", name, "--codebase", `app1:${dir}`, "--token", workerToken],
-      { ...sandbox.env, PATH: process.env.PATH },
+      await sandbox.machineEnv(name),
       await freePort(),
     );
     workers.set(name, w);
@@ -96,6 +87,20 @@ describe("workers and the server as separate processes", { skip: baseUrl ? false
     await llm.close();
     await sandbox.cleanup();
   });
+
+  /** Waits, over SSE, until an `output` event of the task's session is in the codebase's stream. */
+  async function firstOutputStored(taskId: string) {
+    const { connectSse } = await import("../support/sse-client.js");
+    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${codebaseId}/events`, { authorization: `Bearer ${apiKey}` });
+    try {
+      for (let n = 1; ; n++) {
+        const e = (await sse.waitFor(n))[n - 1]!;
+        if (e.event === "output" && JSON.parse(e.data).session_id === (await task(taskId)).session_id) return;
+      }
+    } finally {
+      sse.close();
+    }
+  }
 
   /** Reads the codebase's stream over SSE from the start until the task's `complete`. */
   async function streamUntilComplete(taskId: string) {
@@ -141,10 +146,11 @@ describe("workers and the server as separate processes", { skip: baseUrl ? false
   test("a worker killed with SIGKILL mid-task: the other worker finishes it, every event once", { timeout: 240_000 }, async () => {
     llm.setScript([{ hangMs: 120_000, text: "Working on it" }, { text: "Finished after the takeover." }]);
     const created = await api("POST", `/v1/opencode/codebases/${codebaseId}/tasks`, { title: "long", prompt: "Take your time" });
-    const running = await eventually(async () => {
-      const t = await task(created.body.id);
-      return t.status === "running" && t.session_id ? t : undefined;
-    }, 120_000, "the task to be running with its first events stored");
+    // Kill only once the first attempt's output is stored on the server: before that the
+    // scripted model has not been asked yet, and the hang would go to the survivor instead.
+    await firstOutputStored(created.body.id);
+    const running = await task(created.body.id);
+    assert.equal(running.status, "running");
     const victim = workers.get(running.worker_id)!;
     const survivor = running.worker_id === "worker-a" ? "worker-b" : "worker-a";
     victim.child.kill("SIGKILL");

@@ -42,9 +42,19 @@ function isTitleRequest(body: { messages?: { role: string; content: unknown }[] 
   return /title generator/i.test(text);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms`, or less when `signal` aborts (the server closed), so a scripted hang never keeps a test process alive. */
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 
-async function answer(res: http.ServerResponse, step: ScriptStep): Promise<void> {
+async function answer(res: http.ServerResponse, step: ScriptStep, signal: AbortSignal): Promise<void> {
   if ("error" in step) {
     res.writeHead(step.error.status, { "content-type": "application/json" });
     res.end(JSON.stringify({ error: { message: step.error.message, type: "invalid_request_error" } }));
@@ -54,17 +64,17 @@ async function answer(res: http.ServerResponse, step: ScriptStep): Promise<void>
   res.write(chunk({ role: "assistant", content: "" }));
   if ("hangMs" in step) {
     if (step.text) res.write(chunk({ content: step.text }));
-    await sleep(step.hangMs);
+    await sleep(step.hangMs, signal);
     if (!res.destroyed) res.end(chunk({}, "stop") + usage + "data: [DONE]\n\n");
     return;
   }
-  if (step.delayMs) await sleep(step.delayMs);
+  if (step.delayMs) await sleep(step.delayMs, signal);
   if ("text" in step) {
     const n = Math.max(1, step.chunks ?? 1);
     const size = Math.ceil(step.text.length / n);
     for (let i = 0; i < step.text.length; i += size) {
       res.write(chunk({ content: step.text.slice(i, i + size) }));
-      if (step.chunkDelayMs) await sleep(step.chunkDelayMs);
+      if (step.chunkDelayMs) await sleep(step.chunkDelayMs, signal);
     }
     res.end(chunk({}, "stop") + usage + "data: [DONE]\n\n");
     return;
@@ -80,6 +90,7 @@ async function answer(res: http.ServerResponse, step: ScriptStep): Promise<void>
 export async function startFakeLlm(opts: { script?: ScriptStep[] } = {}): Promise<FakeLlm> {
   let script = [...(opts.script ?? [])];
   const requests: RecordedRequest[] = [];
+  const closing = new AbortController();
   const server = http.createServer((req, res) => {
     let raw = "";
     req.on("data", (c) => (raw += c));
@@ -101,8 +112,8 @@ export async function startFakeLlm(opts: { script?: ScriptStep[] } = {}): Promis
         const body = JSON.parse(raw) as { messages?: { role: string; content: unknown }[]; tools?: { function: { name: string } }[] };
         const title = isTitleRequest(body);
         requests.push({ messages: body.messages ?? [], tools: (body.tools ?? []).map((t) => t.function.name), title });
-        if (title) return answer(res, { text: "Test session" });
-        return answer(res, script.shift() ?? { text: "done" });
+        if (title) return answer(res, { text: "Test session" }, closing.signal);
+        return answer(res, script.shift() ?? { text: "done" }, closing.signal);
       })().catch(() => res.destroy());
     });
   });
@@ -117,6 +128,7 @@ export async function startFakeLlm(opts: { script?: ScriptStep[] } = {}): Promis
     },
     close: () =>
       new Promise<void>((resolve) => {
+        closing.abort();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

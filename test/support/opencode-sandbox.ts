@@ -15,6 +15,8 @@ export interface OpencodeSandbox {
   root: string;
   /** Full environment for spawning opencode (or a server that spawns it). */
   env: NodeJS.ProcessEnv;
+  /** The same settings with a HOME of its own: OpenCode as it runs on another machine (its own sessions database). */
+  machineEnv(name: string): Promise<NodeJS.ProcessEnv>;
   createCodebase(name: string, files?: Record<string, string>): Promise<string>;
   cleanup(): Promise<void>;
 }
@@ -39,15 +41,14 @@ export function opencodeConfig(llmUrl: string) {
   };
 }
 
-export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<OpencodeSandbox> {
-  const root = await realpath(await mkdtemp(path.join(os.tmpdir(), "ct-oc-")));
-  const home = path.join(root, "home");
+/** A fresh HOME with XDG dirs and a seeded OpenCode config dir, so OpenCode never runs npm. */
+async function createHome(home: string, tmp: string): Promise<NodeJS.ProcessEnv> {
   const dirs = {
     XDG_DATA_HOME: path.join(home, ".local/share"),
     XDG_CONFIG_HOME: path.join(home, ".config"),
     XDG_CACHE_HOME: path.join(home, ".cache"),
     XDG_STATE_HOME: path.join(home, ".local/state"),
-    TMPDIR: path.join(root, "tmp"),
+    TMPDIR: tmp,
   };
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
   const configDir = path.join(dirs.XDG_CONFIG_HOME, "opencode");
@@ -57,10 +58,14 @@ export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<O
     path.join(configDir, "package-lock.json"),
     JSON.stringify({ lockfileVersion: 3, packages: { "": { dependencies: { "@opencode-ai/plugin": "*" } } } }),
   );
+  return { HOME: home, ...dirs };
+}
+
+export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<OpencodeSandbox> {
+  const root = await realpath(await mkdtemp(path.join(os.tmpdir(), "ct-oc-")));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
-    HOME: home,
-    ...dirs,
+    ...(await createHome(path.join(root, "home"), path.join(root, "tmp"))),
     OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig(opts.llmUrl)),
     OPENCODE_DISABLE_AUTOUPDATE: "1",
     OPENCODE_DISABLE_MODELS_FETCH: "1",
@@ -74,6 +79,10 @@ export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<O
   return {
     root,
     env,
+    async machineEnv(name) {
+      const home = path.join(root, "machines", name);
+      return { ...env, ...(await createHome(path.join(home, "home"), path.join(home, "tmp"))) };
+    },
     async createCodebase(name, files = { "README.md": `# ${name}\n` }) {
       const dir = path.join(root, "code", name);
       await mkdir(dir, { recursive: true });

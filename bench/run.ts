@@ -6,6 +6,7 @@ import os from "node:os";
 import { pgliteDriver, postgresDriver } from "../test/support/db.js";
 import { benchBridge } from "./bridge.js";
 import { benchEventStream } from "./event-stream.js";
+import { benchFailover, benchQueueThroughput } from "./queue.js";
 
 const only = process.argv[2];
 const rows: [string, string][] = [];
@@ -17,6 +18,18 @@ if (!only || only === "events") {
 }
 if (!only || only === "bridge") {
   for (const [k, v] of Object.entries(await benchBridge())) rows.push([k, v]);
+}
+
+if (!only || only === "queue") {
+  const drivers = url ? [pgliteDriver, postgresDriver(url)] : [pgliteDriver];
+  for (const driver of drivers) {
+    for (const workers of [1, 4, 16]) {
+      rows.push([`tasks through create → claim → complete, ${workers} worker${workers > 1 ? "s" : ""}, ${driver.name === "pglite" ? "PGlite" : "Postgres"}`, await benchQueueThroughput(driver, workers)]);
+    }
+  }
+  if (url) {
+    for (const lease of [15, 3]) rows.push([`worker SIGKILLed → its task running on another worker, lease ${lease} s`, await benchFailover(lease)]);
+  }
 }
 
 console.log(`\n${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}\n`);

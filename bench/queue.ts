@@ -1,0 +1,102 @@
+/**
+ * Issue #4's figures:
+ *  - tasks per second through create, claim and complete, with 1, 4 and 16 workers
+ *    speaking the worker protocol over HTTP to a server on a real socket;
+ *  - the time from a worker's death (SIGKILL) to its task running on another worker,
+ *    with real `codetether-worker` processes and the real OpenCode.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { startServer } from "../src/server.js";
+import { startCluster } from "../test/support/cluster.js";
+import type { TestDriver } from "../test/support/db.js";
+import { testConfig } from "../test/support/harness.js";
+import { eventually } from "../test/support/processes.js";
+
+const rate = (n: number, ms: number) => Math.round((n / ms) * 1000).toLocaleString("en-US");
+
+/**
+ * One producer creates `total` tasks (32 requests in flight) while `workers`
+ * simulated workers each loop claim → complete until every task is done.
+ */
+export async function benchQueueThroughput(driver: TestDriver, workers: number, total = 2000): Promise<string> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
+  const db = await driver.create();
+  // No local runner: only the simulated workers claim.
+  const server = await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database });
+  const post = async (p: string, body: unknown) => {
+    const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (res.status >= 300 && res.status !== 204) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
+    return res.status === 204 ? null : ((await res.json()) as Record<string, any>);
+  };
+  try {
+    const cb = await post("/v1/opencode/codebases", { name: "bench", path: tmp });
+    const names = Array.from({ length: workers }, (_, i) => `bench-${i}`);
+    for (const name of names) await post("/v1/opencode/worker/register", { name, codebases: [{ name: "bench", path: tmp }] });
+
+    let created = 0;
+    let completed = 0;
+    const start = performance.now();
+    const produce = async () => {
+      while (created < total) {
+        const i = created++;
+        await post(`/v1/opencode/codebases/${cb!.id}/tasks`, { title: `t${i}`, prompt: "p", priority: i % 5 });
+      }
+    };
+    const work = async (name: string) => {
+      while (completed < total) {
+        const claim = await post("/v1/opencode/worker/claim", { name });
+        if (!claim) {
+          await new Promise((r) => setTimeout(r, 5)); // the queue ran dry ahead of the producer
+          continue;
+        }
+        await post(`/v1/opencode/worker/tasks/${claim.task.id}/complete`, { lease_token: claim.lease_token, status: "completed", result: "ok" });
+        completed++;
+      }
+    };
+    await Promise.all([...Array.from({ length: 32 }, produce), ...names.map(work)]);
+    const elapsed = performance.now() - start;
+    return `${rate(total, elapsed)} tasks/s`;
+  } finally {
+    await server.close(1000);
+    await db.drop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A task runs on one of two real workers; that worker is SIGKILLed; how long until
+ * the other one has claimed it? Bounded by the lease: it cannot lapse sooner.
+ */
+export async function benchFailover(leaseSeconds: number, rounds = 3): Promise<string> {
+  const c = await startCluster({ workers: ["worker-a", "worker-b"], leaseSeconds });
+  const times: number[] = [];
+  try {
+    for (let round = 0; round < rounds; round++) {
+      c.llm.setScript([{ hangMs: 600_000, text: `Working ${round}` }, { text: "Taken over." }]);
+      const created = await c.api("POST", `/v1/opencode/codebases/${c.codebaseId}/tasks`, { title: `failover ${round}`, prompt: "Hang" });
+      await c.readStream((e) => e.type === "output" && e.data.content === `Working ${round}`);
+      const running = await c.task(created.body.id);
+      const killedAt = performance.now();
+      await c.killWorker(running.worker_id);
+      await eventually(
+        async () => {
+          const t = await c.task(created.body.id);
+          return t.status === "running" && t.attempts === 2 ? true : undefined;
+        },
+        120_000,
+        "the task to run on the other worker",
+      );
+      times.push(performance.now() - killedAt);
+      await c.finished(created.body.id);
+      await c.spawnWorker(running.worker_id);
+      await c.online([running.worker_id]);
+    }
+  } finally {
+    await c.close();
+  }
+  const sorted = times.sort((a, b) => a - b);
+  return `${(sorted[Math.floor(sorted.length / 2)]! / 1000).toFixed(1)} s median (${sorted.map((t) => (t / 1000).toFixed(1)).join(", ")} s over ${rounds} kills)`;
+}

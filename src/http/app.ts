@@ -1,6 +1,7 @@
 /**
- * The Hono application: health, the REST shim under /v1/opencode, tRPC under
- * /trpc, all over one service context. Transports stay thin; verbs live in services/.
+ * The Hono application: health, the REST shim under /v1/opencode, its OpenAPI
+ * document and docs, tRPC under /trpc, all over one service context. Transports
+ * stay thin; verbs live in services/.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
@@ -8,21 +9,23 @@ import { bodyLimit } from "hono/body-limit";
 import type { ServiceContext } from "../services/context.js";
 import { createContextInner } from "../trpc/init.js";
 import { appRouter } from "../trpc/router.js";
+import { registerApi } from "./api.js";
 import { requireBearer } from "./auth.js";
+import { registerDocsRoutes } from "./docs.js";
 import { detail, handleError, validationHook } from "./errors.js";
-import { registerCodebaseRoutes } from "./rest/codebases.js";
-import { registerEventRoutes } from "./rest/events.js";
-import { registerSessionRoutes } from "./rest/sessions.js";
-import { registerTaskRoutes } from "./rest/tasks.js";
-import { registerSystemRoutes } from "./rest/system.js";
+import type { Api, AppEnv } from "./openapi.js";
 
-export function createApp(ctx: ServiceContext): OpenAPIHono {
-  const app = new OpenAPIHono({ defaultHook: validationHook });
+/** The whole server's HTTP app over `ctx`. Only /v1 and /trpc need a key; /health, /openapi.json and /docs stay open. */
+export function createApp(ctx: ServiceContext): Api {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.onError(handleError);
   app.notFound((c) => detail(c, 404, `No route for ${c.req.method} ${c.req.path}`));
 
-  app.get("/health", (c) => c.json({ status: "ok" }));
-
+  // Route handlers take the context from here, so the routes themselves can be defined (and documented) without one.
+  app.use(async (c, next) => {
+    c.set("ctx", ctx);
+    await next();
+  });
   const clientKeys = ctx.config.apiKey ? [ctx.config.apiKey] : [];
   const auth = requireBearer(clientKeys, "CODETETHER_API_KEY");
   // Workers have a token of their own; without one they use the API key.
@@ -34,11 +37,8 @@ export function createApp(ctx: ServiceContext): OpenAPIHono {
   app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)), limit);
   app.use("/trpc/*", auth, limit);
 
-  registerSystemRoutes(app, ctx);
-  registerCodebaseRoutes(app, ctx);
-  registerSessionRoutes(app, ctx);
-  registerEventRoutes(app, ctx);
-  registerTaskRoutes(app, ctx);
+  registerApi(app);
+  registerDocsRoutes(app);
 
   app.all("/trpc/*", (c) =>
     fetchRequestHandler({

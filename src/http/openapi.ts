@@ -1,39 +1,84 @@
-/** Shared pieces of the OpenAPI route definitions. */
-import { z } from "@hono/zod-openapi";
+/**
+ * Shared pieces of the OpenAPI route definitions. Routes are defined without a
+ * service context (handlers read it from `c.var.ctx`), so the document can be
+ * generated with no database and no OpenCode.
+ */
+import { createRoute, type OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
+import type { ServiceContext } from "../services/context.js";
+
+/** What every handler finds on its Hono context: `createApp` sets `ctx` before any route runs. */
+export interface AppEnv {
+  Variables: { ctx: ServiceContext };
+}
+
+/** An app the API routes can be registered on. */
+export type Api = OpenAPIHono<AppEnv>;
 
 export const ErrorBody = z
   .object({ detail: z.string().openapi({ example: "Codebase not found" }) })
-  .openapi("Error");
+  .openapi("Error", { description: "Every failure answers this body with a fitting status; never a stack trace" });
 
 const descriptions = {
-  400: "Malformed request (for example a body that is not JSON)",
+  400: "Malformed request (for example a body that is not JSON, or a bad Last-Event-ID)",
   401: "Missing or wrong bearer token",
   404: "Not found",
   409: "Conflicts with the current state",
-  413: "Request body over the size limit",
+  413: "Request body over the size limit (CODETETHER_MAX_BODY_BYTES)",
   415: "Body is not application/json",
-  422: "Invalid field values",
-  503: "A dependency is unavailable",
+  422: "Invalid field values; `detail` names each field and what is wrong with it",
+  500: "Unexpected failure; the server logs the cause",
+  503: "OpenCode is unavailable",
 } as const;
 
+/** The error statuses a route can name itself; the rest follow from its shape (see `apiRoute`). */
+export type DomainErrorStatus = 400 | 404 | 409 | 422 | 503;
 type ErrorStatus = keyof typeof descriptions;
 
 /** The `responses` entries for the given error statuses, all with the `{detail}` body. */
-export function errorResponses<S extends ErrorStatus>(...statuses: S[]) {
-  const all: S[] = [...new Set<S>([...statuses, 401 as S])];
+function errorResponses(statuses: Iterable<ErrorStatus>) {
   return Object.fromEntries(
-    all.map((s) => [s, { description: descriptions[s], content: { "application/json": { schema: ErrorBody } } }]),
-  ) as unknown as { [K in S]: { description: string; content: { "application/json": { schema: typeof ErrorBody } } } };
+    [...new Set(statuses)].map((s) => [s, { description: descriptions[s], content: { "application/json": { schema: ErrorBody } } }]),
+  );
 }
 
+/**
+ * The errors any /v1 route of this shape can answer, whatever its verb does:
+ * auth (401), the unexpected (500), validation of params, query or body (422,
+ * see `validationHook`), and for a JSON body also malformed JSON (400), a wrong
+ * Content-Type (415) and the body limit (413).
+ */
+function transportErrors(route: RouteConfig): ErrorStatus[] {
+  const statuses: ErrorStatus[] = [401, 500];
+  const request = route.request ?? {};
+  if (request.params || request.query) statuses.push(422);
+  if (request.body) statuses.push(400, 413, 415, 422);
+  return statuses;
+}
+
+/**
+ * Defines a /v1 route: `createRoute` plus the `{detail}` error responses its
+ * shape implies and the ones its verb can raise (`errors`: 404, 409, 503, ...),
+ * so the document lists every status the route really answers.
+ */
+export function apiRoute<R extends RouteConfig>(route: R, ...errors: DomainErrorStatus[]): R {
+  const responses = { ...route.responses, ...errorResponses([...transportErrors(route), ...errors]) };
+  // Typed as the route given: handlers only return its success responses; errors are thrown.
+  return createRoute({ ...route, responses }) as unknown as R;
+}
+
+/** A required JSON request body. */
 export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
   return { content: { "application/json": { schema } }, required: true, ...(description ? { description } : {}) };
 }
 
+/** A JSON response with this schema. */
 export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
 }
 
-export const IdParam = z.object({
-  id: z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: "0b9d7f5e-…" }),
-});
+/** A path parameter naming a record (1-200 characters). */
+export const pathId = (name: string, example?: string) =>
+  z.string().min(1).max(200).openapi({ param: { name, in: "path" }, ...(example ? { example } : {}) });
+
+/** `{id}`: the codebase the route is about. */
+export const IdParam = z.object({ id: pathId("id", "0b9d7f5e-3c1a-4d2b-9f6e-2a8c4e1b7d90") });

@@ -1,5 +1,8 @@
 /** Request and response shapes of the codebase verbs (snake_case, as the product page shows). */
-import { z } from "@hono/zod-openapi";
+// Plain zod, so the types these schemas infer (which the SDK publishes) do not reach hono;
+// importing @hono/zod-openapi first still gives every schema `.openapi()`.
+import "@hono/zod-openapi";
+import { z } from "zod";
 import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
 
 export const CodebaseName = z

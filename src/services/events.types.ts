@@ -2,7 +2,10 @@
  * Every event an agent run produces, defined once. The SSE stream, the tRPC
  * subscription, the OpenAPI document and the SDK all take their shapes from here.
  */
-import { z } from "@hono/zod-openapi";
+// Plain zod, so the types these schemas infer (which the SDK publishes) do not reach hono;
+// importing @hono/zod-openapi first still gives every schema `.openapi()`.
+import "@hono/zod-openapi";
+import { z } from "zod";
 
 const base = { session_id: z.string().nullable() };
 

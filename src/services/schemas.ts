@@ -4,7 +4,10 @@
  * describes with the very same objects.
  */
 import path from "node:path";
-import { z } from "@hono/zod-openapi";
+// Plain zod, so the types these schemas infer (which the SDK publishes) do not reach hono;
+// importing @hono/zod-openapi first still gives every schema `.openapi()`.
+import "@hono/zod-openapi";
+import { z } from "zod";
 
 export const agentNames = ["build", "plan", "explore", "general"] as const;
 export const AgentName = z.enum(agentNames).openapi({ description: "OpenCode agent to run" });

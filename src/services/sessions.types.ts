@@ -1,5 +1,8 @@
 /** Request and response shapes of triggering agents and managing sessions. */
-import { z } from "@hono/zod-openapi";
+// Plain zod, so the types these schemas infer (which the SDK publishes) do not reach hono;
+// importing @hono/zod-openapi first still gives every schema `.openapi()`.
+import "@hono/zod-openapi";
+import { z } from "zod";
 import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
 
 export const TriggerRequest = z

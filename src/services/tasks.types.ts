@@ -1,5 +1,8 @@
 /** Request and response shapes of the task queue and the worker protocol. */
-import { z } from "@hono/zod-openapi";
+// Plain zod, so the types these schemas infer (which the SDK publishes) do not reach hono;
+// importing @hono/zod-openapi first still gives every schema `.openapi()`.
+import "@hono/zod-openapi";
+import { z } from "zod";
 import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
 
 export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;

@@ -4,59 +4,82 @@
  * Last-Event-ID. A client that stops reading is cut off after a while; it
  * loses nothing, since it can resume from the durable log.
  */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { getCodebaseRow } from "../../services/codebases.js";
-import type { ServiceContext } from "../../services/context.js";
 import { followEvents, parseCursor } from "../../services/events.js";
 import { eventTypes } from "../../services/events.types.js";
-import { errorResponses, IdParam } from "../openapi.js";
+import { type Api, apiRoute, IdParam } from "../openapi.js";
+import { EventStreamMessage, eventMeanings, toFrame } from "./event-stream.js";
 
+/** How often an idle stream gets a `: ping` comment, so proxies keep it open. */
 export const keepAliveMs = 15_000;
 const writeTimeoutMs = 30_000;
 const reconnectDelayMs = 2000;
 
-const route = createRoute({
-  method: "get",
-  path: "/v1/opencode/codebases/{id}/events",
-  operationId: "events.stream",
-  tags: ["Events"],
-  summary: "Follow the codebase's agent events live (Server-Sent Events)",
-  description:
-    `Each SSE message has \`event:\` one of ${eventTypes.map((t) => `\`${t}\``).join(", ")}, ` +
-    "`id:` its position in the codebase's stream, and `data:` the event's JSON (its fields plus `id`, `type`, `created_at`). " +
-    "Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get exactly the events you missed, then live ones. " +
-    `A \`: ping\` comment is sent every ${keepAliveMs / 1000} s.`,
-  request: {
-    params: IdParam,
-    query: z.object({
-      last_event_id: z.string().optional().openapi({ description: "Same as the Last-Event-ID header; the header wins" }),
-      session_id: z.string().optional().openapi({ description: "Only this session's events" }),
-    }),
-    headers: z.object({ "last-event-id": z.string().optional() }),
-  },
-  responses: {
-    200: {
-      description: "An endless text/event-stream",
-      content: { "text/event-stream": { schema: z.string().openapi({ example: 'event: output\nid: 7\ndata: {"content":"Hello"}\n\n' }) } },
+const route = apiRoute(
+  {
+    method: "get",
+    path: "/v1/opencode/codebases/{id}/events",
+    operationId: "events.stream",
+    tags: ["Events"],
+    summary: "Follow the codebase's agent events live (Server-Sent Events)",
+    description: [
+      "An endless `text/event-stream` (SSE). It opens with `retry: " + reconnectDelayMs + "`, replays the stored events " +
+        "after the cursor, then sends new ones as they are stored. Each message is framed as",
+      "",
+      "```",
+      "event: output",
+      "id: 7",
+      'data: {"session_id":"ses_1","message_id":"msg_1","part_id":"prt_1","content":"Hello","id":7,"type":"output","created_at":"2026-11-24T12:00:00.000Z"}',
+      "",
+      "```",
+      "",
+      "`event:` is the event type, `id:` its position in the codebase's stream and `data:` one line of JSON: " +
+        "the event's fields (see the `…Event` schemas) plus `id`, `type` and `created_at`. Event types:",
+      "",
+      ...eventTypes.map((t) => `- \`${t}\`: ${eventMeanings[t]}`),
+      "",
+      "Reconnect with the `Last-Event-ID` header (or `?last_event_id=`) set to the last `id:` you saw to get exactly " +
+        "the events you missed, then live ones; `session_id` keeps one session's events (ids stay those of the codebase stream). " +
+        `A \`: ping\` comment is sent every ${keepAliveMs / 1000} s; a client that stops reading for ${writeTimeoutMs / 1000} s is ` +
+        "disconnected and can resume.",
+    ].join("\n"),
+    request: {
+      params: IdParam,
+      query: z.object({
+        last_event_id: z
+          .string()
+          .optional()
+          .openapi({ description: "Resume after this event id (a non-negative integer); the Last-Event-ID header wins", example: "7" }),
+        session_id: z.string().optional().openapi({ description: "Only this session's events" }),
+      }),
+      headers: z.object({
+        "last-event-id": z
+          .string()
+          .optional()
+          // Header names are case-insensitive; the validator sees them lower-cased.
+          .openapi({
+            description: "The SSE `Last-Event-ID` header: the last event id received (a non-negative integer); the stream resumes after it",
+            example: "7",
+          }),
+      }),
     },
-    ...errorResponses(400, 404),
+    responses: {
+      200: {
+        description: "An endless Server-Sent Events stream of the codebase's agent events",
+        content: { "text/event-stream": { schema: EventStreamMessage } },
+      },
+    },
   },
-});
+  400,
+  404,
+);
 
-/** Resolves false if `promise` has not settled within `ms`. */
-function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-export function registerEventRoutes(app: OpenAPIHono, ctx: ServiceContext) {
+/** Registers the SSE route. */
+export function registerEventRoutes(app: Api) {
   app.openapi(route, async (c) => {
+    const { ctx } = c.var;
     const { id } = c.req.valid("param");
     const query = c.req.valid("query");
     const after = parseCursor(c.req.header("last-event-id") ?? query.last_event_id);
@@ -74,11 +97,7 @@ export function registerEventRoutes(app: OpenAPIHono, ctx: ServiceContext) {
       try {
         await stream.write(`retry: ${reconnectDelayMs}\n\n`);
         for await (const event of followEvents(ctx, id, { after, sessionId: query.session_id, signal: stop.signal })) {
-          const frame = stream.writeSSE({
-            event: event.type,
-            id: event.type === "reset" ? undefined : String(event.id),
-            data: JSON.stringify({ ...event.data, id: event.id, type: event.type, created_at: event.created_at }),
-          });
+          const frame = stream.writeSSE(toFrame(event));
           if (!(await within(frame, writeTimeoutMs))) break; // too slow: cut it, it can resume
         }
       } finally {
@@ -86,7 +105,18 @@ export function registerEventRoutes(app: OpenAPIHono, ctx: ServiceContext) {
         ctx.shutdown.removeEventListener("abort", end);
       }
     });
-    // The OpenAPI types expect JSON; this route streams.
+    // The route's types only know JSON answers; this one streams.
     return response as never;
   });
+}
+
+/** Resolves false if `promise` has not settled within `ms`. */
+function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,5 @@
 /** REST shim for the task queue (clients) and the worker protocol (workers). */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { ServiceContext } from "../../services/context.js";
+import { z } from "@hono/zod-openapi";
 import { claimTask, completeTask, heartbeatTask, releaseTask, uploadTaskEvents } from "../../services/task-queue.js";
 import { cancelTask, createTask, getTask, listTasks } from "../../services/tasks.js";
 import {
@@ -15,167 +14,224 @@ import {
   Worker,
 } from "../../services/tasks.types.js";
 import { listWorkers, registerWorker, touchWorker } from "../../services/workers.js";
-import { errorResponses, IdParam, jsonBody, jsonResponse } from "../openapi.js";
+import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
 
-const TaskParam = z.object({ task_id: z.string().min(1).max(200).openapi({ param: { name: "task_id", in: "path" } }) });
+const TaskParam = z.object({ task_id: pathId("task_id") });
 const WorkerName = z.object({ name: RegisterWorkerRequest.shape.name });
+const tags = ["Tasks"];
 const wtags = ["Worker protocol"];
 const worker = "/v1/opencode/worker";
+/** Worker routes take the worker token instead of the API key (see `createApp`). */
 const workerSecurity = [{ workerToken: [] }];
 
 const routes = {
-  create: createRoute({
-    method: "post",
-    path: "/v1/opencode/codebases/{id}/tasks",
-    operationId: "tasks.create",
-    tags: ["Tasks"],
-    summary: "Queue a task for the codebase; larger priority runs first",
-    request: { params: IdParam, body: jsonBody(CreateTaskRequest) },
-    responses: { 201: jsonResponse(Task, "The queued task"), ...errorResponses(400, 404, 413, 415, 422) },
-  }),
-  list: createRoute({
+  create: apiRoute(
+    {
+      method: "post",
+      path: "/v1/opencode/codebases/{id}/tasks",
+      operationId: "tasks.create",
+      tags,
+      summary: "Queue a task for the codebase; larger priority runs first",
+      request: { params: IdParam, body: jsonBody(CreateTaskRequest) },
+      responses: { 201: jsonResponse(Task, "The queued task") },
+    },
+    404,
+  ),
+  list: apiRoute({
     method: "get",
     path: "/v1/opencode/tasks",
     operationId: "tasks.list",
-    tags: ["Tasks"],
+    tags,
     summary: "Tasks in the order runners take them, filtered by status, codebase or worker",
     request: { query: ListTasksQuery },
-    responses: { 200: jsonResponse(z.array(Task), "Tasks"), ...errorResponses(422) },
+    responses: { 200: jsonResponse(z.array(Task), "Tasks") },
   }),
-  get: createRoute({
-    method: "get",
-    path: "/v1/opencode/tasks/{task_id}",
-    operationId: "tasks.get",
-    tags: ["Tasks"],
-    summary: "One task",
-    request: { params: TaskParam },
-    responses: { 200: jsonResponse(Task, "The task"), ...errorResponses(404) },
-  }),
-  cancel: createRoute({
-    method: "post",
-    path: "/v1/opencode/tasks/{task_id}/cancel",
-    operationId: "tasks.cancel",
-    tags: ["Tasks"],
-    summary: "Cancel a task: at once when pending; a running one's agent is aborted wherever it runs",
-    request: { params: TaskParam },
-    responses: { 200: jsonResponse(Task, "The task after the cancel"), ...errorResponses(404, 409) },
-  }),
-  workers: createRoute({
+  get: apiRoute(
+    {
+      method: "get",
+      path: "/v1/opencode/tasks/{task_id}",
+      operationId: "tasks.get",
+      tags,
+      summary: "One task",
+      request: { params: TaskParam },
+      responses: { 200: jsonResponse(Task, "The task") },
+    },
+    404,
+  ),
+  cancel: apiRoute(
+    {
+      method: "post",
+      path: "/v1/opencode/tasks/{task_id}/cancel",
+      operationId: "tasks.cancel",
+      tags,
+      summary: "Cancel a task: at once when pending; a running one's agent is aborted wherever it runs",
+      description: "409 when the task has already finished.",
+      request: { params: TaskParam },
+      responses: { 200: jsonResponse(Task, "The task after the cancel") },
+    },
+    404,
+    409,
+  ),
+  workers: apiRoute({
     method: "get",
     path: "/v1/opencode/workers",
     operationId: "workers.list",
     tags: ["Workers"],
     summary: "Registered workers with their codebases, last heartbeat and online state",
-    responses: { 200: jsonResponse(z.array(Worker), "Workers"), ...errorResponses() },
+    responses: { 200: jsonResponse(z.array(Worker), "Workers") },
   }),
-  register: createRoute({
+  register: apiRoute({
     method: "post",
     path: `${worker}/register`,
     operationId: "worker.register",
     tags: wtags,
     security: workerSecurity,
-    summary: "A worker announces itself and its codebases",
+    summary: "A worker announces itself and its codebases (again after a restart)",
     request: { body: jsonBody(RegisterWorkerRequest) },
-    responses: { 200: jsonResponse(Worker, "Registered"), ...errorResponses(400, 415, 422) },
+    responses: { 200: jsonResponse(Worker, "Registered") },
   }),
-  heartbeat: createRoute({
-    method: "post",
-    path: `${worker}/heartbeat`,
-    operationId: "worker.heartbeat",
-    tags: wtags,
-    security: workerSecurity,
-    summary: "A worker is alive (and whether it is draining)",
-    request: { body: jsonBody(WorkerName.extend({ draining: z.boolean().optional() }).strict()) },
-    responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }), "Noted"), ...errorResponses(404, 422) },
-  }),
-  claim: createRoute({
-    method: "post",
-    path: `${worker}/claim`,
-    operationId: "worker.claim",
-    tags: wtags,
-    security: workerSecurity,
-    summary: "Take the most urgent task this worker may run, with a lease",
-    request: { body: jsonBody(WorkerName.strict()) },
-    responses: { 200: jsonResponse(Claim, "A task to run"), 204: { description: "Nothing to run now" }, ...errorResponses(404, 422) },
-  }),
-  taskHeartbeat: createRoute({
-    method: "post",
-    path: `${worker}/tasks/{task_id}/heartbeat`,
-    operationId: "worker.taskHeartbeat",
-    tags: wtags,
-    security: workerSecurity,
-    summary: "Keep the lease alive; the answer says whether the task was cancelled",
-    request: { params: TaskParam, body: jsonBody(LeaseRef) },
-    responses: {
-      200: jsonResponse(z.object({ cancel_requested: z.boolean(), lease_seconds: z.number().int() }), "Lease extended"),
-      ...errorResponses(404, 409, 422),
+  heartbeat: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/heartbeat`,
+      operationId: "worker.heartbeat",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "A worker is alive (and whether it is draining); 404 until it has registered",
+      request: { body: jsonBody(WorkerName.extend({ draining: z.boolean().optional() }).strict().openapi("WorkerHeartbeatRequest")) },
+      responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }).openapi("WorkerHeartbeatResponse"), "Noted") },
     },
-  }),
-  events: createRoute({
-    method: "post",
-    path: `${worker}/tasks/{task_id}/events`,
-    operationId: "worker.uploadEvents",
-    tags: wtags,
-    security: workerSecurity,
-    summary: "Upload the attempt's events, numbered from 1; resent ones are skipped",
-    request: { params: TaskParam, body: jsonBody(UploadEventsRequest) },
-    responses: {
-      200: jsonResponse(z.object({ acked_through: z.number().int(), stored: z.number().int() }), "Stored through acked_through"),
-      ...errorResponses(404, 409, 413, 422),
+    404,
+  ),
+  claim: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/claim`,
+      operationId: "worker.claim",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "Take the most urgent task this worker may run, with a lease",
+      request: { body: jsonBody(WorkerName.strict().openapi("ClaimRequest")) },
+      responses: {
+        200: jsonResponse(Claim, "A task to run"),
+        204: { description: "Nothing to run now, or the worker is draining; ask again later" },
+      },
     },
-  }),
-  complete: createRoute({
-    method: "post",
-    path: `${worker}/tasks/{task_id}/complete`,
-    operationId: "worker.complete",
-    tags: wtags,
-    security: workerSecurity,
-    summary: "Report the attempt's outcome (idempotent for the same lease and outcome)",
-    request: { params: TaskParam, body: jsonBody(CompleteTaskRequest) },
-    responses: { 200: jsonResponse(Task, "The finished task"), ...errorResponses(404, 409, 422) },
-  }),
-  release: createRoute({
-    method: "post",
-    path: `${worker}/tasks/{task_id}/release`,
-    operationId: "worker.release",
-    tags: wtags,
-    security: workerSecurity,
-    summary: "Hand a task back (shutting down); it is runnable again at once",
-    request: { params: TaskParam, body: jsonBody(LeaseRef.extend({ reason: z.string().max(500).optional() })) },
-    responses: { 200: jsonResponse(Task, "The task, pending again"), ...errorResponses(404, 409, 422) },
-  }),
+    404,
+  ),
+  taskHeartbeat: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/tasks/{task_id}/heartbeat`,
+      operationId: "worker.taskHeartbeat",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "Keep the lease alive; the answer says whether the task was cancelled",
+      description: "409 when the lease was lost (the task was reassigned or finished): stop working on it.",
+      request: { params: TaskParam, body: jsonBody(LeaseRef.openapi("TaskHeartbeatRequest")) },
+      responses: {
+        200: jsonResponse(
+          z.object({ cancel_requested: z.boolean(), lease_seconds: z.number().int() }).openapi("TaskHeartbeatResponse"),
+          "Lease extended",
+        ),
+      },
+    },
+    404,
+    409,
+  ),
+  events: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/tasks/{task_id}/events`,
+      operationId: "worker.uploadEvents",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "Upload the attempt's events, numbered from 1; resent ones are skipped",
+      description: "409 when the lease was lost. 422 when an event's type cannot be uploaded or its data does not match its schema.",
+      request: { params: TaskParam, body: jsonBody(UploadEventsRequest) },
+      responses: {
+        200: jsonResponse(
+          z.object({ acked_through: z.number().int(), stored: z.number().int() }).openapi("UploadEventsResponse"),
+          "Stored through acked_through",
+        ),
+      },
+    },
+    404,
+    409,
+  ),
+  complete: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/tasks/{task_id}/complete`,
+      operationId: "worker.complete",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "Report the attempt's outcome (idempotent for the same lease and outcome)",
+      description: "409 when the lease was lost or the task already ended with another outcome.",
+      request: { params: TaskParam, body: jsonBody(CompleteTaskRequest) },
+      responses: { 200: jsonResponse(Task, "The finished task") },
+    },
+    404,
+    409,
+  ),
+  release: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/tasks/{task_id}/release`,
+      operationId: "worker.release",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "Hand a task back (shutting down); it is runnable again at once",
+      description: "409 when the lease was lost.",
+      request: {
+        params: TaskParam,
+        body: jsonBody(LeaseRef.extend({ reason: z.string().max(500).optional() }).openapi("ReleaseTaskRequest")),
+      },
+      responses: { 200: jsonResponse(Task, "The task, pending again") },
+    },
+    404,
+    409,
+  ),
 };
 
-export function registerTaskRoutes(app: OpenAPIHono, ctx: ServiceContext) {
+/** Registers the task queue and worker protocol routes. */
+export function registerTaskRoutes(app: Api) {
   app.openapi(routes.create, async (c) => {
+    const { ctx } = c.var;
     const task = await createTask({ ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") });
     ctx.localRunner.poke();
     return c.json(task, 201);
   });
-  app.openapi(routes.list, async (c) => c.json(await listTasks({ ctx, query: c.req.valid("query") }), 200));
-  app.openapi(routes.get, async (c) => c.json(await getTask({ ctx, id: c.req.valid("param").task_id }), 200));
-  app.openapi(routes.cancel, async (c) => c.json(await cancelTask({ ctx, id: c.req.valid("param").task_id }), 200));
-  app.openapi(routes.workers, async (c) => c.json(await listWorkers({ ctx }), 200));
+  app.openapi(routes.list, async (c) => c.json(await listTasks({ ctx: c.var.ctx, query: c.req.valid("query") }), 200));
+  app.openapi(routes.get, async (c) => c.json(await getTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
+  app.openapi(routes.cancel, async (c) => c.json(await cancelTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
+  app.openapi(routes.workers, async (c) => c.json(await listWorkers({ ctx: c.var.ctx }), 200));
 
-  app.openapi(routes.register, async (c) => c.json(await registerWorker({ ctx, input: c.req.valid("json") }), 200));
+  app.openapi(routes.register, async (c) => c.json(await registerWorker({ ctx: c.var.ctx, input: c.req.valid("json") }), 200));
   app.openapi(routes.heartbeat, async (c) => {
     const { name, draining } = c.req.valid("json");
-    await touchWorker(ctx, name, draining);
+    await touchWorker(c.var.ctx, name, draining);
     return c.json({ ok: true as const }, 200);
   });
   app.openapi(routes.claim, async (c) => {
+    const { ctx } = c.var;
     const row = await touchWorker(ctx, c.req.valid("json").name);
     if (row.draining) return c.body(null, 204);
     const claim = await claimTask(ctx, { kind: "worker", name: row.name, codebaseNames: row.codebases.map((cb) => cb.name) });
     return claim ? c.json(claim, 200) : c.body(null, 204);
   });
   app.openapi(routes.taskHeartbeat, async (c) =>
-    c.json(await heartbeatTask(ctx, c.req.valid("param").task_id, c.req.valid("json").lease_token), 200),
+    c.json(await heartbeatTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json").lease_token), 200),
   );
-  app.openapi(routes.events, async (c) => c.json(await uploadTaskEvents(ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
-  app.openapi(routes.complete, async (c) => c.json(await completeTask(ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
+  app.openapi(routes.events, async (c) =>
+    c.json(await uploadTaskEvents(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200),
+  );
+  app.openapi(routes.complete, async (c) =>
+    c.json(await completeTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200),
+  );
   app.openapi(routes.release, async (c) => {
     const body = c.req.valid("json");
-    return c.json(await releaseTask(ctx, c.req.valid("param").task_id, body.lease_token, body.reason ?? "released by the worker"), 200);
+    const reason = body.reason ?? "released by the worker";
+    return c.json(await releaseTask(c.var.ctx, c.req.valid("param").task_id, body.lease_token, reason), 200);
   });
 }

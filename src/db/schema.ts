@@ -57,10 +57,19 @@ export const sessions = pgTable(
     source: text("source").notNull().default("codetether"),
     error: text("error"),
     messageCount: integer("message_count").notNull().default(0),
+    /**
+     * While a run is in flight: the server process running it and when that process
+     * last said so. A run whose owner stops beating was lost with its process.
+     */
+    runOwner: text("run_owner"),
+    runHeartbeatAt: timestamp("run_heartbeat_at", { withTimezone: true, mode: "date" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt)],
+  (t) => [
+    index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt),
+    index("sessions_running_idx").on(t.runHeartbeatAt).where(sql`status = 'running'`),
+  ],
 );
 
 /** Messages of a session as OpenCode reports them: role, plain text and the raw parts. */

@@ -13,8 +13,8 @@ export type RunOutcome = EventData<"complete">["status"];
 export interface RunSink {
   /** Called in the order things happened; must not block (queue the work). */
   event(event: NewEvent): void;
-  /** Called once when the run ends, after its last event. */
-  finished(outcome: { status: RunOutcome; error?: string }): void;
+  /** Called once when the run ends, after its last event; a returned promise is awaited by `settled()`. */
+  finished(outcome: { status: RunOutcome; error?: string }): void | Promise<void>;
 }
 
 export interface RunSpec {
@@ -59,6 +59,8 @@ export class AgentRunner {
   private readonly starting = new Set<string>();
   /** message id → session id, for events that only name their message. */
   private readonly messageSessions = new Map<string, string>();
+  /** Sinks still recording how their run ended. */
+  private readonly finishing = new Set<Promise<void>>();
 
   constructor(private readonly connect: () => Promise<OpencodeClient>) {}
 
@@ -191,6 +193,33 @@ export class AgentRunner {
     }
   }
 
+  /**
+   * The process is shutting down: ends every run as aborted with the reason (before
+   * OpenCode can report the abort as its own), asks OpenCode to stop them so an
+   * external OpenCode does not go on unobserved, and resolves once their sinks
+   * have recorded it.
+   */
+  async stopAll(reason: string): Promise<void> {
+    const runs = [...this.runs.values()];
+    for (const run of runs) {
+      run.sink.event({ type: "error", data: { session_id: run.translator.sessionId, name: "ServerShutdown", message: reason } });
+      this.finish(run, "aborted", reason);
+    }
+    const abort = async (run: Run) => {
+      const client = await this.connect();
+      await client.abort(run.spec.directory, run.translator.sessionId);
+    };
+    // Best effort and bounded: a stuck OpenCode must not hold up the shutdown.
+    const bounded = (run: Run) => Promise.race([abort(run), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await Promise.allSettled(runs.map(bounded));
+    await this.settled();
+  }
+
+  /** Resolves once every sink that was told its run ended has finished recording it. */
+  async settled(): Promise<void> {
+    while (this.finishing.size > 0) await Promise.allSettled([...this.finishing]);
+  }
+
   private onPermissionAsked(run: Run, props: Record<string, unknown>): void {
     const id = String(props.id);
     const permission = String(props.permission ?? "unknown");
@@ -247,6 +276,10 @@ export class AgentRunner {
     run.done = true;
     for (const timer of run.permissions.values()) clearTimeout(timer);
     this.runs.delete(run.translator.sessionId);
-    run.sink.finished({ status, ...(error ? { error } : {}) });
+    const recording = run.sink.finished({ status, ...(error ? { error } : {}) });
+    if (recording) {
+      const tracked = recording.catch(() => {}).finally(() => this.finishing.delete(tracked));
+      this.finishing.add(tracked);
+    }
   }
 }

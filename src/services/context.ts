@@ -6,6 +6,8 @@ import type { EventLog } from "./event-log.js";
 import type { LocalRunner } from "./local-runner.js";
 
 export interface ServiceContext {
+  /** This server process, as the owner of the runs it starts (see run-liveness.ts). */
+  instanceId: string;
   database: Database;
   config: Config;
   events: EventLog;

@@ -1,10 +1,12 @@
 /** Builds the service context one server process runs on, and tears it down in order. */
+import { randomUUID } from "node:crypto";
 import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
 import { Bridge } from "./bridge.js";
 import type { ServiceContext } from "./context.js";
 import { EventLog } from "./event-log.js";
 import { LocalRunner } from "./local-runner.js";
+import { RunLiveness } from "./run-liveness.js";
 
 export interface Services {
   ctx: ServiceContext;
@@ -23,13 +25,26 @@ export async function createServices(options: {
   const bridge = new Bridge(options.config.opencode, options.opencodeEnv);
   const shutdown = new AbortController();
   const localRunner = new LocalRunner(() => ctx);
-  const ctx: ServiceContext = { database: options.database, config: options.config, events, bridge, localRunner, shutdown: shutdown.signal };
+  const liveness = new RunLiveness(() => ctx);
+  const ctx: ServiceContext = {
+    instanceId: randomUUID(),
+    database: options.database,
+    config: options.config,
+    events,
+    bridge,
+    localRunner,
+    shutdown: shutdown.signal,
+  };
+  await liveness.start();
   localRunner.start();
   return {
     ctx,
     stop: async () => {
       shutdown.abort();
-      await localRunner.stop();
+      await localRunner.stop(); // hands its tasks back
+      liveness.stop();
+      // Triggered runs end as aborted, recorded before the database closes, so no client waits on them.
+      await bridge.runner.stopAll("The server shut down while the agent was running");
       await bridge.stop();
       await events.stop();
     },

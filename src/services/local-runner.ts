@@ -6,6 +6,7 @@
 import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError } from "./errors.js";
+import { recordMessages } from "./session-store.js";
 import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
 import type { Claim } from "./tasks.types.js";
 
@@ -103,16 +104,24 @@ export class LocalRunner {
     this.running.set(claim.task.id, controls);
     const token = claim.lease_token;
     const id = claim.task.id;
+    const directory = (claim.codebase.agent_config.working_directory as string | undefined) ?? claim.codebase.path;
     const reporter: TaskReporter = {
       heartbeat: () => fenced(() => heartbeatTask(ctx, id, token)),
       events: (events) => fenced(() => uploadTaskEvents(ctx, id, { lease_token: token, events })).then((r) => r.acked_through),
-      complete: (outcome) => fenced(() => completeTask(ctx, id, { lease_token: token, ...outcome })).then(() => {}),
+      complete: async (outcome) => {
+        await fenced(() => completeTask(ctx, id, { lease_token: token, ...outcome }));
+        if (outcome.session_id) {
+          await recordMessages(ctx, outcome.session_id, directory).catch((err) =>
+            console.error(`[codetether] task ${id}: keeping the session's messages failed:`, (err as Error).message),
+          );
+        }
+      },
       release: (reason) => fenced(() => releaseTask(ctx, id, token, reason)).then(() => {}),
     };
     try {
       await executeTask({
         claim,
-        directory: (claim.codebase.agent_config.working_directory as string | undefined) ?? claim.codebase.path,
+        directory,
         runner: ctx.bridge.runner,
         reporter,
         heartbeatMs: Math.max(500, (ctx.config.leaseSeconds * 1000) / 3),

@@ -111,3 +111,18 @@ export async function storeMessages(tx: Db, sessionId: string, list: OcMessage[]
   }
   return changed;
 }
+
+/**
+ * Copies a finished session's messages from this process's OpenCode into the
+ * database, so the session can be read after OpenCode forgot it. Best effort:
+ * the outcome is already recorded; only the transcript would be missing.
+ */
+export async function recordMessages(ctx: ServiceContext, sessionId: string, directory: string): Promise<void> {
+  const client = await ctx.bridge.connection.ensure();
+  const list = await client.messages(directory, sessionId);
+  await ctx.database.db.transaction(async (tx) => {
+    await storeMessages(tx, sessionId, list);
+    await tx.update(sessions).set({ messageCount: list.length }).where(eq(sessions.id, sessionId));
+  });
+}
+

@@ -23,35 +23,45 @@ export function workingDirectory(codebase: CodebaseRow): string {
   return (codebase.agentConfig as AgentConfig).working_directory ?? codebase.path;
 }
 
-/** Writes a run's events to the codebase's stream and records how it ended. */
+/**
+ * Writes a run's events to the codebase's stream and records how it ended, unless
+ * this process no longer owns the run (it was declared lost meanwhile, see
+ * run-liveness.ts): then its end was already recorded and must not be twice.
+ */
 function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, directory: string): RunSink {
   const append = (e: NewEvent) => ctx.events.append(codebaseId, [e]);
   let last: Promise<unknown> = Promise.resolve();
+  const owned = and(eq(sessions.id, sessionId), eq(sessions.runOwner, ctx.instanceId));
+  const ended = { runOwner: null, runHeartbeatAt: null, updatedAt: new Date() };
   return {
     event(e) {
       last = append(e).catch((err) => console.error("[codetether] storing an event failed:", err));
     },
     finished({ status, error }) {
-      void (async () => {
+      return (async () => {
         await last;
+        let recorded: { id: string }[];
         try {
           const client = await ctx.bridge.connection.ensure();
           const list = await client.messages(directory, sessionId);
-          await ctx.database.db.transaction(async (tx) => {
-            await storeMessages(tx, sessionId, list);
-            await tx
+          recorded = await ctx.database.db.transaction(async (tx) => {
+            const rows = await tx
               .update(sessions)
-              .set({ status, error: error ?? null, messageCount: list.length, updatedAt: new Date() })
-              .where(eq(sessions.id, sessionId));
+              .set({ ...ended, status, error: error ?? null, messageCount: list.length })
+              .where(owned)
+              .returning({ id: sessions.id });
+            if (rows.length > 0) await storeMessages(tx, sessionId, list);
+            return rows;
           });
         } catch {
           // OpenCode is gone (that may be why the run failed): keep the outcome without messages.
-          await ctx.database.db
+          recorded = await ctx.database.db
             .update(sessions)
-            .set({ status, error: error ?? null, updatedAt: new Date() })
-            .where(eq(sessions.id, sessionId));
+            .set({ ...ended, status, error: error ?? null })
+            .where(owned)
+            .returning({ id: sessions.id });
         }
-        await append({ type: "complete", data: { session_id: sessionId, status, ...(error ? { error } : {}) } });
+        if (recorded.length > 0) await append({ type: "complete", data: { session_id: sessionId, status, ...(error ? { error } : {}) } });
       })().catch((err) => console.error("[codetether] finishing a run failed:", err));
     },
   };
@@ -117,13 +127,14 @@ export async function triggerAgent({
       maxIterations: config.max_iterations,
     },
     async (id) => {
+      const owner = { runOwner: ctx.instanceId, runHeartbeatAt: new Date() };
       // The row exists before the prompt is sent, so the run's end always finds it.
       await ctx.database.db
         .insert(sessions)
-        .values({ id, codebaseId, title, agent, model: model ?? null, status: "running" })
+        .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", ...owner })
         .onConflictDoUpdate({
           target: sessions.id,
-          set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date() },
+          set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
         });
       return logSink(ctx, codebaseId, id, directory);
     },

@@ -166,8 +166,9 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
       })
       .where(eq(tasks.id, taskId))
       .returning();
-    if (sessionId && current.workerId !== localWorkerId) {
-      // A worker's session lives in its own OpenCode; keep a row so the session shows up here too.
+    if (sessionId) {
+      // The task's session shows up among the codebase's sessions, whichever runner ran it
+      // (a worker's lives in that worker's OpenCode; the local runner adds its messages after this).
       const outcome = status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed";
       await tx
         .insert(sessions)

@@ -1,0 +1,87 @@
+/**
+ * A triggered run lives in the memory of the server process that started it. That
+ * process stamps its running sessions every few seconds; a session still marked
+ * running whose stamp has gone stale was lost with its process (a crash, kill -9,
+ * a host gone): it is marked failed and its stream gets `error` and `complete`,
+ * so no client waits for an end that will never come. A run's own end is recorded
+ * only by the process that still owns it, so a run is never ended twice.
+ */
+import { and, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { sessions } from "../db/schema.js";
+import type { ServiceContext } from "./context.js";
+import { appendInTx } from "./event-log.js";
+
+/** How often a process stamps its runs, and how old a stamp may get before its run counts as lost. */
+export const stampEveryMs = 5_000;
+export const lostAfterSeconds = 30;
+
+/** Marks this process's running sessions as still alive. */
+export async function stampRuns(ctx: ServiceContext): Promise<void> {
+  await ctx.database.db
+    .update(sessions)
+    .set({ runHeartbeatAt: new Date() })
+    .where(and(eq(sessions.runOwner, ctx.instanceId), eq(sessions.status, "running")));
+}
+
+/**
+ * Fails running sessions no live process owns: stamped longer ago than
+ * `olderThanSeconds`, or (with `othersNow`) owned by any process but this one,
+ * which is right when no other process can share the database (PGlite).
+ */
+export async function failLostRuns(ctx: ServiceContext, options: { olderThanSeconds: number; othersNow?: boolean }): Promise<number> {
+  const lost = await ctx.database.db.transaction(async (tx) => {
+    const stale = or(isNull(sessions.runHeartbeatAt), lt(sessions.runHeartbeatAt, sql`now() - make_interval(secs => ${options.olderThanSeconds})`));
+    const rows = await tx
+      .select({ id: sessions.id, codebaseId: sessions.codebaseId, owner: sessions.runOwner })
+      .from(sessions)
+      .where(and(eq(sessions.status, "running"), options.othersNow ? or(ne(sessions.runOwner, ctx.instanceId), isNull(sessions.runOwner)) : stale))
+      .limit(100)
+      .for("update", { skipLocked: true });
+    const out = [];
+    for (const row of rows) {
+      const error = "The server process running this session stopped before it finished";
+      await tx
+        .update(sessions)
+        .set({ status: "failed", error, runOwner: null, runHeartbeatAt: null, updatedAt: new Date() })
+        .where(eq(sessions.id, row.id));
+      const stored = await appendInTx(tx, row.codebaseId, [
+        { type: "error", data: { session_id: row.id, name: "RunLost", message: error } },
+        { type: "complete", data: { session_id: row.id, status: "failed", error } },
+      ]);
+      out.push({ streamId: row.codebaseId, stored });
+    }
+    return out;
+  });
+  for (const { streamId, stored } of lost) ctx.events.stored(streamId, stored);
+  return lost.length;
+}
+
+/** The loop that stamps this process's runs and fails lost ones. */
+export class RunLiveness {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly ctx: () => ServiceContext) {}
+
+  /** On PGlite this process is the only one (the data-dir lock says so): every run still marked running was lost. */
+  async start(): Promise<void> {
+    const ctx = this.ctx();
+    if (ctx.database.driver === "pglite") await failLostRuns(ctx, { olderThanSeconds: 0, othersNow: true });
+    this.timer = setInterval(() => void this.tick(), stampEveryMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async tick(): Promise<void> {
+    const ctx = this.ctx();
+    try {
+      await stampRuns(ctx);
+      await failLostRuns(ctx, { olderThanSeconds: lostAfterSeconds });
+    } catch (err) {
+      if (!ctx.shutdown.aborted) console.error("[codetether] checking runs failed:", (err as Error).message);
+    }
+  }
+}

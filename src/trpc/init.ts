@@ -9,12 +9,21 @@ import { formatZodIssues } from "../http/errors.js";
 import type { ServiceContext } from "../services/context.js";
 import { errorCodes, ServiceError } from "../services/errors.js";
 
+declare const opaque: unique symbol;
+/**
+ * The service context as the root context type shows it: opaque on purpose. `AppRouter`
+ * carries the root context type, and the SDK publishes `AppRouter`'s declarations, which
+ * must not reach the database, drizzle or hono. Resolvers see the real `ServiceContext`
+ * through `publicProcedure`'s first middleware; only `createContextInner` makes one.
+ */
+export type OpaqueServices = { readonly [opaque]: "ServiceContext" };
+
 export interface TrpcContext {
-  services: ServiceContext;
+  services: OpaqueServices;
 }
 
 /** The inner context, for tests and in-process callers. */
-export const createContextInner = (services: ServiceContext): TrpcContext => ({ services });
+export const createContextInner = (services: ServiceContext): TrpcContext => ({ services: services as unknown as OpaqueServices });
 
 const t = initTRPC.context<TrpcContext>().create({
   transformer: superjson,
@@ -30,6 +39,9 @@ const t = initTRPC.context<TrpcContext>().create({
   },
 });
 
+/** Narrows the opaque root context back to the `ServiceContext` that `createContextInner` put there. */
+const withServices = t.middleware(({ ctx, next }) => next({ ctx: { services: ctx.services as unknown as ServiceContext } }));
+
 /** Turns domain errors into typed tRPC errors, keeping the original as `cause`. */
 const mapServiceErrors = t.middleware(async ({ next }) => {
   const result = await next();
@@ -41,5 +53,5 @@ const mapServiceErrors = t.middleware(async ({ next }) => {
 });
 
 export const router = t.router;
-export const publicProcedure = t.procedure.use(mapServiceErrors);
+export const publicProcedure = t.procedure.use(mapServiceErrors).use(withServices);
 export const createCallerFactory = t.createCallerFactory;

@@ -1,0 +1,164 @@
+/**
+ * The CodeTether client: the typed tRPC client over the server's router, plus the few
+ * calls apps want most. Queries and mutations go batched over HTTP; subscriptions go
+ * over Server-Sent Events and resume after a reconnect from the last event they saw.
+ */
+import { createTRPCClient, httpBatchStreamLink, httpSubscriptionLink, splitLink, type TRPCClient } from "@trpc/client";
+import type { EventSourceLike } from "@trpc/server/unstable-core-do-not-import";
+import { EventSource as FetchEventSource, type FetchLike } from "eventsource";
+import superjson from "superjson";
+import { subscriptionIterator } from "./iterate.js";
+import { agentRun, type AgentRun, type RunResult, type WaitOptions } from "./runs.js";
+import type {
+  AgentEvent,
+  AppRouter,
+  Codebase,
+  CreateCodebaseInput,
+  CreateTaskInput,
+  ModelList,
+  Task,
+  TriggerRequest,
+} from "./types.js";
+
+/** How to reach and authenticate with a CodeTether server. */
+export interface CodeTetherClientOptions {
+  /** The server's base URL, e.g. `http://localhost:8000`; tRPC answers under `/trpc`. */
+  url: string;
+  /** The server's `CODETETHER_API_KEY`, sent as `Authorization: Bearer <key>`. Omit when the server has none. */
+  apiKey?: string;
+  /** More headers for every request (not sent by a native browser EventSource, see `EventSource`). */
+  headers?: Record<string, string>;
+  /** The fetch to use; default `globalThis.fetch`. */
+  fetch?: typeof globalThis.fetch;
+  /**
+   * The EventSource class for subscriptions. By default the SDK uses the fetch-based
+   * `eventsource` package, which works in Node and browsers and sends the headers above.
+   * Pass another class (e.g. the browser's native `EventSource`) and the SDK cannot set
+   * headers on its requests, so it sends `apiKey` as tRPC connection params in the URL
+   * instead, which the server accepts for GET requests under /trpc only.
+   */
+  EventSource?: EventSourceLike.AnyConstructor;
+}
+
+/** Where to start reading a codebase's events. */
+export interface EventsOptions {
+  /** Only this session's events. */
+  sessionId?: string;
+  /** Start after this event id (exclusive); omit to replay the codebase's whole stream. */
+  lastEventId?: number | string;
+  /** Stops reading: the loop throws the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** A typed CodeTether client; see `createCodeTetherClient`. */
+export interface CodeTetherClient {
+  /** The raw tRPC client over the whole router: `client.trpc.sessions.list.query({ codebaseId })`. */
+  readonly trpc: TRPCClient<AppRouter>;
+  /** All registered codebases. */
+  listCodebases(): Promise<Codebase[]>;
+  /** Registers a directory on the server's machine as a codebase. */
+  createCodebase(input: CreateCodebaseInput): Promise<Codebase>;
+  /** The model catalogue, grouped by provider, with the recommended default. */
+  listModels(): Promise<ModelList>;
+  /** Queues a task on a codebase; a worker (or the server's own runner) picks it up. */
+  createTask(codebaseId: string, task: CreateTaskInput): Promise<Task>;
+  /**
+   * A codebase's events as an async iterator: the stored ones after `lastEventId`, then live
+   * ones. It never ends on its own; `break`, or abort `signal`. After a dropped connection it
+   * reconnects and resumes after the last event it yielded, so nothing is lost or repeated.
+   */
+  events(codebaseId: string, options?: EventsOptions): AsyncIterableIterator<AgentEvent>;
+  /** Starts an agent on a codebase; iterate the returned run for its events until `complete`. */
+  trigger(codebaseId: string, request: TriggerRequest): Promise<AgentRun>;
+  /** Starts an agent and waits for it to finish; `onEvent` sees each event as it arrives. */
+  triggerAndWait(codebaseId: string, request: TriggerRequest, options?: WaitOptions): Promise<RunResult>;
+}
+
+/**
+ * A missing or wrong key is answered at the server's HTTP edge, before tRPC: 401 with
+ * `{detail}`. Thrown here, that message reaches the caller (as the TRPCClientError's
+ * message) instead of a stream parser's complaint about a body that is not tRPC's.
+ */
+async function rejectEdgeErrors(res: Response): Promise<Response> {
+  if (res.status !== 401) return res;
+  const body: unknown = await res.clone().json().catch(() => null);
+  const detail = body && typeof body === "object" && "detail" in body ? body.detail : undefined;
+  if (typeof detail === "string") throw new Error(`${res.status}: ${detail}`);
+  return res;
+}
+
+/** Creates a client for the CodeTether server at `options.url`. */
+export function createCodeTetherClient(options: CodeTetherClientOptions): CodeTetherClient {
+  const endpoint = `${options.url.replace(/\/+$/, "")}/trpc`;
+  const headers = (): Record<string, string> => ({
+    ...options.headers,
+    ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+  });
+  // Called unbound: browsers reject `fetch` invoked as a method of another object.
+  const fetchImpl: typeof globalThis.fetch = (input, init) => (options.fetch ?? globalThis.fetch)(input, init);
+  const sseFetch: FetchLike = (url, init) => fetchImpl(url, { ...init, headers: { ...init.headers, ...headers() } });
+  const batchFetch: typeof globalThis.fetch = async (input, init) => rejectEdgeErrors(await fetchImpl(input, init));
+
+  const subscriptions = options.EventSource
+    ? httpSubscriptionLink({
+        url: endpoint,
+        transformer: superjson,
+        EventSource: options.EventSource,
+        connectionParams: options.apiKey ? { token: options.apiKey } : undefined,
+      })
+    : httpSubscriptionLink({
+        url: endpoint,
+        transformer: superjson,
+        EventSource: FetchEventSource,
+        eventSourceOptions: { fetch: sseFetch },
+      });
+
+  const trpc = createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: subscriptions,
+        // Queries go as GET with their input in the URL; long URLs fail at proxies, so split big batches.
+        false: httpBatchStreamLink({ url: endpoint, transformer: superjson, headers, fetch: batchFetch, maxURLLength: 2083 }),
+      }),
+    ],
+  });
+
+  const events = (codebaseId: string, opts: EventsOptions = {}): AsyncIterableIterator<AgentEvent> =>
+    subscriptionIterator<AgentEvent>(
+      (handlers) =>
+        trpc.events.onCodebaseEvents.subscribe(
+          {
+            codebaseId,
+            sessionId: opts.sessionId,
+            lastEventId: opts.lastEventId === undefined ? undefined : String(opts.lastEventId),
+          },
+          {
+            // Each event arrives `tracked` with its stream id; tRPC keeps the last one for reconnects.
+            onData: (tracked) => handlers.onData(tracked.data),
+            onError: handlers.onError,
+            onComplete: handlers.onComplete,
+          },
+        ),
+      opts.signal,
+    );
+
+  const trigger = async (codebaseId: string, request: TriggerRequest): Promise<AgentRun> => {
+    const response = await trpc.sessions.trigger.mutate({ codebaseId, request });
+    // Follow from the cursor the trigger returned: exactly this run's events, none missed.
+    return agentRun(response, (signal) =>
+      events(codebaseId, { sessionId: response.session_id, lastEventId: response.last_event_id, signal }),
+    );
+  };
+
+  return {
+    trpc,
+    listCodebases: () => trpc.codebases.list.query(),
+    createCodebase: (input) => trpc.codebases.create.mutate(input),
+    listModels: () => trpc.models.list.query(),
+    createTask: (codebaseId, task) => trpc.tasks.create.mutate({ codebaseId, task }),
+    events,
+    trigger,
+    triggerAndWait: async (codebaseId, request, waitOptions) => (await trigger(codebaseId, request)).wait(waitOptions),
+  };
+}

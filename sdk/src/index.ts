@@ -1,0 +1,30 @@
+/**
+ * `@codetether/sdk`: a typed client for a CodeTether server.
+ *
+ * ```ts
+ * const ct = createCodeTetherClient({ url: "http://localhost:8000", apiKey: process.env.CODETETHER_API_KEY });
+ * const run = await ct.trigger(codebaseId, { prompt: "Add a README" });
+ * for await (const event of run) console.log(event.type);
+ * ```
+ */
+export { createCodeTetherClient } from "./client.js";
+export type { CodeTetherClient, CodeTetherClientOptions, EventsOptions } from "./client.js";
+export type { AgentRun, RunResult, WaitOptions } from "./runs.js";
+export type {
+  AgentEvent,
+  AppRouter,
+  Codebase,
+  CreateCodebaseInput,
+  CreateTaskInput,
+  EventData,
+  EventOf,
+  EventType,
+  ModelList,
+  RouterInputs,
+  RouterOutputs,
+  Task,
+  TriggerRequest,
+  TriggerResponse,
+} from "./types.js";
+// Errors a call can throw: `err instanceof TRPCClientError`, then `err.data?.code` (e.g. "NOT_FOUND").
+export { TRPCClientError, isTRPCClientError } from "@trpc/client";

@@ -1,0 +1,32 @@
+/**
+ * The shapes the SDK speaks, all derived from the server's router and event schemas.
+ * Type-only imports: the built package carries none of the server's code, and the
+ * declaration bundle keeps only what these types reach (see rollup.config.mjs).
+ */
+import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "../../src/trpc/router.js";
+import type { AgentEvent, EventData, EventType } from "../../src/services/events.types.js";
+
+export type { AppRouter, AgentEvent, EventData, EventType };
+
+/** Every procedure's input, by path: `RouterInputs["codebases"]["create"]`. */
+export type RouterInputs = inferRouterInputs<AppRouter>;
+/** Every procedure's output, by path: `RouterOutputs["codebases"]["get"]`. */
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
+
+/** A registered codebase. */
+export type Codebase = RouterOutputs["codebases"]["get"];
+/** What `createCodebase` takes: a name and an absolute path to an existing directory. */
+export type CreateCodebaseInput = RouterInputs["codebases"]["create"];
+/** What starts an agent: the prompt, and optionally agent, model and session. */
+export type TriggerRequest = RouterInputs["sessions"]["trigger"]["request"];
+/** The server's answer to a trigger: the session, and the event cursor the run starts after. */
+export type TriggerResponse = RouterOutputs["sessions"]["trigger"];
+/** A queued task. */
+export type Task = RouterOutputs["tasks"]["get"];
+/** What `createTask` takes (besides the codebase id). */
+export type CreateTaskInput = RouterInputs["tasks"]["create"]["task"];
+/** The model catalogue. */
+export type ModelList = RouterOutputs["models"]["list"];
+/** One event of a given type, e.g. `EventOf<"complete">`. */
+export type EventOf<T extends EventType> = Extract<AgentEvent, { type: T }>;

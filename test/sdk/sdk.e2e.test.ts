@@ -138,12 +138,14 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     }
   });
 
-  test("the README quotes the examples verbatim (one source of truth)", async () => {
-    const readme = await readFile(path.join(sdkDir, "README.md"), "utf8");
-    for (const example of ["quickstart.ts", "browser.ts"]) {
+  test("the READMEs quote the examples verbatim (one source of truth)", async () => {
+    const quotes = async (readmePath: string, example: string) => {
+      const readme = await readFile(readmePath, "utf8");
       const code = await readFile(path.join(sdkDir, "examples", example), "utf8");
-      assert.ok(readme.includes("```ts\n" + code + "```"), `sdk/README.md does not quote examples/${example} as it is`);
-    }
+      assert.ok(readme.includes("```ts\n" + code + "```"), `${path.relative(repoRoot, readmePath)} does not quote examples/${example} as it is`);
+    };
+    for (const example of ["quickstart.ts", "browser.ts"]) await quotes(path.join(sdkDir, "README.md"), example);
+    await quotes(path.join(repoRoot, "README.md"), "quickstart.ts");
   });
 
   test("the quickstart type-checks strictly (skipLibCheck off), as Node and as browser code", { timeout }, async (t) => {

@@ -5,7 +5,7 @@
  * Readers pull `seq > cursor`; a head change is announced in-process at once and
  * to other processes by a small NOTIFY hint, so a slow reader only slows itself.
  */
-import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, inArray, sql } from "drizzle-orm";
 import type { Database, Db, Unlisten } from "../db/client.js";
 import { agentEvents, eventStreams } from "../db/schema.js";
 import type { AgentEvent, NewEvent } from "./events.types.js";
@@ -157,21 +157,24 @@ export class EventLog {
  * (task, attempt, workerSeq) that are already stored are skipped and come back as
  * null: a retried upload never stores anything twice. Commit, then call
  * `EventLog.stored` to wake this process's readers (NOTIFY wakes the others).
+ *
+ * Round trips count on this hot path (every event of a run, every claim and
+ * completion): one upsert creates, locks and advances the head at once, and the
+ * NOTIFY rides on the insert's RETURNING (Postgres folds the identical
+ * notifications of one transaction into one).
  */
 export async function appendInTx(tx: Db, streamId: string, events: readonly NewEvent[]): Promise<(AgentEvent | null)[]> {
   if (events.length === 0) return [];
-  await tx.insert(eventStreams).values({ streamId, head: 0 }).onConflictDoNothing();
-  const [locked] = await tx
-    .select({ head: eventStreams.head })
-    .from(eventStreams)
-    .where(eq(eventStreams.streamId, streamId))
-    .for("update");
-  const fresh = await withoutStoredUploads(tx, events);
+  let fresh = events.map(() => true);
+  if (events.some(isUpload)) {
+    // Uploads are checked under the lock, so a retry racing its original sees what the original stored.
+    await lockStream(tx, streamId, 0);
+    fresh = await withoutStoredUploads(tx, events);
+  }
   const keep = events.filter((_, i) => fresh[i]);
   if (keep.length === 0) return events.map(() => null);
-  const first = locked!.head + 1;
-  const head = locked!.head + keep.length;
-  await tx.update(eventStreams).set({ head }).where(eq(eventStreams.streamId, streamId));
+  const head = await lockStream(tx, streamId, keep.length);
+  const first = head - keep.length + 1;
   const rows = await tx
     .insert(agentEvents)
     .values(
@@ -186,11 +189,20 @@ export async function appendInTx(tx: Db, streamId: string, events: readonly NewE
         data: e.data as Record<string, unknown>,
       })),
     )
-    .returning();
-  await tx.execute(sql`select pg_notify(${channel}, ${`${streamId}:${head}`})`);
+    .returning({ ...getTableColumns(agentEvents), notified: sql<string>`pg_notify(${channel}, ${`${streamId}:${head}`})::text` });
   const stored = rows.sort((a, b) => a.seq - b.seq).map(toAgentEvent);
   let next = 0;
   return events.map((_, i) => (fresh[i] ? stored[next++]! : null));
+}
+
+/** Creates the stream if needed, row-locks it until commit, advances its head by `by`, and returns the new head. */
+async function lockStream(tx: Db, streamId: string, by: number): Promise<number> {
+  const [row] = await tx
+    .insert(eventStreams)
+    .values({ streamId, head: by })
+    .onConflictDoUpdate({ target: eventStreams.streamId, set: { head: sql`${eventStreams.head} + ${by}` } })
+    .returning({ head: eventStreams.head });
+  return row!.head;
 }
 
 const isUpload = (e: NewEvent) => Boolean(e.taskId) && e.attempt !== undefined && e.workerSeq !== undefined;

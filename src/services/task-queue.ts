@@ -48,41 +48,43 @@ export async function claimTask(ctx: ServiceContext, claimant: Claimant): Promis
     .for("update", { of: tasks, skipLocked: true });
   const token = randomUUID();
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
-  const [row] = await db
-    .update(tasks)
-    .set({
-      status: "running",
-      attempts: sql`${tasks.attempts} + 1`,
-      workerId,
-      leaseToken: token,
-      leaseExpiresAt: leaseEnd(lease),
-      startedAt: sql`coalesce(${tasks.startedAt}, now())`,
-      updatedAt: new Date(),
-    })
-    // A scalar subquery runs once (an InitPlan); `IN (subquery)` may be re-run per row and claim many.
-    .where(and(eq(tasks.id, sql`(${candidate})`), eq(tasks.status, "pending")))
-    .returning();
-  if (!row) return null;
-  const [codebase] = await db.select().from(codebases).where(eq(codebases.id, row.codebaseId));
-  await appendTaskEvents(ctx, row.codebaseId, [
-    {
-      type: "status",
-      data: { session_id: null, status: "claimed", task_id: row.id, attempt: row.attempts, message: `Attempt ${row.attempts} on ${workerId}` },
-      taskId: row.id,
-    },
-  ]);
+  // One transaction, one commit: the lease and the `claimed` event exist together or not at all.
+  const claimed = await db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(tasks)
+      .set({
+        status: "running",
+        attempts: sql`${tasks.attempts} + 1`,
+        workerId,
+        leaseToken: token,
+        leaseExpiresAt: leaseEnd(lease),
+        startedAt: sql`coalesce(${tasks.startedAt}, now())`,
+        updatedAt: new Date(),
+      })
+      // A scalar subquery runs once (an InitPlan); `IN (subquery)` may be re-run per row and claim many.
+      .where(and(eq(tasks.id, sql`(${candidate})`), eq(tasks.status, "pending")))
+      .returning();
+    if (!row) return null;
+    const [codebase] = await tx.select().from(codebases).where(eq(codebases.id, row.codebaseId));
+    const stored = await appendInTx(tx, row.codebaseId, [
+      {
+        type: "status",
+        data: { session_id: null, status: "claimed", task_id: row.id, attempt: row.attempts, message: `Attempt ${row.attempts} on ${workerId}` },
+        taskId: row.id,
+      },
+    ]);
+    return { row, codebase: codebase!, stored };
+  });
+  if (!claimed) return null;
+  const { row, codebase, stored } = claimed;
+  ctx.events.stored(row.codebaseId, stored);
   return {
     task: toTask(row),
-    codebase: { id: codebase!.id, name: codebase!.name, path: codebase!.path, agent_config: codebase!.agentConfig },
+    codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: codebase.agentConfig },
     attempt: row.attempts,
     lease_token: token,
     lease_seconds: lease,
   };
-}
-
-async function appendTaskEvents(ctx: ServiceContext, streamId: string, events: NewEvent[]): Promise<void> {
-  const stored = await ctx.database.db.transaction((tx) => appendInTx(tx, streamId, events));
-  ctx.events.stored(streamId, stored);
 }
 
 /** Locks the task and checks the caller still holds its lease. */

@@ -54,6 +54,21 @@ export async function touchWorker(ctx: ServiceContext, name: string, draining?: 
   return row;
 }
 
+/**
+ * The worker asking for work. A claim is a sign of life too, but a busy worker
+ * claims far more often than it needs recording: the row is written only when its
+ * heartbeat is a few seconds old, so the hot path stays a read.
+ */
+export async function workerForClaim(ctx: ServiceContext, name: string): Promise<Row> {
+  const [row] = await ctx.database.db.select().from(workers).where(eq(workers.name, name));
+  if (!row) throw notFound("Worker (register it first)");
+  if (Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < claimTouchMs) return row;
+  return touchWorker(ctx, name);
+}
+
+/** How stale a heartbeat may be before a claim refreshes it (workers beat every 5 s on their own). */
+const claimTouchMs = 5_000;
+
 async function runningCount(ctx: ServiceContext, name: string): Promise<number> {
   const [row] = await ctx.database.db
     .select({ n: count() })

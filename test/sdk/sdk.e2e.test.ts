@@ -12,7 +12,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { startLiveServer, type LiveServer } from "./live-server.js";
+import { type AgentServer, startAgentServer } from "../support/agent-server.js";
+import { pgliteDriver } from "../support/db.js";
 import { startDroppingProxy } from "./proxy.js";
 
 type Sdk = typeof import("../../sdk/src/index.js");
@@ -81,7 +82,7 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
   let consumer: string;
   let tarball: string;
   let sdk: Sdk;
-  let live: LiveServer;
+  let live: AgentServer;
 
   before(async () => {
     work = await mkdtemp(path.join(os.tmpdir(), "ct-sdk-"));
@@ -105,7 +106,7 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     await writeFile(path.join(consumer, "tsconfig.browser.json"), JSON.stringify(browserTsconfig, null, 2));
 
     sdk = (await import(pathToFileURL(path.join(consumer, "node_modules/@codetether/sdk/dist/index.js")).href)) as Sdk;
-    live = await startLiveServer(apiKey);
+    live = await startAgentServer(pgliteDriver, { apiKey });
   });
 
   after(async () => {

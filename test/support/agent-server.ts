@@ -18,11 +18,12 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
-export async function startAgentServer(driver: TestDriver = pgliteDriver): Promise<AgentServer> {
+/** `apiKey` sets CODETETHER_API_KEY on the server; `api()` then sends it. */
+export async function startAgentServer(driver: TestDriver = pgliteDriver, options: { apiKey?: string } = {}): Promise<AgentServer> {
   const llm = await startFakeLlm();
   const sandbox = await createOpencodeSandbox({ llmUrl: llm.url });
   const db = await driver.create();
-  const config = testConfig({ dataDir: sandbox.root });
+  const config = testConfig({ dataDir: sandbox.root, apiKey: options.apiKey });
   config.opencode = { ...config.opencode, host: "127.0.0.1", port: await freePort() };
   const server = await startServer({ config, database: db.database, opencodeEnv: sandbox.env });
   return {
@@ -32,7 +33,10 @@ export async function startAgentServer(driver: TestDriver = pgliteDriver): Promi
     async api(method, path, body) {
       const res = await fetch(`${server.url}${path}`, {
         method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
+        headers: {
+          ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();

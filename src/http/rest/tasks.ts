@@ -13,7 +13,7 @@ import {
   UploadEventsRequest,
   Worker,
 } from "../../services/tasks.types.js";
-import { listWorkers, registerWorker, touchWorker } from "../../services/workers.js";
+import { listWorkers, registerWorker, touchWorker, workerForClaim } from "../../services/workers.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
 
 const TaskParam = z.object({ task_id: pathId("task_id") });
@@ -215,7 +215,7 @@ export function registerTaskRoutes(app: Api) {
   });
   app.openapi(routes.claim, async (c) => {
     const { ctx } = c.var;
-    const row = await touchWorker(ctx, c.req.valid("json").name);
+    const row = await workerForClaim(ctx, c.req.valid("json").name);
     if (row.draining) return c.body(null, 204);
     const claim = await claimTask(ctx, { kind: "worker", name: row.name, codebaseNames: row.codebases.map((cb) => cb.name) });
     return claim ? c.json(claim, 200) : c.body(null, 204);

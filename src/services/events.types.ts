@@ -10,13 +10,9 @@ import { z } from "zod";
 const base = { session_id: z.string().nullable() };
 
 export const eventSchemas = {
-  /** Run state: running, idle, retrying, or a control note (e.g. a task attempt starting). */
   status: z.object({ ...base, status: z.string(), message: z.string().optional(), agent: z.string().optional(), model: z.string().optional(), task_id: z.string().optional(), attempt: z.number().int().optional() }),
-  /** Assistant text, streamed as it arrives: append `content` to what came before for the same part. */
   output: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
-  /** Reasoning text, streamed like output. */
   reasoning: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
-  /** A tool call changing state (pending, running, completed, error), with short summaries. */
   tool_use: z.object({
     ...base,
     tool: z.string(),
@@ -27,9 +23,7 @@ export const eventSchemas = {
     output: z.string().optional(),
     error: z.string().optional(),
   }),
-  /** A file the agent created, edited or deleted; the path is relative to the codebase when inside it. */
   file_change: z.object({ ...base, action: z.enum(["created", "edited", "deleted"]), path: z.string() }),
-  /** OpenCode asks to do something; answer it through the permissions endpoint before the timeout. */
   permission: z.object({
     ...base,
     permission_id: z.string(),
@@ -39,7 +33,6 @@ export const eventSchemas = {
     reply: z.string().optional(),
     timeout_seconds: z.number().int().optional(),
   }),
-  /** Tokens and cost of one model step, where OpenCode reports them. */
   usage: z.object({
     ...base,
     input_tokens: z.number(),
@@ -49,20 +42,34 @@ export const eventSchemas = {
     cache_write_tokens: z.number(),
     cost: z.number(),
   }),
-  /** Something went wrong; a `complete` with status failed or aborted follows when the run ends. */
   error: z.object({ ...base, message: z.string(), name: z.string().optional() }),
-  /** The run ended. */
   complete: z.object({
     ...base,
     status: z.enum(["completed", "failed", "aborted", "cancelled"]),
     error: z.string().optional(),
     task_id: z.string().optional(),
   }),
-  /** The stream restarted from the beginning because the client's Last-Event-ID is not in this stream. */
   reset: z.object({ ...base, reason: z.string(), head: z.number().int() }),
 } as const;
 
 export type EventType = keyof typeof eventSchemas;
+
+/** What each event type means: the documentation of each event, here once (a new type must be described). */
+export const eventMeanings: { [T in EventType]: string } = {
+  status: "Run state: running, idle, retrying, or a control note (for example a task attempt starting or being released).",
+  output: "Assistant text, streamed as it arrives: append `content` to what came before for the same `part_id`.",
+  reasoning: "Reasoning text, streamed like output.",
+  tool_use: "A tool call changing state (pending, running, completed, error), with short summaries.",
+  file_change: "A file the agent created, edited or deleted; the path is relative to the codebase when inside it.",
+  permission:
+    "OpenCode asks to do something; answer it with POST .../sessions/{session_id}/permissions/{permission_id} before the timeout.",
+  usage: "Tokens and cost of one model step, where OpenCode reports them.",
+  error: "Something went wrong; a `complete` with status failed or aborted follows when the run ends.",
+  complete: "The run ended.",
+  reset:
+    "The client's Last-Event-ID is beyond this stream's newest event (another database, a reset stream): " +
+    "the stream replays from the start. Sent without an `id:` line; its `data.id` is 0.",
+};
 export const eventTypes = Object.keys(eventSchemas) as EventType[];
 export type EventData<T extends EventType = EventType> = z.infer<(typeof eventSchemas)[T]>;
 

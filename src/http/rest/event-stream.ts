@@ -4,7 +4,7 @@
  * they cannot disagree. The payloads come from `eventSchemas`.
  */
 import { z } from "@hono/zod-openapi";
-import { type AgentEvent, type EventType, eventSchemas, eventTypes } from "../../services/events.types.js";
+import { type AgentEvent, eventMeanings, eventSchemas, eventTypes } from "../../services/events.types.js";
 import { Timestamp } from "../../services/schemas.js";
 
 /** An event as `writeSSE` sends it: `event:`, `id:` (none for a reset) and `data:` one line of JSON. */
@@ -16,23 +16,6 @@ export function toFrame(event: AgentEvent): { event: string; id: string | undefi
     data: JSON.stringify({ ...event.data, id: event.id, type: event.type, created_at: event.created_at }),
   };
 }
-
-/** What each event type means, for the document (a new type in `eventSchemas` must be described here). */
-export const eventMeanings: { [T in EventType]: string } = {
-  status: "Run state: running, idle, retrying, or a control note (for example a task attempt starting or being released).",
-  output: "Assistant text, streamed as it arrives: append `content` to what came before for the same `part_id`.",
-  reasoning: "Reasoning text, streamed like output.",
-  tool_use: "A tool call changing state (pending, running, completed, error), with short summaries.",
-  file_change: "A file the agent created, edited or deleted; the path is relative to the codebase when inside it.",
-  permission:
-    "OpenCode asks to do something; answer it with POST .../sessions/{session_id}/permissions/{permission_id} before the timeout.",
-  usage: "Tokens and cost of one model step, where OpenCode reports them.",
-  error: "Something went wrong; a `complete` with status failed or aborted follows when the run ends.",
-  complete: "The run ended.",
-  reset:
-    "The client's Last-Event-ID is beyond this stream's newest event (another database, a reset stream): " +
-    "the stream replays from the start. Sent without an `id:` line; its `data.id` is 0.",
-};
 
 const pascal = (type: string) => type.replace(/(?:^|_)([a-z])/g, (_, ch: string) => ch.toUpperCase());
 

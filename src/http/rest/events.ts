@@ -8,9 +8,9 @@ import { z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { getCodebaseRow } from "../../services/codebases.js";
 import { followEvents, parseCursor } from "../../services/events.js";
-import { eventTypes } from "../../services/events.types.js";
+import { eventMeanings, eventTypes } from "../../services/events.types.js";
 import { type Api, apiRoute, IdParam } from "../openapi.js";
-import { EventStreamMessage, eventMeanings, toFrame } from "./event-stream.js";
+import { EventStreamMessage, toFrame } from "./event-stream.js";
 
 /** How often an idle stream gets a `: ping` comment, so proxies keep it open. */
 export const keepAliveMs = 15_000;

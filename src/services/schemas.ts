@@ -10,7 +10,7 @@ import "@hono/zod-openapi";
 import { z } from "zod";
 
 export const agentNames = ["build", "plan", "explore", "general"] as const;
-export const AgentName = z.enum(agentNames).openapi({ description: "OpenCode agent to run" });
+export const AgentName = z.enum(agentNames).openapi("AgentName", { description: "OpenCode agent to run" });
 export type AgentName = z.infer<typeof AgentName>;
 
 export const ModelId = z

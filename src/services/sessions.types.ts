@@ -38,7 +38,7 @@ export const TriggerResponse = z
   .openapi("TriggerResponse");
 export type TriggerResponse = z.infer<typeof TriggerResponse>;
 
-export const SessionStatus = z.enum(["idle", "running", "completed", "failed", "aborted"]);
+export const SessionStatus = z.enum(["idle", "running", "completed", "failed", "aborted"]).openapi("SessionStatus");
 
 export const Session = z
   .object({

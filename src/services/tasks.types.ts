@@ -6,7 +6,7 @@ import { z } from "zod";
 import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
 
 export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
-export const TaskStatus = z.enum(taskStatuses);
+export const TaskStatus = z.enum(taskStatuses).openapi("TaskStatus");
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
 export const CreateTaskRequest = z
@@ -31,6 +31,11 @@ export const CreateTaskRequest = z
   .openapi("CreateTaskRequest");
 export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
 
+/** One lost attempt: which runner had it and why it was taken back (e.g. `lease_expired`). */
+export const AttemptError = z
+  .object({ attempt: z.number().int(), worker_id: z.string().nullable(), reason: z.string(), at: Timestamp })
+  .openapi("AttemptError");
+
 export const Task = z
   .object({
     id: z.string(),
@@ -47,7 +52,7 @@ export const Task = z
     session_id: z.string().nullable(),
     result: z.string().nullable(),
     error: z.string().nullable(),
-    attempt_errors: z.array(z.object({ attempt: z.number().int(), worker_id: z.string().nullable(), reason: z.string(), at: z.string() })),
+    attempt_errors: z.array(AttemptError),
     cancel_requested: z.boolean(),
     created_at: Timestamp,
     started_at: Timestamp.nullable(),
@@ -65,10 +70,12 @@ export const ListTasksQuery = z.object({
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
-export const WorkerCodebase = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "codebase name must be 1-100 letters, digits, '.', '_' or '-'"),
-  path: z.string().min(1).max(4096),
-});
+export const WorkerCodebase = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "codebase name must be 1-100 letters, digits, '.', '_' or '-'"),
+    path: z.string().min(1).max(4096),
+  })
+  .openapi("WorkerCodebase");
 
 export const RegisterWorkerRequest = z
   .object({

@@ -114,6 +114,14 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     if (work) await rm(work, { recursive: true, force: true });
   });
 
+  test("publint and attw --pack find nothing wrong with the package as published", { timeout }, async () => {
+    const bin = (name: string) => path.join(repoRoot, "node_modules/.bin", name);
+    const lint = await run(bin("publint"), ["--strict", "."], sdkDir);
+    assert.match(lint.stdout, /All good/, lint.stdout);
+    // ESM only by design: the CommonJS resolution modes are the ones the profile leaves out.
+    await run(bin("attw"), [tarball, "--profile", "esm-only", "--format", "table-flipped"], sdkDir);
+  });
+
   test("the package ships only dist/, and neither its code nor its types reach the server's", async () => {
     const { stdout } = await run("tar", ["-tzf", tarball], work);
     assert.deepEqual(stdout.trim().split("\n").sort(), [

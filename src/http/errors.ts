@@ -6,7 +6,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
-import { errorCodes, ServiceError } from "../services/errors.js";
+import { databaseUnavailable, errorCodes, isDatabaseUnavailable, ServiceError } from "../services/errors.js";
 
 /** One readable line from zod issues: `path.to.field: message; ...`. */
 export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string {
@@ -29,9 +29,13 @@ export function validationHook(result: { success: boolean; error?: { issues: rea
   return undefined;
 }
 
-/** The last line of defence: known errors keep their status; anything else is a logged 500. */
+/** The last line of defence: known errors keep their status; an unreachable database is a 503; anything else is a logged 500. */
 export function handleError(err: Error, c: Context) {
   if (err instanceof ServiceError) return detail(c, errorCodes[err.code].http as ContentfulStatusCode, err.message);
+  if (isDatabaseUnavailable(err)) {
+    console.error(`[codetether] ${c.req.method} ${c.req.path}: database unavailable (${rootCause(err).message})`);
+    return detail(c, 503, databaseUnavailable(err).message);
+  }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     if (status === 415) return detail(c, 415, "Content-Type must be application/json");
@@ -40,3 +44,11 @@ export function handleError(err: Error, c: Context) {
   console.error(`[codetether] ${c.req.method} ${c.req.path} failed:`, err);
   return detail(c, 500, "Internal server error");
 }
+
+/** The innermost cause: drizzle wraps driver errors in a message that spells out the whole query. */
+function rootCause(err: Error): Error {
+  let e = err;
+  while (e.cause instanceof Error) e = e.cause;
+  return e;
+}
+

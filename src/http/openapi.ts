@@ -27,7 +27,7 @@ const descriptions = {
   415: "Body is not application/json",
   422: "Invalid field values; `detail` names each field and what is wrong with it",
   500: "Unexpected failure; the server logs the cause",
-  503: "OpenCode is unavailable",
+  503: "The database or OpenCode cannot be reached right now; retry shortly",
 } as const;
 
 /** The error statuses a route can name itself; the rest follow from its shape (see `apiRoute`). */
@@ -43,12 +43,12 @@ function errorResponses(statuses: Iterable<ErrorStatus>) {
 
 /**
  * The errors any /v1 route of this shape can answer, whatever its verb does:
- * auth (401), the unexpected (500), validation of params, query or body (422,
+ * auth (401), the unexpected (500), an unreachable database (503), validation of params, query or body (422,
  * see `validationHook`), and for a JSON body also malformed JSON (400), a wrong
  * Content-Type (415) and the body limit (413).
  */
 function transportErrors(route: RouteConfig): ErrorStatus[] {
-  const statuses: ErrorStatus[] = [401, 500];
+  const statuses: ErrorStatus[] = [401, 500, 503];
   const request = route.request ?? {};
   if (request.params || request.query) statuses.push(422);
   if (request.body) statuses.push(400, 413, 415, 422);

@@ -39,3 +39,37 @@ export function isUniqueViolation(err: unknown): boolean {
   }
   return false;
 }
+
+/** Network failures and the driver's own connection errors (postgres.js names them). */
+const unreachableCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
+
+/**
+ * True when `err` (or what caused it) says the database cannot be reached right now:
+ * a refused or broken connection, or Postgres itself saying it is going away or not
+ * accepting connections (SQLSTATE class 08, 57P01-57P03). Such a failure is the
+ * caller's to retry (503), not a bug (500).
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== "string") continue;
+    if (unreachableCodes.has(code) || code.startsWith("08") || /^57P0[123]$/.test(code)) return true;
+  }
+  return false;
+}
+
+/** The domain error a transport answers when the database is unreachable. */
+export const databaseUnavailable = (cause: unknown) =>
+  new ServiceError("UNAVAILABLE", "The database is unavailable right now; try again shortly", { cause });
+

@@ -5,7 +5,7 @@
  */
 import type { AgentEvent } from "./events.types.js";
 import type { ServiceContext } from "./context.js";
-import { ServiceError } from "./errors.js";
+import { isDatabaseUnavailable, ServiceError } from "./errors.js";
 
 const pageSize = 500;
 
@@ -49,7 +49,7 @@ export async function* followEvents(ctx: ServiceContext, streamId: string, optio
     cursor = 0;
   }
   while (!signal.aborted) {
-    const page = await ctx.events.read(streamId, cursor, pageSize);
+    const page = await ridingOutOutages(() => ctx.events.read(streamId, cursor, pageSize), signal);
     for (const event of page) {
       cursor = event.id;
       if (sessionId && event.data.session_id !== sessionId) continue;
@@ -59,3 +59,32 @@ export async function* followEvents(ctx: ServiceContext, streamId: string, optio
     if (page.length < pageSize) await ctx.events.waitForMore(streamId, cursor, signal);
   }
 }
+
+/** How long a follower waits before reading again while the database is unreachable. */
+const outageRetryMs = 1000;
+
+/**
+ * Runs `read` until it works, waiting out a database outage, so a stream that is
+ * already open stays open (its pings go on) and carries on where it was once the
+ * database is back. Ends with nothing when `signal` aborts; other errors pass.
+ */
+async function ridingOutOutages<T>(read: () => Promise<T[]>, signal: AbortSignal): Promise<T[]> {
+  for (;;) {
+    try {
+      return await read();
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, outageRetryMs);
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+        signal.addEventListener("abort", done, { once: true });
+      });
+      if (signal.aborted) return [];
+    }
+  }
+}
+

@@ -102,7 +102,7 @@ describe("OpenAPI document", () => {
         assert.deepEqual(op.security, [], `${where} needs no key`);
         continue;
       }
-      for (const s of ["401", "500"]) assert.ok(statuses.includes(s), `${where} lists ${s}`);
+      for (const s of ["401", "500", "503"]) assert.ok(statuses.includes(s), `${where} lists ${s}`);
       if (op.requestBody) for (const s of ["400", "413", "415", "422"]) assert.ok(statuses.includes(s), `${where} lists ${s}`);
       if (op.parameters?.some((p) => p.in === "path" || p.in === "query")) assert.ok(statuses.includes("422"), `${where} lists 422`);
       for (const [status, response] of Object.entries(op.responses)) {

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { pgliteDriver } from "../support/db.js";
-import { startDroppingProxy } from "./proxy.js";
+import { startDroppingProxy } from "../support/proxy.js";
 
 type Sdk = typeof import("../../sdk/src/index.js");
 type AgentEvent = import("../../sdk/src/index.js").AgentEvent;

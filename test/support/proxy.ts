@@ -1,25 +1,38 @@
-/** A TCP proxy that can drop every open connection at once: a network blip, for reconnect tests. */
+/**
+ * A TCP proxy for fault tests: it can drop every open connection at once (a network
+ * blip) and refuse new ones until told otherwise (the service behind it is down).
+ */
 import net from "node:net";
 
 export interface DroppingProxy {
   url: string;
+  port: number;
   /** Connections accepted so far. */
   readonly connections: number;
   /** Destroys every open connection, both sides. */
   drop(): void;
+  /** Drops every connection and resets new ones at once, until `up()`. */
+  down(): void;
+  up(): void;
   close(): Promise<void>;
 }
 
 export async function startDroppingProxy(target: { host: string; port: number }): Promise<DroppingProxy> {
   const open = new Set<net.Socket>();
   let connections = 0;
+  let refusing = false;
   const server = net.createServer((client) => {
+    client.on("error", () => {}); // a dropped peer is the point here
+    if (refusing) {
+      client.resetAndDestroy();
+      return;
+    }
     connections++;
     const upstream = net.connect(target.port, target.host);
     for (const s of [client, upstream]) {
       open.add(s);
       s.on("close", () => open.delete(s));
-      s.on("error", () => {}); // a dropped peer is the point here
+      s.on("error", () => {});
     }
     client.pipe(upstream).pipe(client);
     client.on("close", () => upstream.destroy());
@@ -27,16 +40,25 @@ export async function startDroppingProxy(target: { host: string; port: number })
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as net.AddressInfo;
+  const drop = () => {
+    for (const s of open) s.destroy();
+  };
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
     get connections() {
       return connections;
     },
-    drop() {
-      for (const s of open) s.destroy();
+    drop,
+    down() {
+      refusing = true;
+      drop();
+    },
+    up() {
+      refusing = false;
     },
     close() {
-      for (const s of open) s.destroy();
+      drop();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Cluster, startCluster, workerToken } from "../support/cluster.js";
+import { eventually } from "../support/processes.js";
 
 const hasPostgres = Boolean(process.env.DATABASE_URL?.trim());
 
@@ -92,6 +93,30 @@ describe("the task queue with real worker processes", { skip: hasPostgres ? fals
     const done = await c.finished(waiting.id);
     assert.equal(done.status, "completed", JSON.stringify(done));
     assert.equal(done.worker_id, "worker-c");
+  });
+
+  test("a frozen worker (SIGSTOP) loses its task to another; woken up, it is fenced off and nothing of it lands", { timeout: 240_000 }, async () => {
+    c.llm.setScript([{ hangMs: 120_000, text: "Frozen soon" }, { text: "Done by the other one." }]);
+    const created = await createTask(c.codebaseId, { title: "zombie", prompt: "Work" });
+    await c.readStream((e) => e.type === "output" && e.data.content === "Frozen soon");
+    const first = await c.task(created.id);
+    const zombie = c.workers.get(first.worker_id)!;
+    zombie.child.kill("SIGSTOP");
+    const done = await c.finished(created.id).finally(() => zombie.child.kill("SIGCONT"));
+    assert.equal(done.status, "completed", JSON.stringify(done));
+    assert.notEqual(done.worker_id, first.worker_id);
+    assert.equal(done.attempts, 2);
+    assert.equal(done.result, "Done by the other one.");
+
+    // Woken, the zombie learns from its next heartbeat that the lease is gone and stops its agent.
+    await eventually(async () => (/lease lost, stopping/.test(zombie.output()) ? true : undefined), 60_000, "the zombie to notice");
+    const stream = await c.readStream((e) => e.type === "complete" && e.data.task_id === created.id);
+    const secondClaim = stream.findIndex((e) => e.type === "status" && e.data.status === "claimed" && e.data.task_id === created.id && e.data.attempt === 2);
+    assert.ok(secondClaim > 0);
+    const late = stream.slice(secondClaim).filter((e) => e.data.session_id === first.session_id);
+    assert.deepEqual(late, [], "no event of the zombie's attempt after the takeover");
+    assert.equal(stream.filter((e) => e.type === "complete" && e.data.task_id === created.id).length, 1);
+    assert.equal(zombie.child.exitCode, null, "the zombie lives on and can take other work");
   });
 
   test("SIGTERM: a worker hands back a task it cannot finish within --drain-seconds; another runs it", { timeout: 240_000 }, async () => {

@@ -6,7 +6,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
-import { databaseUnavailable, errorCodes, isDatabaseUnavailable, ServiceError } from "../services/errors.js";
+import { asServiceError, errorCodes } from "../services/errors.js";
 
 /** One readable line from zod issues: `path.to.field: message; ...`. */
 export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string {
@@ -29,12 +29,12 @@ export function validationHook(result: { success: boolean; error?: { issues: rea
   return undefined;
 }
 
-/** The last line of defence: known errors keep their status; an unreachable database is a 503; anything else is a logged 500. */
+/** The last line of defence: domain and known infrastructure errors keep their status; anything else is a logged 500. */
 export function handleError(err: Error, c: Context) {
-  if (err instanceof ServiceError) return detail(c, errorCodes[err.code].http as ContentfulStatusCode, err.message);
-  if (isDatabaseUnavailable(err)) {
-    console.error(`[codetether] ${c.req.method} ${c.req.path}: database unavailable (${rootCause(err).message})`);
-    return detail(c, 503, databaseUnavailable(err).message);
+  const known = asServiceError(err);
+  if (known) {
+    if (known !== err) console.error(`[codetether] ${c.req.method} ${c.req.path}: ${known.message} (${rootCause(err).message})`);
+    return detail(c, errorCodes[known.code].http as ContentfulStatusCode, known.message);
   }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;

@@ -5,6 +5,7 @@
  */
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { ServiceContext } from "../services/context.js";
+import { Id } from "../services/schemas.js";
 
 /** What every handler finds on its Hono context: `createApp` sets `ctx` before any route runs. */
 export interface AppEnv {
@@ -78,7 +79,7 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
 
 /** A path parameter naming a record (1-200 characters). */
 export const pathId = (name: string, example?: string) =>
-  z.string().min(1).max(200).openapi({ param: { name, in: "path" }, ...(example ? { example } : {}) });
+  Id.openapi({ param: { name, in: "path" }, ...(example ? { example } : {}) });
 
 /** `{id}`: the codebase the route is about. */
 export const IdParam = z.object({ id: pathId("id", "0b9d7f5e-3c1a-4d2b-9f6e-2a8c4e1b7d90") });

@@ -69,7 +69,32 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
-/** The domain error a transport answers when the database is unreachable. */
-export const databaseUnavailable = (cause: unknown) =>
-  new ServiceError("UNAVAILABLE", "The database is unavailable right now; try again shortly", { cause });
+/** SQLSTATEs that mean the input holds a value the database cannot take (NUL bytes, out-of-range numbers, ...). */
+const unstorableCodes = new Set(["22021", "22P05", "22003", "22001", "54000"]);
+
+function sqlState(err: unknown, states: ReadonlySet<string>): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && states.has(code)) return true;
+  }
+  return false;
+}
+
+/**
+ * The domain error behind an infrastructure failure, for both transports to answer
+ * alike: an unreachable database is a 503 to retry, a value the database cannot
+ * store is the caller's 422. Anything else stays unexpected (undefined: a 500).
+ */
+export function asServiceError(err: unknown): ServiceError | undefined {
+  if (err instanceof ServiceError) return err;
+  if (isDatabaseUnavailable(err)) {
+    return new ServiceError("UNAVAILABLE", "The database is unavailable right now; try again shortly", { cause: err });
+  }
+  if (sqlState(err, unstorableCodes)) {
+    return new ServiceError("UNPROCESSABLE", "A value cannot be stored: text must not contain NUL bytes or unpaired surrogates, and numbers must fit", {
+      cause: err,
+    });
+  }
+  return undefined;
+}
 

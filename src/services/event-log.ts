@@ -8,6 +8,7 @@
 import { and, asc, eq, getTableColumns, gt, inArray, sql } from "drizzle-orm";
 import type { Database, Db, Unlisten } from "../db/client.js";
 import { agentEvents, eventStreams } from "../db/schema.js";
+import { storableJson } from "../db/storable.js";
 import type { AgentEvent, NewEvent } from "./events.types.js";
 
 const channel = "codetether_events";
@@ -186,7 +187,7 @@ export async function appendInTx(tx: Db, streamId: string, events: readonly NewE
         taskId: e.taskId ?? null,
         attempt: e.attempt ?? null,
         workerSeq: e.workerSeq ?? null,
-        data: e.data as Record<string, unknown>,
+        data: storableJson(e.data as Record<string, unknown>),
       })),
     )
     .returning({ ...getTableColumns(agentEvents), notified: sql<string>`pg_notify(${channel}, ${`${streamId}:${head}`})::text` });

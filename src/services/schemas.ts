@@ -29,7 +29,10 @@ export const AbsolutePath = z
   .refine((p) => path.normalize(p) === p, "path must be normalized (no '.', '..' or '//' segments)")
   .transform((p) => (p.length > 1 ? p.replace(/\/+$/, "") : p));
 
-export const Id = z.string().min(1).max(200);
+/** What an id may not contain: control characters (Postgres cannot even store NUL). */
+export const noControlCharacters = /^[^\u0000-\u001f\u007f]*$/;
+
+export const Id = z.string().min(1).max(200).regex(noControlCharacters, "must not contain control characters");
 
 /** Timestamps cross every transport as ISO 8601 strings. */
 export const Timestamp = z.string().openapi({ format: "date-time", example: "2026-11-24T12:00:00.000Z" });

@@ -2,6 +2,7 @@
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { messages, sessions } from "../db/schema.js";
+import { storableJson, storableText } from "../db/storable.js";
 import type { OcMessage } from "../opencode/client.js";
 import type { ServiceContext } from "./context.js";
 import { notFound } from "./errors.js";
@@ -93,14 +94,15 @@ export async function storeMessages(tx: Db, sessionId: string, list: OcMessage[]
   const stale = existing.filter((m) => !wanted.has(m.id)).map((m) => m.id);
   if (stale.length > 0) await tx.delete(messages).where(inArray(messages.id, stale));
   for (const m of list) {
-    const text = messageText(m);
+    const text = storableText(messageText(m));
+    const parts = storableJson(m.parts as unknown[]);
     const before = known.get(m.info.id);
-    if (before && before.text === text && canonical(before.parts) === canonical(m.parts)) continue;
+    if (before && before.text === text && canonical(before.parts) === canonical(parts)) continue;
     changed = true;
     const values = {
       role: m.info.role,
       text,
-      parts: m.parts as unknown[],
+      parts,
       tokens: (m.info.tokens as Record<string, unknown> | undefined) ?? null,
       cost: m.info.cost === undefined ? null : String(m.info.cost),
     };

@@ -7,7 +7,7 @@ import superjson from "superjson";
 import { ZodError } from "zod";
 import { formatZodIssues } from "../http/errors.js";
 import type { ServiceContext } from "../services/context.js";
-import { databaseUnavailable, errorCodes, isDatabaseUnavailable, ServiceError } from "../services/errors.js";
+import { asServiceError, errorCodes } from "../services/errors.js";
 
 declare const opaque: unique symbol;
 /**
@@ -45,10 +45,8 @@ const withServices = t.middleware(({ ctx, next }) => next({ ctx: { services: ctx
 /** Turns domain errors into typed tRPC errors, keeping the original as `cause`. */
 const mapServiceErrors = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok) {
-    const cause = isDatabaseUnavailable(result.error.cause) ? databaseUnavailable(result.error.cause) : result.error.cause;
-    if (cause instanceof ServiceError) throw new TRPCError({ code: errorCodes[cause.code].trpc, message: cause.message, cause });
-  }
+  const cause = result.ok ? undefined : asServiceError(result.error.cause);
+  if (cause) throw new TRPCError({ code: errorCodes[cause.code].trpc, message: cause.message, cause });
   return result;
 });
 

@@ -51,6 +51,14 @@ for (const driver of testDrivers()) {
       await waiting;
       assert.equal((await log.read("wake", head)).length, 1);
     });
+
+    test("text Postgres cannot store (NUL, unpaired surrogates) is kept as U+FFFD, not lost", async () => {
+      const odd: NewEvent = { type: "output", data: { session_id: "s", message_id: "m", part_id: "p", content: "bin\u0000ary \ud800 ok 😀" } };
+      const [stored] = await log.append("odd", [odd]);
+      assert.equal(stored!.id, 1);
+      const [read] = await log.read("odd", 0);
+      assert.equal(read!.type === "output" && read!.data.content, "bin\ufffdary \ufffd ok 😀");
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -120,6 +121,46 @@ for (const driver of testDrivers()) {
     });
   });
 }
+
+describe("a client that stops reading", () => {
+  test("stalls only itself: the producer and a reading client go on at full speed", async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-sse-slow-"));
+    const db = await testDrivers()[0]!.create();
+    const server = await startServer({ config: testConfig({ dataDir: tmp }), database: db.database });
+    try {
+      const res = await fetch(`${server.url}/v1/opencode/codebases`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "slow", path: tmp }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      // A raw socket that asks for the stream and then never reads: the kernel buffers fill and the server's writes to it block.
+      const stalled = net.connect(server.port, "127.0.0.1");
+      stalled.on("error", () => {});
+      await new Promise<void>((resolve) => stalled.once("connect", () => resolve()));
+      stalled.write(`GET /v1/opencode/codebases/${id}/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
+      stalled.pause();
+      const reader = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events`);
+
+      // About 20 MB of events: far more than the stalled socket's buffers hold.
+      const total = 2000;
+      const big = "x".repeat(10_000);
+      for (let i = 0; i < total; i += 100) {
+        await server.ctx.events.append(id, Array.from({ length: 100 }, (_, k) => output(`${i + k} ${big}`)));
+      }
+      const events = await reader.waitFor(total);
+      assert.equal(events.length, total);
+      assert.deepEqual(events.map((e) => Number(e.id)), Array.from({ length: total }, (_, i) => i + 1), "every event, in order");
+      assert.equal(stalled.destroyed, false, "the stalled client is still connected (it is cut after 30 s without progress)");
+      reader.close();
+      stalled.destroy();
+    } finally {
+      await server.close(1000);
+      await db.drop();
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("shutdown with an open stream", () => {
   test("server.close() ends open SSE streams instead of waiting on them", async () => {

@@ -27,6 +27,8 @@ export const createContextInner = (services: ServiceContext): TrpcContext => ({ 
 
 const t = initTRPC.context<TrpcContext>().create({
   transformer: superjson,
+  // Never send stack traces to clients, whatever NODE_ENV says: they describe the server's insides.
+  isDev: false,
   // Keep-alive pings well inside the client's inactivity timeout, so idle streams are not torn down.
   sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
   errorFormatter({ shape, error }) {
@@ -42,11 +44,23 @@ const t = initTRPC.context<TrpcContext>().create({
 /** Narrows the opaque root context back to the `ServiceContext` that `createContextInner` put there. */
 const withServices = t.middleware(({ ctx, next }) => next({ ctx: { services: ctx.services as unknown as ServiceContext } }));
 
-/** Turns domain errors into typed tRPC errors, keeping the original as `cause`. */
+/** A domain (or known infrastructure) error as a typed tRPC error, the original as `cause`; others unchanged. */
+export function toTrpcError(err: unknown): unknown {
+  const known = asServiceError(err instanceof TRPCError && err.cause ? err.cause : err);
+  return known ? new TRPCError({ code: errorCodes[known.code].trpc, message: known.message, cause: known }) : err;
+}
+
+/**
+ * Turns domain errors into typed tRPC errors. A subscription's generator fails
+ * after this middleware has returned, so subscriptions map their own errors with
+ * `toTrpcError`.
+ */
 const mapServiceErrors = t.middleware(async ({ next }) => {
   const result = await next();
-  const cause = result.ok ? undefined : asServiceError(result.error.cause);
-  if (cause) throw new TRPCError({ code: errorCodes[cause.code].trpc, message: cause.message, cause });
+  if (!result.ok) {
+    const mapped = toTrpcError(result.error);
+    if (mapped !== result.error) throw mapped;
+  }
   return result;
 });
 

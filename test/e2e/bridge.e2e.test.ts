@@ -7,6 +7,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { OpencodeClient } from "../../src/opencode/client.js";
+import { createContextInner } from "../../src/trpc/init.js";
+import { appRouter } from "../../src/trpc/router.js";
 import { startAgentServer, type AgentServer } from "../support/agent-server.js";
 import { connectSse, type SseConnection } from "../support/sse-client.js";
 
@@ -225,6 +227,35 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     assert.deepEqual(data.filter((d) => d.type === "permission").map((d) => [d.state, d.reply]), [["approved", "once"]]);
     assert.equal(data.at(-1).status, "completed");
     assert.equal(await readFile(path.join(autoDir, "auto.txt"), "utf8"), "auto\n");
+  });
+
+  test("the tRPC sessions router runs the same verbs: trigger, follow with tracked ids, list, get", { timeout }, async () => {
+    const trpc = appRouter.createCaller(createContextInner(s.server.ctx));
+    s.llm.setScript([{ text: "Answered over tRPC.", chunks: 3 }]);
+    const head = await s.server.ctx.events.head(codebaseId);
+    const started = await trpc.sessions.trigger({ codebaseId, request: { prompt: "Over tRPC", new_session: true } });
+    assert.equal(started.status, "running");
+    assert.equal(started.last_event_id, head);
+    const stream = await trpc.events.onCodebaseEvents({ codebaseId, sessionId: started.session_id, lastEventId: String(head) });
+    let said = "";
+    let lastId = head;
+    for await (const item of stream as AsyncIterable<unknown>) {
+      const [id, event] = item as [string, { type: string; data: { content?: string; status?: string } }];
+      assert.ok(Number(id) > lastId, "tracked ids increase");
+      lastId = Number(id);
+      if (event.type === "output") said += event.data.content;
+      if (event.type === "complete") {
+        assert.equal(event.data.status, "completed");
+        break;
+      }
+    }
+    assert.equal(said, "Answered over tRPC.");
+    const detail = await trpc.sessions.get({ codebaseId, sessionId: started.session_id });
+    assert.equal(detail.status, "completed");
+    assert.equal(detail.messages.at(-1)?.text, "Answered over tRPC.");
+    assert.ok((await trpc.sessions.list({ codebaseId })).some((x) => x.id === started.session_id));
+    const notRunning = await trpc.sessions.abort({ codebaseId, sessionId: started.session_id }).catch((err: unknown) => err);
+    assert.equal((notRunning as { code?: string }).code, "CONFLICT");
   });
 
   test("trigger rejects bad input with clear 4xx answers", async () => {

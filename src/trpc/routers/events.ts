@@ -1,9 +1,10 @@
 import { tracked } from "@trpc/server";
 import { z } from "zod";
+import type { ServiceContext } from "../../services/context.js";
 import { getCodebaseRow } from "../../services/codebases.js";
 import { followEvents, parseCursor } from "../../services/events.js";
 import { Id } from "../../services/schemas.js";
-import { publicProcedure, router } from "../init.js";
+import { publicProcedure, router, toTrpcError } from "../init.js";
 
 export const eventsRouter = router({
   /**
@@ -20,23 +21,28 @@ export const eventsRouter = router({
       }),
     )
     .subscription(async function* ({ ctx, input, signal }) {
-      const after = parseCursor(input.lastEventId);
-      await getCodebaseRow({ ctx: ctx.services, id: input.codebaseId });
-      const stop = new AbortController();
-      const end = () => stop.abort();
-      signal?.addEventListener("abort", end, { once: true });
-      ctx.services.shutdown.addEventListener("abort", end, { once: true });
       try {
-        for await (const event of followEvents(ctx.services, input.codebaseId, {
-          after,
-          sessionId: input.sessionId,
-          signal: stop.signal,
-        })) {
-          yield tracked(String(event.id), event);
-        }
-      } finally {
-        signal?.removeEventListener("abort", end);
-        ctx.services.shutdown.removeEventListener("abort", end);
+        yield* follow(ctx.services, input, signal);
+      } catch (err) {
+        throw toTrpcError(err);
       }
     }),
 });
+
+/** The codebase's events after `lastEventId`, tracked, until the client or the server goes away. */
+async function* follow(ctx: ServiceContext, input: { codebaseId: string; sessionId?: string; lastEventId?: string | null }, signal?: AbortSignal) {
+  const after = parseCursor(input.lastEventId);
+  await getCodebaseRow({ ctx, id: input.codebaseId });
+  const stop = new AbortController();
+  const end = () => stop.abort();
+  signal?.addEventListener("abort", end, { once: true });
+  ctx.shutdown.addEventListener("abort", end, { once: true });
+  try {
+    for await (const event of followEvents(ctx, input.codebaseId, { after, sessionId: input.sessionId, signal: stop.signal })) {
+      yield tracked(String(event.id), event);
+    }
+  } finally {
+    signal?.removeEventListener("abort", end);
+    ctx.shutdown.removeEventListener("abort", end);
+  }
+}

@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { TRPCError } from "@trpc/server";
 import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
-
-async function trpcError(p: Promise<unknown>): Promise<TRPCError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof TRPCError, String(err));
-    return err;
-  }
-  assert.fail("expected a TRPCError");
-}
+import { trpcError } from "../support/trpc.js";
 
 for (const driver of testDrivers()) {
   describe(`codebases tRPC (${driver.name})`, () => {

@@ -2,6 +2,7 @@
  * Every setting the server reads from its environment, parsed once. The README's
  * configuration table documents each variable named here.
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 
 export interface OpencodeSettings {
@@ -14,6 +15,11 @@ export interface OpencodeSettings {
   binary: string | undefined;
   /** OpenCode's SQLite database for an auto-started server (OPENCODE_DB_PATH). */
   dbPath: string | undefined;
+  /**
+   * Providers and models for the OpenCode we start (CODETETHER_OPENCODE_CONFIG): the path of an
+   * `opencode.json`, watched so an edit applies to the next run, or its JSON content inline.
+   */
+  providerConfig: { file: string } | { content: string } | undefined;
 }
 
 export interface Config {
@@ -48,6 +54,23 @@ function int(name: string, value: string | undefined, fallback: number, min: num
 
 const nonEmpty = (v: string | undefined) => (v && v.trim() !== "" ? v.trim() : undefined);
 
+/** CODETETHER_OPENCODE_CONFIG: inline JSON when it starts with `{`, else a file path (which must exist). */
+export function parseProviderConfig(value: string | undefined): OpencodeSettings["providerConfig"] {
+  const v = nonEmpty(value);
+  if (!v) return undefined;
+  if (v.startsWith("{")) {
+    try {
+      JSON.parse(v);
+    } catch (err) {
+      throw new Error(`CODETETHER_OPENCODE_CONFIG looks like inline JSON but does not parse: ${(err as Error).message}`);
+    }
+    return { content: v };
+  }
+  const file = path.resolve(v);
+  if (!existsSync(file)) throw new Error(`CODETETHER_OPENCODE_CONFIG names a file that does not exist: ${file}`);
+  return { file };
+}
+
 /** Reads the configuration; throws a readable Error for a malformed value. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Pick<Config, "host" | "port">> = {}): Config {
   return {
@@ -66,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       autoStart: bool(env.OPENCODE_AUTO_START, true),
       binary: nonEmpty(env.OPENCODE_BIN),
       dbPath: nonEmpty(env.OPENCODE_DB_PATH),
+      providerConfig: parseProviderConfig(env.CODETETHER_OPENCODE_CONFIG),
     },
   };
 }

@@ -3,7 +3,7 @@ import { statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../config.js";
+import { loadConfig, parseProviderConfig } from "../config.js";
 import { CodetetherWorker } from "../worker/worker.js";
 
 const usage = `Usage: codetether-worker --server <url> [--name <name>] --codebase <name:path|path> [...]
@@ -18,9 +18,13 @@ Options:
   --token <token>       Worker token (default CODETETHER_WORKER_TOKEN, else CODETETHER_API_KEY)
   --concurrency <n>     Tasks run at once (default 1)
   --drain-seconds <n>   On SIGTERM, how long running tasks may finish before they are handed back (default 30)
+  --opencode-config <f> Providers and models for this worker's OpenCode: an opencode.json (default
+                        CODETETHER_OPENCODE_CONFIG); an edit applies to the next task
   -h, --help            Show this help
 
-OpenCode is found and started as for the server: OPENCODE_BIN, OPENCODE_HOST, OPENCODE_PORT, OPENCODE_AUTO_START.`;
+OpenCode is found and started as for the server: OPENCODE_BIN, OPENCODE_HOST, OPENCODE_PORT, OPENCODE_AUTO_START.
+Provider API keys (ANTHROPIC_API_KEY, OPENAI_API_KEY, ...) in this environment reach it too; the worker
+reports the models it can run to the server, which sends it only tasks for those models.`;
 
 function fail(message: string): never {
   console.error(`codetether-worker: ${message}`);
@@ -62,6 +66,7 @@ async function main(argv: string[]) {
         token: { type: "string" },
         concurrency: { type: "string" },
         "drain-seconds": { type: "string" },
+        "opencode-config": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -87,7 +92,13 @@ async function main(argv: string[]) {
   const dup = codebases.find((c, i) => codebases.findIndex((d) => d.name === c.name) !== i);
   if (dup) fail(`--codebase name "${dup.name}" is given twice`);
 
-  const config = loadConfig(process.env);
+  let config;
+  try {
+    config = loadConfig(process.env);
+    if (values["opencode-config"] !== undefined) config.opencode.providerConfig = parseProviderConfig(values["opencode-config"]);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const worker = new CodetetherWorker({
     server: server.toString(),
     name,

@@ -2,6 +2,7 @@
  * The whole product's schema in one place. Later features extend these tables;
  * every change goes through `npm run db:generate` into `drizzle/`.
  */
+import type { RunnerModels } from "../services/models/models.types.js";
 import { sql } from "drizzle-orm";
 import {
   bigint,
@@ -25,6 +26,7 @@ export type AgentConfigColumn = {
   default_agent?: string;
   auto_approve?: boolean;
   max_iterations?: number;
+  max_retry_seconds?: number;
   working_directory?: string;
   permission_timeout_seconds?: number;
 };
@@ -98,6 +100,8 @@ export const workers = pgTable("workers", {
   concurrency: integer("concurrency").notNull().default(1),
   lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
   draining: boolean("draining").notNull().default(false),
+  /** What the worker's OpenCode can run, as it last reported; null until it has. */
+  models: jsonb("models").$type<RunnerModels>(),
   createdAt: createdAt(),
 });
 

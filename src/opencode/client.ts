@@ -42,6 +42,22 @@ export interface OcMessage {
   parts: OcPart[];
 }
 
+/** A provider as `GET /config/providers` lists it. Its `options` may hold an API key: never pass them on. */
+export interface OcProvider {
+  id: string;
+  name: string;
+  models: Record<string, OcProviderModel>;
+}
+
+export interface OcProviderModel {
+  id: string;
+  name: string;
+  status?: string;
+  capabilities?: { reasoning?: boolean; attachment?: boolean; toolcall?: boolean };
+  cost?: { input?: number; output?: number; cache?: { read?: number; write?: number } };
+  limit?: { context?: number; output?: number };
+}
+
 /** One event from `/global/event`: the directory it belongs to and OpenCode's own event. */
 export interface OcGlobalEvent {
   directory?: string;
@@ -83,6 +99,16 @@ export class OpencodeClient {
 
   health(): Promise<{ healthy: boolean; version: string }> {
     return this.call("GET", "/global/health", null);
+  }
+
+  /** Providers that are configured and have credentials, with their models (`GET /config/providers`). */
+  providers(): Promise<{ providers: OcProvider[]; default: Record<string, string> }> {
+    return this.call("GET", "/config/providers", null);
+  }
+
+  /** The effective configuration; only `model` (the configured default) is read. */
+  config(): Promise<{ model?: string }> {
+    return this.call("GET", "/config", null);
   }
 
   createSession(directory: string, body: { title?: string; permission?: { permission: string; pattern: string; action: "allow" | "ask" | "deny" }[] }): Promise<OcSession> {

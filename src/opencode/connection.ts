@@ -4,6 +4,7 @@
  * restarting it with backoff if it dies and stopping it on shutdown. It keeps one
  * `/global/event` subscription open and hands every event to `onEvent`.
  */
+import { statSync } from "node:fs";
 import type { OpencodeSettings } from "../config.js";
 import { ServiceError } from "../services/errors.js";
 import { findOpencodeBinary } from "./binary.js";
@@ -11,7 +12,7 @@ import { type OcGlobalEvent, OpencodeClient } from "./client.js";
 import { type OpencodeServerProcess, startOpencodeServer } from "./process.js";
 
 export type ConnectionMode = "external" | "managed" | "none";
-export type ConnectionState = "idle" | "connecting" | "ready" | "restarting" | "failed" | "stopped";
+export type ConnectionState = "idle" | "connecting" | "starting" | "ready" | "restarting" | "failed" | "stopped";
 
 export interface ConnectionStatus {
   mode: ConnectionMode;
@@ -46,8 +47,44 @@ export class OpencodeConnection {
   private connecting: Promise<OpencodeClient> | null = null;
   private pump: AbortController | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** The provider config file as the running managed process read it (see configChanged). */
+  private configSeen: string | null = null;
 
   constructor(private readonly options: ConnectionOptions) {}
+
+  /** A cheap fingerprint of the provider config file: changes when it is edited or replaced. */
+  private configFingerprint(): string | null {
+    const config = this.options.settings.providerConfig;
+    if (!config || !("file" in config)) return null;
+    try {
+      const s = statSync(config.file);
+      return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch {
+      return "missing";
+    }
+  }
+
+  /** The managed OpenCode was started with an older provider config file than the one on disk now. */
+  configChanged(): boolean {
+    return this.mode === "managed" && this.process !== null && this.configFingerprint() !== this.configSeen;
+  }
+
+  /**
+   * Stops the managed `opencode serve` on purpose (not a crash: no backoff, no
+   * restart count) and starts a new one, which reads the configuration afresh.
+   * Callers make sure no run is in flight.
+   */
+  async restart(): Promise<OpencodeClient> {
+    await this.connecting?.catch(() => {});
+    const proc = this.process;
+    if (this.state === "stopped" || !proc) return this.ensure();
+    this.process = null; // its exit is expected: onProcessExit ignores it
+    this.pump?.abort();
+    this.client = null;
+    this.state = "idle";
+    await proc.stop();
+    return this.ensure();
+  }
 
   status(): ConnectionStatus {
     return {
@@ -104,6 +141,11 @@ export class OpencodeConnection {
     if (!binary) throw new ServiceError("UNAVAILABLE", "OpenCode bridge not available: no opencode binary found");
     const env = { ...(this.options.env ?? process.env) };
     if (this.options.settings.dbPath) env.OPENCODE_DB = this.options.settings.dbPath;
+    const providerConfig = this.options.settings.providerConfig;
+    if (providerConfig && "file" in providerConfig) env.OPENCODE_CONFIG = providerConfig.file;
+    if (providerConfig && "content" in providerConfig) env.OPENCODE_CONFIG_CONTENT = providerConfig.content;
+    this.state = "starting";
+    this.configSeen = this.configFingerprint();
     const local = ["localhost", "127.0.0.1", "::1"].includes(this.options.settings.host);
     let started: OpencodeServerProcess | undefined;
     const common = {

@@ -29,7 +29,11 @@ export interface RunSpec {
   autoApprove: boolean;
   permissionTimeoutMs: number;
   maxIterations?: number;
+  /** How long the provider may keep failing (OpenCode retrying) before the run fails; default 120 s. */
+  maxRetrySeconds?: number;
 }
+
+export const defaultMaxRetrySeconds = 120;
 
 interface Run {
   spec: RunSpec;
@@ -37,7 +41,19 @@ interface Run {
   translator: RunTranslator;
   permissions: Map<string, NodeJS.Timeout>;
   done: boolean;
+  /** We asked OpenCode to stop it (abort, max_iterations, retry window): it must not end "completed". */
   stopping: boolean;
+  /** Fires when the provider has been failing for longer than the run's retry window. */
+  retryTimer: NodeJS.Timeout | null;
+  /** Why we stopped it (max_iterations, retry window): it ends failed with this, whatever OpenCode says. */
+  failure: string | null;
+}
+
+export interface RunnerHooks {
+  /** Before a run starts (the bridge applies a changed provider configuration there). */
+  beforeStart?: () => Promise<unknown>;
+  /** The last run in flight has ended. */
+  onIdle?: () => void;
 }
 
 /** Where an OpenCode event says which session it is about. */
@@ -62,10 +78,21 @@ export class AgentRunner {
   /** Sinks still recording how their run ended. */
   private readonly finishing = new Set<Promise<void>>();
 
-  constructor(private readonly connect: () => Promise<OpencodeClient>) {}
+  /** Starts between their first call and their run being registered (or failing). */
+  private startsInFlight = 0;
+
+  constructor(
+    private readonly connect: () => Promise<OpencodeClient>,
+    private readonly hooks: RunnerHooks = {},
+  ) {}
 
   isRunning(sessionId: string): boolean {
     return this.runs.has(sessionId) || this.starting.has(sessionId);
+  }
+
+  /** Some run is in flight or starting. */
+  busy(): boolean {
+    return this.runs.size > 0 || this.startsInFlight > 0;
   }
 
   /**
@@ -79,7 +106,13 @@ export class AgentRunner {
       this.starting.add(spec.sessionId);
     }
     try {
-      return await this.startRun(spec, prepare);
+      await this.hooks.beforeStart?.();
+      this.startsInFlight += 1;
+      try {
+        return await this.startRun(spec, prepare);
+      } finally {
+        this.startsInFlight -= 1;
+      }
     } finally {
       if (spec.sessionId) this.starting.delete(spec.sessionId);
     }
@@ -106,6 +139,8 @@ export class AgentRunner {
       permissions: new Map(),
       done: false,
       stopping: false,
+      retryTimer: null,
+      failure: null,
     };
     this.runs.set(sessionId, run);
     run.sink.event({
@@ -167,22 +202,52 @@ export class AgentRunner {
       return;
     }
     for (const e of run.translator.translate(type, properties)) run.sink.event(e);
+    this.watchRetries(run);
 
     const limit = run.spec.maxIterations;
     if (limit && run.translator.steps > limit && !run.stopping) {
-      run.stopping = true;
-      run.translator.errorName = "MaxIterations";
-      run.translator.errorMessage = `Stopped after max_iterations (${limit}) model steps`;
-      run.sink.event({ type: "error", data: { session_id: sessionId!, name: "MaxIterations", message: run.translator.errorMessage } });
-      void this.connect().then((c) => c.abort(run.spec.directory, sessionId!)).catch(() => {});
+      this.stopWithError(run, "MaxIterations", `Stopped after max_iterations (${limit}) model steps`);
     }
     if (type === "session.idle") {
       const { errorName, errorMessage } = run.translator;
-      if (errorName === "MaxIterations") this.finish(run, "failed", errorMessage);
+      if (run.failure) this.finish(run, "failed", run.failure);
       else if (errorName === "MessageAbortedError") this.finish(run, "aborted", "Aborted");
       else if (errorName) this.finish(run, "failed", errorMessage);
+      // Stopped on request while no step was running (e.g. between provider retries): OpenCode reports no error then.
+      else if (run.stopping) this.finish(run, "aborted", "Aborted");
       else this.finish(run, "completed");
     }
+  }
+
+  /** Starts (or clears) the run's retry window as the provider fails (or answers again). */
+  private watchRetries(run: Run): void {
+    const retrying = run.translator.retrying;
+    if (!retrying) {
+      if (run.retryTimer) clearTimeout(run.retryTimer);
+      run.retryTimer = null;
+      return;
+    }
+    if (run.retryTimer || run.stopping) return;
+    const windowMs = (run.spec.maxRetrySeconds ?? defaultMaxRetrySeconds) * 1000;
+    run.retryTimer = setTimeout(() => {
+      run.retryTimer = null;
+      const still = run.translator.retrying;
+      if (run.done || run.stopping || !still) return;
+      const seconds = Math.round((Date.now() - still.since) / 1000);
+      this.stopWithError(run, "ProviderUnavailable", `The model provider kept failing for ${seconds} s (max_retry_seconds): ${still.message}`);
+    }, Math.max(0, retrying.since + windowMs - Date.now()));
+    run.retryTimer.unref();
+  }
+
+  /** Records why the run is being stopped, then asks OpenCode to stop it; it ends failed at idle. */
+  private stopWithError(run: Run, name: string, message: string): void {
+    run.stopping = true;
+    run.failure = message;
+    const sessionId = run.translator.sessionId;
+    run.sink.event({ type: "error", data: { session_id: sessionId, name, message } });
+    void this.connect()
+      .then((c) => c.abort(run.spec.directory, sessionId))
+      .catch(() => {});
   }
 
   /** OpenCode went away: every run in flight fails now instead of hanging. */
@@ -275,7 +340,9 @@ export class AgentRunner {
     if (run.done) return;
     run.done = true;
     for (const timer of run.permissions.values()) clearTimeout(timer);
+    if (run.retryTimer) clearTimeout(run.retryTimer);
     this.runs.delete(run.translator.sessionId);
+    if (!this.busy()) this.hooks.onIdle?.();
     const recording = run.sink.finished({ status, ...(error ? { error } : {}) });
     if (recording) {
       const tracked = recording.catch(() => {}).finally(() => this.finishing.delete(tracked));

@@ -38,6 +38,8 @@ export class RunTranslator {
   /** Set by `session.error`; decides how the run completes. */
   errorName: string | undefined;
   errorMessage: string | undefined;
+  /** Since when the provider has been failing (OpenCode retrying), and its last message; cleared once it answers. */
+  retrying: { since: number; message: string } | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -62,11 +64,19 @@ export class RunTranslator {
       case "message.part.updated":
         return this.part(props.part as Record<string, unknown>);
       case "session.status": {
-        const status = props.status as { type: string; message?: string; attempt?: number };
+        const status = props.status as { type: string; message?: string; attempt?: number; next?: number };
         const name = status.type === "busy" ? "running" : status.type === "retry" ? "retrying" : status.type;
         if (name === this.lastStatus && name !== "retrying") return [];
         this.lastStatus = name;
-        return [{ type: "status", data: { session_id, status: name, ...(status.message ? { message: status.message } : {}) } }];
+        if (name === "retrying") this.retrying = { since: this.retrying?.since ?? Date.now(), message: status.message ?? "retrying" };
+        const retry =
+          name === "retrying"
+            ? {
+                ...(typeof status.attempt === "number" ? { attempt: status.attempt } : {}),
+                ...(typeof status.next === "number" ? { next_attempt_at: new Date(status.next).toISOString() } : {}),
+              }
+            : {};
+        return [{ type: "status", data: { session_id, status: name, ...(status.message ? { message: status.message } : {}), ...retry } }];
       }
       case "session.error": {
         const error = (props.error ?? {}) as { name?: string; data?: { message?: string } };
@@ -99,6 +109,7 @@ export class RunTranslator {
     const messageID = String(part.messageID);
     this.partKinds.set(partID, kind);
     const session_id = this.sessionId;
+    this.retrying = undefined; // the model answered
     switch (kind) {
       case "text":
       case "reasoning":

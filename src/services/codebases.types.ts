@@ -19,6 +19,13 @@ export const AgentConfig = z
     default_agent: AgentName.optional(),
     auto_approve: z.boolean().optional(),
     max_iterations: z.number().int().min(1).max(10_000).optional(),
+    max_retry_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .openapi({ description: "How long a run may wait on a failing model provider (OpenCode retrying) before it fails; default 120" }),
     working_directory: AbsolutePath.optional(),
     permission_timeout_seconds: z.number().int().min(1).max(86_400).optional(),
   })

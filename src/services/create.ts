@@ -36,6 +36,8 @@ export async function createServices(options: {
     shutdown: shutdown.signal,
   };
   await liveness.start();
+  // OpenCode boots in the background: the first trigger does not pay for it, /status says "starting" meanwhile.
+  bridge.warmUp();
   localRunner.start();
   return {
     ctx,

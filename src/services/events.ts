@@ -10,11 +10,12 @@ import { isDatabaseUnavailable, ServiceError } from "./errors.js";
 const pageSize = 500;
 
 /**
- * Parses a client's Last-Event-ID. Absent means "from the start"; anything but a
+ * Parses a client's Last-Event-ID. Absent is `undefined`: the stream starts live, at
+ * its head (a client that wants history asks for it with `0`). Anything but a
  * non-negative integer is a client bug and gets a 400.
  */
-export function parseCursor(raw: string | null | undefined): number {
-  if (raw === null || raw === undefined || raw.trim() === "") return 0;
+export function parseCursor(raw: string | null | undefined): number | undefined {
+  if (raw === null || raw === undefined || raw.trim() === "") return undefined;
   const text = raw.trim();
   if (!/^\d{1,15}$/.test(text)) {
     throw new ServiceError("BAD_REQUEST", `Last-Event-ID must be a non-negative integer event id, got "${text.slice(0, 40)}"`);
@@ -23,22 +24,22 @@ export function parseCursor(raw: string | null | undefined): number {
 }
 
 export interface FollowOptions {
-  /** Send only events after this id. */
-  after: number;
+  /** Send only events after this id; `undefined` starts at the stream's head (live only). */
+  after: number | undefined;
   /** Send only this session's events (ids stay those of the codebase stream). */
   sessionId?: string;
   signal: AbortSignal;
 }
 
 /**
- * Yields stored events after `after`, then new ones as they are stored, until
+ * Yields stored events after `after` (none when it is absent), then new ones as they are stored, until
  * `signal` aborts. A cursor above the stream's head (another database, a reset
  * stream) yields a `reset` event and replays from the start rather than hang silently.
  */
 export async function* followEvents(ctx: ServiceContext, streamId: string, options: FollowOptions): AsyncGenerator<AgentEvent> {
   const { signal, sessionId } = options;
-  let cursor = options.after;
   const head = await ctx.events.head(streamId);
+  let cursor = options.after ?? head;
   if (cursor > head) {
     yield {
       id: 0,

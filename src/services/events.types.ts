@@ -10,7 +10,7 @@ import { z } from "zod";
 const base = { session_id: z.string().nullable() };
 
 export const eventSchemas = {
-  status: z.object({ ...base, status: z.string(), message: z.string().optional(), agent: z.string().optional(), model: z.string().optional(), task_id: z.string().optional(), attempt: z.number().int().optional() }),
+  status: z.object({ ...base, status: z.string(), message: z.string().optional(), agent: z.string().optional(), model: z.string().optional(), task_id: z.string().optional(), attempt: z.number().int().optional(), next_attempt_at: z.string().optional() }),
   output: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
   reasoning: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
   tool_use: z.object({
@@ -56,7 +56,8 @@ export type EventType = keyof typeof eventSchemas;
 
 /** What each event type means: the documentation of each event, here once (a new type must be described). */
 export const eventMeanings: { [T in EventType]: string } = {
-  status: "Run state: running, idle, retrying, or a control note (for example a task attempt starting or being released).",
+  status:
+    "Run state: running, idle, retrying (with the provider's `message`, the retry `attempt` and `next_attempt_at`), or a control note (for example a task attempt starting or being released).",
   output: "Assistant text, streamed as it arrives: append `content` to what came before for the same `part_id`.",
   reasoning: "Reasoning text, streamed like output.",
   tool_use: "A tool call changing state (pending, running, completed, error), with short summaries.",

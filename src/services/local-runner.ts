@@ -3,6 +3,7 @@
  * and runs them through this process's OpenCode bridge, exactly as a worker
  * would, with the queue verbs called in-process instead of over HTTP.
  */
+import { runnableIds } from "./models/models.js";
 import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError } from "./errors.js";
@@ -74,7 +75,7 @@ export class LocalRunner {
     while (!this.stopping.signal.aborted) {
       let claim: Claim | null = null;
       if (this.running.size < ctx.config.localConcurrency) {
-        claim = await claimTask(ctx, { kind: "local" }).catch((err) => {
+        claim = await claimTask(ctx, { kind: "local", models: runnableIds(ctx.bridge.models.known()) }).catch((err) => {
           console.error("[codetether] claiming a task failed:", (err as Error).message);
           return null;
         });

@@ -7,6 +7,7 @@ import { and, desc, eq, inArray } from "drizzle-orm";
 import { sessions } from "../db/schema.js";
 import type { RunSink } from "../opencode/runner.js";
 import { getCodebaseRow } from "./codebases.js";
+import { requireRunnable } from "./models/models.js";
 import type { AgentConfig } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError, conflict, invalid } from "./errors.js";
@@ -104,6 +105,7 @@ export async function triggerAgent({
   if (!(await stat(directory).then((s) => s.isDirectory(), () => false))) {
     throw invalid(`The codebase directory no longer exists: ${directory}`);
   }
+  requireRunnable(model, [await ctx.bridge.models.get()], "on this server");
 
   let resume: typeof sessions.$inferSelect | undefined;
   if (input.session_id) resume = await getSessionRow(ctx, codebaseId, input.session_id);
@@ -125,6 +127,7 @@ export async function triggerAgent({
       autoApprove: config.auto_approve ?? false,
       permissionTimeoutMs: (config.permission_timeout_seconds ?? defaultPermissionTimeoutSeconds) * 1000,
       maxIterations: config.max_iterations,
+      maxRetrySeconds: config.max_retry_seconds,
     },
     async (id) => {
       const owner = { runOwner: ctx.instanceId, runHeartbeatAt: new Date() };

@@ -14,7 +14,7 @@ export const Status = z
     opencode_server: z
       .object({
         mode: z.enum(["external", "managed", "none"]),
-        state: z.enum(["idle", "connecting", "ready", "restarting", "failed", "stopped"]),
+        state: z.enum(["idle", "connecting", "starting", "ready", "restarting", "failed", "stopped"]),
         url: z.string().nullable(),
         pid: z.number().int().nullable(),
         version: z.string().nullable(),

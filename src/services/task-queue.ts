@@ -16,8 +16,13 @@ import { type EventType, eventSchemas, type NewEvent } from "./events.types.js";
 import { type TaskRow, toTask } from "./tasks.js";
 import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest } from "./tasks.types.js";
 
-/** Who is claiming: the server's own runner, or a named worker with the codebases it has. */
-export type Claimant = { kind: "local" } | { kind: "worker"; name: string; codebaseNames: string[] };
+/**
+ * Who is claiming: the server's own runner, or a named worker with the codebases it has.
+ * `models` are the models it can run (null: not known, so any task's model is tried).
+ */
+export type Claimant =
+  | { kind: "local"; models: string[] | null }
+  | { kind: "worker"; name: string; codebaseNames: string[]; models: string[] | null };
 
 export const localWorkerId = "local";
 const leaseLost = () => new ServiceError("CONFLICT", "lease lost: this task was reassigned or finished; stop working on it");
@@ -25,10 +30,11 @@ const leaseLost = () => new ServiceError("CONFLICT", "lease lost: this task was 
 const leaseEnd = (seconds: number) => sql`now() + make_interval(secs => ${seconds})`;
 
 function routing(claimant: Claimant): SQL {
-  if (claimant.kind === "local") return isNull(codebases.workerId);
+  const models = claimant.models === null ? undefined : or(isNull(tasks.model), inArray(tasks.model, claimant.models));
+  if (claimant.kind === "local") return and(isNull(codebases.workerId), models)!;
   const mine = eq(codebases.workerId, claimant.name);
-  if (claimant.codebaseNames.length === 0) return mine;
-  return or(mine, and(isNull(codebases.workerId), inArray(codebases.name, claimant.codebaseNames)))!;
+  const where = claimant.codebaseNames.length === 0 ? mine : or(mine, and(isNull(codebases.workerId), inArray(codebases.name, claimant.codebaseNames)))!;
+  return and(where, models)!;
 }
 
 /**

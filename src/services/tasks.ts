@@ -1,12 +1,15 @@
 /** Task verbs for clients: create, list, read, cancel. The runner side is in task-queue.ts. */
 import { randomUUID } from "node:crypto";
 import { and, asc, desc, eq, type SQL } from "drizzle-orm";
-import { tasks } from "../db/schema.js";
+import { tasks, workers } from "../db/schema.js";
 import { getCodebaseRow } from "./codebases.js";
 import type { AgentConfig } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { conflict, notFound } from "./errors.js";
 import { appendInTx } from "./event-log.js";
+import { requireRunnable } from "./models/models.js";
+import type { RunnerModels } from "./models/models.types.js";
+import { isOnline } from "./workers.js";
 import type { CreateTaskRequest, ListTasksQuery, Task } from "./tasks.types.js";
 
 export type TaskRow = typeof tasks.$inferSelect;
@@ -38,6 +41,21 @@ export function toTask(row: TaskRow): Task {
   };
 }
 
+/**
+ * What could run a task of this codebase: its own worker, or the server's runner
+ * and the online workers that have a codebase of that name.
+ */
+async function runnersFor(ctx: ServiceContext, codebase: { name: string; workerId: string | null }): Promise<(RunnerModels | null)[]> {
+  const rows = await ctx.database.db.select().from(workers);
+  if (codebase.workerId) {
+    const owner = rows.find((w) => w.name === codebase.workerId);
+    return owner ? [owner.models] : [];
+  }
+  const remote = rows.filter((w) => isOnline(w) && w.codebases.some((c) => c.name === codebase.name)).map((w) => w.models);
+  const local = ctx.config.localConcurrency > 0 ? [await ctx.bridge.models.get()] : [];
+  return [...local, ...remote];
+}
+
 export async function createTask({
   ctx,
   codebaseId,
@@ -49,6 +67,8 @@ export async function createTask({
 }): Promise<Task> {
   const codebase = await getCodebaseRow({ ctx, id: codebaseId });
   const config = codebase.agentConfig as AgentConfig;
+  const model = input.model ?? config.default_model;
+  if (model) requireRunnable(model, await runnersFor(ctx, codebase), `for codebase "${codebase.name}"`);
   const [row] = await ctx.database.db
     .insert(tasks)
     .values({
@@ -57,7 +77,7 @@ export async function createTask({
       title: input.title,
       prompt: input.prompt,
       agentType: input.agent_type ?? config.default_agent ?? "build",
-      model: input.model ?? config.default_model ?? null,
+      model: model ?? null,
       priority: input.priority ?? 0,
       maxAttempts: input.max_attempts ?? 3,
     })

@@ -3,6 +3,7 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
+import { RunnerModels } from "./models/models.types.js";
 import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
 
 export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
@@ -82,6 +83,7 @@ export const RegisterWorkerRequest = z
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "name must be 1-100 letters, digits, '.', '_' or '-'"),
     codebases: z.array(WorkerCodebase).max(1000),
     concurrency: z.number().int().min(1).max(256).optional(),
+    models: RunnerModels.optional().openapi({ description: "What the worker's OpenCode can run (its configured providers' models)" }),
   })
   .strict()
   .openapi("RegisterWorkerRequest");
@@ -96,6 +98,7 @@ export const Worker = z
     draining: z.boolean(),
     last_heartbeat_at: Timestamp.nullable(),
     running_tasks: z.number().int(),
+    models: z.array(z.string()).nullable().openapi({ description: "Ids of the models it can run; null until it reported them" }),
     created_at: Timestamp,
   })
   .openapi("Worker");

@@ -3,6 +3,8 @@ import { randomUUID } from "node:crypto";
 import { and, asc, count, eq, sql } from "drizzle-orm";
 import { codebases, tasks, workers } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
+import type { RunnerModels } from "./models/models.types.js";
+import type { Claimant } from "./task-queue.js";
 import { notFound } from "./errors.js";
 import type { RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
@@ -12,22 +14,28 @@ export const offlineAfterMs = 30_000;
 type Row = typeof workers.$inferSelect;
 
 function toWorker(row: Row, running: number): Worker {
-  const seen = row.lastHeartbeatAt?.getTime() ?? 0;
   return {
     name: row.name,
     codebases: row.codebases,
     concurrency: row.concurrency,
-    status: Date.now() - seen < offlineAfterMs ? "online" : "offline",
+    status: isOnline(row) ? "online" : "offline",
     draining: row.draining,
     last_heartbeat_at: row.lastHeartbeatAt?.toISOString() ?? null,
     running_tasks: running,
+    models: row.models ? row.models.models.map((m) => m.id) : null,
     created_at: row.createdAt.toISOString(),
   };
 }
 
 /** Registers (or re-registers, after a restart) a worker with the codebases it has. */
 export async function registerWorker({ ctx, input }: { ctx: ServiceContext; input: RegisterWorkerRequest }): Promise<Worker> {
-  const values = { codebases: input.codebases, concurrency: input.concurrency ?? 1, lastHeartbeatAt: new Date(), draining: false };
+  const values = {
+    codebases: input.codebases,
+    concurrency: input.concurrency ?? 1,
+    lastHeartbeatAt: new Date(),
+    draining: false,
+    ...(input.models ? { models: input.models } : {}),
+  };
   const [row] = await ctx.database.db
     .insert(workers)
     .values({ id: randomUUID(), name: input.name, ...values })
@@ -43,11 +51,12 @@ export async function registerWorker({ ctx, input }: { ctx: ServiceContext; inpu
   return toWorker(row!, await runningCount(ctx, input.name));
 }
 
-/** Marks the worker alive; `draining` says it takes no new work. */
-export async function touchWorker(ctx: ServiceContext, name: string, draining?: boolean): Promise<Row> {
+/** Marks the worker alive; `draining` says it takes no new work, `models` what it can run now. */
+export async function touchWorker(ctx: ServiceContext, name: string, report: { draining?: boolean; models?: RunnerModels } = {}): Promise<Row> {
+  const { draining, models } = report;
   const [row] = await ctx.database.db
     .update(workers)
-    .set({ lastHeartbeatAt: new Date(), ...(draining === undefined ? {} : { draining }) })
+    .set({ lastHeartbeatAt: new Date(), ...(draining === undefined ? {} : { draining }), ...(models ? { models } : {}) })
     .where(eq(workers.name, name))
     .returning();
   if (!row) throw notFound("Worker (register it first)");
@@ -64,6 +73,16 @@ export async function workerForClaim(ctx: ServiceContext, name: string): Promise
   if (!row) throw notFound("Worker (register it first)");
   if (Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < claimTouchMs) return row;
   return touchWorker(ctx, name);
+}
+
+/** The worker as a claimant: the codebases it has and, once reported, the models it can run. */
+export function workerClaimant(row: Row): Claimant {
+  return { kind: "worker", name: row.name, codebaseNames: row.codebases.map((c) => c.name), models: row.models ? row.models.models.map((m) => m.id) : null };
+}
+
+/** Online: heard from within `offlineAfterMs`. */
+export function isOnline(row: Row): boolean {
+  return Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < offlineAfterMs;
 }
 
 /** How stale a heartbeat may be before a claim refreshes it (workers beat every 5 s on their own). */

@@ -8,9 +8,13 @@
 import path from "node:path";
 import type { OpencodeSettings } from "../config.js";
 import { Bridge } from "../services/bridge.js";
+import type { RunnerModels } from "../services/models/models.types.js";
 import type { Claim, Task, Worker } from "../services/tasks.types.js";
 import { executeTask, type TaskReporter } from "../tasks/execute.js";
 import { RetryableError, ServerApi, withRetry } from "./server-api.js";
+
+/** How long registration waits for the local OpenCode to say what it can run. */
+const registerWaitMs = 15_000;
 
 export interface WorkerOptions {
   server: string;
@@ -33,6 +37,8 @@ export class CodetetherWorker {
   private readonly running = new Map<string, { release: AbortController; done: Promise<unknown> }>();
   private wake: (() => void) | null = null;
   private readonly log: (m: string) => void;
+  /** The models as last sent to the server (JSON), to send them again only when they change. */
+  private reportedModels: string | null = null;
 
   constructor(private readonly options: WorkerOptions) {
     this.api = new ServerApi(options.server, options.token);
@@ -42,8 +48,12 @@ export class CodetetherWorker {
 
   /** Registers, then claims and runs tasks until `stop()`. */
   async run(): Promise<void> {
+    // OpenCode boots while we register; what it can run goes with the registration when it is up in time.
+    this.bridge.warmUp();
+    const models = await this.bridge.models.get(registerWaitMs);
+    this.reportedModels = models ? JSON.stringify(models) : null;
     const registered = await withRetry(
-      () => this.api.post<Worker>("/v1/opencode/worker/register", { name: this.options.name, codebases: this.options.codebases, concurrency: this.options.concurrency }),
+      () => this.api.post<Worker>("/v1/opencode/worker/register", this.registration(models)),
       this.stopping.signal,
       (err) => this.log(`cannot register yet (${err.message}); retrying`),
     );
@@ -56,16 +66,31 @@ export class CodetetherWorker {
     }
   }
 
+  private registration(models: RunnerModels | null) {
+    const { name, codebases, concurrency } = this.options;
+    return { name, codebases, concurrency, ...(models ? { models } : {}) };
+  }
+
+  /** Says we are alive, with what our OpenCode can run whenever that changed (a provider was added, say). */
   private async heartbeat(): Promise<void> {
+    const models = this.stopping.signal.aborted ? null : await this.bridge.models.get(1000);
+    const json = models ? JSON.stringify(models) : null;
+    const changed = models !== null && json !== this.reportedModels;
     try {
-      await this.api.post("/v1/opencode/worker/heartbeat", { name: this.options.name, draining: this.stopping.signal.aborted });
+      await this.api.post("/v1/opencode/worker/heartbeat", {
+        name: this.options.name,
+        draining: this.stopping.signal.aborted,
+        ...(changed ? { models } : {}),
+      });
+      if (changed) {
+        this.reportedModels = json;
+        this.log(`models now: ${models.models.map((m) => m.id).join(", ") || "none"}`);
+      }
     } catch (err) {
       if (err instanceof RetryableError) return; // the next beat tries again
       // The server forgot us (a new database?): register again.
       if (/HTTP 404/.test((err as Error).message)) {
-        await this.api
-          .post("/v1/opencode/worker/register", { name: this.options.name, codebases: this.options.codebases, concurrency: this.options.concurrency })
-          .catch(() => {});
+        await this.api.post("/v1/opencode/worker/register", this.registration(models)).catch(() => {});
       }
     }
   }

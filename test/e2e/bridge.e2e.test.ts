@@ -44,7 +44,7 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
       { tool: "write", args: { filePath: "hello.txt", content: "hello from the agent\n" } },
       { text: "I created hello.txt with a greeting.", chunks: 4 },
     ]);
-    const sse = await connectSse(eventsUrl());
+    const sse = await connectSse(`${eventsUrl()}?last_event_id=0`);
     const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, {
       prompt: "Create hello.txt with a greeting",
       agent: "build",
@@ -220,7 +220,7 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const cb = await s.api("POST", "/v1/opencode/codebases", { name: "auto", path: autoDir, agent_config: { auto_approve: true } });
     s.llm.setScript([{ tool: "write", args: { filePath: "auto.txt", content: "auto\n" } }, { text: "done" }]);
     const t = await s.api("POST", `/v1/opencode/codebases/${cb.body.id}/trigger`, { prompt: "write auto.txt" });
-    const sse = await connectSse(`${s.server.url}/v1/opencode/codebases/${cb.body.id}/events`);
+    const sse = await connectSse(`${s.server.url}/v1/opencode/codebases/${cb.body.id}/events?last_event_id=0`);
     const events = await until(sse, "complete", t.body.session_id);
     sse.close();
     const data = events.map((e) => JSON.parse(e.data));

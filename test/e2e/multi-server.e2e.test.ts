@@ -45,8 +45,8 @@ describe("a second server process on the same Postgres", { skip: baseUrl ? false
     const dir = await a.sandbox.createCodebase("shared");
     const cb = await a.api("POST", "/v1/opencode/codebases", { name: "shared", path: dir });
     assert.equal(cb.status, 201);
-    const onB = await connectSse(`${b.url}/v1/opencode/codebases/${cb.body.id}/events`);
-    const onA = await connectSse(`${a.server.url}/v1/opencode/codebases/${cb.body.id}/events`);
+    const onB = await connectSse(`${b.url}/v1/opencode/codebases/${cb.body.id}/events?last_event_id=0`);
+    const onA = await connectSse(`${a.server.url}/v1/opencode/codebases/${cb.body.id}/events?last_event_id=0`);
     assert.equal(onB.status, 200);
 
     a.llm.setScript([{ tool: "write", args: { filePath: "x.txt", content: "x\n" } }, { text: "Done on A.", chunks: 3 }]);

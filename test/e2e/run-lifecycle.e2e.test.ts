@@ -43,7 +43,7 @@ describe("triggered runs across server shutdowns and crashes", { timeout: 600_00
   };
   /** The codebase's stream from the start until `stop` is true of an event. */
   const readUntil = async (stop: (type: string, data: Record<string, unknown>) => boolean) => {
-    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${codebaseId}/events`);
+    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${codebaseId}/events?last_event_id=0`);
     try {
       for (let n = 1; ; n++) {
         const e = (await sse.waitFor(n))[n - 1]!;

@@ -60,7 +60,7 @@ describe("the database goes away and comes back", { skip: baseUrl ? false : "nee
     assert.equal(codebase.status, 201);
     const id = codebase.body.id!;
     await server.ctx.events.append(id, [{ type: "output", data: { session_id: "s", message_id: "m", part_id: "p", content: "before" } }]);
-    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events`);
+    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events?last_event_id=0`);
     await sse.waitFor(1);
 
     proxy.down();

@@ -50,7 +50,7 @@ for (const driver of testDrivers()) {
     });
 
     test("replays stored events with names, ids and data, then delivers live ones", async () => {
-      const sse = await connectSse(url);
+      const sse = await connectSse(`${url}?last_event_id=0`);
       assert.equal(sse.status, 200);
       assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
       assert.equal(sse.headers.get("x-accel-buffering"), "no");
@@ -82,7 +82,7 @@ for (const driver of testDrivers()) {
 
     test("filters by session without renumbering", async () => {
       await server.ctx.events.append(codebaseId, [output("other", "ses_b")]);
-      const sse = await connectSse(`${url}?session_id=ses_b`);
+      const sse = await connectSse(`${url}?session_id=ses_b&last_event_id=0`);
       const [only] = await sse.waitFor(1);
       assert.equal(only!.id, "9");
       assert.equal(JSON.parse(only!.data).session_id, "ses_b");
@@ -119,6 +119,33 @@ for (const driver of testDrivers()) {
       assert.equal(payload.json.data.content, "!");
       sse.close();
     });
+    test("without a cursor the stream starts live: no history, no old complete; last_event_id=0 replays it", async () => {
+      const head = await server.ctx.events.head(codebaseId);
+      const sse = await connectSse(url);
+      assert.equal(sse.status, 200);
+      await server.ctx.events.append(codebaseId, [output("fresh")]);
+      const [first] = await sse.waitFor(1);
+      assert.equal(first!.id, String(head + 1), "the first event is the new one, not history");
+      assert.equal(JSON.parse(first!.data).content, "fresh");
+      sse.close();
+
+      const input = encodeURIComponent(JSON.stringify({ json: { codebaseId } }));
+      const trpc = await connectSse(`${server.url}/trpc/events.onCodebaseEvents?input=${input}`);
+      // When the subscription fixes its head is not visible from outside: store until one arrives.
+      const before = await server.ctx.events.head(codebaseId);
+      let frames: { id?: string }[] = [];
+      for (let i = 0; frames.length === 0 && i < 100; i++) {
+        await server.ctx.events.append(codebaseId, [output("fresher")]);
+        frames = trpc.events.filter((e) => e.id);
+        if (frames.length === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(Number(frames[0]!.id) > before, "the subscription sent no history");
+      trpc.close();
+
+      const all = await connectSse(`${url}?last_event_id=0`);
+      assert.equal((await all.waitFor(1))[0]!.id, "1");
+      all.close();
+    });
   });
 }
 
@@ -140,7 +167,7 @@ describe("a client that stops reading", () => {
       await new Promise<void>((resolve) => stalled.once("connect", () => resolve()));
       stalled.write(`GET /v1/opencode/codebases/${id}/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
       stalled.pause();
-      const reader = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events`);
+      const reader = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events?last_event_id=0`);
 
       // About 20 MB of events: far more than the stalled socket's buffers hold.
       const total = 2000;
@@ -173,7 +200,7 @@ describe("shutdown with an open stream", () => {
       body: JSON.stringify({ name: "close", path: tmp }),
     });
     const { id } = (await res.json()) as { id: string };
-    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events`);
+    const sse = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events?last_event_id=0`);
     assert.equal(sse.status, 200);
     // A 60 s grace would hang this test if the stream were not ended by shutdown.
     await server.close(60_000);

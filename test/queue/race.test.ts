@@ -61,7 +61,7 @@ describe("claim races on real Postgres", { skip: url ? false : "needs DATABASE_U
       Array.from({ length: 16 }, async (_, w) => {
         const c = ctxOf(w);
         for (;;) {
-          const claim = await claimTask(c, { kind: "worker", name: `w${w}`, codebaseNames: ["race"] });
+          const claim = await claimTask(c, { kind: "worker", name: `w${w}`, codebaseNames: ["race"], models: null });
           if (!claim) return;
           if (claimedBy.has(claim.task.id)) duplicates.push(claim.task.id);
           claimedBy.set(claim.task.id, `w${w}`);
@@ -84,7 +84,7 @@ describe("claim races on real Postgres", { skip: url ? false : "needs DATABASE_U
     for (let round = 0; round < 50; round++) {
       const task = await createTask({ ctx, codebaseId, input: { title: `barrier ${round}`, prompt: "x" } });
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => claimTask(ctxOf(i), { kind: "worker", name: `w${i % 16}`, codebaseNames: ["race"] })),
+        Array.from({ length: 50 }, (_, i) => claimTask(ctxOf(i), { kind: "worker", name: `w${i % 16}`, codebaseNames: ["race"], models: null })),
       );
       const winners = results.filter((r) => r !== null);
       assert.equal(winners.length, 1, `round ${round}`);

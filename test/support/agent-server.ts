@@ -24,7 +24,7 @@ export async function startAgentServer(driver: TestDriver = pgliteDriver, option
   const sandbox = await createOpencodeSandbox({ llmUrl: llm.url });
   const db = await driver.create();
   const config = testConfig({ dataDir: sandbox.root, apiKey: options.apiKey });
-  config.opencode = { ...config.opencode, host: "127.0.0.1", port: await freePort() };
+  config.opencode = { ...config.opencode, host: "127.0.0.1", port: await freePort(), autoStart: true };
   const server = await startServer({ config, database: db.database, opencodeEnv: sandbox.env });
   return {
     server,

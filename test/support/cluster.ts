@@ -133,7 +133,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       cluster.server = await startServerProcess(port, serverEnv);
     },
     async readStream(stop, codebaseId = cluster.codebaseId) {
-      const sse = await connectSse(`${cluster.server.url}/v1/opencode/codebases/${codebaseId}/events`, { authorization: `Bearer ${apiKey}` });
+      const sse = await connectSse(`${cluster.server.url}/v1/opencode/codebases/${codebaseId}/events?last_event_id=0`, { authorization: `Bearer ${apiKey}` });
       try {
         for (let n = 1; ; n++) {
           const all = await sse.waitFor(n);

@@ -24,8 +24,14 @@ export interface Harness {
 // biome-ignore lint/suspicious/noExplicitAny: test code reads arbitrary JSON
 export type TestResponse = Omit<Response, "json"> & { json(): Promise<any> };
 
+/**
+ * Settings for a test server. Its OpenCode is unreachable and never started, unless
+ * the test gives it a sandbox (see agent-server.ts): a real one would run with this
+ * machine's own home directory and network.
+ */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return { ...loadConfig({}), port: 0, ...overrides };
+  const defaults = loadConfig({});
+  return { ...defaults, port: 0, opencode: { ...defaults.opencode, host: "127.0.0.1", port: 9, autoStart: false }, ...overrides };
 }
 
 export async function createHarness(

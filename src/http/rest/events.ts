@@ -26,7 +26,8 @@ const route = apiRoute(
     summary: "Follow the codebase's agent events live (Server-Sent Events)",
     description: [
       "An endless `text/event-stream` (SSE). It opens with `retry: " + reconnectDelayMs + "`, replays the stored events " +
-        "after the cursor, then sends new ones as they are stored. Each message is framed as",
+        "after the cursor, then sends new ones as they are stored. Without a cursor it starts live, at the stream's newest " +
+        "event (no history); `last_event_id=0` replays from the beginning. Each message is framed as",
       "",
       "```",
       "event: output",
@@ -51,7 +52,10 @@ const route = apiRoute(
         last_event_id: z
           .string()
           .optional()
-          .openapi({ description: "Resume after this event id (a non-negative integer); the Last-Event-ID header wins", example: "7" }),
+          .openapi({
+            description: "Resume after this event id (a non-negative integer; 0 replays everything); the Last-Event-ID header wins. Absent: start live",
+            example: "7",
+          }),
         session_id: z.string().optional().openapi({ description: "Only this session's events" }),
       }),
       headers: z.object({
@@ -82,8 +86,11 @@ export function registerEventRoutes(app: Api) {
     const { ctx } = c.var;
     const { id } = c.req.valid("param");
     const query = c.req.valid("query");
-    const after = parseCursor(c.req.header("last-event-id") ?? query.last_event_id);
+    const cursor = parseCursor(c.req.header("last-event-id") ?? query.last_event_id);
     await getCodebaseRow({ ctx, id });
+    // No cursor: live from the head as it is now, fixed before the answer starts, so an event
+    // stored after the client saw the headers is always delivered.
+    const after = cursor ?? (await ctx.events.head(id));
     c.header("X-Accel-Buffering", "no");
     c.header("X-Content-Type-Options", "nosniff");
     const response = streamSSE(c, async (stream) => {

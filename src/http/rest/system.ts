@@ -1,27 +1,9 @@
 /** REST shim for health, status and models. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { listModels } from "../../services/models.js";
+import { listModels } from "../../services/models/models.js";
+import { ModelList } from "../../services/models/models.types.js";
 import { getStatus, Status } from "../../services/status.js";
 import { type Api, apiRoute, jsonResponse } from "../openapi.js";
-
-const ModelInfo = z
-  .object({
-    id: z.string(),
-    provider: z.string(),
-    name: z.string(),
-    description: z.string(),
-    recommended: z.boolean(),
-  })
-  .openapi("Model");
-
-const ModelList = z
-  .object({
-    models: z.array(ModelInfo),
-    providers: z.record(z.string(), z.array(z.string())),
-    recommended: z.string(),
-    default: z.string(),
-  })
-  .openapi("ModelList");
 
 const health = createRoute({
   method: "get",
@@ -47,7 +29,12 @@ const models = apiRoute({
   path: "/v1/opencode/models",
   operationId: "models.list",
   tags: ["Models"],
-  summary: "The model catalogue, grouped by provider, with the recommended model marked",
+  summary: "The models that can run now (the server's OpenCode and online workers), with where and at what cost",
+  description:
+    "Lists what OpenCode can run right now on the server (its configured, credentialed providers) and on each online worker, " +
+    "with capabilities and cost per million tokens as OpenCode reports them. The product page's ten models are always listed, " +
+    "`available: false` when nothing can run them. `default` and `recommended` are models that can run, or null with a `message` " +
+    "saying how to connect a provider.",
   responses: { 200: jsonResponse(ModelList, "Models") },
 });
 
@@ -55,5 +42,5 @@ const models = apiRoute({
 export function registerSystemRoutes(app: Api) {
   app.openapi(health, (c) => c.json({ status: "ok" as const }, 200));
   app.openapi(status, async (c) => c.json(await getStatus({ ctx: c.var.ctx }), 200));
-  app.openapi(models, (c) => c.json(listModels(), 200));
+  app.openapi(models, async (c) => c.json(await listModels({ ctx: c.var.ctx }), 200));
 }

@@ -13,7 +13,8 @@ import {
   UploadEventsRequest,
   Worker,
 } from "../../services/tasks.types.js";
-import { listWorkers, registerWorker, touchWorker, workerForClaim } from "../../services/workers.js";
+import { RunnerModels } from "../../services/models/models.types.js";
+import { listWorkers, registerWorker, touchWorker, workerClaimant, workerForClaim } from "../../services/workers.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
 
 const TaskParam = z.object({ task_id: pathId("task_id") });
@@ -98,7 +99,16 @@ const routes = {
       tags: wtags,
       security: workerSecurity,
       summary: "A worker is alive (and whether it is draining); 404 until it has registered",
-      request: { body: jsonBody(WorkerName.extend({ draining: z.boolean().optional() }).strict().openapi("WorkerHeartbeatRequest")) },
+      request: {
+        body: jsonBody(
+          WorkerName.extend({
+            draining: z.boolean().optional(),
+            models: RunnerModels.optional().openapi({ description: "Sent when what the worker's OpenCode can run changed" }),
+          })
+            .strict()
+            .openapi("WorkerHeartbeatRequest"),
+        ),
+      },
       responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }).openapi("WorkerHeartbeatResponse"), "Noted") },
     },
     404,
@@ -209,15 +219,15 @@ export function registerTaskRoutes(app: Api) {
 
   app.openapi(routes.register, async (c) => c.json(await registerWorker({ ctx: c.var.ctx, input: c.req.valid("json") }), 200));
   app.openapi(routes.heartbeat, async (c) => {
-    const { name, draining } = c.req.valid("json");
-    await touchWorker(c.var.ctx, name, draining);
+    const { name, draining, models } = c.req.valid("json");
+    await touchWorker(c.var.ctx, name, { draining, models });
     return c.json({ ok: true as const }, 200);
   });
   app.openapi(routes.claim, async (c) => {
     const { ctx } = c.var;
     const row = await workerForClaim(ctx, c.req.valid("json").name);
     if (row.draining) return c.body(null, 204);
-    const claim = await claimTask(ctx, { kind: "worker", name: row.name, codebaseNames: row.codebases.map((cb) => cb.name) });
+    const claim = await claimTask(ctx, workerClaimant(row));
     return claim ? c.json(claim, 200) : c.body(null, 204);
   });
   app.openapi(routes.taskHeartbeat, async (c) =>

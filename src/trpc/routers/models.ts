@@ -1,6 +1,7 @@
-import { listModels } from "../../services/models.js";
+import { listModels } from "../../services/models/models.js";
 import { publicProcedure, router } from "../init.js";
 
 export const modelsRouter = router({
-  list: publicProcedure.query(() => listModels()),
+  /** What can run now (the server's OpenCode and online workers), plus the page's listed models marked unavailable. */
+  list: publicProcedure.query(({ ctx }) => listModels({ ctx: ctx.services })),
 });

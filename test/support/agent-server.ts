@@ -2,34 +2,54 @@
  * A CodeTether server on a real socket whose bridge drives the real `opencode`
  * against the scripted model, all inside one sandbox. For end-to-end tests and benchmarks.
  */
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { freePort } from "../../src/opencode/process.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { type TestDriver, pgliteDriver } from "./db.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import { testConfig } from "./harness.js";
-import { createOpencodeSandbox, type OpencodeSandbox } from "./opencode-sandbox.js";
+import { createOpencodeSandbox, type OpencodeSandbox, opencodeConfig } from "./opencode-sandbox.js";
 
 export interface AgentServer {
   server: RunningServer;
   llm: FakeLlm;
   sandbox: OpencodeSandbox;
+  /** The opencode.json the server's OpenCode reads, when started with `providerConfigFile`. */
+  configFile: string | undefined;
   /** JSON request against the server; returns status and parsed body. */
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
 
-/** `apiKey` sets CODETETHER_API_KEY on the server; `api()` then sends it. */
-export async function startAgentServer(driver: TestDriver = pgliteDriver, options: { apiKey?: string } = {}): Promise<AgentServer> {
+/**
+ * `apiKey` sets CODETETHER_API_KEY on the server; `api()` then sends it. `providerConfigFile`
+ * gives OpenCode its providers as a user would: an opencode.json named by
+ * CODETETHER_OPENCODE_CONFIG (at `configFile`) instead of the sandbox's inline config.
+ */
+export async function startAgentServer(
+  driver: TestDriver = pgliteDriver,
+  options: { apiKey?: string; providerConfigFile?: boolean; localConcurrency?: number } = {},
+): Promise<AgentServer> {
   const llm = await startFakeLlm();
   const sandbox = await createOpencodeSandbox({ llmUrl: llm.url });
   const db = await driver.create();
-  const config = testConfig({ dataDir: sandbox.root, apiKey: options.apiKey });
+  const config = testConfig({ dataDir: sandbox.root, apiKey: options.apiKey, ...(options.localConcurrency === undefined ? {} : { localConcurrency: options.localConcurrency }) });
   config.opencode = { ...config.opencode, host: "127.0.0.1", port: await freePort(), autoStart: true };
-  const server = await startServer({ config, database: db.database, opencodeEnv: sandbox.env });
+  const env = { ...sandbox.env };
+  let configFile: string | undefined;
+  if (options.providerConfigFile) {
+    configFile = path.join(sandbox.root, "opencode.json");
+    await writeFile(configFile, JSON.stringify(opencodeConfig(llm.url), null, 2));
+    delete env.OPENCODE_CONFIG_CONTENT;
+    config.opencode.providerConfig = { file: configFile };
+  }
+  const server = await startServer({ config, database: db.database, opencodeEnv: env });
   return {
     server,
     llm,
     sandbox,
+    configFile,
     async api(method, path, body) {
       const res = await fetch(`${server.url}${path}`, {
         method,

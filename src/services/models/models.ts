@@ -81,8 +81,12 @@ export async function listModels({ ctx }: { ctx: ServiceContext }): Promise<Mode
 
   const providers: Record<string, string[]> = {};
   for (const m of models) (providers[m.provider] ??= []).push(m.id);
-  const message =
-    defaultModel === null ? noModelMessage : server === null ? "The server's OpenCode did not answer; listing what workers reported." : undefined;
+  const opencode = ctx.bridge.connection.status().state;
+  const serverSilent =
+    opencode === "starting" || opencode === "connecting"
+      ? "The server's OpenCode is still starting: ask again in a moment."
+      : "The server's OpenCode did not answer in time: its models are missing from this list.";
+  const message = server === null ? (defaultModel === null ? `${serverSilent} ${noModelMessage}` : serverSilent) : defaultModel === null ? noModelMessage : undefined;
   return { models, providers, default: defaultModel, recommended, ...(message ? { message } : {}) };
 }
 

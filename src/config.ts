@@ -54,6 +54,17 @@ function int(name: string, value: string | undefined, fallback: number, min: num
 
 const nonEmpty = (v: string | undefined) => (v && v.trim() !== "" ? v.trim() : undefined);
 
+/**
+ * A secret: unset or empty means none, but a value of only whitespace is a mistake
+ * (a quoting slip in a unit file, say) that must not quietly turn auth off.
+ */
+function secret(name: string, value: string | undefined): string | undefined {
+  if (value !== undefined && value !== "" && value.trim() === "") {
+    throw new Error(`${name} is set but blank (only whitespace): set a real key, or unset it to run without one`);
+  }
+  return nonEmpty(value);
+}
+
 /** CODETETHER_OPENCODE_CONFIG: inline JSON when it starts with `{`, else a file path (which must exist). */
 export function parseProviderConfig(value: string | undefined): OpencodeSettings["providerConfig"] {
   const v = nonEmpty(value);
@@ -78,8 +89,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     port: overrides.port ?? int("CODETETHER_PORT", env.CODETETHER_PORT, 8000, 0, 65535),
     dataDir: path.resolve(nonEmpty(env.CODETETHER_DATA_DIR) ?? "./data"),
     databaseUrl: nonEmpty(env.DATABASE_URL),
-    apiKey: nonEmpty(env.CODETETHER_API_KEY),
-    workerToken: nonEmpty(env.CODETETHER_WORKER_TOKEN),
+    apiKey: secret("CODETETHER_API_KEY", env.CODETETHER_API_KEY),
+    workerToken: secret("CODETETHER_WORKER_TOKEN", env.CODETETHER_WORKER_TOKEN),
     maxBodyBytes: int("CODETETHER_MAX_BODY_BYTES", env.CODETETHER_MAX_BODY_BYTES, 1024 * 1024, 1024, 64 * 1024 * 1024),
     leaseSeconds: int("CODETETHER_TASK_LEASE_SECONDS", env.CODETETHER_TASK_LEASE_SECONDS, 15, 2, 3600),
     localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),

@@ -44,7 +44,7 @@ export interface CodeTetherClientOptions {
 export interface EventsOptions {
   /** Only this session's events. */
   sessionId?: string;
-  /** Start after this event id (exclusive); omit to replay the codebase's whole stream. */
+  /** Start after this event id (exclusive); `0` replays the whole stream; omit to start live (new events only). */
   lastEventId?: number | string;
   /** Stops reading: the loop throws the signal's reason. */
   signal?: AbortSignal;
@@ -58,12 +58,12 @@ export interface CodeTetherClient {
   listCodebases(): Promise<Codebase[]>;
   /** Registers a directory on the server's machine as a codebase. */
   createCodebase(input: CreateCodebaseInput): Promise<Codebase>;
-  /** The model catalogue, grouped by provider, with the recommended default. */
+  /** What can run now (server and workers), grouped by provider, with the default; the page's ten listed models marked unavailable when nothing runs them. */
   listModels(): Promise<ModelList>;
   /** Queues a task on a codebase; a worker (or the server's own runner) picks it up. */
   createTask(codebaseId: string, task: CreateTaskInput): Promise<Task>;
   /**
-   * A codebase's events as an async iterator: the stored ones after `lastEventId`, then live
+   * A codebase's events as an async iterator: the stored ones after `lastEventId` (none when it is omitted), then live
    * ones. It never ends on its own; `break`, or abort `signal`. After a dropped connection it
    * reconnects and resumes after the last event it yielded, so nothing is lost or repeated.
    */

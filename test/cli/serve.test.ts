@@ -15,7 +15,8 @@ describe("codetether CLI", () => {
   });
   after(() => rm(dataDir, { recursive: true, force: true }));
 
-  const env = () => ({ CODETETHER_DATA_DIR: dataDir, DATABASE_URL: "", CODETETHER_API_KEY: "" });
+  // No OpenCode for these: the server would start one with this machine's own home and network.
+  const env = () => ({ CODETETHER_DATA_DIR: dataDir, DATABASE_URL: "", CODETETHER_API_KEY: "", OPENCODE_AUTO_START: "false", OPENCODE_PORT: "9" });
 
   test("--version and --help", async () => {
     const v = await runCli(["--version"]);
@@ -25,6 +26,17 @@ describe("codetether CLI", () => {
     assert.equal(h.code, 0);
     assert.match(h.stdout, /--port <port>/);
     assert.match(h.stdout, /--host <host>/);
+  });
+
+  test("a CODETETHER_API_KEY of only whitespace refuses to start instead of turning auth off", async () => {
+    for (const blank of ["   ", "\t", " \n "]) {
+      const res = await runCli(["serve", "--port", "0"], { ...env(), CODETETHER_API_KEY: blank });
+      assert.equal(res.code, 2, JSON.stringify(blank));
+      assert.match(res.stderr, /CODETETHER_API_KEY is set but blank/);
+    }
+    const token = await runCli(["serve", "--port", "0"], { ...env(), CODETETHER_WORKER_TOKEN: "  " });
+    assert.equal(token.code, 2);
+    assert.match(token.stderr, /CODETETHER_WORKER_TOKEN is set but blank/);
   });
 
   test("bad flags exit 2 with a reason", async () => {

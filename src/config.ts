@@ -33,6 +33,8 @@ export interface Config {
   maxBodyBytes: number;
   /** How long a claimed task stays leased without a heartbeat (CODETETHER_TASK_LEASE_SECONDS). */
   leaseSeconds: number;
+  /** How many bytes of a run's events are held while the database is unavailable (CODETETHER_RUN_BUFFER_BYTES). */
+  runBufferBytes: number;
   /** Tasks the server's own runner runs at once for codebases without a worker (CODETETHER_LOCAL_CONCURRENCY; 0 = none). */
   localConcurrency: number;
   opencode: OpencodeSettings;
@@ -93,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     workerToken: secret("CODETETHER_WORKER_TOKEN", env.CODETETHER_WORKER_TOKEN),
     maxBodyBytes: int("CODETETHER_MAX_BODY_BYTES", env.CODETETHER_MAX_BODY_BYTES, 1024 * 1024, 1024, 64 * 1024 * 1024),
     leaseSeconds: int("CODETETHER_TASK_LEASE_SECONDS", env.CODETETHER_TASK_LEASE_SECONDS, 15, 2, 3600),
+    runBufferBytes: int("CODETETHER_RUN_BUFFER_BYTES", env.CODETETHER_RUN_BUFFER_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),
     opencode: {
       host: nonEmpty(env.OPENCODE_HOST) ?? "localhost",

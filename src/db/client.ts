@@ -12,6 +12,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { DatabaseCircuit } from "./circuit.js";
 import { acquireDataDirLock } from "./lock.js";
 import * as schema from "./schema.js";
 
@@ -34,6 +35,8 @@ export interface Database {
   /** Sends a small hint on a channel (Postgres NOTIFY); listeners then read the data themselves. */
   notify(channel: string, payload: string): Promise<void>;
   listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
+  /** Opens while a server database cannot be reached (the embedded one always can). */
+  circuit: DatabaseCircuit | null;
   close(): Promise<void>;
 }
 
@@ -55,13 +58,18 @@ async function openPostgres(url: string, maxConnections = 10): Promise<Database>
     max: maxConnections,
     onnotice: () => {},
     connect_timeout: 10,
+    // postgres.js waits up to 20 s (3^failures / 100) before reconnecting after errors; once the
+    // database is back we want to serve within seconds, so retry every quarter to half second.
+    backoff: () => 0.25 + Math.random() * 0.25,
     // Keep JSON as text in/out so drizzle's jsonb mapping stays in charge.
   });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
   await migrateWithLock(url);
   const parsed = new URL(url);
+  const circuit = new DatabaseCircuit(() => client`select 1`);
   return {
     db,
+    circuit,
     driver: "postgres",
     describe: `postgres://${parsed.host}${parsed.pathname}`,
     notify: async (channel, payload) => {
@@ -71,7 +79,10 @@ async function openPostgres(url: string, maxConnections = 10): Promise<Database>
       const sub = await client.listen(channel, onPayload);
       return () => sub.unlisten();
     },
-    close: () => client.end({ timeout: 5 }),
+    close: () => {
+      circuit.stop();
+      return client.end({ timeout: 5 });
+    },
   };
 }
 
@@ -106,6 +117,7 @@ async function openPglite(dataDir: string | null): Promise<Database> {
     await migratePglite(drizzlePglite(client), { migrationsFolder });
     return {
       db,
+      circuit: null,
       driver: "pglite",
       describe: dataDir ? `embedded PGlite at ${dataDir}` : "embedded PGlite (in memory)",
       notify: async (channel, payload) => {

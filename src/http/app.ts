@@ -36,6 +36,15 @@ export function createApp(ctx: ServiceContext): Api {
   });
   app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)), limit);
   app.use("/trpc/*", auth, limit);
+  // While the database is known to be down, answer at once rather than queue on a pool that cannot connect.
+  const circuit = ctx.database.circuit;
+  if (circuit) {
+    app.use("/v1/*", async (c, next) => {
+      if (!circuit.isOpen()) return next();
+      c.header("Retry-After", String(circuit.retryAfterSeconds()));
+      return detail(c, 503, "The database is unavailable right now; try again shortly");
+    });
+  }
 
   registerApi(app);
   registerDocsRoutes(app);

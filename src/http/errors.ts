@@ -6,7 +6,8 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
-import { asServiceError, errorCodes } from "../services/errors.js";
+import type { ServiceContext } from "../services/context.js";
+import { asServiceError, errorCodes, isDatabaseUnavailable } from "../services/errors.js";
 
 /** One readable line from zod issues: `path.to.field: message; ...`. */
 export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string {
@@ -31,6 +32,7 @@ export function validationHook(result: { success: boolean; error?: { issues: rea
 
 /** The last line of defence: domain and known infrastructure errors keep their status; anything else is a logged 500. */
 export function handleError(err: Error, c: Context) {
+  if (isDatabaseUnavailable(err)) (c.var as { ctx?: ServiceContext }).ctx?.database.circuit?.trip();
   const known = asServiceError(err);
   if (known) {
     if (known !== err) console.error(`[codetether] ${c.req.method} ${c.req.path}: ${known.message} (${rootCause(err).message})`);

@@ -1,5 +1,6 @@
 /** Builds the service context one server process runs on, and tears it down in order. */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
 import { Bridge } from "./bridge.js";
@@ -7,6 +8,9 @@ import type { ServiceContext } from "./context.js";
 import { EventLog } from "./event-log.js";
 import { LocalRunner } from "./local-runner.js";
 import { RunLiveness } from "./run-liveness.js";
+
+/** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
+const stopAllGraceMs = 5000;
 
 export interface Services {
   ctx: ServiceContext;
@@ -24,6 +28,8 @@ export async function createServices(options: {
   await events.start();
   const bridge = new Bridge(options.config.opencode, options.opencodeEnv);
   const shutdown = new AbortController();
+  // Every open stream listens for the shutdown: many listeners are expected, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const localRunner = new LocalRunner(() => ctx);
   const liveness = new RunLiveness(() => ctx);
   const ctx: ServiceContext = {
@@ -42,11 +48,15 @@ export async function createServices(options: {
   return {
     ctx,
     stop: async () => {
-      shutdown.abort();
       await localRunner.stop(); // hands its tasks back
       liveness.stop();
-      // Triggered runs end as aborted, recorded before the database closes, so no client waits on them.
-      await bridge.runner.stopAll("The server shut down while the agent was running");
+      // Triggered runs end as aborted, recorded while the streams are still open and before the
+      // database closes, so connected clients see the end and nobody waits on them.
+      const stopped = bridge.runner.stopAll("The server shut down while the agent was running");
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, stopAllGraceMs).unref())]);
+      await events.followersCaughtUp(1000);
+      shutdown.abort(); // ends the streams
+      await stopped;
       await bridge.stop();
       await events.stop();
     },

@@ -138,6 +138,33 @@ export class EventLog {
     });
   }
 
+  /** Followers of each stream in this process (see `follow`). */
+  private readonly followers = new Map<string, number>();
+
+  /** Counts a follower of `streamId` until the returned function is called. */
+  follow(streamId: string): () => void {
+    this.followers.set(streamId, (this.followers.get(streamId) ?? 0) + 1);
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      const n = (this.followers.get(streamId) ?? 1) - 1;
+      if (n === 0) this.followers.delete(streamId);
+      else this.followers.set(streamId, n);
+    };
+  }
+
+  /**
+   * Resolves once every follower in this process waits for more (it has sent all
+   * it knows of), or after `timeoutMs`: on shutdown, so the last events written
+   * (a run's `aborted` end) reach the clients before their streams close.
+   */
+  async followersCaughtUp(timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    const caughtUp = () => [...this.followers].every(([stream, n]) => (this.waiters.get(stream)?.size ?? 0) >= n);
+    while (!caughtUp() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  }
+
   private advance(streamId: string, head: number): void {
     if (!Number.isFinite(head) || head <= (this.heads.get(streamId) ?? 0)) return;
     this.heads.set(streamId, head);

@@ -5,7 +5,8 @@
  */
 import type { AgentEvent } from "./events.types.js";
 import type { ServiceContext } from "./context.js";
-import { isDatabaseUnavailable, ServiceError } from "./errors.js";
+import { ServiceError } from "./errors.js";
+import { untilDatabaseAnswers } from "./outage.js";
 
 const pageSize = 500;
 
@@ -49,8 +50,19 @@ export async function* followEvents(ctx: ServiceContext, streamId: string, optio
     };
     cursor = 0;
   }
+  const leave = ctx.events.follow(streamId);
+  try {
+    yield* followFrom(ctx, streamId, cursor, sessionId, signal);
+  } finally {
+    leave();
+  }
+}
+
+async function* followFrom(ctx: ServiceContext, streamId: string, from: number, sessionId: string | undefined, signal: AbortSignal): AsyncGenerator<AgentEvent> {
+  let cursor = from;
   while (!signal.aborted) {
-    const page = await ridingOutOutages(() => ctx.events.read(streamId, cursor, pageSize), signal);
+    // An open stream waits an outage out (its pings go on) and carries on where it was.
+    const page = (await untilDatabaseAnswers(() => ctx.events.read(streamId, cursor, pageSize), { signal })) ?? [];
     for (const event of page) {
       cursor = event.id;
       if (sessionId && event.data.session_id !== sessionId) continue;
@@ -60,32 +72,3 @@ export async function* followEvents(ctx: ServiceContext, streamId: string, optio
     if (page.length < pageSize) await ctx.events.waitForMore(streamId, cursor, signal);
   }
 }
-
-/** How long a follower waits before reading again while the database is unreachable. */
-const outageRetryMs = 1000;
-
-/**
- * Runs `read` until it works, waiting out a database outage, so a stream that is
- * already open stays open (its pings go on) and carries on where it was once the
- * database is back. Ends with nothing when `signal` aborts; other errors pass.
- */
-async function ridingOutOutages<T>(read: () => Promise<T[]>, signal: AbortSignal): Promise<T[]> {
-  for (;;) {
-    try {
-      return await read();
-    } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, outageRetryMs);
-        function done() {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", done);
-          resolve();
-        }
-        signal.addEventListener("abort", done, { once: true });
-      });
-      if (signal.aborted) return [];
-    }
-  }
-}
-

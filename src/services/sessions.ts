@@ -5,13 +5,15 @@
 import { stat } from "node:fs/promises";
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { sessions } from "../db/schema.js";
-import type { RunSink } from "../opencode/runner.js";
+import type { RunOutcome, RunSink } from "../opencode/runner.js";
 import { getCodebaseRow } from "./codebases.js";
 import { requireRunnable } from "./models/models.js";
 import type { AgentConfig } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError, conflict, invalid } from "./errors.js";
 import type { NewEvent } from "./events.types.js";
+import { untilDatabaseAnswers } from "./outage.js";
+import { RunOutbox } from "./run-outbox.js";
 import { getSessionRow, listSessionRows, sessionDetail, storeMessages, toSession } from "./session-store.js";
 import type { PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
 
@@ -30,42 +32,64 @@ export function workingDirectory(codebase: CodebaseRow): string {
  * run-liveness.ts): then its end was already recorded and must not be twice.
  */
 function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, directory: string): RunSink {
-  const append = (e: NewEvent) => ctx.events.append(codebaseId, [e]);
-  let last: Promise<unknown> = Promise.resolve();
+  const outbox = new RunOutbox(
+    (events) => ctx.events.append(codebaseId, events),
+    ctx.config.runBufferBytes,
+    ctx.shutdown,
+    (message, err) => console.error(`[codetether] run ${sessionId}: ${message}`, err ? (err as Error).message : ""),
+  );
   const owned = and(eq(sessions.id, sessionId), eq(sessions.runOwner, ctx.instanceId));
   const ended = { runOwner: null, runHeartbeatAt: null, updatedAt: new Date() };
   return {
     event(e) {
-      last = append(e).catch((err) => console.error("[codetether] storing an event failed:", err));
+      outbox.push(e);
     },
-    finished({ status, error }) {
+    finished(outcome) {
       return (async () => {
-        await last;
-        let recorded: { id: string }[];
-        try {
-          const client = await ctx.bridge.connection.ensure();
-          const list = await client.messages(directory, sessionId);
-          recorded = await ctx.database.db.transaction(async (tx) => {
-            const rows = await tx
-              .update(sessions)
-              .set({ ...ended, status, error: error ?? null, messageCount: list.length })
-              .where(owned)
-              .returning({ id: sessions.id });
-            if (rows.length > 0) await storeMessages(tx, sessionId, list);
-            return rows;
-          });
-        } catch {
-          // OpenCode is gone (that may be why the run failed): keep the outcome without messages.
-          recorded = await ctx.database.db
-            .update(sessions)
-            .set({ ...ended, status, error: error ?? null })
-            .where(owned)
-            .returning({ id: sessions.id });
+        await outbox.flushed();
+        let { status, error } = outcome;
+        if (outbox.lost > 0) {
+          // Never "completed" with holes in the stream: say what was lost.
+          status = "failed";
+          error = `${outbox.lost} event(s) of this run were lost: the database was unavailable for longer than the run's event buffer (CODETETHER_RUN_BUFFER_BYTES) lasts`;
+          outbox.push({ type: "error", data: { session_id: sessionId, name: "EventsLost", message: error } });
+          await outbox.flushed();
         }
-        if (recorded.length > 0) await append({ type: "complete", data: { session_id: sessionId, status, ...(error ? { error } : {}) } });
+        // During a shutdown an outage is not waited out: the next start marks the run lost instead.
+        const recorded = await untilDatabaseAnswers(() => recordEnd(status, error), { signal: ctx.shutdown });
+        if (recorded) {
+          const complete: NewEvent = { type: "complete", data: { session_id: sessionId, status, ...(error ? { error } : {}) } };
+          await untilDatabaseAnswers(() => ctx.events.append(codebaseId, [complete]), { signal: ctx.shutdown });
+        }
       })().catch((err) => console.error("[codetether] finishing a run failed:", err));
     },
   };
+
+  /** Records the outcome if this process still owns the run; true when it did. */
+  async function recordEnd(status: RunOutcome, error: string | undefined): Promise<boolean> {
+    let recorded: { id: string }[];
+    try {
+      const client = await ctx.bridge.connection.ensure();
+      const list = await client.messages(directory, sessionId);
+      recorded = await ctx.database.db.transaction(async (tx) => {
+        const rows = await tx
+          .update(sessions)
+          .set({ ...ended, status, error: error ?? null, messageCount: list.length })
+          .where(owned)
+          .returning({ id: sessions.id });
+        if (rows.length > 0) await storeMessages(tx, sessionId, list);
+        return rows;
+      });
+    } catch {
+      // OpenCode is gone (that may be why the run failed): keep the outcome without messages.
+      recorded = await ctx.database.db
+        .update(sessions)
+        .set({ ...ended, status, error: error ?? null })
+        .where(owned)
+        .returning({ id: sessions.id });
+    }
+    return recorded.length > 0;
+  }
 }
 
 /** The session a trigger without `session_id` resumes: the newest one of ours that did not fail. */

@@ -7,7 +7,7 @@ import superjson from "superjson";
 import { ZodError } from "zod";
 import { formatZodIssues } from "../http/errors.js";
 import type { ServiceContext } from "../services/context.js";
-import { asServiceError, errorCodes } from "../services/errors.js";
+import { asServiceError, errorCodes, isDatabaseUnavailable } from "../services/errors.js";
 
 declare const opaque: unique symbol;
 /**
@@ -42,7 +42,14 @@ const t = initTRPC.context<TrpcContext>().create({
 });
 
 /** Narrows the opaque root context back to the `ServiceContext` that `createContextInner` put there. */
-const withServices = t.middleware(({ ctx, next }) => next({ ctx: { services: ctx.services as unknown as ServiceContext } }));
+const withServices = t.middleware(({ ctx, next }) => {
+  const services = ctx.services as unknown as ServiceContext;
+  // While the database is known to be down, fail at once (see DatabaseCircuit).
+  if (services.database.circuit?.isOpen()) {
+    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The database is unavailable right now; try again shortly" });
+  }
+  return next({ ctx: { services } });
+});
 
 /** A domain (or known infrastructure) error as a typed tRPC error, the original as `cause`; others unchanged. */
 export function toTrpcError(err: unknown): unknown {
@@ -55,9 +62,11 @@ export function toTrpcError(err: unknown): unknown {
  * after this middleware has returned, so subscriptions map their own errors with
  * `toTrpcError`.
  */
-const mapServiceErrors = t.middleware(async ({ next }) => {
+const mapServiceErrors = t.middleware(async ({ ctx, next }) => {
   const result = await next();
   if (!result.ok) {
+    const cause = result.error.cause ?? result.error;
+    if (isDatabaseUnavailable(cause)) (ctx.services as unknown as ServiceContext).database.circuit?.trip();
     const mapped = toTrpcError(result.error);
     if (mapped !== result.error) throw mapped;
   }

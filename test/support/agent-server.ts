@@ -4,6 +4,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { Config } from "../../src/config.js";
 import { freePort } from "../../src/opencode/process.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { type TestDriver, pgliteDriver } from "./db.js";
@@ -29,12 +30,17 @@ export interface AgentServer {
  */
 export async function startAgentServer(
   driver: TestDriver = pgliteDriver,
-  options: { apiKey?: string; providerConfigFile?: boolean; localConcurrency?: number } = {},
+  options: { apiKey?: string; providerConfigFile?: boolean; localConcurrency?: number; config?: Partial<Config> } = {},
 ): Promise<AgentServer> {
   const llm = await startFakeLlm();
   const sandbox = await createOpencodeSandbox({ llmUrl: llm.url });
   const db = await driver.create();
-  const config = testConfig({ dataDir: sandbox.root, apiKey: options.apiKey, ...(options.localConcurrency === undefined ? {} : { localConcurrency: options.localConcurrency }) });
+  const config = testConfig({
+    dataDir: sandbox.root,
+    apiKey: options.apiKey,
+    ...(options.localConcurrency === undefined ? {} : { localConcurrency: options.localConcurrency }),
+    ...options.config,
+  });
   config.opencode = { ...config.opencode, host: "127.0.0.1", port: await freePort(), autoStart: true };
   const env = { ...sandbox.env };
   let configFile: string | undefined;

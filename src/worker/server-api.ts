@@ -1,6 +1,8 @@
 /**
- * The worker's HTTP client for the server's worker protocol. Network failures
- * and 5xx answers are retryable; 409 "lease lost" means stop; other 4xx are bugs.
+ * The worker's HTTP client for the server's worker protocol. Network failures,
+ * timeouts, 5xx and 429 answers, and answers that are not our JSON (a proxy's HTML
+ * error page, a cut-off body) are retryable; 409 "lease lost" means stop; only a
+ * well-formed 4xx `{"detail"}` from the server itself is final.
  */
 import { LeaseLostError } from "../tasks/execute.js";
 
@@ -32,26 +34,40 @@ export class ServerApi {
       throw new RetryableError(`server unreachable: ${(err as Error).message}`);
     }
     if (res.status === 204) return null;
-    const text = await res.text();
-    const parsed = text ? (JSON.parse(text) as T & { detail?: string }) : null;
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new RetryableError(`HTTP ${res.status}: the answer was cut off (${(err as Error).message})`);
+    }
+    let parsed: (T & { detail?: unknown }) | null;
+    try {
+      parsed = text ? (JSON.parse(text) as T & { detail?: unknown }) : null;
+    } catch {
+      // Not from our server (a proxy's error page, say): whatever happened, asking again is safe.
+      throw new RetryableError(`HTTP ${res.status}: not a JSON answer (${text.replace(/\s+/g, " ").slice(0, 80)})`);
+    }
     if (res.ok) return parsed;
-    const detail = (parsed as { detail?: string } | null)?.detail ?? text.slice(0, 200);
+    const detail = typeof parsed?.detail === "string" ? parsed.detail : null;
+    if (res.status >= 500 || res.status === 429 || detail === null) {
+      throw new RetryableError(`HTTP ${res.status}: ${detail ?? text.replace(/\s+/g, " ").slice(0, 80)}`);
+    }
     if (res.status === 409 && detail.startsWith("lease lost")) throw new LeaseLostError();
-    if (res.status >= 500 || res.status === 429) throw new RetryableError(`HTTP ${res.status}: ${detail}`);
     throw new Error(`HTTP ${res.status} from ${path}: ${detail}`);
   }
 }
 
 /**
  * Repeats `call` while it fails with a RetryableError, with jittered backoff
- * capped at 5 s, until it succeeds, fails otherwise, or `signal` aborts.
+ * capped at 5 s, until it succeeds, fails otherwise, `signal` aborts, or
+ * `giveUp()` says further tries are pointless (the lease has lapsed).
  */
-export async function withRetry<T>(call: () => Promise<T>, signal?: AbortSignal, onRetry?: (err: Error) => void): Promise<T> {
+export async function withRetry<T>(call: () => Promise<T>, signal?: AbortSignal, onRetry?: (err: Error) => void, giveUp?: () => boolean): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (!(err instanceof RetryableError) || signal?.aborted) throw err;
+      if (!(err instanceof RetryableError) || signal?.aborted || giveUp?.()) throw err;
       onRetry?.(err);
       const delay = Math.min(5000, 250 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
       await new Promise((r) => setTimeout(r, delay));

@@ -152,9 +152,16 @@ export class CodetetherWorker {
     const id = claim.task.id;
     const lease = { lease_token: claim.lease_token };
     const base = `/v1/opencode/worker/tasks/${encodeURIComponent(id)}`;
-    const retry = <T>(call: () => Promise<T>) => withRetry(call, undefined, (err) => this.log(`task ${id}: ${err.message}; retrying`));
+    // Reports are retried for as long as the lease may still be ours: past that the server has moved on.
+    let leaseConfirmedAt = Date.now();
+    const leaseLapsed = () => Date.now() - leaseConfirmedAt > claim.lease_seconds * 1000;
+    const retry = <T>(call: () => Promise<T>) => withRetry(call, undefined, (err) => this.log(`task ${id}: ${err.message}; retrying`), leaseLapsed);
     const reporter: TaskReporter = {
-      heartbeat: async () => (await this.api.post<{ cancel_requested: boolean }>(`${base}/heartbeat`, lease))!,
+      heartbeat: async () => {
+        const answer = (await this.api.post<{ cancel_requested: boolean }>(`${base}/heartbeat`, lease))!;
+        leaseConfirmedAt = Date.now();
+        return answer;
+      },
       events: async (events) => (await this.api.post<{ acked_through: number }>(`${base}/events`, { ...lease, events }))!.acked_through,
       complete: async (outcome) => {
         await retry(() => this.api.post<Task>(`${base}/complete`, { ...lease, ...outcome }));

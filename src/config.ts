@@ -31,6 +31,17 @@ export interface Config {
   workerToken: string | undefined;
   /** Largest request body accepted, in bytes (CODETETHER_MAX_BODY_BYTES). */
   maxBodyBytes: number;
+  /** Socket limits, so silent, slow or piled-up connections cannot exhaust the process (see server.ts). */
+  http: {
+    /** A connection must have sent its request headers within this (CODETETHER_HEADERS_TIMEOUT_SECONDS). */
+    headersTimeoutSeconds: number;
+    /** ...and its whole request, body included (CODETETHER_REQUEST_TIMEOUT_SECONDS). */
+    requestTimeoutSeconds: number;
+    /** An idle keep-alive connection is closed after this (CODETETHER_KEEPALIVE_TIMEOUT_SECONDS). */
+    keepAliveTimeoutSeconds: number;
+    /** Open connections at most; more are refused at once (CODETETHER_MAX_CONNECTIONS). */
+    maxConnections: number;
+  };
   /** How long a claimed task stays leased without a heartbeat (CODETETHER_TASK_LEASE_SECONDS). */
   leaseSeconds: number;
   /** How many bytes of a run's events are held while the database is unavailable (CODETETHER_RUN_BUFFER_BYTES). */
@@ -94,6 +105,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     apiKey: secret("CODETETHER_API_KEY", env.CODETETHER_API_KEY),
     workerToken: secret("CODETETHER_WORKER_TOKEN", env.CODETETHER_WORKER_TOKEN),
     maxBodyBytes: int("CODETETHER_MAX_BODY_BYTES", env.CODETETHER_MAX_BODY_BYTES, 1024 * 1024, 1024, 64 * 1024 * 1024),
+    http: {
+      headersTimeoutSeconds: int("CODETETHER_HEADERS_TIMEOUT_SECONDS", env.CODETETHER_HEADERS_TIMEOUT_SECONDS, 10, 1, 600),
+      requestTimeoutSeconds: int("CODETETHER_REQUEST_TIMEOUT_SECONDS", env.CODETETHER_REQUEST_TIMEOUT_SECONDS, 30, 1, 3600),
+      keepAliveTimeoutSeconds: int("CODETETHER_KEEPALIVE_TIMEOUT_SECONDS", env.CODETETHER_KEEPALIVE_TIMEOUT_SECONDS, 5, 1, 600),
+      maxConnections: int("CODETETHER_MAX_CONNECTIONS", env.CODETETHER_MAX_CONNECTIONS, 1000, 1, 1_000_000),
+    },
     leaseSeconds: int("CODETETHER_TASK_LEASE_SECONDS", env.CODETETHER_TASK_LEASE_SECONDS, 15, 2, 3600),
     runBufferBytes: int("CODETETHER_RUN_BUFFER_BYTES", env.CODETETHER_RUN_BUFFER_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),

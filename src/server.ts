@@ -36,9 +36,26 @@ export async function startServer({ config, database, opencodeEnv }: StartOption
 
   let server: ServerType;
   const port = await new Promise<number>((resolve, reject) => {
-    server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) =>
-      resolve(info.port),
+    const limits = config.http;
+    server = serve(
+      {
+        fetch: app.fetch,
+        port: config.port,
+        hostname: config.host,
+        serverOptions: {
+          // A request is received whole within these or answered 408 and closed: a silent or
+          // byte-a-second client cannot hold a socket. They bound receiving only, so a long SSE
+          // answer is not cut (a client that stops reading is, by the stream's own write timeout).
+          headersTimeout: Math.min(limits.headersTimeoutSeconds, limits.requestTimeoutSeconds) * 1000,
+          requestTimeout: limits.requestTimeoutSeconds * 1000,
+          keepAliveTimeout: limits.keepAliveTimeoutSeconds * 1000,
+          connectionsCheckingInterval: 1000,
+        },
+      },
+      (info: AddressInfo) => resolve(info.port),
     );
+    // Beyond this, new connections are closed at once instead of the process running out of file descriptors.
+    (server as { maxConnections?: number }).maxConnections = limits.maxConnections;
     server.once("error", reject);
   });
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;

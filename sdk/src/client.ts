@@ -119,7 +119,7 @@ export function createCodeTetherClient(options: CodeTetherClientOptions): CodeTe
         condition: (op) => op.type === "subscription",
         true: subscriptions,
         // Queries go as GET with their input in the URL; long URLs fail at proxies, so split big batches.
-        false: httpBatchStreamLink({ url: endpoint, transformer: superjson, headers, fetch: batchFetch, maxURLLength: 2083 }),
+        false: httpBatchStreamLink({ url: endpoint, transformer: superjson, headers, fetch: batchFetch, maxURLLength: 2083, maxItems: 20 }),
       }),
     ],
   });

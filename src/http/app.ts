@@ -15,6 +15,9 @@ import { registerDocsRoutes } from "./docs.js";
 import { detail, handleError, validationHook } from "./errors.js";
 import type { Api, AppEnv } from "./openapi.js";
 
+/** The most calls one tRPC batch request may carry (the SDK never sends more). */
+export const trpcMaxBatchSize = 20;
+
 /** The whole server's HTTP app over `ctx`. Only /v1 and /trpc need a key; /health, /openapi.json and /docs stay open. */
 export function createApp(ctx: ServiceContext): Api {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -54,6 +57,8 @@ export function createApp(ctx: ServiceContext): Api {
       endpoint: "/trpc",
       req: c.req.raw,
       router: appRouter,
+      // One request may not fan out into unbounded work (and an unbounded answer): larger batches get a 400.
+      maxBatchSize: trpcMaxBatchSize,
       createContext: () => createContextInner(ctx),
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") console.error(`[codetether] trpc ${path} failed:`, error.cause ?? error);

@@ -25,6 +25,20 @@ for (const driver of testDrivers()) {
       assert.deepEqual(await h.trpc.codebases.delete({ id: cb.id }), { id: cb.id, deleted: true });
     });
 
+    test("a batch is capped at 20 calls: 20 are answered, 21 are a 400 that does no work", async () => {
+      const batch = (n: number) => {
+        const paths = Array.from({ length: n }, () => "codebases.list").join(",");
+        const input = encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, {}]))));
+        return h.request("GET", `/trpc/${paths}?batch=1&input=${input}`);
+      };
+      const ok = await batch(20);
+      assert.equal(ok.status, 200);
+      assert.equal((await ok.json()).length, 20);
+      const tooMany = await batch(21);
+      assert.equal(tooMany.status, 400);
+      assert.match(JSON.stringify(await tooMany.json()), /batch/i);
+    });
+
     test("errors are typed: NOT_FOUND, CONFLICT, UNPROCESSABLE_CONTENT, BAD_REQUEST", async () => {
       assert.equal((await trpcError(h.trpc.codebases.get({ id: "nope" }))).code, "NOT_FOUND");
       await h.trpc.codebases.create({ name: "t2", path: h.tmp });

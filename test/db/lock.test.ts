@@ -1,0 +1,72 @@
+/**
+ * The embedded database's lock file with real processes: stale locks are taken
+ * over by exactly one of two racing processes, and a pid that now belongs to some
+ * other live process does not block start-up.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { acquireDataDirLock, DataDirLockedError } from "../../src/db/lock.js";
+import { repoRoot } from "../support/cli.js";
+
+function taker(dir: string, at: number): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "test/support/lock-taker.ts"), dir, String(at)], { cwd: repoRoot });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c));
+    child.stderr.on("data", (c: Buffer) => (out += c));
+    child.on("exit", () => resolve(out.trim()));
+  });
+}
+
+describe("the data directory lock", { timeout: 300_000 }, () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "ct-lock-"));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+  const lockFile = () => path.join(dir, "codetether.lock");
+
+  test("two processes taking over a stale lock at the same instant: exactly one wins, 10 times out of 10", async () => {
+    for (let round = 0; round < 10; round++) {
+      // A lock left by a process that is gone (a pid far above any live one).
+      await writeFile(lockFile(), JSON.stringify({ pid: 4_000_000 + round, start: "1", boot: null }));
+      const at = Date.now() + 1500; // both are started and spinning by then
+      const results = await Promise.all([taker(dir, at), taker(dir, at)]);
+      assert.deepEqual([...results].sort(), ["locked", "won"], `round ${round}: ${JSON.stringify(results)}`);
+    }
+  });
+
+  test("a stale lock whose pid now belongs to another live process (pid reuse) is taken over", async () => {
+    // This test process is alive, but it is not the one that wrote the lock: another start time...
+    await writeFile(lockFile(), JSON.stringify({ pid: process.pid === 1 ? 2 : 1, start: "0", boot: null }));
+    const release = acquireDataDirLock(dir);
+    assert.equal(JSON.parse(await readFile(lockFile(), "utf8")).pid, process.pid);
+    release();
+    // ...or another boot.
+    await writeFile(lockFile(), JSON.stringify({ pid: 1, start: null, boot: "some-earlier-boot" }));
+    const again = acquireDataDirLock(dir);
+    again();
+  });
+
+  test("a live holder is named, and releasing only removes one's own lock", async () => {
+    const release = acquireDataDirLock(dir);
+    const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"]);
+    try {
+      const holder = JSON.parse(await readFile(lockFile(), "utf8"));
+      // Pretend the live child holds it, with its real start time: it must be respected.
+      const stat = await readFile(`/proc/${other.pid}/stat`, "utf8");
+      const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+      await writeFile(lockFile(), JSON.stringify({ pid: other.pid, start, boot: holder.boot }));
+      assert.throws(() => acquireDataDirLock(dir), (err: unknown) => err instanceof DataDirLockedError && err.holderPid === other.pid);
+      release(); // not ours any more: left alone
+      assert.equal(JSON.parse(await readFile(lockFile(), "utf8")).pid, other.pid);
+    } finally {
+      other.kill("SIGKILL");
+      await rm(lockFile(), { force: true });
+    }
+  });
+});

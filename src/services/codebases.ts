@@ -4,7 +4,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import path from "node:path";
 import { asc, count, eq } from "drizzle-orm";
 import { codebases } from "../db/schema.js";
 import type {
@@ -14,6 +13,7 @@ import type {
   UpdateCodebaseRequest,
 } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
+import { isInside, realInside } from "./paths.js";
 import { EventLog } from "./event-log.js";
 import { conflict, invalid, isUniqueViolation, notFound } from "./errors.js";
 
@@ -43,11 +43,8 @@ async function isDirectory(p: string): Promise<boolean> {
 /** Checks what the schema cannot: directories exist here, and working_directory stays inside path. */
 async function checkPaths(codebasePath: string, workerId: string | null, config: AgentConfig): Promise<void> {
   const wd = config.working_directory;
-  if (wd !== undefined) {
-    const rel = path.relative(codebasePath, wd);
-    if (rel.startsWith("..") || path.isAbsolute(rel)) {
-      throw invalid(`agent_config.working_directory must be inside path (${codebasePath})`);
-    }
+  if (wd !== undefined && !isInside(codebasePath, wd)) {
+    throw invalid(`agent_config.working_directory must be inside path (${codebasePath})`);
   }
   if (workerId) return; // the worker's own file system; it checks its paths itself
   if (!(await isDirectory(codebasePath))) {
@@ -55,6 +52,10 @@ async function checkPaths(codebasePath: string, workerId: string | null, config:
   }
   if (wd !== undefined && !(await isDirectory(wd))) {
     throw invalid(`agent_config.working_directory is not an existing directory: ${wd}`);
+  }
+  // A symlink inside the codebase may point anywhere: what counts is where it leads.
+  if (wd !== undefined && !(await realInside(codebasePath, wd))) {
+    throw invalid(`agent_config.working_directory leads outside path (${codebasePath}) through a symlink: ${wd}`);
   }
 }
 

@@ -7,6 +7,7 @@ import { runnableIds } from "./models/models.js";
 import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError } from "./errors.js";
+import { realInside } from "./paths.js";
 import { recordMessages } from "./session-store.js";
 import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
 import type { Claim } from "./tasks.types.js";
@@ -120,6 +121,10 @@ export class LocalRunner {
       release: (reason) => fenced(() => releaseTask(ctx, id, token, reason)).then(() => {}),
     };
     try {
+      if (!(await realInside(claim.codebase.path, directory))) {
+        await reporter.complete({ status: "failed", error: `The working directory leads outside the codebase (${claim.codebase.path}) through a symlink, or is gone: ${directory}` });
+        return;
+      }
       await executeTask({
         claim,
         directory,

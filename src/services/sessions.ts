@@ -8,6 +8,7 @@ import { sessions } from "../db/schema.js";
 import type { RunOutcome, RunSink } from "../opencode/runner.js";
 import { getCodebaseRow } from "./codebases.js";
 import { requireRunnable } from "./models/models.js";
+import { realInside } from "./paths.js";
 import type { AgentConfig } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError, conflict, invalid } from "./errors.js";
@@ -128,6 +129,10 @@ export async function triggerAgent({
   const directory = workingDirectory(codebase);
   if (!(await stat(directory).then((s) => s.isDirectory(), () => false))) {
     throw invalid(`The codebase directory no longer exists: ${directory}`);
+  }
+  // Checked again now: a directory inside the codebase may have become a symlink to elsewhere since it was registered.
+  if (!(await realInside(codebase.path, directory))) {
+    throw invalid(`The working directory leads outside the codebase (${codebase.path}) through a symlink: ${directory}`);
   }
   requireRunnable(model, [await ctx.bridge.models.get()], "on this server");
 

@@ -4,7 +4,7 @@
 import "@hono/zod-openapi";
 import { z } from "zod";
 import { RunnerModels } from "./models/models.types.js";
-import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
+import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
 
 export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
 export const TaskStatus = z.enum(taskStatuses).openapi("TaskStatus");
@@ -74,7 +74,7 @@ export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 export const WorkerCodebase = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "codebase name must be 1-100 letters, digits, '.', '_' or '-'"),
-    path: z.string().min(1).max(4096),
+    path: AbsolutePath.openapi({ description: "Absolute, normalized path on the worker's machine" }),
   })
   .openapi("WorkerCodebase");
 

@@ -5,12 +5,12 @@
  * restarts and network drops by retrying, and on SIGTERM finishes or hands back
  * what it holds.
  */
-import path from "node:path";
 import type { OpencodeSettings } from "../config.js";
 import { Bridge } from "../services/bridge.js";
 import type { RunnerModels } from "../services/models/models.types.js";
 import type { Claim, Task, Worker } from "../services/tasks.types.js";
 import { executeTask, type TaskReporter } from "../tasks/execute.js";
+import { workerDirectory } from "./paths.js";
 import { RetryableError, ServerApi, withRetry } from "./server-api.js";
 
 /** How long registration waits for the local OpenCode to say what it can run. */
@@ -136,16 +136,15 @@ export class CodetetherWorker {
     });
   }
 
-  /** Where the claimed codebase lives here, by name; null if this worker does not have it. */
-  private localPath(claim: Claim): string | null {
+  /**
+   * Where the claimed codebase (and its working directory) is here, by name, with
+   * symlinks resolved: null if this worker does not have it, or if the directory
+   * leads outside the worker's own copy.
+   */
+  private localPath(claim: Claim): Promise<string | null> {
     const mine = this.options.codebases.find((c) => c.name === claim.codebase.name);
-    if (!mine) return null;
-    const wd = claim.codebase.agent_config.working_directory;
-    if (typeof wd === "string") {
-      const rel = path.relative(claim.codebase.path, wd);
-      if (!rel.startsWith("..") && !path.isAbsolute(rel)) return path.join(mine.path, rel);
-    }
-    return mine.path;
+    if (!mine) return Promise.resolve(null);
+    return workerDirectory(mine.path, claim.codebase.path, claim.codebase.agent_config.working_directory);
   }
 
   private async execute(claim: Claim, release: AbortSignal): Promise<void> {
@@ -170,11 +169,14 @@ export class CodetetherWorker {
         await retry(() => this.api.post<Task>(`${base}/release`, { ...lease, reason }));
       },
     };
-    const directory = this.localPath(claim);
+    const directory = await this.localPath(claim);
     this.log(`task ${id} (attempt ${claim.attempt}): ${claim.task.title}`);
     try {
       if (!directory) {
-        await reporter.complete({ status: "failed", error: `Codebase "${claim.codebase.name}" is not on worker ${this.options.name}` });
+        await reporter.complete({
+          status: "failed",
+          error: `Codebase "${claim.codebase.name}" is not on worker ${this.options.name}, or its working directory leads outside it`,
+        });
         return;
       }
       const outcome = await executeTask({

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { testDrivers } from "../support/db.js";
@@ -42,6 +43,34 @@ for (const driver of testDrivers()) {
         422,
         /inside path/,
       );
+    });
+
+    test("a working_directory that is a symlink leading outside the codebase is 422, at registration and at trigger time", async () => {
+      const base = await mkdtemp(path.join(h.tmp, "sym-"));
+      const outside = await mkdtemp(path.join(os.tmpdir(), "ct-outside-"));
+      await symlink(outside, path.join(base, "escape"));
+      await symlink("/", path.join(base, "root"));
+      for (const link of ["escape", "root"]) {
+        await rejects({ name: `sym-${link}`, path: base, agent_config: { working_directory: path.join(base, link) } }, 422, /through a symlink/);
+      }
+      // Registered while it was a real directory, swapped for a symlink afterwards.
+      await mkdir(path.join(base, "sub"));
+      const ok = await h.request("POST", "/v1/opencode/codebases", { name: "sym-later", path: base, agent_config: { working_directory: path.join(base, "sub") } });
+      assert.equal(ok.status, 201);
+      await rm(path.join(base, "sub"), { recursive: true });
+      await symlink(outside, path.join(base, "sub"));
+      const trigger = await h.request("POST", `/v1/opencode/codebases/${(await ok.json()).id}/trigger`, { prompt: "hi" });
+      assert.equal(trigger.status, 422);
+      assert.match((await trigger.json()).detail, /outside the codebase .* through a symlink/);
+      await rm(outside, { recursive: true, force: true });
+    });
+
+    test("a worker cannot register a relative or non-normalized codebase path", async () => {
+      for (const bad of ["../../etc", "relative/dir", "/srv/app/../../etc"]) {
+        const res = await h.request("POST", "/v1/opencode/worker/register", { name: "w-bad", codebases: [{ name: "x", path: bad }] });
+        assert.equal(res.status, 422, bad);
+        assert.match((await res.json()).detail, /path/);
+      }
     });
 
     test("bad names, models, unknown fields and wrong types are 422", async () => {

@@ -2,6 +2,7 @@
  * One `createDb()` for both drivers: postgres.js when a URL is given, embedded
  * PGlite otherwise. Both run the same drizzle/ migrations at start-up.
  */
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -103,6 +104,13 @@ async function migrateWithLock(url: string): Promise<void> {
 /** Any fixed number unique to this application. */
 const migrationLockKey = 7_301_964_112;
 
+/**
+ * The embedded database holds one server's data: Postgres's defaults (128 MB of
+ * shared buffers) cost about 150 MB of resident memory it does not need. Measured
+ * idle on existing data: 326 MB with the defaults, 175 MB with these.
+ */
+const embeddedSettings = ["shared_buffers = 16MB", "work_mem = 4MB", "maintenance_work_mem = 16MB", "wal_buffers = 1MB"];
+
 async function openPglite(dataDir: string | null): Promise<Database> {
   let release: (() => void) | undefined;
   if (dataDir) {
@@ -111,10 +119,21 @@ async function openPglite(dataDir: string | null): Promise<Database> {
     release = acquireDataDirLock(dataDir);
   }
   try {
-    const client = dataDir ? new PGlite(dataDir) : new PGlite();
-    await client.waitReady;
-    const db = drizzlePglite(client, { schema }) as unknown as Db;
+    const open = async () => {
+      const c = dataDir ? new PGlite(dataDir, { postgresqlconf: embeddedSettings }) : new PGlite({ postgresqlconf: embeddedSettings });
+      await c.waitReady;
+      return c;
+    };
+    const fresh = dataDir !== null && !existsSync(path.join(dataDir, "PG_VERSION"));
+    let client = await open();
     await migratePglite(drizzlePglite(client), { migrationsFolder });
+    if (fresh) {
+      // Creating the database (initdb) grows the WebAssembly heap by about half a gigabyte that
+      // it never gives back; a new instance on the data it wrote starts small again.
+      await client.close();
+      client = await open();
+    }
+    const db = drizzlePglite(client, { schema }) as unknown as Db;
     return {
       db,
       circuit: null,

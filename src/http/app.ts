@@ -11,6 +11,7 @@ import { createContextInner } from "../trpc/init.js";
 import { appRouter } from "../trpc/router.js";
 import { registerApi } from "./api.js";
 import { requireBearer } from "./auth.js";
+import { compressDashboard, isApiPath, registerDashboard } from "./dashboard.js";
 import { registerDocsRoutes } from "./docs.js";
 import { detail, handleError, validationHook } from "./errors.js";
 import type { Api, AppEnv } from "./openapi.js";
@@ -49,6 +50,7 @@ export function createApp(ctx: ServiceContext): Api {
     });
   }
 
+  app.use("*", (c, next) => (c.req.method === "GET" && !isApiPath(c.req.path) ? compressDashboard(c, next) : next()));
   registerApi(app);
   registerDocsRoutes(app);
 
@@ -65,5 +67,6 @@ export function createApp(ctx: ServiceContext): Api {
       },
     }),
   );
+  registerDashboard(app);
   return app;
 }

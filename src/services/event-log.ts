@@ -18,7 +18,13 @@ const defaultPollFallbackMs = 2000;
 type Row = typeof agentEvents.$inferSelect;
 
 export function toAgentEvent(row: Row): AgentEvent {
-  return { id: row.seq, type: row.type, data: row.data, created_at: row.createdAt.toISOString() } as AgentEvent;
+  return {
+    id: row.seq,
+    type: row.type,
+    data: row.data,
+    created_at: row.createdAt.toISOString(),
+    ...(row.taskId ? { task_id: row.taskId } : {}),
+  } as AgentEvent;
 }
 
 interface Pending {

@@ -78,7 +78,9 @@ export type EventData<T extends EventType = EventType> = z.infer<(typeof eventSc
 export type NewEvent = { [T in EventType]: { type: T; data: EventData<T>; taskId?: string | null; attempt?: number; workerSeq?: number } }[EventType];
 
 /** A stored event: `id` is its position in the codebase's stream (1, 2, 3, ...). */
-export type AgentEvent = { [T in EventType]: { id: number; type: T; data: EventData<T>; created_at: string } }[EventType];
+export type AgentEvent = {
+  [T in EventType]: { id: number; type: T; data: EventData<T>; created_at: string; /** Set on the events of a queued task's runs. */ task_id?: string };
+}[EventType];
 
 export const AgentEventSchema = z
   .object({

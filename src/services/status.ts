@@ -10,6 +10,7 @@ export const Status = z
     opencode_binary: z.string().nullable(),
     opencode_version: z.string().nullable(),
     registered_codebases: z.number().int(),
+    database: z.enum(["postgres", "pglite"]).openapi({ description: "Where the server keeps its data: a Postgres server, or the embedded PGlite" }),
     message: z.string().optional(),
     opencode_server: z
       .object({
@@ -52,6 +53,7 @@ export async function getStatus({ ctx }: { ctx: ServiceContext }): Promise<Statu
     opencode_binary: binary,
     opencode_version: version,
     registered_codebases: registered,
+    database: ctx.database.driver,
     opencode_server: server,
     ...(available ? {} : { message: "OpenCode bridge not available" }),
   };

@@ -13,7 +13,7 @@ export function toFrame(event: AgentEvent): { event: string; id: string | undefi
     event: event.type,
     // A reset is not a position in the stream, so it carries no id a client could resume from.
     id: event.type === "reset" ? undefined : String(event.id),
-    data: JSON.stringify({ ...event.data, id: event.id, type: event.type, created_at: event.created_at }),
+    data: JSON.stringify({ ...(event.task_id ? { task_id: event.task_id } : {}), ...event.data, id: event.id, type: event.type, created_at: event.created_at }),
   };
 }
 
@@ -26,6 +26,7 @@ const messages = eventTypes.map((type) => {
       id: z.number().int().openapi({ description: "Position in the codebase's event stream (1, 2, 3, ...)" }),
       type: z.literal(type),
       created_at: Timestamp,
+      task_id: z.string().optional().openapi({ description: "Set on every event of a queued task's runs" }),
     })
     .openapi(`${pascal(type)}Event`, { description: eventMeanings[type] });
   return z

@@ -1,0 +1,101 @@
+/**
+ * The shell: the key prompt when the server wants one, one navigation, and the
+ * pages, each at its own deep link. Data comes through the SDK and TanStack Query;
+ * lists refresh from the event stream, with a slow poll as a fallback.
+ */
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { useMemo, useState } from "react";
+import { Link, Redirect, Route, Switch, useLocation } from "wouter";
+import { isUnauthorized, makeClient, saveKey, storedKey } from "./client.ts";
+import { ClientContext } from "./context.tsx";
+import { KeyPrompt } from "./pages/KeyPrompt.tsx";
+import { CodebasesPage } from "./pages/Codebases.tsx";
+import { RunPage } from "./pages/Run.tsx";
+import { SessionPage, SessionsPage } from "./pages/Sessions.tsx";
+import { StatusPage } from "./pages/Status.tsx";
+import { TaskPage, TasksPage } from "./pages/Tasks.tsx";
+import { WorkersPage } from "./pages/Workers.tsx";
+
+const nav = [
+  ["/codebases", "Codebases"],
+  ["/run", "Run"],
+  ["/tasks", "Tasks"],
+  ["/workers", "Workers"],
+  ["/status", "Status"],
+] as const;
+
+export function App() {
+  const [key, setKey] = useState(storedKey());
+  const [needKey, setNeedKey] = useState<"missing" | "wrong" | null>(null);
+  const client = useMemo(() => makeClient(key), [key]);
+  const queryClient = useMemo(() => {
+    const onError = (err: unknown) => {
+      if (isUnauthorized(err)) setNeedKey(key ? "wrong" : "missing");
+    };
+    return new QueryClient({
+      queryCache: new QueryCache({ onError }),
+      mutationCache: new MutationCache({ onError }),
+      defaultOptions: { queries: { refetchInterval: 10_000, retry: (n, err) => !isUnauthorized(err) && n < 2, staleTime: 2_000 } },
+    });
+  }, [key]);
+
+  if (needKey) {
+    return (
+      <KeyPrompt
+        wrong={needKey === "wrong"}
+        onKey={(k, remember) => {
+          saveKey(k, remember);
+          setKey(k);
+          setNeedKey(null);
+        }}
+      />
+    );
+  }
+  return (
+    <ClientContext.Provider value={client}>
+      <QueryClientProvider client={queryClient}>
+        <Shell />
+      </QueryClientProvider>
+    </ClientContext.Provider>
+  );
+}
+
+function Shell() {
+  const [location] = useLocation();
+  return (
+    <>
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="top">
+        <Link href="/codebases" className="brand" aria-label="CodeTether home">CodeTether</Link>
+        <nav aria-label="Main">
+          {nav.map(([href, label]) => (
+            <Link key={href} href={href} aria-current={location.startsWith(href) ? "page" : undefined}>
+              {label}
+            </Link>
+          ))}
+        </nav>
+      </header>
+      <main id="main">
+        <Switch>
+          <Route path="/"><Redirect to="/codebases" /></Route>
+          <Route path="/codebases" component={CodebasesPage} />
+          <Route path="/codebases/:id/sessions" component={SessionsPage} />
+          <Route path="/codebases/:id/sessions/:sessionId" component={SessionPage} />
+          <Route path="/run" component={RunPage} />
+          <Route path="/run/:codebaseId" component={RunPage} />
+          <Route path="/run/:codebaseId/:sessionId" component={RunPage} />
+          <Route path="/tasks" component={TasksPage} />
+          <Route path="/tasks/:id" component={TaskPage} />
+          <Route path="/workers" component={WorkersPage} />
+          <Route path="/status" component={StatusPage} />
+          <Route>
+            <h1>Not found</h1>
+            <p>
+              Nothing lives at <code>{location}</code>. <Link href="/codebases">Go to the codebases</Link>.
+            </p>
+          </Route>
+        </Switch>
+      </main>
+    </>
+  );
+}

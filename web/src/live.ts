@@ -1,0 +1,61 @@
+/**
+ * Following a codebase's event stream through the SDK's tRPC subscription: events
+ * arrive tracked with their stream id, so after a network drop or a server restart
+ * the subscription resumes after the last one shown (nothing twice, nothing
+ * missing), and the connection state says when it is reconnecting. Updates are
+ * handed to React at most once per animation frame, so a fast run stays smooth.
+ */
+import type { AgentEvent } from "@codetether/sdk";
+import { useEffect, useRef, useState } from "react";
+import { useClient } from "./context.tsx";
+
+export type StreamState = "connecting" | "live" | "reconnecting";
+
+export interface StreamOptions {
+  sessionId?: string;
+  /** Start after this event id; undefined starts live (new events only). */
+  from?: number;
+  enabled?: boolean;
+}
+
+export function useEventStream(codebaseId: string | undefined, options: StreamOptions = {}) {
+  const client = useClient();
+  const [state, setState] = useState<StreamState>("connecting");
+  const [version, setVersion] = useState(0);
+  const events = useRef<AgentEvent[]>([]);
+  const { sessionId, from, enabled = true } = options;
+
+  useEffect(() => {
+    events.current = [];
+    setVersion((v) => v + 1);
+    if (!codebaseId || !enabled) return;
+    let lastId = from ?? -1;
+    let frame = 0;
+    const flush = () => {
+      frame = 0;
+      setVersion((v) => v + 1);
+    };
+    const sub = client.trpc.events.onCodebaseEvents.subscribe(
+      { codebaseId, sessionId, lastEventId: from === undefined ? undefined : String(from) },
+      {
+        onStarted: () => setState("live"),
+        onData: (tracked) => {
+          const event = tracked.data;
+          // A reconnect resumes after the last tracked id; guard anyway so nothing shows twice.
+          if (event.id !== 0 && event.id <= lastId) return;
+          if (event.id !== 0) lastId = event.id;
+          events.current.push(event);
+          frame ||= requestAnimationFrame(flush);
+        },
+        onConnectionStateChange: (s) => setState(s.state === "pending" ? "live" : s.state === "connecting" ? "reconnecting" : "connecting"),
+        onError: () => setState("reconnecting"),
+      },
+    );
+    return () => {
+      sub.unsubscribe();
+      if (frame) cancelAnimationFrame(frame);
+    };
+  }, [client, codebaseId, sessionId, from, enabled]);
+
+  return { events: events.current, version, state };
+}

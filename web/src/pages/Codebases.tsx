@@ -1,0 +1,125 @@
+/** Codebases: what is registered, whether each is busy, and the forms to register, edit and remove them. */
+import type { Codebase } from "@codetether/sdk";
+import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link } from "wouter";
+import { errorText } from "../client.ts";
+import { useClient } from "../context.tsx";
+import { CodebaseForm } from "../components/CodebaseForm.tsx";
+import { Empty, ErrorNote, Loading } from "../components/bits.tsx";
+
+type Status = "idle" | "running" | "worker" | "worker offline";
+
+export function CodebasesPage() {
+  const client = useClient();
+  const queryClient = useQueryClient();
+  const codebases = useQuery({ queryKey: ["codebases"], queryFn: () => client.listCodebases() });
+  const workers = useQuery({ queryKey: ["workers"], queryFn: () => client.trpc.workers.list.query() });
+  const running = useQuery({ queryKey: ["tasks", { status: "running" }], queryFn: () => client.trpc.tasks.list.query({ status: "running" }) });
+  const sessions = useQueries({
+    queries: (codebases.data ?? []).map((c) => ({
+      queryKey: ["sessions", c.id],
+      queryFn: () => client.trpc.sessions.list.query({ codebaseId: c.id }),
+      enabled: !c.worker_id,
+    })),
+  });
+  const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const refresh = () => queryClient.invalidateQueries({ queryKey: ["codebases"] });
+  const remove = useMutation({ mutationFn: (id: string) => client.trpc.codebases.delete.mutate({ id }), onSuccess: refresh });
+  const sync = useMutation({
+    mutationFn: (id: string) => client.trpc.sessions.sync.mutate({ codebaseId: id }),
+    onSuccess: (_r, id) => queryClient.invalidateQueries({ queryKey: ["sessions", id] }),
+  });
+
+  const statusOf = (c: Codebase, i: number): Status => {
+    if (c.worker_id) {
+      const w = workers.data?.find((x) => x.name === c.worker_id);
+      return w?.status === "online" ? "worker" : "worker offline";
+    }
+    const busy = running.data?.some((t) => t.codebase_id === c.id) || sessions[i]?.data?.some((s) => s.status === "running");
+    return busy ? "running" : "idle";
+  };
+
+  return (
+    <section>
+      <div className="page-head">
+        <h1>Codebases</h1>
+        <button type="button" onClick={() => setAdding((a) => !a)} aria-expanded={adding}>
+          {adding ? "Close" : "Register a codebase"}
+        </button>
+      </div>
+      {adding ? (
+        <CodebaseForm
+          onDone={() => {
+            setAdding(false);
+            void refresh();
+          }}
+        />
+      ) : null}
+      {codebases.isPending ? <Loading /> : null}
+      {codebases.error ? <ErrorNote error={codebases.error} /> : null}
+      {codebases.data?.length === 0 && !adding ? (
+        <Empty title="No codebases yet: register one">
+          A codebase is a directory the agent works in, on this server or on a worker.{" "}
+          <button type="button" className="link" onClick={() => setAdding(true)}>Register a codebase</button>
+        </Empty>
+      ) : null}
+      {codebases.data && codebases.data.length > 0 ? (
+        <ul className="cards" aria-label="Codebases">
+          {codebases.data.map((c, i) => {
+            const status = statusOf(c, i);
+            return (
+              <li key={c.id} className="card" aria-label={c.name}>
+                <div className="card-head">
+                  <h2>{c.name}</h2>
+                  <span className={`pill pill-${status.replace(" ", "-")}`}>{status}</span>
+                </div>
+                <p className="muted"><code>{c.path}</code>{c.worker_id ? <> on worker <strong>{c.worker_id}</strong></> : null}</p>
+                {c.description ? <p>{c.description}</p> : null}
+                {editing === c.id ? (
+                  <CodebaseForm
+                    codebase={c}
+                    onDone={() => {
+                      setEditing(null);
+                      void refresh();
+                    }}
+                  />
+                ) : null}
+                <div className="actions">
+                  {c.worker_id ? <Link href={`/tasks?codebase=${c.id}`}>Tasks</Link> : <Link href={`/run/${c.id}`}>Run an agent</Link>}
+                  <Link href={`/codebases/${c.id}/sessions`}>Sessions</Link>
+                  <button type="button" className="secondary" onClick={() => setEditing(editing === c.id ? null : c.id)}>
+                    {editing === c.id ? "Cancel edit" : "Edit"}
+                  </button>
+                  {!c.worker_id ? (
+                    <button type="button" className="secondary" disabled={sync.isPending} onClick={() => sync.mutate(c.id)}>
+                      Sync sessions
+                    </button>
+                  ) : null}
+                  {confirming === c.id ? (
+                    <span className="confirm" role="group" aria-label={`Confirm deleting ${c.name}`}>
+                      Delete {c.name}, its sessions, tasks and events?
+                      <button type="button" className="danger" onClick={() => remove.mutate(c.id)}>Yes, delete</button>
+                      <button type="button" className="secondary" onClick={() => setConfirming(null)}>Keep it</button>
+                    </span>
+                  ) : (
+                    <button type="button" className="danger secondary" onClick={() => setConfirming(c.id)} aria-label={`Delete ${c.name}`}>
+                      Delete
+                    </button>
+                  )}
+                </div>
+                {sync.data && sync.variables === c.id ? (
+                  <p className="muted" role="status">Synced: {sync.data.imported} imported, {sync.data.updated} updated, {sync.data.unchanged} unchanged.</p>
+                ) : null}
+                {sync.error && sync.variables === c.id ? <p className="error-text" role="alert">{errorText(sync.error)}</p> : null}
+              </li>
+            );
+          })}
+        </ul>
+      ) : null}
+      {remove.error ? <ErrorNote error={remove.error} /> : null}
+    </section>
+  );
+}

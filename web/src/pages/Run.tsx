@@ -1,0 +1,142 @@
+/**
+ * Run an agent: pick the codebase, agent and model, write a prompt, and watch the
+ * run live; answer its permission requests, abort it, or continue the session.
+ * The URL names the session and the event it started after, so a reload resumes
+ * the same view.
+ */
+import type { TriggerRequest } from "@codetether/sdk";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
+import { Link, useLocation, useParams, useSearch } from "wouter";
+import { useClient } from "../context.tsx";
+import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
+import { Empty, ErrorNote } from "../components/bits.tsx";
+import { useEventStream } from "../live.ts";
+
+const agents = ["build", "plan", "explore", "general"] as const;
+
+export function RunPage() {
+  const { codebaseId, sessionId } = useParams<{ codebaseId?: string; sessionId?: string }>();
+  const from = new URLSearchParams(useSearch()).get("from");
+  return (
+    <section>
+      <h1>Run an agent</h1>
+      {sessionId && codebaseId ? (
+        <LiveRun key={`${sessionId}:${from}`} codebaseId={codebaseId} sessionId={sessionId} from={from === null ? 0 : Number(from)} />
+      ) : (
+        <PromptForm codebaseId={codebaseId} />
+      )}
+    </section>
+  );
+}
+
+function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?: string }) {
+  const client = useClient();
+  const [, navigate] = useLocation();
+  const codebases = useQuery({ queryKey: ["codebases"], queryFn: () => client.listCodebases() });
+  const models = useQuery({ queryKey: ["models"], queryFn: () => client.listModels() });
+  const local = codebases.data?.filter((c) => !c.worker_id) ?? [];
+  const [chosen, setChosen] = useState(codebaseId ?? "");
+  const [agent, setAgent] = useState<(typeof agents)[number]>("build");
+  const [model, setModel] = useState("");
+  const [prompt, setPrompt] = useState("");
+  const target = codebaseId ?? (chosen || local[0]?.id || "");
+  const run = useMutation({
+    mutationFn: () => {
+      const request: TriggerRequest = { prompt, agent, ...(model ? { model } : {}), ...(sessionId ? { session_id: sessionId } : { new_session: true }) };
+      return client.trpc.sessions.trigger.mutate({ codebaseId: target, request });
+    },
+    onSuccess: (r) => navigate(`/run/${r.codebase_id}/${r.session_id}?from=${r.last_event_id}`),
+  });
+  if (codebases.data && local.length === 0 && !codebaseId) {
+    return (
+      <Empty title="No codebase to run on yet">
+        <Link href="/codebases">Register a codebase</Link> on this server first (codebases on workers run through <Link href="/tasks">tasks</Link>).
+      </Empty>
+    );
+  }
+  const available = models.data?.models.filter((m) => m.available) ?? [];
+  return (
+    <form
+      className="card form"
+      aria-label={sessionId ? "Continue the session" : "Run an agent"}
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (prompt.trim() && target) run.mutate();
+      }}
+    >
+      {!sessionId ? (
+        <div className="grid">
+          <label htmlFor="run-codebase">Codebase</label>
+          <select id="run-codebase" value={target} onChange={(e) => setChosen(e.target.value)} disabled={Boolean(codebaseId)}>
+            {local.map((c) => (
+              <option key={c.id} value={c.id}>{c.name}</option>
+            ))}
+          </select>
+          <label htmlFor="run-agent">Agent</label>
+          <select id="run-agent" value={agent} onChange={(e) => setAgent(e.target.value as (typeof agents)[number])}>
+            {agents.map((a) => (
+              <option key={a} value={a}>{a}</option>
+            ))}
+          </select>
+          <label htmlFor="run-model">Model</label>
+          <select id="run-model" value={model} onChange={(e) => setModel(e.target.value)}>
+            <option value="">{models.data?.default ? `Default (${models.data.default})` : "OpenCode's default"}</option>
+            {available.map((m) => (
+              <option key={m.id} value={m.id}>{m.name} ({m.id})</option>
+            ))}
+          </select>
+        </div>
+      ) : null}
+      {models.data?.message && !sessionId ? <p className="muted">{models.data.message}</p> : null}
+      <label htmlFor={sessionId ? "follow-up" : "run-prompt"}>{sessionId ? "Follow-up prompt" : "Prompt"}</label>
+      <textarea
+        id={sessionId ? "follow-up" : "run-prompt"}
+        rows={sessionId ? 3 : 5}
+        value={prompt}
+        onChange={(e) => setPrompt(e.target.value)}
+        placeholder="Add error handling to the API routes"
+        required
+      />
+      {run.error ? <ErrorNote error={run.error} /> : null}
+      <div className="actions">
+        <button type="submit" disabled={run.isPending || !target}>{sessionId ? "Continue" : "Run"}</button>
+      </div>
+    </form>
+  );
+}
+
+function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionId: string; from: number }) {
+  const client = useClient();
+  const queryClient = useQueryClient();
+  const stream = useEventStream(codebaseId, { sessionId, from });
+  const model = useRunModel(stream.events, stream.version);
+  const abort = useMutation({ mutationFn: () => client.trpc.sessions.abort.mutate({ codebaseId, sessionId }) });
+  const answer = useMutation({
+    mutationFn: (a: { permissionId: string; reply: "once" | "always" | "reject" }) =>
+      client.trpc.sessions.answerPermission.mutate({ codebaseId, sessionId, ...a }),
+  });
+  useEffect(() => {
+    if (model.done) void queryClient.invalidateQueries({ queryKey: ["sessions", codebaseId] });
+  }, [model.done, queryClient, codebaseId]);
+  const running = !model.done;
+  return (
+    <>
+      <div className="run-head">
+        <p>
+          Session <Link href={`/codebases/${codebaseId}/sessions/${sessionId}`}><code>{sessionId}</code></Link>{" "}
+          <span className={`pill pill-${model.status}`} aria-label={`Run status: ${model.status}`}>{model.status}</span>
+        </p>
+        {stream.state === "reconnecting" ? <p className="warn" role="status">Reconnecting… the view resumes where it stopped.</p> : null}
+        {running ? (
+          <button type="button" className="danger" onClick={() => abort.mutate()} disabled={abort.isPending}>Abort</button>
+        ) : null}
+      </div>
+      {abort.error ? <ErrorNote error={abort.error} /> : null}
+      {answer.error ? <ErrorNote error={answer.error} /> : null}
+      <RunLog model={model} onPermission={(permissionId, reply) => answer.mutate({ permissionId, reply })} />
+      <UsageLine model={model} />
+      {model.done ? <PromptForm codebaseId={codebaseId} sessionId={sessionId} /> : null}
+    </>
+  );
+}

@@ -5,6 +5,7 @@
 import os from "node:os";
 import { pgliteDriver, postgresDriver } from "../test/support/db.js";
 import { benchBridge } from "./bridge.js";
+import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
 import { benchFailover, benchQueueThroughput } from "./queue.js";
 
@@ -18,6 +19,10 @@ if (!only || only === "events") {
 }
 if (!only || only === "bridge") {
   for (const [k, v] of Object.entries(await benchBridge())) rows.push([k, v]);
+}
+
+if (!only || only === "dashboard") {
+  for (const [k, v] of Object.entries(await benchDashboard())) rows.push([k, v]);
 }
 
 if (!only || only === "queue") {

@@ -47,6 +47,8 @@ export class OpencodeConnection {
   private connecting: Promise<OpencodeClient> | null = null;
   private pump: AbortController | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** Set once by stop(): whatever is still starting must stop itself, and state stays "stopped". */
+  private shutDown = false;
   /** The provider config file as the running managed process read it (see configChanged). */
   private configSeen: string | null = null;
 
@@ -129,7 +131,7 @@ export class OpencodeConnection {
       }
       return await this.startManaged();
     } catch (err) {
-      this.state = "failed";
+      if (!this.shutDown) this.state = "failed";
       this.lastError = (err as Error).message;
       if (err instanceof ServiceError) throw err;
       throw new ServiceError("UNAVAILABLE", `OpenCode bridge not available: ${(err as Error).message}`, { cause: err });
@@ -144,6 +146,7 @@ export class OpencodeConnection {
     const providerConfig = this.options.settings.providerConfig;
     if (providerConfig && "file" in providerConfig) env.OPENCODE_CONFIG = providerConfig.file;
     if (providerConfig && "content" in providerConfig) env.OPENCODE_CONFIG_CONTENT = providerConfig.content;
+    if (this.shutDown) throw new ServiceError("UNAVAILABLE", "The server is shutting down");
     this.state = "starting";
     this.configSeen = this.configFingerprint();
     const local = ["localhost", "127.0.0.1", "::1"].includes(this.options.settings.host);
@@ -166,6 +169,11 @@ export class OpencodeConnection {
       proc = await startOpencodeServer({ ...common, port: 0 });
     }
     started = proc;
+    if (this.shutDown) {
+      // The server shut down while this one was booting (start-up runs in the background): nobody else will stop it.
+      await proc.stop();
+      throw new ServiceError("UNAVAILABLE", "The server is shutting down");
+    }
     this.process = proc;
     this.mode = "managed";
     const client = new OpencodeClient(proc.url);
@@ -203,6 +211,10 @@ export class OpencodeConnection {
         this.onStreamLost(reason);
       })();
     });
+    if (this.shutDown) {
+      controller.abort();
+      throw new ServiceError("UNAVAILABLE", "The server is shutting down");
+    }
     this.client = client;
     this.state = "ready";
     this.lastError = null;
@@ -234,11 +246,14 @@ export class OpencodeConnection {
   }
 
   async stop(): Promise<void> {
+    this.shutDown = true;
     this.state = "stopped";
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.pump?.abort();
     const proc = this.process;
     this.process = null;
     await proc?.stop();
+    // A start still in flight sees "stopped" and stops what it started; wait for that too.
+    await this.connecting?.catch(() => {});
   }
 }

@@ -176,6 +176,18 @@ export class EventLog {
     this.heads.set(streamId, head);
     const set = this.waiters.get(streamId);
     if (set) for (const wake of [...set]) wake();
+    for (const watch of this.watchers) watch(streamId, head);
+  }
+
+  private readonly watchers = new Set<(streamId: string, head: number) => void>();
+
+  /**
+   * Calls `onAdvance` whenever any stream this process knows of moves forward (its
+   * own appends, and other processes' through the NOTIFY hint); returns the unwatch.
+   */
+  watch(onAdvance: (streamId: string, head: number) => void): () => void {
+    this.watchers.add(onAdvance);
+    return () => this.watchers.delete(onAdvance);
   }
 
   /** Drops a stream and its events (the codebase is being deleted), inside the caller's transaction. */

@@ -4,6 +4,7 @@
  * loopback, and a real `codetether-worker` process with a provider the server lacks.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { freePort } from "../../src/opencode/process.js";
@@ -28,6 +29,24 @@ function configWith(llmUrl: string, extra: Record<string, string>) {
   }
   return { ...base, enabled_providers: ["fake", ...Object.keys(extra)], provider };
 }
+
+describe("OpenCode booting in the background at start-up", { timeout: 120_000 }, () => {
+  test("a server closed while its OpenCode is still booting leaves no OpenCode behind", async () => {
+    for (let i = 0; i < 3; i++) {
+      const s = await startAgentServer();
+      const port = s.server.ctx.config.opencode.port;
+      await s.close(); // at once: OpenCode takes a second or two to boot
+      const left = (() => {
+        try {
+          return execFileSync("pgrep", ["-f", `serve --hostname 127.0.0.1 --port ${port}`], { encoding: "utf8" }).trim();
+        } catch {
+          return "";
+        }
+      })();
+      assert.equal(left, "", `opencode serve on port ${port} outlived its server`);
+    }
+  });
+});
 
 describe("models, providers and how runs end, with the real OpenCode", { timeout: 900_000 }, () => {
   let s: AgentServer;

@@ -73,5 +73,18 @@ for (const driver of testDrivers()) {
       assert.equal(item[0], String(head));
       assert.equal(item[1].type, "status");
     });
+
+    test("events.onActivity says which codebases' streams moved, coalesced", async () => {
+      const activity = await h.trpc.events.onActivity();
+      const iterator = activity[Symbol.asyncIterator]();
+      const next = iterator.next();
+      const [a] = await h.ctx.events.append(local, [{ type: "status", data: { session_id: null, status: "running" } }]);
+      const [b] = await h.ctx.events.append(local, [{ type: "status", data: { session_id: null, status: "idle" } }]);
+      const { value } = await next;
+      // Both appends fall in one coalescing window: one message, naming the newest event.
+      assert.deepEqual(value, { codebases: [{ codebase_id: local, head: b!.id }] });
+      assert.ok(b!.id > a!.id);
+      await iterator.return?.();
+    });
   });
 }

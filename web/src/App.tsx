@@ -1,13 +1,14 @@
 /**
  * The shell: the key prompt when the server wants one, one navigation, and the
  * pages, each at its own deep link. Data comes through the SDK and TanStack Query;
- * lists refresh from the event stream, with a slow poll as a fallback.
+ * lists refresh when the server says a codebase's stream moved (events.onActivity),
+ * with a 10 s poll as a fallback.
  */
-import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useMemo, useState } from "react";
 import { Link, Redirect, Route, Switch, useLocation } from "wouter";
 import { isUnauthorized, makeClient, saveKey, storedKey } from "./client.ts";
-import { ClientContext } from "./context.tsx";
+import { ClientContext, useClient } from "./context.tsx";
 import { KeyPrompt } from "./pages/KeyPrompt.tsx";
 import { CodebasesPage } from "./pages/Codebases.tsx";
 import { RunPage } from "./pages/Run.tsx";
@@ -60,8 +61,24 @@ export function App() {
   );
 }
 
+/** One subscription for the whole app: when a codebase's stream moves, the lists that show it refresh. */
+function useActivityRefresh() {
+  const client = useClient();
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    const sub = client.trpc.events.onActivity.subscribe(undefined, {
+      onData: (activity) => {
+        for (const c of activity.codebases) void queryClient.invalidateQueries({ queryKey: ["sessions", c.codebase_id] });
+        for (const key of ["tasks", "task", "workers", "session"]) void queryClient.invalidateQueries({ queryKey: [key] });
+      },
+    });
+    return () => sub.unsubscribe();
+  }, [client, queryClient]);
+}
+
 function Shell() {
   const [location] = useLocation();
+  useActivityRefresh();
   return (
     <>
       <a className="skip" href="#main">Skip to content</a>

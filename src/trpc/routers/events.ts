@@ -2,11 +2,28 @@ import { tracked } from "@trpc/server";
 import { z } from "zod";
 import type { ServiceContext } from "../../services/context.js";
 import { getCodebaseRow } from "../../services/codebases.js";
+import { followActivity } from "../../services/activity.js";
 import { followEvents, parseCursor } from "../../services/events.js";
 import { Id } from "../../services/schemas.js";
 import { publicProcedure, router, toTrpcError } from "../init.js";
 
 export const eventsRouter = router({
+  /**
+   * Which codebases' event streams moved (coalesced, at most four messages a
+   * second), so a list can refresh from events rather than by polling.
+   */
+  onActivity: publicProcedure.subscription(async function* ({ ctx, signal }) {
+    const stop = new AbortController();
+    const end = () => stop.abort();
+    signal?.addEventListener("abort", end, { once: true });
+    ctx.services.shutdown.addEventListener("abort", end, { once: true });
+    try {
+      yield* followActivity(ctx.services, stop.signal);
+    } finally {
+      signal?.removeEventListener("abort", end);
+      ctx.services.shutdown.removeEventListener("abort", end);
+    }
+  }),
   /**
    * The codebase's agent events, replayed after `lastEventId` then live. Each is
    * `tracked()` with its stream id, so a reconnecting client resumes where it stopped.

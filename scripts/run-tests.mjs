@@ -16,7 +16,8 @@ const files = process.argv.length > 2 ? process.argv.slice(2) : find("test").sor
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
+  // --test-force-exit: a file whose tests all ended must not hold the whole run (and CI) open on a leaked handle.
+  ["--import", "tsx", "--test", "--test-force-exit", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
   { stdio: "inherit" },
 );
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -8,7 +8,7 @@ import type { EventSourceLike } from "@trpc/server/unstable-core-do-not-import";
 import { EventSource as FetchEventSource, type FetchLike } from "eventsource";
 import superjson from "superjson";
 import { subscriptionIterator } from "./iterate.js";
-import { agentRun, type AgentRun, type RunResult, type WaitOptions } from "./runs.js";
+import { agentRun, eventsOfRun, type AgentRun, type RunResult, type WaitOptions } from "./runs.js";
 import type {
   AgentEvent,
   AppRouter,
@@ -146,8 +146,12 @@ export function createCodeTetherClient(options: CodeTetherClientOptions): CodeTe
   const trigger = async (codebaseId: string, request: TriggerRequest): Promise<AgentRun> => {
     const response = await trpc.sessions.trigger.mutate({ codebaseId, request });
     // Follow from the cursor the trigger returned: exactly this run's events, none missed.
+    const cursor = response.last_event_id;
     return agentRun(response, (signal) =>
-      events(codebaseId, { sessionId: response.session_id, lastEventId: response.last_event_id, signal }),
+      response.session_id
+        ? events(codebaseId, { sessionId: response.session_id, lastEventId: cursor, signal })
+        : // Accepted while OpenCode was booting: the run names its session in its first event.
+          eventsOfRun(events(codebaseId, { lastEventId: cursor, signal }), response.run_id),
     );
   };
 

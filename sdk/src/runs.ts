@@ -32,6 +32,22 @@ export interface AgentRun extends AsyncIterable<AgentEvent> {
   wait(options?: WaitOptions): Promise<RunResult>;
 }
 
+/**
+ * One run's events out of a codebase's stream when its session was not known at
+ * trigger time: those carrying its `run_id` (its first `status`, or a failure to
+ * start), and then every event of the session that first event named.
+ */
+export async function* eventsOfRun(source: AsyncIterable<AgentEvent>, runId: string): AsyncGenerator<AgentEvent, void, undefined> {
+  let session: string | null = null;
+  for await (const event of source) {
+    const data = event.data as { session_id?: string | null; run_id?: string };
+    if (data.run_id === runId) {
+      session ??= data.session_id ?? null;
+      yield event;
+    } else if (session && data.session_id === session) yield event;
+  }
+}
+
 /** Yields `source` up to and including the first `complete`, then closes it. */
 export async function* untilComplete(source: AsyncIterable<AgentEvent>): AsyncGenerator<AgentEvent, void, undefined> {
   for await (const event of source) {

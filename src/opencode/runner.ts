@@ -29,6 +29,8 @@ export interface RunSpec {
   autoApprove: boolean;
   permissionTimeoutMs: number;
   maxIterations?: number;
+  /** The trigger's id for this run, carried by its first `status` event (so a client that has no session id yet can find it). */
+  runId?: string;
   /** How long the provider may keep failing (OpenCode retrying) before the run fails; default 120 s. */
   maxRetrySeconds?: number;
 }
@@ -145,7 +147,13 @@ export class AgentRunner {
     this.runs.set(sessionId, run);
     run.sink.event({
       type: "status",
-      data: { session_id: sessionId, status: "running", agent: spec.agent, ...(spec.model ? { model: spec.model } : {}) },
+      data: {
+        session_id: sessionId,
+        status: "running",
+        agent: spec.agent,
+        ...(spec.model ? { model: spec.model } : {}),
+        ...(spec.runId ? { run_id: spec.runId } : {}),
+      },
     });
     try {
       await client.promptAsync(spec.directory, sessionId, {

@@ -10,7 +10,7 @@ import { z } from "zod";
 const base = { session_id: z.string().nullable() };
 
 export const eventSchemas = {
-  status: z.object({ ...base, status: z.string(), message: z.string().optional(), agent: z.string().optional(), model: z.string().optional(), task_id: z.string().optional(), attempt: z.number().int().optional(), next_attempt_at: z.string().optional() }),
+  status: z.object({ ...base, status: z.string(), message: z.string().optional(), agent: z.string().optional(), model: z.string().optional(), task_id: z.string().optional(), attempt: z.number().int().optional(), next_attempt_at: z.string().optional(), run_id: z.string().optional() }),
   output: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
   reasoning: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
   tool_use: z.object({
@@ -42,12 +42,13 @@ export const eventSchemas = {
     cache_write_tokens: z.number(),
     cost: z.number(),
   }),
-  error: z.object({ ...base, message: z.string(), name: z.string().optional() }),
+  error: z.object({ ...base, message: z.string(), name: z.string().optional(), run_id: z.string().optional() }),
   complete: z.object({
     ...base,
     status: z.enum(["completed", "failed", "aborted", "cancelled"]),
     error: z.string().optional(),
     task_id: z.string().optional(),
+    run_id: z.string().optional(),
   }),
   reset: z.object({ ...base, reason: z.string(), head: z.number().int() }),
 } as const;

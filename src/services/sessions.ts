@@ -2,6 +2,7 @@
  * Agent runs and sessions: trigger an agent on a codebase, list and read its
  * sessions, abort a run, answer a permission request.
  */
+import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { sessions } from "../db/schema.js";
@@ -134,7 +135,9 @@ export async function triggerAgent({
   if (!(await realInside(codebase.path, directory))) {
     throw invalid(`The working directory leads outside the codebase (${codebase.path}) through a symlink: ${directory}`);
   }
-  requireRunnable(model, [await ctx.bridge.models.get()], "on this server");
+  // While OpenCode boots, what it can run is not known yet: the run itself will say if the model is missing.
+  const booting = ["starting", "connecting", "restarting"].includes(ctx.bridge.connection.status().state);
+  requireRunnable(model, [booting ? ctx.bridge.models.known() : await ctx.bridge.models.get()], "on this server");
 
   let resume: typeof sessions.$inferSelect | undefined;
   if (input.session_id) resume = await getSessionRow(ctx, codebaseId, input.session_id);
@@ -145,8 +148,11 @@ export async function triggerAgent({
 
   const lastEventId = await ctx.events.head(codebaseId);
   const title = input.title ?? input.prompt.trim().replace(/\s+/g, " ").slice(0, 80);
-  const { sessionId } = await ctx.bridge.runner.start(
+  const runId = randomUUID();
+  let prepared = false;
+  const start = () => ctx.bridge.runner.start(
     {
+      runId,
       directory,
       sessionId: resume?.id,
       title,
@@ -159,6 +165,7 @@ export async function triggerAgent({
       maxRetrySeconds: config.max_retry_seconds,
     },
     async (id) => {
+      prepared = true;
       const owner = { runOwner: ctx.instanceId, runHeartbeatAt: new Date() };
       // The row exists before the prompt is sent, so the run's end always finds it.
       await ctx.database.db
@@ -173,17 +180,35 @@ export async function triggerAgent({
   );
 
   const base = `/v1/opencode/codebases/${codebaseId}`;
-  return {
+  const answer = (sessionId: string | null, status: "running" | "starting"): TriggerResponse => ({
     session_id: sessionId,
+    run_id: runId,
     codebase_id: codebaseId,
-    status: "running",
+    status,
     resumed: resume !== undefined,
     agent,
     model: model ?? null,
     last_event_id: lastEventId,
     events_url: `${base}/events`,
-    session_url: `${base}/sessions/${sessionId}`,
-  };
+    session_url: sessionId ? `${base}/sessions/${sessionId}` : null,
+  });
+  if (booting) {
+    // OpenCode is still booting (it starts with the server): accept now, begin the run once it is up.
+    void start().catch(async (err: unknown) => {
+      if (prepared) return; // the run's own end (failed) is already on record
+      const message = `The run could not start: ${(err as Error).message}`;
+      const session_id = resume?.id ?? null;
+      await ctx.events
+        .append(codebaseId, [
+          { type: "error", data: { session_id, name: "StartFailed", message, run_id: runId } },
+          { type: "complete", data: { session_id, status: "failed", error: message, run_id: runId } },
+        ])
+        .catch((e) => console.error("[codetether] recording a failed start failed:", (e as Error).message));
+    });
+    return answer(resume?.id ?? null, "starting");
+  }
+  const { sessionId } = await start();
+  return answer(sessionId, "running");
 }
 
 export async function listSessions({ ctx, codebaseId }: { ctx: ServiceContext; codebaseId: string }): Promise<Session[]> {

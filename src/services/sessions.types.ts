@@ -24,16 +24,21 @@ export type TriggerRequest = z.infer<typeof TriggerRequest>;
 
 export const TriggerResponse = z
   .object({
-    session_id: z.string(),
+    session_id: z.string().nullable().openapi({
+      description:
+        "The OpenCode session. Null only when the run is `starting` in a new session: OpenCode is still booting and names it " +
+        "when it is up; the run's first `status` event carries it, with this answer's `run_id`",
+    }),
+    run_id: z.string().openapi({ description: "This trigger's id; the run's first `status` event (and a failure to start) carry it" }),
     codebase_id: z.string(),
-    status: z.literal("running"),
+    status: z.enum(["running", "starting"]).openapi({ description: "`starting`: accepted while OpenCode boots; the run begins when it is ready" }),
     resumed: z.boolean(),
     agent: AgentName,
     model: z.string().nullable(),
     /** Follow from here: send this as Last-Event-ID to get only this run's events. */
     last_event_id: z.number().int(),
     events_url: z.string(),
-    session_url: z.string(),
+    session_url: z.string().nullable(),
   })
   .openapi("TriggerResponse");
 export type TriggerResponse = z.infer<typeof TriggerResponse>;

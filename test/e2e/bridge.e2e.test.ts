@@ -236,7 +236,8 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const started = await trpc.sessions.trigger({ codebaseId, request: { prompt: "Over tRPC", new_session: true } });
     assert.equal(started.status, "running");
     assert.equal(started.last_event_id, head);
-    const stream = await trpc.events.onCodebaseEvents({ codebaseId, sessionId: started.session_id, lastEventId: String(head) });
+    assert.ok(started.session_id, "OpenCode was up: the session is named at once");
+    const stream = await trpc.events.onCodebaseEvents({ codebaseId, sessionId: started.session_id!, lastEventId: String(head) });
     let said = "";
     let lastId = head;
     for await (const item of stream as AsyncIterable<unknown>) {
@@ -250,11 +251,11 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
       }
     }
     assert.equal(said, "Answered over tRPC.");
-    const detail = await trpc.sessions.get({ codebaseId, sessionId: started.session_id });
+    const detail = await trpc.sessions.get({ codebaseId, sessionId: started.session_id! });
     assert.equal(detail.status, "completed");
     assert.equal(detail.messages.at(-1)?.text, "Answered over tRPC.");
     assert.ok((await trpc.sessions.list({ codebaseId })).some((x) => x.id === started.session_id));
-    const notRunning = await trpc.sessions.abort({ codebaseId, sessionId: started.session_id }).catch((err: unknown) => err);
+    const notRunning = await trpc.sessions.abort({ codebaseId, sessionId: started.session_id! }).catch((err: unknown) => err);
     assert.equal((notRunning as { code?: string }).code, "CONFLICT");
   });
 

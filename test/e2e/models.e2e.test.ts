@@ -5,9 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { findOpencodeBinary } from "../../src/opencode/binary.js";
 import { freePort } from "../../src/opencode/process.js";
+import { createCodeTetherClient } from "../../sdk/src/index.js";
+import { testConfig } from "../support/harness.js";
 import { startAgentServer, type AgentServer } from "../support/agent-server.js";
 import { opencodeConfig } from "../support/opencode-sandbox.js";
 import { eventually, killOpencodeOn, startWorker, type WorkerProcess } from "../support/processes.js";
@@ -44,6 +49,47 @@ describe("OpenCode booting in the background at start-up", { timeout: 120_000 },
         }
       })();
       assert.equal(left, "", `opencode serve on port ${port} outlived its server`);
+    }
+  });
+});
+
+describe("a trigger while OpenCode is still booting", { timeout: 180_000 }, () => {
+  test("answers 202 at once as starting; the run begins when OpenCode is up and the SDK follows it to the end", async () => {
+    // An opencode that takes 6 s more to boot, so the trigger surely lands while it starts.
+    const dir = await mkdtemp(path.join(os.tmpdir(), "ct-slowboot-"));
+    const slow = path.join(dir, "opencode");
+    await writeFile(slow, `#!/bin/sh\nsleep 6\nexec "${findOpencodeBinary(undefined)}" "$@"\n`);
+    await chmod(slow, 0o755);
+    const s = await startAgentServer(undefined, { config: { opencode: { ...testConfig().opencode, binary: slow } } });
+    try {
+      const code = await s.sandbox.createCodebase("boot");
+      const cb = await s.api("POST", "/v1/opencode/codebases", { name: "boot", path: code });
+      assert.equal(s.server.ctx.bridge.connection.status().state, "starting");
+      s.llm.setScript([{ text: "Ran once OpenCode was up." }]);
+      const asked = performance.now();
+      const trigger = await s.api("POST", `/v1/opencode/codebases/${cb.body.id}/trigger`, { prompt: "hi", model: "fake/fake-model" });
+      const answeredMs = performance.now() - asked;
+      assert.equal(trigger.status, 202, JSON.stringify(trigger.body));
+      assert.equal(trigger.body.status, "starting");
+      assert.equal(trigger.body.session_id, null);
+      assert.match(trigger.body.run_id, /^[0-9a-f-]{36}$/);
+      console.log(`trigger during OpenCode's boot answered in ${answeredMs.toFixed(0)} ms`);
+      assert.equal(s.server.ctx.bridge.connection.status().state, "starting", "still booting when it answered");
+
+      const client = createCodeTetherClient({ url: s.server.url });
+      const run = await client.trigger(cb.body.id, { prompt: "and again", model: "fake/fake-model", new_session: true });
+      assert.equal(run.response.status, "starting");
+      s.llm.setScript([{ text: "Ran once OpenCode was up." }, { text: "Second run." }]);
+      const result = await run.wait();
+      assert.equal(result.complete.status, "completed");
+      const first = result.events[0]!;
+      assert.equal(first.type, "status");
+      assert.equal((first.data as { run_id?: string }).run_id, run.response.run_id);
+      const session = (first.data as { session_id: string }).session_id;
+      assert.ok(result.events.every((e) => e.data.session_id === session), "only that run's events");
+    } finally {
+      await s.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -265,7 +265,7 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
       assert.equal(new Set(ids).size, ids.length, `no repeats: ${ids.join(",")}`);
       // The same run read in one go, with no drop: exactly the same events.
       const direct = sdk.createCodeTetherClient({ url: live.server.url, apiKey });
-      const whole = await untilComplete(direct.events(codebase.id, { sessionId: run.response.session_id, lastEventId: run.response.last_event_id }));
+      const whole = await untilComplete(direct.events(codebase.id, { sessionId: run.response.session_id!, lastEventId: run.response.last_event_id }));
       assert.deepEqual(ids, whole.map((e) => e.id));
       const said = seen.flatMap((e) => (e.type === "output" ? [e.data.content] : [])).join("");
       assert.equal(said, text);

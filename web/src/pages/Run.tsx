@@ -17,11 +17,15 @@ const agents = ["build", "plan", "explore", "general"] as const;
 
 export function RunPage() {
   const { codebaseId, sessionId } = useParams<{ codebaseId?: string; sessionId?: string }>();
-  const from = new URLSearchParams(useSearch()).get("from");
+  const search = new URLSearchParams(useSearch());
+  const from = search.get("from");
+  const runId = search.get("run");
   return (
     <section>
       <h1>Run an agent</h1>
-      {sessionId && codebaseId ? (
+      {sessionId === "starting" && codebaseId && runId ? (
+        <StartingRun codebaseId={codebaseId} runId={runId} from={Number(from ?? 0)} />
+      ) : sessionId && codebaseId ? (
         <LiveRun key={`${sessionId}:${from}`} codebaseId={codebaseId} sessionId={sessionId} from={from === null ? 0 : Number(from)} />
       ) : (
         <PromptForm codebaseId={codebaseId} />
@@ -46,7 +50,12 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
       const request: TriggerRequest = { prompt, agent, ...(model ? { model } : {}), ...(sessionId ? { session_id: sessionId } : { new_session: true }) };
       return client.trpc.sessions.trigger.mutate({ codebaseId: target, request });
     },
-    onSuccess: (r) => navigate(`/run/${r.codebase_id}/${r.session_id}?from=${r.last_event_id}`),
+    onSuccess: (r) =>
+      navigate(
+        r.session_id
+          ? `/run/${r.codebase_id}/${r.session_id}?from=${r.last_event_id}`
+          : `/run/${r.codebase_id}/starting?run=${r.run_id}&from=${r.last_event_id}`,
+      ),
   });
   if (codebases.data && local.length === 0 && !codebaseId) {
     return (
@@ -104,6 +113,25 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
       </div>
     </form>
   );
+}
+
+/**
+ * A run accepted while OpenCode was still booting: its session has no id yet. The
+ * run's first event carries this trigger's run_id and names the session; then the
+ * page moves to that session's live view (same starting event, so nothing is lost).
+ */
+function StartingRun({ codebaseId, runId, from }: { codebaseId: string; runId: string; from: number }) {
+  const [, navigate] = useLocation();
+  const stream = useEventStream(codebaseId, { from });
+  const mine = stream.events.find((e) => (e.data as { run_id?: string }).run_id === runId);
+  const sessionId = (mine?.data as { session_id?: string | null } | undefined)?.session_id;
+  useEffect(() => {
+    if (sessionId) navigate(`/run/${codebaseId}/${sessionId}?from=${from}`, { replace: true });
+  }, [sessionId, codebaseId, from, navigate]);
+  const failed = stream.events.filter((e) => (e.data as { run_id?: string }).run_id === runId && e.type !== "status");
+  const model = useRunModel(failed, stream.version);
+  if (failed.length > 0) return <RunLog model={model} />;
+  return <p className="muted" role="status">OpenCode is starting; the run begins as soon as it is ready…</p>;
 }
 
 function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionId: string; from: number }) {

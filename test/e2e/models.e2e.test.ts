@@ -38,7 +38,7 @@ function configWith(llmUrl: string, extra: Record<string, string>) {
 describe("OpenCode booting in the background at start-up", { timeout: 120_000 }, () => {
   test("a server closed while its OpenCode is still booting leaves no OpenCode behind", async () => {
     for (let i = 0; i < 3; i++) {
-      const s = await startAgentServer();
+      const s = await startAgentServer(undefined, { waitForOpencode: false });
       const port = s.server.ctx.config.opencode.port;
       await s.close(); // at once: OpenCode takes a second or two to boot
       const left = (() => {
@@ -60,7 +60,7 @@ describe("a trigger while OpenCode is still booting", { timeout: 180_000 }, () =
     const slow = path.join(dir, "opencode");
     await writeFile(slow, `#!/bin/sh\nsleep 6\nexec "${findOpencodeBinary(undefined)}" "$@"\n`);
     await chmod(slow, 0o755);
-    const s = await startAgentServer(undefined, { config: { opencode: { ...testConfig().opencode, binary: slow } } });
+    const s = await startAgentServer(undefined, { config: { opencode: { ...testConfig().opencode, binary: slow } }, waitForOpencode: false });
     try {
       const code = await s.sandbox.createCodebase("boot");
       const cb = await s.api("POST", "/v1/opencode/codebases", { name: "boot", path: code });

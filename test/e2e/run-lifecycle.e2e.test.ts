@@ -58,8 +58,9 @@ describe("triggered runs across server shutdowns and crashes", { timeout: 600_00
     llm.setScript([{ hangMs: 300_000, text: words }]);
     const t = await api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "Hang", new_session: true });
     assert.equal(t.status, 202, JSON.stringify(t.body));
-    await readUntil((type, data) => type === "output" && data.content === words);
-    return t.body.session_id as string;
+    const events = await readUntil((type, data) => type === "output" && data.content === words);
+    // Right after a start OpenCode may still be booting: the answer then names no session, its run's events do.
+    return (t.body.session_id ?? events.at(-1)!.data.session_id) as string;
   };
 
   before(async () => {

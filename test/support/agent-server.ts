@@ -30,7 +30,7 @@ export interface AgentServer {
  */
 export async function startAgentServer(
   driver: TestDriver = pgliteDriver,
-  options: { apiKey?: string; providerConfigFile?: boolean; localConcurrency?: number; config?: Partial<Config> } = {},
+  options: { apiKey?: string; providerConfigFile?: boolean; localConcurrency?: number; config?: Partial<Config>; waitForOpencode?: boolean } = {},
 ): Promise<AgentServer> {
   const llm = await startFakeLlm();
   const sandbox = await createOpencodeSandbox({ llmUrl: llm.url });
@@ -51,6 +51,11 @@ export async function startAgentServer(
     config.opencode.providerConfig = { file: configFile };
   }
   const server = await startServer({ config, database: db.database, opencodeEnv: env });
+  // OpenCode boots in the background; most tests want the warm server a user has a few seconds after start.
+  if (options.waitForOpencode !== false) {
+    const until = Date.now() + 60_000;
+    while (server.ctx.bridge.connection.status().state !== "ready" && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     server,
     llm,

@@ -42,8 +42,8 @@ export interface CodeTetherClientOptions {
 
 /** Where to start reading a codebase's events. */
 export interface EventsOptions {
-  /** Only this session's events. */
-  sessionId?: string;
+  /** Only this session's events (null or absent: every session's). */
+  sessionId?: string | null;
   /** Start after this event id (exclusive); `0` replays the whole stream; omit to start live (new events only). */
   lastEventId?: number | string;
   /** Stops reading: the loop throws the signal's reason. */
@@ -130,7 +130,7 @@ export function createCodeTetherClient(options: CodeTetherClientOptions): CodeTe
         trpc.events.onCodebaseEvents.subscribe(
           {
             codebaseId,
-            sessionId: opts.sessionId,
+            sessionId: opts.sessionId ?? undefined,
             lastEventId: opts.lastEventId === undefined ? undefined : String(opts.lastEventId),
           },
           {

@@ -23,7 +23,8 @@ async function run(apiKey: string, codebaseId: string): Promise<PageResult> {
     types.push(event.type);
     if (event.type === "output") said += event.data.content;
   }
-  const sessionId = started.response.session_id;
+  // The test server is warm (OpenCode up), so the trigger names its session at once.
+  const sessionId = started.response.session_id!;
   // The native stream follows the whole codebase; wait until it has this run's end too.
   for (let i = 0; i < 200 && !native.some((e) => e.type === "complete" && e.data.session_id === sessionId); i++) {
     await new Promise((r) => setTimeout(r, 50));

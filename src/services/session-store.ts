@@ -1,5 +1,5 @@
 /** Reading and writing session rows and their messages. */
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { messages, sessions } from "../db/schema.js";
 import { storableJson, storableText } from "../db/storable.js";
@@ -11,7 +11,7 @@ import type { Message, Session, SessionDetail } from "./sessions.types.js";
 type SessionRow = typeof sessions.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;
 
-export function toSession(row: SessionRow): Session {
+export function toSession(row: SessionRow, cost = 0): Session {
   return {
     id: row.id,
     codebase_id: row.codebaseId,
@@ -22,6 +22,7 @@ export function toSession(row: SessionRow): Session {
     source: row.source as Session["source"],
     error: row.error,
     message_count: row.messageCount,
+    cost,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -37,6 +38,18 @@ function toMessage(row: MessageRow): Message {
     cost: row.cost === null ? null : Number(row.cost),
     created_at: row.createdAt.toISOString(),
   };
+}
+
+/** Sessions as clients see them, each with the cost of its stored messages (one grouped query for all). */
+export async function toSessions(ctx: ServiceContext, rows: SessionRow[]): Promise<Session[]> {
+  if (rows.length === 0) return [];
+  const costs = await ctx.database.db
+    .select({ sessionId: messages.sessionId, cost: sql<string>`coalesce(sum(${messages.cost}::numeric), 0)` })
+    .from(messages)
+    .where(inArray(messages.sessionId, rows.map((r) => r.id)))
+    .groupBy(messages.sessionId);
+  const bySession = new Map(costs.map((c) => [c.sessionId, Number(c.cost)]));
+  return rows.map((r) => toSession(r, bySession.get(r.id) ?? 0));
 }
 
 export async function listSessionRows(ctx: ServiceContext, codebaseId: string): Promise<SessionRow[]> {
@@ -62,7 +75,8 @@ export async function sessionDetail(ctx: ServiceContext, row: SessionRow): Promi
     .from(messages)
     .where(eq(messages.sessionId, row.id))
     .orderBy(asc(messages.createdAt), asc(messages.id));
-  return { ...toSession(row), messages: rows.map(toMessage) };
+  const list = rows.map(toMessage);
+  return { ...toSession(row, list.reduce((sum, m) => sum + (m.cost ?? 0), 0)), messages: list };
 }
 
 /** JSON with object keys sorted: jsonb hands keys back in its own order. */

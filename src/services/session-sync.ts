@@ -8,7 +8,7 @@ import { sessions } from "../db/schema.js";
 import { getCodebaseRow } from "./codebases.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError } from "./errors.js";
-import { listSessionRows, storeMessages, toSession } from "./session-store.js";
+import { listSessionRows, storeMessages, toSessions } from "./session-store.js";
 import { workingDirectory } from "./sessions.js";
 import type { SyncResult } from "./sessions.types.js";
 
@@ -62,5 +62,5 @@ export async function syncSessions({ ctx, codebaseId }: { ctx: ServiceContext; c
     else if (outcome === "updated") updated++;
     else unchanged++;
   }
-  return { imported, updated, unchanged, sessions: (await listSessionRows(ctx, codebaseId)).map(toSession) };
+  return { imported, updated, unchanged, sessions: await toSessions(ctx, await listSessionRows(ctx, codebaseId)) };
 }

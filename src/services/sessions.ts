@@ -16,7 +16,7 @@ import { ServiceError, conflict, invalid } from "./errors.js";
 import type { NewEvent } from "./events.types.js";
 import { untilDatabaseAnswers } from "./outage.js";
 import { RunOutbox } from "./run-outbox.js";
-import { getSessionRow, listSessionRows, sessionDetail, storeMessages, toSession } from "./session-store.js";
+import { getSessionRow, listSessionRows, sessionDetail, storeMessages, toSessions } from "./session-store.js";
 import type { PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
 
 const defaultPermissionTimeoutSeconds = 300;
@@ -213,7 +213,7 @@ export async function triggerAgent({
 
 export async function listSessions({ ctx, codebaseId }: { ctx: ServiceContext; codebaseId: string }): Promise<Session[]> {
   await getCodebaseRow({ ctx, id: codebaseId });
-  return (await listSessionRows(ctx, codebaseId)).map(toSession);
+  return toSessions(ctx, await listSessionRows(ctx, codebaseId));
 }
 
 export async function getSession({

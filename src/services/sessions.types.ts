@@ -56,6 +56,7 @@ export const Session = z
     source: z.enum(["codetether", "imported"]),
     error: z.string().nullable(),
     message_count: z.number().int(),
+    cost: z.number().openapi({ description: "US dollars, summed over the session's stored messages" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

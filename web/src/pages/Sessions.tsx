@@ -31,7 +31,7 @@ export function SessionsPage() {
           <table>
             <caption className="sr-only">Sessions, most recent first</caption>
             <thead>
-              <tr><th scope="col">Title</th><th scope="col">Status</th><th scope="col">Agent</th><th scope="col">Model</th><th scope="col">Messages</th><th scope="col">Updated</th></tr>
+              <tr><th scope="col">Title</th><th scope="col">Status</th><th scope="col">Agent</th><th scope="col">Model</th><th scope="col">Messages</th><th scope="col">Cost</th><th scope="col">Updated</th></tr>
             </thead>
             <tbody>
               {sessions.data.map((s) => (
@@ -41,6 +41,7 @@ export function SessionsPage() {
                   <td>{s.agent ?? "—"}</td>
                   <td>{s.model ?? "default"}</td>
                   <td>{s.message_count}</td>
+                  <td>${s.cost.toFixed(4)}</td>
                   <td>{when(s.updated_at)}</td>
                 </tr>
               ))}

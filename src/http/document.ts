@@ -41,7 +41,13 @@ const description = `Run the OpenCode coding agent on registered codebases: trig
 /** Everything of the document that is not a route: title, version, tags, default security. */
 const documentConfig = {
   openapi: "3.1.0",
-  info: { title: "CodeTether API", version, description, license: { name: "MIT" } },
+  info: {
+    title: "CodeTether API",
+    version,
+    description,
+    // OpenAPI 3.1 names the license by its SPDX identifier; the builder's types only know 3.0's fields.
+    license: { name: "MIT", identifier: "MIT" } as { name: string },
+  },
   security: [{ apiKey: [] }],
   tags: [
     { name: "System", description: "Health and the OpenCode bridge's status" },

@@ -123,10 +123,14 @@ const uploadable = new Set<EventType>(["status", "output", "reasoning", "tool_us
  * already sent, and answers the highest sequence number stored so far.
  */
 export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, input: UploadEventsRequest): Promise<{ acked_through: number; stored: number }> {
-  const events: NewEvent[] = input.events.map((e) => {
-    if (!uploadable.has(e.type as EventType)) throw invalid(`event type "${e.type}" cannot be uploaded`);
+  const events: NewEvent[] = input.events.map((e, i) => {
+    if (!uploadable.has(e.type as EventType)) throw invalid(`events.${i}.type: event type "${e.type}" cannot be uploaded`);
     const parsed = eventSchemas[e.type as EventType].safeParse(e.data);
-    if (!parsed.success) throw invalid(`event ${e.seq} (${e.type}) does not match its schema: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success) {
+      // Name each field, as every other 422 does: `events.3.data.content: Invalid input: expected string, ...`.
+      const fields = parsed.error.issues.map((issue) => `events.${i}.data${issue.path.map((p) => `.${String(p)}`).join("")}: ${issue.message}`);
+      throw invalid(`event ${e.seq} (${e.type}) does not match its schema: ${fields.join("; ")}`);
+    }
     return { type: e.type, data: parsed.data, taskId, workerSeq: e.seq } as NewEvent;
   });
   const { streamId, stored, acked } = await ctx.database.db.transaction(async (tx) => {

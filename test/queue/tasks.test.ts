@@ -101,6 +101,10 @@ for (const driver of testDrivers()) {
       assert.deepEqual(await (await post(`${base}/events`, batch)).json(), { acked_through: 2, stored: 0 }, "a resent batch stores nothing");
       const bogus = await post(`${base}/events`, { lease_token: c.lease_token, events: [{ seq: 3, type: "complete", data: {} }] });
       assert.equal(bogus.status, 422);
+      assert.match((await bogus.json()).detail, /^events\.0\.type: /);
+      const missing = await post(`${base}/events`, { lease_token: c.lease_token, events: [{ seq: 3, type: "output", data: { session_id: "s", message_id: "m", part_id: "p" } }] });
+      assert.equal(missing.status, 422);
+      assert.match((await missing.json()).detail, /events\.0\.data\.content: /, "the field is named");
       assert.deepEqual(await (await post(`${base}/heartbeat`, { lease_token: c.lease_token })).json(), { cancel_requested: false, lease_seconds: 2 });
       assert.equal((await post(`${base}/heartbeat`, { lease_token: "stale" })).status, 409);
 

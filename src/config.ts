@@ -29,6 +29,8 @@ export interface Config {
   databaseUrl: string | undefined;
   apiKey: string | undefined;
   workerToken: string | undefined;
+  /** Browser origins allowed to call /v1 and /trpc (CODETETHER_CORS_ORIGINS); empty: none, same origin only. */
+  corsOrigins: string[];
   /** Largest request body accepted, in bytes (CODETETHER_MAX_BODY_BYTES). */
   maxBodyBytes: number;
   /** Socket limits, so silent, slow or piled-up connections cannot exhaust the process (see server.ts). */
@@ -95,14 +97,35 @@ export function parseProviderConfig(value: string | undefined): OpencodeSettings
   return { file };
 }
 
+/** CODETETHER_CORS_ORIGINS: comma-separated origins, or `*` (any origin, only without an API key). */
+function corsOrigins(value: string | undefined, apiKey: string | undefined): string[] {
+  const list = (value ?? "").split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean);
+  if (list.includes("*")) {
+    if (apiKey) throw new Error("CODETETHER_CORS_ORIGINS=* is refused while CODETETHER_API_KEY is set: list the origins that may call the API");
+    return ["*"];
+  }
+  for (const origin of list) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new Error(`CODETETHER_CORS_ORIGINS: "${origin}" is not an origin like https://app.example.com`);
+    }
+    if (url.origin !== origin) throw new Error(`CODETETHER_CORS_ORIGINS: "${origin}" is not an origin (scheme, host and port only), did you mean ${url.origin}?`);
+  }
+  return list;
+}
+
 /** Reads the configuration; throws a readable Error for a malformed value. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Pick<Config, "host" | "port">> = {}): Config {
+  const apiKey = secret("CODETETHER_API_KEY", env.CODETETHER_API_KEY);
   return {
     host: overrides.host ?? nonEmpty(env.CODETETHER_HOST) ?? "127.0.0.1",
     port: overrides.port ?? int("CODETETHER_PORT", env.CODETETHER_PORT, 8000, 0, 65535),
     dataDir: path.resolve(nonEmpty(env.CODETETHER_DATA_DIR) ?? "./data"),
     databaseUrl: nonEmpty(env.DATABASE_URL),
-    apiKey: secret("CODETETHER_API_KEY", env.CODETETHER_API_KEY),
+    apiKey,
+    corsOrigins: corsOrigins(env.CODETETHER_CORS_ORIGINS, apiKey),
     workerToken: secret("CODETETHER_WORKER_TOKEN", env.CODETETHER_WORKER_TOKEN),
     maxBodyBytes: int("CODETETHER_MAX_BODY_BYTES", env.CODETETHER_MAX_BODY_BYTES, 1024 * 1024, 1024, 64 * 1024 * 1024),
     http: {

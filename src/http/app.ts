@@ -6,6 +6,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import type { ServiceContext } from "../services/context.js";
 import { createContextInner } from "../trpc/init.js";
 import { appRouter } from "../trpc/router.js";
@@ -38,6 +39,18 @@ export function createApp(ctx: ServiceContext): Api {
     maxSize: ctx.config.maxBodyBytes,
     onError: (c) => detail(c, 413, `Request body is larger than ${ctx.config.maxBodyBytes} bytes`),
   });
+  // CORS first: a browser's preflight carries no key, and must be answered before auth asks for one.
+  if (ctx.config.corsOrigins.length > 0) {
+    const allow = cors({
+      origin: ctx.config.corsOrigins.includes("*") ? "*" : ctx.config.corsOrigins,
+      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      allowHeaders: ["Authorization", "Content-Type", "Last-Event-ID", "trpc-accept", "x-trpc-source"],
+      exposeHeaders: ["Retry-After"],
+      maxAge: 600,
+    });
+    app.use("/v1/*", allow);
+    app.use("/trpc/*", allow);
+  }
   app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)), limit);
   app.use("/trpc/*", auth, limit);
   // While the database is known to be down, answer at once rather than queue on a pool that cannot connect.

@@ -1,5 +1,6 @@
 /** `GET /v1/opencode/status`: is the OpenCode CLI here, which one, and how much is registered. */
 import { z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
 import { findOpencodeBinary, opencodeVersion } from "../opencode/binary.js";
 import { countCodebases } from "./codebases.js";
 import type { ServiceContext } from "./context.js";
@@ -57,4 +58,29 @@ export async function getStatus({ ctx }: { ctx: ServiceContext }): Promise<Statu
     opencode_server: server,
     ...(available ? {} : { message: "OpenCode bridge not available" }),
   };
+}
+
+export const Readiness = z
+  .object({
+    status: z.enum(["ready", "unavailable"]),
+    database: z.string().openapi({ description: "`ok`, or why it cannot be used" }),
+    opencode: z.string().openapi({ description: "`ok`, or the bridge's state (starting, restarting, failed, …) and its last error" }),
+  })
+  .openapi("Readiness");
+export type Readiness = z.infer<typeof Readiness>;
+
+/** Whether this process can serve work now: its database answers and its OpenCode is up. Bounded to about a second. */
+export async function getReadiness({ ctx }: { ctx: ServiceContext }): Promise<Readiness> {
+  const database = ctx.database.circuit?.isOpen()
+    ? "unreachable (the circuit is open; probing)"
+    : await Promise.race([
+        ctx.database.db.execute(sql`select 1`).then(
+          () => "ok",
+          (err: Error) => `unreachable: ${err.message.slice(0, 200)}`,
+        ),
+        new Promise<string>((resolve) => setTimeout(() => resolve("no answer within 1 s"), 1000).unref()),
+      ]);
+  const oc = ctx.bridge.connection.status();
+  const opencode = oc.state === "ready" ? "ok" : `${oc.state}${oc.last_error ? `: ${oc.last_error.slice(0, 200)}` : ""}`;
+  return { status: database === "ok" && opencode === "ok" ? "ready" : "unavailable", database, opencode };
 }

@@ -129,6 +129,9 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
       return st.body.opencode_server.state === "ready" ? st.body : undefined;
     }, 60_000, "OpenCode ready");
     assert.equal(ready.opencode_server.mode, "managed");
+    const readiness = await s.api("GET", "/ready");
+    assert.equal(readiness.status, 200, JSON.stringify(readiness.body));
+    assert.deepEqual(readiness.body, { status: "ready", database: "ok", opencode: "ok" });
     assert.equal(JSON.stringify(ready).includes("fake-key"), false, "no provider key in /status");
   });
 

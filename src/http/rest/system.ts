@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { listModels } from "../../services/models/models.js";
 import { ModelList } from "../../services/models/models.types.js";
-import { getStatus, Status } from "../../services/status.js";
+import { getReadiness, getStatus, Readiness, Status } from "../../services/status.js";
 import { type Api, apiRoute, jsonResponse } from "../openapi.js";
 
 const health = createRoute({
@@ -13,6 +13,19 @@ const health = createRoute({
   summary: "Liveness: the process answers HTTP (needs no key)",
   security: [],
   responses: { 200: jsonResponse(z.object({ status: z.literal("ok") }).openapi("Health"), "Alive") },
+});
+
+const ready = createRoute({
+  method: "get",
+  path: "/ready",
+  operationId: "ready.get",
+  tags: ["System"],
+  summary: "Readiness for load balancers and orchestrators: the database answers and OpenCode is up (needs no key)",
+  security: [],
+  responses: {
+    200: jsonResponse(Readiness, "Ready to serve"),
+    503: jsonResponse(Readiness, "Not ready: says what is down"),
+  },
 });
 
 const status = apiRoute({
@@ -41,6 +54,10 @@ const models = apiRoute({
 /** Registers /health, status and models. */
 export function registerSystemRoutes(app: Api) {
   app.openapi(health, (c) => c.json({ status: "ok" as const }, 200));
+  app.openapi(ready, async (c) => {
+    const readiness = await getReadiness({ ctx: c.var.ctx });
+    return readiness.status === "ready" ? c.json(readiness, 200) : c.json(readiness, 503);
+  });
   app.openapi(status, async (c) => c.json(await getStatus({ ctx: c.var.ctx }), 200));
   app.openapi(models, async (c) => c.json(await listModels({ ctx: c.var.ctx }), 200));
 }

@@ -159,7 +159,7 @@ describe("OpenAPI document against the running app", () => {
     const registered = new Set(
       h.app.routes
         // Middleware shows up as ALL on a wildcard path; anything else is a route.
-        .filter((r) => !(r.method === "ALL" && r.path.endsWith("*")) && (r.path.startsWith("/v1/") || r.path === "/health"))
+        .filter((r) => !(r.method === "ALL" && r.path.endsWith("*")) && (r.path.startsWith("/v1/") || r.path === "/health" || r.path === "/ready"))
         .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`),
     );
     assert.ok(registered.size > 20, "found the app's routes");

@@ -73,6 +73,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     CODETETHER_WORKER_TOKEN: workerToken,
     CODETETHER_TASK_LEASE_SECONDS: String(options.leaseSeconds ?? 3),
     CODETETHER_LOCAL_CONCURRENCY: "0",
+    // Agents run on the workers; the server starts no OpenCode (one would run with this machine's own home).
+    OPENCODE_AUTO_START: "false",
+    OPENCODE_PORT: "9",
   };
   const workers = new Map<string, WorkerProcess>();
   const opencodePorts = new Set<number>();

@@ -24,10 +24,10 @@ async function firstLoadBytes(origin: string): Promise<{ total: number; files: s
   const html = await fetch(origin, { headers: { "accept-encoding": "gzip" } });
   const body = await html.text();
   const assets = [...body.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
-  let total = Number((await fetch(origin, { headers: { "accept-encoding": "gzip" } }).then((r) => r.arrayBuffer())).byteLength);
+  // fetch() decodes gzip, so the page itself is counted as it arrives, like its assets.
+  let total = await compressedSize(origin);
   const files: string[] = [];
   for (const asset of assets) {
-    // fetch() decodes gzip for us: count what arrives compressed by asking Node's http instead.
     const size = await compressedSize(`${origin}${asset}`);
     total += size;
     files.push(`${path.basename(asset)} ${(size / 1024).toFixed(1)} KB`);

@@ -11,7 +11,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { startServer } from "../src/server.js";
-import type { NewEvent } from "../src/services/events.types.js";
+import type { NewEvent } from "../src/services/events/types.js";
 import { pgliteDriver } from "../test/support/db.js";
 import { testConfig } from "../test/support/harness.js";
 import { summary } from "./stats.js";

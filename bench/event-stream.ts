@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { startServer } from "../src/server.js";
-import type { NewEvent } from "../src/services/events.types.js";
+import type { NewEvent } from "../src/services/events/types.js";
 import type { TestDriver } from "../test/support/db.js";
 import { testConfig } from "../test/support/harness.js";
 import { connectSse } from "../test/support/sse-client.js";

@@ -5,7 +5,7 @@
  */
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "../../src/trpc/router.js";
-import type { AgentEvent, EventData, EventType } from "../../src/services/events.types.js";
+import type { AgentEvent, EventData, EventType } from "../../src/services/events/types.js";
 
 export type { AppRouter, AgentEvent, EventData, EventType };
 

@@ -3,7 +3,7 @@
  * order. The server and `codetether-worker` both use it; only their sinks differ
  * (the event log here, an upload buffer on a worker).
  */
-import type { EventData, NewEvent } from "../services/events.types.js";
+import type { EventData, NewEvent } from "../services/events/types.js";
 import { ServiceError, notFound } from "../services/errors.js";
 import type { OcGlobalEvent, OpencodeClient, PermissionReply } from "./client.js";
 import { RunTranslator } from "./translate.js";

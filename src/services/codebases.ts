@@ -14,7 +14,7 @@ import type {
 } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { isInside, realInside } from "./paths.js";
-import { EventLog } from "./event-log.js";
+import { EventLog } from "./events/log.js";
 import { conflict, invalid, isUniqueViolation, notFound } from "./errors.js";
 
 type Row = typeof codebases.$inferSelect;

@@ -2,7 +2,7 @@
 import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
 import type { Bridge } from "./bridge.js";
-import type { EventLog } from "./event-log.js";
+import type { EventLog } from "./events/log.js";
 import type { LocalRunner } from "./local-runner.js";
 
 export interface ServiceContext {

@@ -5,7 +5,7 @@ import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
 import { Bridge } from "./bridge.js";
 import type { ServiceContext } from "./context.js";
-import { EventLog } from "./event-log.js";
+import { EventLog } from "./events/log.js";
 import { LocalRunner } from "./local-runner.js";
 import { RunLiveness } from "./run-liveness.js";
 

@@ -6,7 +6,7 @@
  * `completed` with holes in its stream.
  */
 import { isDatabaseUnavailable } from "./errors.js";
-import type { NewEvent } from "./events.types.js";
+import type { NewEvent } from "./events/types.js";
 
 const batchSize = 200;
 const firstRetryMs = 100;

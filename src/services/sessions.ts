@@ -13,7 +13,7 @@ import { realInside } from "./paths.js";
 import type { AgentConfig } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError, conflict, invalid } from "./errors.js";
-import type { NewEvent } from "./events.types.js";
+import type { NewEvent } from "./events/types.js";
 import { untilDatabaseAnswers } from "./outage.js";
 import { RunOutbox } from "./run-outbox.js";
 import { getSessionRow, listSessionRows, sessionDetail, storeMessages, toSessions } from "./session-store.js";

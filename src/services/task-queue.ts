@@ -11,8 +11,8 @@ import type { Db } from "../db/client.js";
 import { agentEvents, codebases, sessions, tasks } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError, conflict, invalid, notFound } from "./errors.js";
-import { appendInTx } from "./event-log.js";
-import { type EventType, eventSchemas, type NewEvent } from "./events.types.js";
+import { appendInTx } from "./events/log.js";
+import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
 import { type TaskRow, toTask } from "./tasks.js";
 import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest } from "./tasks.types.js";
 

@@ -6,7 +6,7 @@ import { getCodebaseRow } from "./codebases.js";
 import type { AgentConfig } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { conflict, notFound } from "./errors.js";
-import { appendInTx } from "./event-log.js";
+import { appendInTx } from "./events/log.js";
 import { requireRunnable } from "./models/models.js";
 import type { RunnerModels } from "./models/models.types.js";
 import { isOnline } from "./workers.js";

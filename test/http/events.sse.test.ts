@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type RunningServer, startServer } from "../../src/server.js";
-import type { NewEvent } from "../../src/services/events.types.js";
+import type { NewEvent } from "../../src/services/events/types.js";
 import { testDrivers } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
 import { connectSse } from "../support/sse-client.js";

@@ -11,7 +11,7 @@ import { validate } from "@readme/openapi-parser";
 import { createApi } from "../../src/http/api.js";
 import { buildDocument, serializeDocument } from "../../src/http/document.js";
 import { EventStreamMessage, toFrame } from "../../src/http/rest/event-stream.js";
-import type { AgentEvent } from "../../src/services/events.types.js";
+import type { AgentEvent } from "../../src/services/events/types.js";
 import { pgliteDriver } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createDb, type Database } from "../../src/db/client.js";
-import { EventLog } from "../../src/services/event-log.js";
-import type { NewEvent } from "../../src/services/events.types.js";
+import { EventLog } from "../../src/services/events/log.js";
+import type { NewEvent } from "../../src/services/events/types.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
 
 const output = (i: number, writer = 0): NewEvent => ({

@@ -4,7 +4,7 @@
  * they cannot disagree. The payloads come from `eventSchemas`.
  */
 import { z } from "@hono/zod-openapi";
-import { type AgentEvent, eventMeanings, eventSchemas, eventTypes } from "../../services/events.types.js";
+import { type AgentEvent, eventMeanings, eventSchemas, eventTypes } from "../../services/events/types.js";
 import { Timestamp } from "../../services/schemas.js";
 
 /** An event as `writeSSE` sends it: `event:`, `id:` (none for a reset) and `data:` one line of JSON. */

@@ -7,8 +7,8 @@
 import { z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { getCodebaseRow } from "../../services/codebases.js";
-import { followEvents, parseCursor } from "../../services/events.js";
-import { eventMeanings, eventTypes } from "../../services/events.types.js";
+import { followEvents, parseCursor } from "../../services/events/follow.js";
+import { eventMeanings, eventTypes } from "../../services/events/types.js";
 import { type Api, apiRoute, IdParam } from "../openapi.js";
 import { EventStreamMessage, toFrame } from "./event-stream.js";
 

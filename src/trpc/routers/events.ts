@@ -2,8 +2,8 @@ import { tracked } from "@trpc/server";
 import { z } from "zod";
 import type { ServiceContext } from "../../services/context.js";
 import { getCodebaseRow } from "../../services/codebases.js";
-import { followActivity } from "../../services/activity.js";
-import { followEvents, parseCursor } from "../../services/events.js";
+import { followActivity } from "../../services/events/activity.js";
+import { followEvents, parseCursor } from "../../services/events/follow.js";
 import { Id } from "../../services/schemas.js";
 import { publicProcedure, router, toTrpcError } from "../init.js";
 

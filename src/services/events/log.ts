@@ -6,10 +6,10 @@
  * to other processes by a small NOTIFY hint, so a slow reader only slows itself.
  */
 import { and, asc, eq, getTableColumns, gt, inArray, sql } from "drizzle-orm";
-import type { Database, Db, Unlisten } from "../db/client.js";
-import { agentEvents, eventStreams } from "../db/schema.js";
-import { storableJson } from "../db/storable.js";
-import type { AgentEvent, NewEvent } from "./events.types.js";
+import type { Database, Db, Unlisten } from "../../db/client.js";
+import { agentEvents, eventStreams } from "../../db/schema.js";
+import { storableJson } from "../../db/storable.js";
+import type { AgentEvent, NewEvent } from "./types.js";
 
 const channel = "codetether_events";
 /** NOTIFY can be lost (e.g. across a reconnect), so waiting readers also re-check this often. */

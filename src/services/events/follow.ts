@@ -3,10 +3,10 @@
  * the tRPC subscription both read through `followEvents`, so they send the same
  * events with the same ids.
  */
-import type { AgentEvent } from "./events.types.js";
-import type { ServiceContext } from "./context.js";
-import { ServiceError } from "./errors.js";
-import { untilDatabaseAnswers } from "./outage.js";
+import type { AgentEvent } from "./types.js";
+import type { ServiceContext } from "../context.js";
+import { ServiceError } from "../errors.js";
+import { untilDatabaseAnswers } from "../outage.js";
 
 const pageSize = 500;
 

@@ -4,7 +4,7 @@
  * are coalesced and sent at most a few times a second; the events themselves are
  * read from each codebase's own stream.
  */
-import type { ServiceContext } from "./context.js";
+import type { ServiceContext } from "../context.js";
 
 export interface Activity {
   /** Codebases whose event stream moved since the last message, with their newest event id. */

@@ -43,7 +43,11 @@ export interface Config {
     keepAliveTimeoutSeconds: number;
     /** Open connections at most; more are refused at once (CODETETHER_MAX_CONNECTIONS). */
     maxConnections: number;
+    /** Event streams (SSE and subscriptions) open at most; more get a 503 with Retry-After (CODETETHER_MAX_STREAMS). */
+    maxStreams: number;
   };
+  /** Bytes of recent events held per followed stream, shared by its followers (CODETETHER_STREAM_WINDOW_BYTES). */
+  streamWindowBytes: number;
   /** How long a claimed task stays leased without a heartbeat (CODETETHER_TASK_LEASE_SECONDS). */
   leaseSeconds: number;
   /** How many bytes of a run's events are held while the database is unavailable (CODETETHER_RUN_BUFFER_BYTES). */
@@ -133,7 +137,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       requestTimeoutSeconds: int("CODETETHER_REQUEST_TIMEOUT_SECONDS", env.CODETETHER_REQUEST_TIMEOUT_SECONDS, 30, 1, 3600),
       keepAliveTimeoutSeconds: int("CODETETHER_KEEPALIVE_TIMEOUT_SECONDS", env.CODETETHER_KEEPALIVE_TIMEOUT_SECONDS, 5, 1, 600),
       maxConnections: int("CODETETHER_MAX_CONNECTIONS", env.CODETETHER_MAX_CONNECTIONS, 1000, 1, 1_000_000),
+      maxStreams: int("CODETETHER_MAX_STREAMS", env.CODETETHER_MAX_STREAMS, 800, 1, 1_000_000),
     },
+    streamWindowBytes: int("CODETETHER_STREAM_WINDOW_BYTES", env.CODETETHER_STREAM_WINDOW_BYTES, 4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     leaseSeconds: int("CODETETHER_TASK_LEASE_SECONDS", env.CODETETHER_TASK_LEASE_SECONDS, 15, 2, 3600),
     runBufferBytes: int("CODETETHER_RUN_BUFFER_BYTES", env.CODETETHER_RUN_BUFFER_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),

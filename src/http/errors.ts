@@ -35,6 +35,7 @@ export function handleError(err: Error, c: Context) {
   if (isDatabaseUnavailable(err)) (c.var as { ctx?: ServiceContext }).ctx?.database.circuit?.trip();
   const known = asServiceError(err);
   if (known) {
+    if (known.retryAfterSeconds !== undefined) c.header("Retry-After", String(known.retryAfterSeconds));
     if (known !== err) console.error(`[codetether] ${c.req.method} ${c.req.path}: ${known.message} (${rootCause(err).message})`);
     return detail(c, errorCodes[known.code].http as ContentfulStatusCode, known.message);
   }

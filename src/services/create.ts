@@ -24,7 +24,7 @@ export async function createServices(options: {
   /** Environment of a managed `opencode serve` (default: this process's). */
   opencodeEnv?: NodeJS.ProcessEnv;
 }): Promise<Services> {
-  const events = new EventLog(options.database);
+  const events = new EventLog(options.database, { window: { maxBytes: options.config.streamWindowBytes, maxEvents: 10_000 } });
   await events.start();
   const bridge = new Bridge(options.config.opencode, options.opencodeEnv);
   const shutdown = new AbortController();

@@ -18,13 +18,17 @@ export type ServiceErrorCode = keyof typeof errorCodes;
 
 /** A failure the caller can act on; its message is safe to show. */
 export class ServiceError extends Error {
+  /** For a 503: when the client may try again (sent as `Retry-After`). */
+  readonly retryAfterSeconds: number | undefined;
+
   constructor(
     readonly code: ServiceErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
     this.name = "ServiceError";
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -37,7 +37,7 @@ describe("socket limits on a real listener", { timeout: 120_000 }, () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), "ct-sock-"));
     const db = await pgliteDriver.create();
     const config = testConfig({ dataDir: tmp });
-    config.http = { headersTimeoutSeconds: 1, requestTimeoutSeconds: 2, keepAliveTimeoutSeconds: 1, maxConnections: 20 };
+    config.http = { headersTimeoutSeconds: 1, requestTimeoutSeconds: 2, keepAliveTimeoutSeconds: 1, maxConnections: 20, maxStreams: 10 };
     server = await startServer({ config, database: db.database });
   });
   after(async () => {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createDb, type Database } from "../../src/db/client.js";
 import { EventLog } from "../../src/services/events/log.js";
-import type { NewEvent } from "../../src/services/events/types.js";
+import type { AgentEvent, NewEvent } from "../../src/services/events/types.js";
+import { StreamWindow } from "../../src/services/events/window.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
 
 const output = (i: number, writer = 0): NewEvent => ({
@@ -79,7 +80,7 @@ describe("event log across connections (real Postgres)", { skip: url ? false : "
   async function open(pollFallbackMs?: number): Promise<EventLog> {
     const database = await createDb({ driver: "postgres", url: dbUrl, maxConnections: 4 });
     opened.push(database);
-    const log = new EventLog(database, pollFallbackMs);
+    const log = new EventLog(database, { pollFallbackMs });
     await log.start();
     logs.push(log);
     return log;
@@ -125,5 +126,35 @@ describe("event log across connections (real Postgres)", { skip: url ? false : "
     await writer.append("notify", [output(1)]);
     await waiting;
     assert.equal((await reader.read("notify", head)).length, 1);
+  });
+});
+
+describe("the shared window of a followed stream", () => {
+  const event = (id: number, content = "x"): AgentEvent =>
+    ({ id, type: "output", data: { session_id: "s", message_id: "m", part_id: "p", content }, created_at: new Date(0).toISOString() }) as AgentEvent;
+
+  test("holds a contiguous run of ids: older cursors read the database, a gap is refused", () => {
+    const window = new StreamWindow(10, { maxBytes: 1 << 20, maxEvents: 100 });
+    assert.deepEqual(window.after(10, 50), [], "caught up: nothing yet");
+    assert.equal(window.after(9, 50), undefined, "before the window: read the database");
+    assert.equal(window.push([event(11), event(12)]), true);
+    assert.deepEqual(window.after(10, 50)?.map((e) => e.id), [11, 12]);
+    assert.deepEqual(window.after(11, 50)?.map((e) => e.id), [12]);
+    assert.equal(window.push([event(12), event(14)]), false, "13 is missing: the caller reads it");
+    assert.equal(window.end, 12);
+    assert.equal(window.push([event(13), event(14)]), true);
+    assert.deepEqual(window.after(10, 2)?.map((e) => e.id), [11, 12], "a page at most");
+  });
+
+  test("drops its oldest events past its byte and count caps", () => {
+    const window = new StreamWindow(0, { maxBytes: 10_000, maxEvents: 50 });
+    window.push(Array.from({ length: 40 }, (_, i) => event(i + 1, "y".repeat(1000))));
+    assert.ok(window.size.bytes <= 10_000, `bytes ${window.size.bytes}`);
+    assert.ok(window.size.events < 40 && window.size.events > 0);
+    assert.equal(window.end, 40);
+    assert.equal(window.after(0, 10), undefined, "the oldest are gone: a follower there reads the database");
+    const counted = new StreamWindow(0, { maxBytes: 1 << 20, maxEvents: 5 });
+    counted.push(Array.from({ length: 8 }, (_, i) => event(i + 1)));
+    assert.deepEqual(counted.after(3, 10)?.map((e) => e.id), [4, 5, 6, 7, 8]);
   });
 });

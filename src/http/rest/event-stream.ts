@@ -17,6 +17,22 @@ export function toFrame(event: AgentEvent): { event: string; id: string | undefi
   };
 }
 
+/**
+ * The event's whole SSE message as text, made once per event and process: every
+ * follower of a stream shares the window's event objects, so a hundred followers
+ * cost one JSON.stringify, not a hundred.
+ */
+const messageText = new WeakMap<AgentEvent, string>();
+export function toMessage(event: AgentEvent): string {
+  let text = messageText.get(event);
+  if (text === undefined) {
+    const frame = toFrame(event);
+    text = `event: ${frame.event}\n${frame.id === undefined ? "" : `id: ${frame.id}\n`}data: ${frame.data}\n\n`;
+    messageText.set(event, text);
+  }
+  return text;
+}
+
 const pascal = (type: string) => type.replace(/(?:^|_)([a-z])/g, (_, ch: string) => ch.toUpperCase());
 
 /** One SSE message of each event type, its `data` shown parsed; the payload schemas come from `eventSchemas`. */

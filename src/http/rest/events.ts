@@ -7,15 +7,21 @@
 import { z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { getCodebaseRow } from "../../services/codebases.js";
-import { followEvents, parseCursor } from "../../services/events/follow.js";
+import { admitStream, followEventBatches, parseCursor } from "../../services/events/follow.js";
 import { eventMeanings, eventTypes } from "../../services/events/types.js";
 import { type Api, apiRoute, IdParam } from "../openapi.js";
-import { EventStreamMessage, toFrame } from "./event-stream.js";
+import { EventStreamMessage, toMessage } from "./event-stream.js";
 
 /** How often an idle stream gets a `: ping` comment, so proxies keep it open. */
 export const keepAliveMs = 15_000;
 const writeTimeoutMs = 30_000;
 const reconnectDelayMs = 2000;
+/**
+ * At most this much text per socket write: a follower that is behind gets its
+ * backlog in pieces, each written only after the last one drained, so what waits
+ * in memory per connection stays bounded.
+ */
+const maxWriteBytes = 64 * 1024;
 
 const route = apiRoute(
   {
@@ -91,6 +97,7 @@ export function registerEventRoutes(app: Api) {
     // No cursor: live from the head as it is now, fixed before the answer starts, so an event
     // stored after the client saw the headers is always delivered.
     const after = cursor ?? (await ctx.events.head(id));
+    const release = admitStream(ctx);
     c.header("X-Accel-Buffering", "no");
     c.header("X-Content-Type-Options", "nosniff");
     const response = streamSSE(c, async (stream) => {
@@ -103,11 +110,13 @@ export function registerEventRoutes(app: Api) {
       }, keepAliveMs);
       try {
         await stream.write(`retry: ${reconnectDelayMs}\n\n`);
-        for await (const event of followEvents(ctx, id, { after, sessionId: query.session_id, signal: stop.signal })) {
-          const frame = stream.writeSSE(toFrame(event));
-          if (!(await within(frame, writeTimeoutMs))) break; // too slow: cut it, it can resume
+        follow: for await (const batch of followEventBatches(ctx, id, { after, sessionId: query.session_id, signal: stop.signal })) {
+          for (const text of joinUpTo(batch.map(toMessage), maxWriteBytes)) {
+            if (!(await within(stream.write(text), writeTimeoutMs))) break follow; // too slow: cut it, it can resume
+          }
         }
       } finally {
+        release();
         clearInterval(ping);
         ctx.shutdown.removeEventListener("abort", end);
       }
@@ -115,6 +124,21 @@ export function registerEventRoutes(app: Api) {
     // The route's types only know JSON answers; this one streams.
     return response as never;
   });
+}
+
+/** The texts joined into as few pieces as fit `max` characters each (a longer text is a piece of its own). */
+function joinUpTo(texts: string[], max: number): string[] {
+  const pieces: string[] = [];
+  let current = "";
+  for (const text of texts) {
+    if (current && current.length + text.length > max) {
+      pieces.push(current);
+      current = "";
+    }
+    current += text;
+  }
+  if (current) pieces.push(current);
+  return pieces;
 }
 
 /** Resolves false if `promise` has not settled within `ms`. */

@@ -38,37 +38,58 @@ export interface FollowOptions {
  * stream) yields a `reset` event and replays from the start rather than hang silently.
  */
 export async function* followEvents(ctx: ServiceContext, streamId: string, options: FollowOptions): AsyncGenerator<AgentEvent> {
+  for await (const batch of followEventBatches(ctx, streamId, options)) yield* batch;
+}
+
+/**
+ * `followEvents` in batches: every event available when the follower asks, up to
+ * a page, so a transport can write them at once (one socket write for many events).
+ */
+export async function* followEventBatches(ctx: ServiceContext, streamId: string, options: FollowOptions): AsyncGenerator<AgentEvent[]> {
   const { signal, sessionId } = options;
   const head = await ctx.events.head(streamId);
   let cursor = options.after ?? head;
   if (cursor > head) {
-    yield {
-      id: 0,
-      type: "reset",
-      data: { session_id: null, reason: `Last-Event-ID ${cursor} is beyond this stream's newest event ${head}; replaying from the start`, head },
-      created_at: new Date().toISOString(),
-    };
+    yield [
+      {
+        id: 0,
+        type: "reset",
+        data: { session_id: null, reason: `Last-Event-ID ${cursor} is beyond this stream's newest event ${head}; replaying from the start`, head },
+        created_at: new Date().toISOString(),
+      },
+    ];
     cursor = 0;
   }
   const leave = ctx.events.follow(streamId);
   try {
-    yield* followFrom(ctx, streamId, cursor, sessionId, signal);
+    while (!signal.aborted) {
+      // Caught-up followers share the stream's window; one that is behind it reads the database by itself.
+      // An open stream waits an outage out (its pings go on) and carries on where it was.
+      const page =
+        ctx.events.recent(streamId, cursor, pageSize) ?? (await untilDatabaseAnswers(() => ctx.events.read(streamId, cursor, pageSize), { signal })) ?? [];
+      if (page.length > 0) {
+        cursor = page[page.length - 1]!.id;
+        const batch = sessionId ? page.filter((e) => e.data.session_id === sessionId) : page;
+        if (batch.length > 0) yield batch;
+        if (signal.aborted) return;
+      }
+      if (page.length < pageSize) await ctx.events.waitForMore(streamId, cursor, signal);
+    }
   } finally {
     leave();
   }
 }
 
-async function* followFrom(ctx: ServiceContext, streamId: string, from: number, sessionId: string | undefined, signal: AbortSignal): AsyncGenerator<AgentEvent> {
-  let cursor = from;
-  while (!signal.aborted) {
-    // An open stream waits an outage out (its pings go on) and carries on where it was.
-    const page = (await untilDatabaseAnswers(() => ctx.events.read(streamId, cursor, pageSize), { signal })) ?? [];
-    for (const event of page) {
-      cursor = event.id;
-      if (sessionId && event.data.session_id !== sessionId) continue;
-      yield event;
-      if (signal.aborted) return;
-    }
-    if (page.length < pageSize) await ctx.events.waitForMore(streamId, cursor, signal);
+/**
+ * Takes one of the process's stream slots (`CODETETHER_MAX_STREAMS`) for a new SSE
+ * stream or subscription, or refuses with a 503 the client can retry.
+ */
+export function admitStream(ctx: ServiceContext): () => void {
+  const release = ctx.events.admit(ctx.config.http.maxStreams);
+  if (!release) {
+    throw new ServiceError("UNAVAILABLE", `This server already serves ${ctx.config.http.maxStreams} event streams (CODETETHER_MAX_STREAMS); try again shortly`, {
+      retryAfterSeconds: 5,
+    });
   }
+  return release;
 }

@@ -2,18 +2,28 @@
  * The durable, ordered agent event log. Each codebase has one stream; an event's
  * id is its `seq` in that stream, assigned from the stream's head counter inside
  * the inserting transaction, so ids are gap-free and become visible in order.
- * Readers pull `seq > cursor`; a head change is announced in-process at once and
- * to other processes by a small NOTIFY hint, so a slow reader only slows itself.
+ *
+ * Reading is shared: while a stream has followers in this process, its new events
+ * are read once into a `StreamWindow` (or taken straight from this process's own
+ * appends) and every follower takes them from there. A head change is announced
+ * in-process at once and to other processes by a small NOTIFY hint; a timed re-check
+ * per followed stream covers a lost hint. A slow follower only slows itself: it
+ * falls behind the window and reads the database on its own until it catches up.
  */
-import { and, asc, eq, getTableColumns, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, gt } from "drizzle-orm";
 import type { Database, Db, Unlisten } from "../../db/client.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
-import { storableJson } from "../../db/storable.js";
+import { appendInTx, eventsChannel } from "./append.js";
 import type { AgentEvent, NewEvent } from "./types.js";
+import { StreamWindow, type WindowLimits } from "./window.js";
 
-const channel = "codetether_events";
-/** NOTIFY can be lost (e.g. across a reconnect), so waiting readers also re-check this often. */
+/** NOTIFY can be lost (e.g. across a reconnect), so followed streams are also re-checked this often. */
 const defaultPollFallbackMs = 2000;
+const defaultWindow: WindowLimits = { maxBytes: 4 * 1024 * 1024, maxEvents: 10_000 };
+/** How long a NOTIFY hint waits before it makes a followed stream read (see `start`). */
+const hintGraceMs = 2;
+/** Rows per database read when filling a window. */
+const fillPage = 1000;
 
 type Row = typeof agentEvents.$inferSelect;
 
@@ -33,22 +43,50 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** A followed stream's shared state in this process. */
+interface Followed {
+  window: StreamWindow;
+  followers: number;
+  filling: boolean;
+  /** Set when the head moved while a fill was running, so it reads once more. */
+  again: boolean;
+  recheck: NodeJS.Timeout;
+}
+
+export interface EventLogOptions {
+  pollFallbackMs?: number;
+  window?: WindowLimits;
+}
+
 export class EventLog {
   private readonly heads = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly queues = new Map<string, Pending[]>();
+  private readonly followed = new Map<string, Followed>();
+  private readonly watchers = new Set<(streamId: string, head: number) => void>();
+  private readonly pollFallbackMs: number;
+  private readonly windowLimits: WindowLimits;
   private unlisten: Unlisten | undefined;
+  private openStreams = 0;
 
   constructor(
     private readonly database: Database,
-    private readonly pollFallbackMs = defaultPollFallbackMs,
-  ) {}
+    options: EventLogOptions = {},
+  ) {
+    this.pollFallbackMs = options.pollFallbackMs ?? defaultPollFallbackMs;
+    this.windowLimits = options.window ?? defaultWindow;
+  }
 
   /** Starts listening for other processes' appends. */
   async start(): Promise<void> {
-    this.unlisten ??= await this.database.listen(channel, (payload) => {
+    this.unlisten ??= await this.database.listen(eventsChannel, (payload) => {
       const at = payload.lastIndexOf(":");
-      if (at > 0) this.advance(payload.slice(0, at), Number(payload.slice(at + 1)));
+      if (at <= 0) return;
+      // The hint for this process's own commit can arrive before the commit's answer does; a moment's
+      // grace lets `stored` hand those events to the window directly instead of a read fetching them again.
+      const streamId = payload.slice(0, at);
+      const head = Number(payload.slice(at + 1));
+      setTimeout(() => this.advance(streamId, head), hintGraceMs);
     });
   }
 
@@ -56,6 +94,7 @@ export class EventLog {
     const un = this.unlisten;
     this.unlisten = undefined;
     await un?.().catch(() => {});
+    for (const f of this.followed.values()) clearInterval(f.recheck);
     for (const set of this.waiters.values()) for (const wake of set) wake();
   }
 
@@ -96,14 +135,21 @@ export class EventLog {
     }
   }
 
-  /** Tells local readers about events another transaction of this process committed. */
+  /**
+   * Tells local readers about events a transaction of this process committed: they
+   * join the stream's window directly (no read), unless some ids before them are
+   * not known yet, which a fill then reads.
+   */
   stored(streamId: string, events: readonly (AgentEvent | null)[]): void {
-    let head = 0;
-    for (const e of events) if (e && e.id > head) head = e.id;
-    if (head > 0) this.advance(streamId, head);
+    const fresh = events.filter((e): e is AgentEvent => e !== null).sort((a, b) => a.id - b.id);
+    if (fresh.length === 0) return;
+    const followed = this.followed.get(streamId);
+    if (followed?.window.push(fresh)) this.wake(streamId);
+    this.advance(streamId, fresh[fresh.length - 1]!.id);
+    this.catchUp(streamId);
   }
 
-  /** Events after `afterId`, oldest first. */
+  /** Events after `afterId`, oldest first, from the database. */
   async read(streamId: string, afterId: number, limit = 500): Promise<AgentEvent[]> {
     const rows = await this.database.db
       .select()
@@ -114,6 +160,15 @@ export class EventLog {
     return rows.map(toAgentEvent);
   }
 
+  /**
+   * Events after `afterId` from the stream's shared window: empty when there is
+   * nothing newer yet, undefined when the stream is not followed here or `afterId`
+   * is older than the window (the caller reads the database itself).
+   */
+  recent(streamId: string, afterId: number, limit = 500): AgentEvent[] | undefined {
+    return this.followed.get(streamId)?.window.after(afterId, limit);
+  }
+
   /** The id of the stream's newest event (0 when empty). */
   async head(streamId: string): Promise<number> {
     const [row] = await this.database.db
@@ -122,12 +177,16 @@ export class EventLog {
       .where(eq(eventStreams.streamId, streamId));
     const head = row?.head ?? 0;
     this.advance(streamId, head);
+    this.catchUp(streamId);
     return head;
   }
 
-  /** Resolves when the stream may have moved past `afterId`, on abort, or after the poll interval. */
+  /**
+   * Resolves when the stream may have moved past `afterId` (for a followed stream:
+   * its window has), on abort, or after the poll interval.
+   */
   waitForMore(streamId: string, afterId: number, signal?: AbortSignal): Promise<void> {
-    if ((this.heads.get(streamId) ?? 0) > afterId || signal?.aborted) return Promise.resolve();
+    if (this.known(streamId) > afterId || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       let set = this.waiters.get(streamId);
       if (!set) this.waiters.set(streamId, (set = new Set()));
@@ -144,20 +203,54 @@ export class EventLog {
     });
   }
 
-  /** Followers of each stream in this process (see `follow`). */
-  private readonly followers = new Map<string, number>();
+  /**
+   * Takes one of `max` stream slots of this process, or answers undefined when all
+   * are taken (the caller answers 503). The returned function gives it back.
+   */
+  admit(max: number): (() => void) | undefined {
+    if (this.openStreams >= max) return undefined;
+    this.openStreams++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.openStreams--;
+    };
+  }
 
-  /** Counts a follower of `streamId` until the returned function is called. */
+  /** Streams open in this process (SSE and subscriptions), for status and metrics. */
+  get streamsOpen(): number {
+    return this.openStreams;
+  }
+
+  /**
+   * Counts a follower of `streamId` until the returned function is called. The
+   * first follower opens the stream's shared window at the newest id known (ask
+   * `head` first), the last one closes it.
+   */
   follow(streamId: string): () => void {
-    this.followers.set(streamId, (this.followers.get(streamId) ?? 0) + 1);
+    let f = this.followed.get(streamId);
+    if (!f) {
+      const recheck = setInterval(() => void this.head(streamId).catch(() => {}), this.pollFallbackMs);
+      recheck.unref();
+      f = { window: new StreamWindow(this.heads.get(streamId) ?? 0, this.windowLimits), followers: 0, filling: false, again: false, recheck };
+      this.followed.set(streamId, f);
+    }
+    const entry = f;
+    entry.followers++;
     let left = false;
     return () => {
       if (left) return;
       left = true;
-      const n = (this.followers.get(streamId) ?? 1) - 1;
-      if (n === 0) this.followers.delete(streamId);
-      else this.followers.set(streamId, n);
+      if (--entry.followers > 0) return;
+      clearInterval(entry.recheck);
+      if (this.followed.get(streamId) === entry) this.followed.delete(streamId);
     };
+  }
+
+  /** The stream's window size, for tests and metrics (undefined when not followed). */
+  windowSize(streamId: string): { events: number; bytes: number } | undefined {
+    return this.followed.get(streamId)?.window.size;
   }
 
   /**
@@ -167,19 +260,60 @@ export class EventLog {
    */
   async followersCaughtUp(timeoutMs: number): Promise<void> {
     const end = Date.now() + timeoutMs;
-    const caughtUp = () => [...this.followers].every(([stream, n]) => (this.waiters.get(stream)?.size ?? 0) >= n);
+    const caughtUp = () => [...this.followed].every(([stream, f]) => (this.waiters.get(stream)?.size ?? 0) >= f.followers);
     while (!caughtUp() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** The newest id a follower can read without the database: the window's end, or the head. */
+  private known(streamId: string): number {
+    return this.followed.get(streamId)?.window.end ?? this.heads.get(streamId) ?? 0;
   }
 
   private advance(streamId: string, head: number): void {
     if (!Number.isFinite(head) || head <= (this.heads.get(streamId) ?? 0)) return;
     this.heads.set(streamId, head);
-    const set = this.waiters.get(streamId);
-    if (set) for (const wake of [...set]) wake();
+    if (this.followed.has(streamId)) this.catchUp(streamId);
+    else this.wake(streamId);
     for (const watch of this.watchers) watch(streamId, head);
   }
 
-  private readonly watchers = new Set<(streamId: string, head: number) => void>();
+  /** Starts a fill when the stream's window is behind its known head (after a gap, a hint, or an outage). */
+  private catchUp(streamId: string): void {
+    const f = this.followed.get(streamId);
+    if (f && f.window.end < (this.heads.get(streamId) ?? 0)) void this.fill(streamId, f);
+  }
+
+  /** Reads the stream's new events into its window, once for all its followers. */
+  private async fill(streamId: string, f: Followed): Promise<void> {
+    if (f.filling) {
+      f.again = true;
+      return;
+    }
+    f.filling = true;
+    try {
+      do {
+        f.again = false;
+        const target = this.heads.get(streamId) ?? 0;
+        while (f.window.end < target && this.followed.get(streamId) === f) {
+          // Far behind (a burst while the database was away): skip ahead; followers behind read the database.
+          if (target - f.window.end > this.windowLimits.maxEvents) f.window = new StreamWindow(target - this.windowLimits.maxEvents, this.windowLimits);
+          const rows = await this.read(streamId, f.window.end, fillPage);
+          if (rows.length === 0) break;
+          f.window.push(rows);
+          this.wake(streamId);
+        }
+      } while (f.again);
+    } catch {
+      // The database is away: the timed re-check tries again.
+    } finally {
+      f.filling = false;
+    }
+  }
+
+  private wake(streamId: string): void {
+    const set = this.waiters.get(streamId);
+    if (set) for (const wake of [...set]) wake();
+  }
 
   /**
    * Calls `onAdvance` whenever any stream this process knows of moves forward (its
@@ -197,82 +331,4 @@ export class EventLog {
   }
 }
 
-/**
- * Appends events inside the caller's transaction, under the stream's row lock, so
- * seqs are gap-free and commit in order. Events uploaded by a worker
- * (task, attempt, workerSeq) that are already stored are skipped and come back as
- * null: a retried upload never stores anything twice. Commit, then call
- * `EventLog.stored` to wake this process's readers (NOTIFY wakes the others).
- *
- * Round trips count on this hot path (every event of a run, every claim and
- * completion): one upsert creates, locks and advances the head at once, and the
- * NOTIFY rides on the insert's RETURNING (Postgres folds the identical
- * notifications of one transaction into one).
- */
-export async function appendInTx(tx: Db, streamId: string, events: readonly NewEvent[]): Promise<(AgentEvent | null)[]> {
-  if (events.length === 0) return [];
-  let fresh = events.map(() => true);
-  if (events.some(isUpload)) {
-    // Uploads are checked under the lock, so a retry racing its original sees what the original stored.
-    await lockStream(tx, streamId, 0);
-    fresh = await withoutStoredUploads(tx, events);
-  }
-  const keep = events.filter((_, i) => fresh[i]);
-  if (keep.length === 0) return events.map(() => null);
-  const head = await lockStream(tx, streamId, keep.length);
-  const first = head - keep.length + 1;
-  const rows = await tx
-    .insert(agentEvents)
-    .values(
-      keep.map((e, i) => ({
-        streamId,
-        seq: first + i,
-        type: e.type,
-        sessionId: e.data.session_id,
-        taskId: e.taskId ?? null,
-        attempt: e.attempt ?? null,
-        workerSeq: e.workerSeq ?? null,
-        data: storableJson(e.data as Record<string, unknown>),
-      })),
-    )
-    .returning({ ...getTableColumns(agentEvents), notified: sql<string>`pg_notify(${channel}, ${`${streamId}:${head}`})::text` });
-  const stored = rows.sort((a, b) => a.seq - b.seq).map(toAgentEvent);
-  let next = 0;
-  return events.map((_, i) => (fresh[i] ? stored[next++]! : null));
-}
-
-/** Creates the stream if needed, row-locks it until commit, advances its head by `by`, and returns the new head. */
-async function lockStream(tx: Db, streamId: string, by: number): Promise<number> {
-  const [row] = await tx
-    .insert(eventStreams)
-    .values({ streamId, head: by })
-    .onConflictDoUpdate({ target: eventStreams.streamId, set: { head: sql`${eventStreams.head} + ${by}` } })
-    .returning({ head: eventStreams.head });
-  return row!.head;
-}
-
-const isUpload = (e: NewEvent) => Boolean(e.taskId) && e.attempt !== undefined && e.workerSeq !== undefined;
-
-/** For each event: true unless it is a worker upload whose (task, attempt, workerSeq) is already stored. */
-async function withoutStoredUploads(tx: Db, events: readonly NewEvent[]): Promise<boolean[]> {
-  const uploads = events.filter(isUpload);
-  if (uploads.length === 0) return events.map(() => true);
-  const key = (task: unknown, attempt: unknown, seq: unknown) => `${task}:${attempt}:${seq}`;
-  const rows = await tx
-    .select({ taskId: agentEvents.taskId, attempt: agentEvents.attempt, workerSeq: agentEvents.workerSeq })
-    .from(agentEvents)
-    .where(
-      and(
-        inArray(agentEvents.taskId, [...new Set(uploads.map((e) => e.taskId!))]),
-        inArray(agentEvents.workerSeq, uploads.map((e) => e.workerSeq!)),
-      ),
-    );
-  const seen = new Set(rows.map((r) => key(r.taskId, r.attempt, r.workerSeq)));
-  return events.map((e) => {
-    if (!isUpload(e)) return true;
-    const k = key(e.taskId, e.attempt, e.workerSeq);
-    if (seen.has(k)) return false;
-    seen.add(k); // the same event twice in one batch
-    return true;
-  });
-}
+export { appendInTx };

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ServiceContext } from "../../services/context.js";
 import { getCodebaseRow } from "../../services/codebases.js";
 import { followActivity } from "../../services/events/activity.js";
-import { followEvents, parseCursor } from "../../services/events/follow.js";
+import { admitStream, followEvents, parseCursor } from "../../services/events/follow.js";
 import { Id } from "../../services/schemas.js";
 import { publicProcedure, router, toTrpcError } from "../init.js";
 
@@ -50,6 +50,7 @@ export const eventsRouter = router({
 async function* follow(ctx: ServiceContext, input: { codebaseId: string; sessionId?: string; lastEventId?: string | null }, signal?: AbortSignal) {
   const after = parseCursor(input.lastEventId);
   await getCodebaseRow({ ctx, id: input.codebaseId });
+  const release = admitStream(ctx);
   const stop = new AbortController();
   const end = () => stop.abort();
   signal?.addEventListener("abort", end, { once: true });
@@ -59,6 +60,7 @@ async function* follow(ctx: ServiceContext, input: { codebaseId: string; session
       yield tracked(String(event.id), event);
     }
   } finally {
+    release();
     signal?.removeEventListener("abort", end);
     ctx.shutdown.removeEventListener("abort", end);
   }

@@ -7,6 +7,7 @@ import { pgliteDriver, postgresDriver } from "../test/support/db.js";
 import { benchBridge } from "./bridge.js";
 import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
+import { benchFanout } from "./fanout.js";
 import { benchFailover, benchQueueThroughput } from "./queue.js";
 
 const only = process.argv[2];
@@ -37,7 +38,22 @@ if (!only || only === "queue") {
   }
 }
 
+const fanoutTable: string[] = [];
+if (!only || only === "fanout") {
+  const { results, throughput } = await benchFanout(url, Number(process.env.BENCH_ROUNDS ?? 3));
+  const floor = (scenario: string) => results.find((r) => r.scenario === scenario && r.target.startsWith("floor"))!;
+  fanoutTable.push("| subscribers × events/s | server | p50 | p99 | p50 / floor | p99 / floor | lost | server peak RSS |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const r of results) {
+    const f = floor(r.scenario);
+    fanoutTable.push(
+      `| ${r.scenario} | ${r.target} | ${r.p50.toFixed(1)} ms | ${r.p99.toFixed(1)} ms | ${(r.p50 / f.p50).toFixed(2)}× | ${(r.p99 / f.p99).toFixed(2)}× | ${r.lost} | ${r.rssMb.toFixed(0)} MB |`,
+    );
+  }
+  for (const [target, rate] of Object.entries(throughput)) rows.push([`one follower, one stream, uploads of 100: events stored and delivered per second, ${target}`, rate.toFixed(0)]);
+}
+
 console.log(`\n${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}\n`);
 console.log("| figure | result |\n| --- | --- |");
 for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+if (fanoutTable.length > 0) console.log(`\n${fanoutTable.join("\n")}`);
 process.exit(0);

@@ -1,0 +1,251 @@
+/**
+ * Fan-out through the public protocol only: one producer uploads `output` events
+ * the way `codetether-worker` does (POST …/worker/tasks/{id}/events, one upload at a
+ * time, everything due since the last one in it) while N clients follow
+ * GET …/codebases/{id}/events. Each event carries the time its upload was sent;
+ * latency is that to the moment a client parsed it. The same clients drive, in the
+ * same run, `codetether serve` on Postgres, on PGlite, and the floor: a bare
+ * in-memory server (floor-server.mjs) that writes each upload to every subscriber.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { startCli } from "../test/support/cli.js";
+import { createPostgresDatabase } from "../test/support/db.js";
+import { leaseTask } from "../test/support/leased-task.js";
+import { percentile } from "./stats.js";
+
+interface Target {
+  name: string;
+  start(): Promise<{ url: string; pid: number; stop(): Promise<void> }>;
+}
+
+export interface Scenario {
+  subscribers: number;
+  eventsPerSecond: number;
+}
+
+export interface FanoutResult {
+  target: string;
+  scenario: string;
+  p50: number;
+  p99: number;
+  delivered: number;
+  lost: number;
+  rssMb: number;
+}
+
+const padding = "x".repeat(120);
+const measureMs = 5000;
+const warmMs = 1000;
+
+/** Peak resident memory of a process so far (VmHWM), in MB. */
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** A lean SSE follower: counts ids, checks they are contiguous, records latency from the `t=` each event carries. */
+function follow(url: string, latencies: number[], since: () => number): Promise<{ received: () => number; broken: () => number; close(): void }> {
+  return new Promise((resolve, reject) => {
+    let received = 0;
+    let broken = 0;
+    let last = -1;
+    let buffer = "";
+    const req = http.get(url, { agent: false, headers: { accept: "text/event-stream" } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`follow: ${res.statusCode}`));
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        const now = performance.now();
+        buffer += chunk;
+        let end = buffer.indexOf("\n\n");
+        while (end >= 0) {
+          const message = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf("\n\n");
+          const idAt = message.indexOf("\nid: ");
+          if (idAt < 0) continue;
+          const id = Number(message.slice(idAt + 5, message.indexOf("\n", idAt + 5)));
+          if (last >= 0 && id !== last + 1) broken++;
+          last = id;
+          received++;
+          const t = /t=([\d.]+) /.exec(message);
+          if (t && Number(t[1]) >= since()) latencies.push(now - Number(t[1]));
+        }
+      });
+      resolve({ received: () => received, broken: () => broken, close: () => req.destroy() });
+    });
+    req.on("error", () => {});
+  });
+}
+
+async function runScenario(base: string, pid: number, scenario: Scenario, name: string): Promise<Omit<FanoutResult, "target" | "scenario">> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-"));
+  try {
+    const task = await leaseTask(base, { name, path: tmp });
+    const url = `${base}/v1/opencode/codebases/${task.codebaseId}/events`;
+    const latencies: number[] = [];
+    let measureFrom = Number.POSITIVE_INFINITY;
+    const followers = [];
+    for (let i = 0; i < scenario.subscribers; i += 50) {
+      followers.push(...(await Promise.all(Array.from({ length: Math.min(50, scenario.subscribers - i) }, () => follow(url, latencies, () => measureFrom)))));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const start = performance.now();
+    measureFrom = start + warmMs;
+    let made = 0;
+    while (performance.now() - start < warmMs + measureMs) {
+      const due = Math.floor(((performance.now() - start) / 1000) * scenario.eventsPerSecond) - made;
+      if (due <= 0) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      const n = Math.min(due, 100);
+      const sent = performance.now().toFixed(3);
+      await task.upload(Array.from({ length: n }, (_, i) => ({ type: "output", data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=${sent} n=${made + i} ${padding}` } })));
+      made += n;
+    }
+    const deadline = Date.now() + 30_000;
+    while (followers.some((f) => f.received() < made) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const lost = followers.reduce((sum, f) => sum + Math.max(0, made - f.received()) + f.broken(), 0);
+    const rssMb = peakRssMb(pid);
+    for (const f of followers) f.close();
+    latencies.sort((a, b) => a - b);
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), delivered: latencies.length, lost, rssMb };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** One follower, one producer uploading batches of 100 back to back: events stored and delivered per second. */
+async function runThroughput(base: string, name: string): Promise<number> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-"));
+  try {
+    const task = await leaseTask(base, { name, path: tmp });
+    const follower = await follow(`${base}/v1/opencode/codebases/${task.codebaseId}/events`, [], () => Number.POSITIVE_INFINITY);
+    await new Promise((r) => setTimeout(r, 200));
+    const start = performance.now();
+    let made = 0;
+    while (performance.now() - start < 3000) {
+      await task.upload(Array.from({ length: 100 }, (_, i) => ({ type: "output", data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=0 n=${made + i} ${padding}` } })));
+      made += 100;
+    }
+    while (follower.received() < made) await new Promise((r) => setTimeout(r, 5));
+    const seconds = (performance.now() - start) / 1000;
+    follower.close();
+    return made / seconds;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv; cleanup(): Promise<void> }>): Target {
+  return {
+    name,
+    async start() {
+      const made = await env();
+      const server = await startCli(["serve", "--port", "0"], {
+        OPENCODE_AUTO_START: "false",
+        OPENCODE_PORT: "9",
+        CODETETHER_LOCAL_CONCURRENCY: "0",
+        CODETETHER_MAX_CONNECTIONS: "5000",
+        CODETETHER_MAX_STREAMS: "4000",
+        CODETETHER_API_KEY: "",
+        CODETETHER_WORKER_TOKEN: "",
+        ...made.env,
+      });
+      return {
+        url: server.url,
+        pid: server.child.pid!,
+        stop: async () => {
+          server.child.kill("SIGTERM");
+          await server.exited;
+          await made.cleanup();
+        },
+      };
+    },
+  };
+}
+
+const floorTarget: Target = {
+  name: "floor (in-memory)",
+  start: () =>
+    new Promise((resolve, reject) => {
+      const child: ChildProcess = spawn(process.execPath, [path.join(import.meta.dirname, "floor-server.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+      child.stdout!.once("data", (chunk: Buffer) => {
+        const url = /listening on (http:\/\/\S+)/.exec(chunk.toString())?.[1];
+        if (!url) return reject(new Error(`floor server said: ${chunk}`));
+        resolve({ url, pid: child.pid!, stop: () => new Promise<void>((done) => (child.once("exit", () => done()), child.kill("SIGTERM"))) });
+      });
+    }),
+};
+
+export const fanoutScenarios: Scenario[] = [
+  { subscribers: 1, eventsPerSecond: 1000 },
+  { subscribers: 20, eventsPerSecond: 100 },
+  { subscribers: 100, eventsPerSecond: 100 },
+  { subscribers: 100, eventsPerSecond: 1000 },
+  { subscribers: 1000, eventsPerSecond: 10 },
+];
+
+/**
+ * Every scenario against every target, `rounds` times (the targets' order rotating
+ * each round); answers each figure's median over the rounds, plus the one-stream throughput.
+ */
+export async function benchFanout(databaseUrl: string | undefined, rounds = 3): Promise<{ results: FanoutResult[]; throughput: Record<string, number> }> {
+  const targets: Target[] = [floorTarget];
+  if (databaseUrl) {
+    targets.push(
+      serverTarget("codetether, Postgres", async () => {
+        const db = await createPostgresDatabase(databaseUrl);
+        return { env: { DATABASE_URL: db.url }, cleanup: db.drop };
+      }),
+    );
+  }
+  targets.push(
+    serverTarget("codetether, PGlite", async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-data-"));
+      return { env: { DATABASE_URL: "", CODETETHER_DATA_DIR: dir }, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    }),
+  );
+  const samples = new Map<string, Omit<FanoutResult, "target" | "scenario">[]>();
+  const throughputs = new Map<string, number[]>();
+  for (let round = 0; round < rounds; round++) {
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+    for (const target of order) {
+      const running = await target.start();
+      try {
+        for (const [i, scenario] of fanoutScenarios.entries()) {
+          const label = `${scenario.subscribers} × ${scenario.eventsPerSecond.toLocaleString("en")}/s`;
+          const result = await runScenario(running.url, running.pid, scenario, `fan-${round}-${i}`);
+          process.stderr.write(`  round ${round + 1} ${target.name} ${label}: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, lost ${result.lost}, RSS ${result.rssMb.toFixed(0)} MB\n`);
+          const key = `${target.name}|${label}`;
+          samples.set(key, [...(samples.get(key) ?? []), result]);
+        }
+        const rate = await runThroughput(running.url, `fan-${round}-tp`);
+        process.stderr.write(`  round ${round + 1} ${target.name} one stream: ${rate.toFixed(0)} events/s\n`);
+        throughputs.set(target.name, [...(throughputs.get(target.name) ?? []), rate]);
+      } finally {
+        await running.stop();
+      }
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const results = [...samples].map(([key, runs]) => {
+    const [target, scenario] = key.split("|") as [string, string];
+    return {
+      target,
+      scenario,
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      delivered: median(runs.map((r) => r.delivered)),
+      lost: Math.max(...runs.map((r) => r.lost)),
+      rssMb: median(runs.map((r) => r.rssMb)),
+    };
+  });
+  return { results, throughput: Object.fromEntries([...throughputs].map(([k, v]) => [k, median(v)])) };
+}

@@ -143,7 +143,7 @@ async function runThroughput(base: string, name: string): Promise<number> {
   }
 }
 
-function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv; cleanup(): Promise<void> }>): Target {
+function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv; cleanup(): Promise<void> }>, nodeArgs: string[] = []): Target {
   return {
     name,
     async start() {
@@ -157,7 +157,7 @@ function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv;
         CODETETHER_API_KEY: "",
         CODETETHER_WORKER_TOKEN: "",
         ...made.env,
-      });
+      }, 60_000, nodeArgs);
       return {
         url: server.url,
         pid: server.child.pid!,
@@ -191,6 +191,25 @@ export const fanoutScenarios: Scenario[] = [
   { subscribers: 100, eventsPerSecond: 1000 },
   { subscribers: 1000, eventsPerSecond: 10 },
 ];
+
+/** One scenario against `codetether serve` on PGlite, with node flags for the server (e.g. --cpu-prof to profile it). */
+export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []): Promise<FanoutResult> {
+  const target = serverTarget(
+    "codetether, PGlite",
+    async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-data-"));
+      return { env: { DATABASE_URL: "", CODETETHER_DATA_DIR: dir }, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    },
+    nodeArgs,
+  );
+  const running = await target.start();
+  try {
+    const result = await runScenario(running.url, running.pid, scenario, "fan-one");
+    return { target: target.name, scenario: `${scenario.subscribers} × ${scenario.eventsPerSecond}/s`, ...result };
+  } finally {
+    await running.stop();
+  }
+}
 
 /**
  * Every scenario against every target, `rounds` times (the targets' order rotating

@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Config } from "./config.js";
 import { createDb, dbOptionsFromEnv, type Database } from "./db/client.js";
 import { createApp } from "./http/app.js";
@@ -39,7 +40,7 @@ export async function startServer({ config, database, opencodeEnv }: StartOption
     const limits = config.http;
     server = serve(
       {
-        fetch: app.fetch,
+        fetch: answeredByHandler(app.fetch),
         port: config.port,
         hostname: config.host,
         serverOptions: {
@@ -82,5 +83,17 @@ export async function startServer({ config, database, opencodeEnv }: StartOption
         await stopped;
         await db.close();
       })()),
+  };
+}
+
+/**
+ * A handler that wrote its answer straight to the socket (the event stream, see
+ * sse-writer.ts) has sent its head already; whatever Response the app then returns
+ * is replaced by the adapter's "already sent" marker, so nothing is written twice.
+ */
+function answeredByHandler(fetch: (request: Request, env: { outgoing: { headersSent: boolean } }) => Response | Promise<Response>) {
+  return async (request: Request, env: { outgoing: { headersSent: boolean } }) => {
+    const response = await fetch(request, env);
+    return env.outgoing.headersSent ? RESPONSE_ALREADY_SENT : response;
   };
 }

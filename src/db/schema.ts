@@ -128,6 +128,8 @@ export const tasks = pgTable(
     runAfter: timestamp("run_after", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     cancelRequested: boolean("cancel_requested").notNull().default(false),
     sessionId: text("session_id"),
+    /** The highest worker seq stored for the current attempt (what an upload answers as `acked_through`). */
+    uploadedThrough: integer("uploaded_through").notNull().default(0),
     result: text("result"),
     error: text("error"),
     /** One entry per failed attempt: { attempt, worker_id, reason, at }. */

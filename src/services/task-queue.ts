@@ -61,6 +61,7 @@ export async function claimTask(ctx: ServiceContext, claimant: Claimant): Promis
       .set({
         status: "running",
         attempts: sql`${tasks.attempts} + 1`,
+        uploadedThrough: 0,
         workerId,
         leaseToken: token,
         leaseExpiresAt: leaseEnd(lease),
@@ -133,17 +134,26 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
     }
     return { type: e.type, data: parsed.data, taskId, workerSeq: e.seq } as NewEvent;
   });
+  const sessionId = events.find((e) => e.data.session_id)?.data.session_id ?? null;
+  const through = events.reduce((high, e) => Math.max(high, e.workerSeq ?? 0), 0);
+  // Three statements: the lease check that also locks the task, records the session and what is stored
+  // (every event of the batch is, once this commits: fresh or already there), then the append.
   const { streamId, stored, acked } = await ctx.database.db.transaction(async (tx) => {
-    const row = await lockLeased(tx, taskId, input.lease_token);
-    const tagged = events.map((e) => ({ ...e, attempt: row.attempts }));
-    const stored = await appendInTx(tx, row.codebaseId, tagged);
-    const sessionId = events.find((e) => e.data.session_id)?.data.session_id;
-    if (sessionId && !row.sessionId) await tx.update(tasks).set({ sessionId }).where(eq(tasks.id, taskId));
-    const [high] = await tx
-      .select({ acked: max(agentEvents.workerSeq) })
-      .from(agentEvents)
-      .where(and(eq(agentEvents.taskId, taskId), eq(agentEvents.attempt, row.attempts)));
-    return { streamId: row.codebaseId, stored, acked: high?.acked ?? 0 };
+    const [row] = await tx
+      .update(tasks)
+      .set({ uploadedThrough: sql`greatest(${tasks.uploadedThrough}, ${through})`, sessionId: sql`coalesce(${tasks.sessionId}, ${sessionId})` })
+      .where(and(eq(tasks.id, taskId), eq(tasks.status, "running"), eq(tasks.leaseToken, input.lease_token)))
+      .returning({ codebaseId: tasks.codebaseId, attempts: tasks.attempts, uploadedThrough: tasks.uploadedThrough });
+    if (!row) {
+      const [exists] = await tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId));
+      throw exists ? leaseLost() : notFound("Task");
+    }
+    const stored = await appendInTx(
+      tx,
+      row.codebaseId,
+      events.map((e) => ({ ...e, attempt: row.attempts })),
+    );
+    return { streamId: row.codebaseId, stored, acked: row.uploadedThrough };
   });
   ctx.events.stored(streamId, stored);
   return { acked_through: acked, stored: stored.filter(Boolean).length };

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { loadConfig } from "../../src/config.js";
 import { pgliteDriver } from "../support/db.js";
-import { createHarness, type Harness } from "../support/harness.js";
+import { startServer } from "../../src/server.js";
+import { createHarness, type Harness, testConfig } from "../support/harness.js";
+import { connectSse } from "../support/sse-client.js";
 
 const app = "https://app.example.com";
 const key = "ops-key";
@@ -45,6 +47,26 @@ describe("CORS and readiness", () => {
     assert.equal(refusedPreflight.headers.get("access-control-allow-origin"), null);
     const unset = await plain.request("GET", "/v1/opencode/codebases", undefined, { origin: app });
     assert.equal(unset.headers.get("access-control-allow-origin"), null);
+  });
+
+  test("the event stream, written straight to the socket, carries the CORS headers too", async () => {
+    const server = await startServer({ config: testConfig({ dataDir: h.tmp, apiKey: key, corsOrigins: [app] }), database: (await pgliteDriver.create()).database });
+    try {
+      const auth = { authorization: `Bearer ${key}` };
+      const made = await fetch(`${server.url}/v1/opencode/codebases`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ name: "cors", path: h.tmp }),
+      });
+      const { id } = (await made.json()) as { id: string };
+      const sse = await connectSse(`${server.url}/v1/opencode/codebases/${id}/events`, { ...auth, origin: app });
+      assert.equal(sse.status, 200);
+      assert.equal(sse.headers.get("access-control-allow-origin"), app);
+      assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
+      sse.close();
+    } finally {
+      await server.close(1000);
+    }
   });
 
   test("CODETETHER_CORS_ORIGINS=* only without an API key; malformed origins are refused at start-up", () => {

@@ -15,8 +15,8 @@ export interface ServerProcess {
 }
 
 /** Starts `codetether serve --port 0` and resolves once it says where it listens. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [cliPath, ...args], {
+export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -5,11 +5,11 @@
  * loses nothing, since it can resume from the durable log.
  */
 import { z } from "@hono/zod-openapi";
-import { streamSSE } from "hono/streaming";
 import { getCodebaseRow } from "../../services/codebases.js";
 import { admitStream, followEventBatches, parseCursor } from "../../services/events/follow.js";
 import { eventMeanings, eventTypes } from "../../services/events/types.js";
 import { type Api, apiRoute, IdParam } from "../openapi.js";
+import { respondWithSse } from "../sse-writer.js";
 import { EventStreamMessage, toMessage } from "./event-stream.js";
 
 /** How often an idle stream gets a `: ping` comment, so proxies keep it open. */
@@ -98,26 +98,30 @@ export function registerEventRoutes(app: Api) {
     // stored after the client saw the headers is always delivered.
     const after = cursor ?? (await ctx.events.head(id));
     const release = admitStream(ctx);
-    c.header("X-Accel-Buffering", "no");
-    c.header("X-Content-Type-Options", "nosniff");
-    const response = streamSSE(c, async (stream) => {
+    const response = respondWithSse(c, async (writer) => {
       const stop = new AbortController();
       const end = () => stop.abort();
-      stream.onAbort(end);
+      writer.closed.addEventListener("abort", end, { once: true });
       ctx.shutdown.addEventListener("abort", end, { once: true });
+      // One timer per stream, not per write: it pings an idle client and cuts one that stopped reading.
       const ping = setInterval(() => {
-        void within(stream.write(": ping\n\n"), writeTimeoutMs).then((ok) => ok || end());
+        if (writer.blockedForMs() > writeTimeoutMs) {
+          end(); // too slow: cut it, it can resume
+          writer.end();
+        }
+        else if (writer.blockedForMs() === 0) void writer.write(": ping\n\n");
       }, keepAliveMs);
       try {
-        await stream.write(`retry: ${reconnectDelayMs}\n\n`);
+        await writer.write(`retry: ${reconnectDelayMs}\n\n`);
         follow: for await (const batch of followEventBatches(ctx, id, { after, sessionId: query.session_id, signal: stop.signal })) {
           for (const text of joinUpTo(batch.map(toMessage), maxWriteBytes)) {
-            if (!(await within(stream.write(text), writeTimeoutMs))) break follow; // too slow: cut it, it can resume
+            if (!(await writer.write(text))) break follow;
           }
         }
       } finally {
         release();
         clearInterval(ping);
+        writer.closed.removeEventListener("abort", end);
         ctx.shutdown.removeEventListener("abort", end);
       }
     });
@@ -139,15 +143,4 @@ function joinUpTo(texts: string[], max: number): string[] {
   }
   if (current) pieces.push(current);
   return pieces;
-}
-
-/** Resolves false if `promise` has not settled within `ms`. */
-function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -1,0 +1,1 @@
+ALTER TABLE "tasks" ADD COLUMN "uploaded_through" integer DEFAULT 0 NOT NULL;

@@ -72,7 +72,8 @@ export async function benchBridge(): Promise<Record<string, string>> {
 
       s.llm.setScript([{ text: "first event" }]);
       const abort = new AbortController();
-      const session = await direct.createSession(dir, { title: `direct ${i}` });
+      // A trigger without a session makes one, so the direct path does too: create, then prompt_async.
+      let session: { id: string } | undefined;
       let first = 0;
       let begin = 0;
       const done = new Promise<void>((resolve) => {
@@ -80,9 +81,10 @@ export async function benchBridge(): Promise<Record<string, string>> {
           for await (const e of direct.globalEvents(abort.signal)) {
             if (e.payload.type === "server.connected") {
               begin = performance.now();
+              session = await direct.createSession(dir, { title: `direct ${i}` });
               await direct.promptAsync(dir, session.id, { agent: "build", text: `ttfe direct ${i}` });
             }
-            if (e.payload.properties.sessionID !== session.id) continue;
+            if (!session || e.payload.properties.sessionID !== session.id) continue;
             if (e.payload.type === "message.part.delta" && !first) first = performance.now() - begin;
             if (e.payload.type === "session.idle") return resolve();
           }

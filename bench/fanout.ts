@@ -121,7 +121,10 @@ async function runScenario(base: string, pid: number, scenario: Scenario, name: 
   }
 }
 
-/** One follower, one producer uploading batches of 100 back to back: events stored and delivered per second. */
+/** The most events `codetether-worker`'s outbox puts in one upload. */
+const throughputBatch = 200;
+
+/** One follower, one producer uploading full batches back to back: events stored and delivered per second. */
 async function runThroughput(base: string, name: string): Promise<number> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-"));
   try {
@@ -131,8 +134,8 @@ async function runThroughput(base: string, name: string): Promise<number> {
     const start = performance.now();
     let made = 0;
     while (performance.now() - start < 3000) {
-      await task.upload(Array.from({ length: 100 }, (_, i) => ({ type: "output", data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=0 n=${made + i} ${padding}` } })));
-      made += 100;
+      await task.upload(Array.from({ length: throughputBatch }, (_, i) => ({ type: "output", data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=0 n=${made + i} ${padding}` } })));
+      made += throughputBatch;
     }
     while (follower.received() < made) await new Promise((r) => setTimeout(r, 5));
     const seconds = (performance.now() - start) / 1000;

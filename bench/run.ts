@@ -49,7 +49,7 @@ if (!only || only === "fanout") {
       `| ${r.scenario} | ${r.target} | ${r.p50.toFixed(1)} ms | ${r.p99.toFixed(1)} ms | ${(r.p50 / f.p50).toFixed(2)}× | ${(r.p99 / f.p99).toFixed(2)}× | ${r.lost} | ${r.rssMb.toFixed(0)} MB |`,
     );
   }
-  for (const [target, rate] of Object.entries(throughput)) rows.push([`one follower, one stream, uploads of 100: events stored and delivered per second, ${target}`, rate.toFixed(0)]);
+  for (const [target, rate] of Object.entries(throughput)) rows.push([`one follower, one stream, uploads of 200: events stored and delivered per second, ${target}`, rate.toFixed(0)]);
 }
 
 console.log(`\n${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}\n`);

@@ -27,12 +27,13 @@ const database = made ? await createDb({ driver: "postgres", url: made.url }) : 
 const server = await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database });
 const task = await leaseTask(server.url, { name: "up", path: tmp });
 const times: number[] = [];
-for (let i = 0; i < Number(process.env.UPLOADS ?? 2000); i++) {
+const batch = Number(process.env.BATCH ?? 1);
+for (let i = 0; i < Number(process.env.UPLOADS ?? 1000); i++) {
   const t = performance.now();
-  await task.upload([{ type: "output", data: { session_id: "s", message_id: "m", part_id: "p", content: `n=${i} ${"x".repeat(120)}` } }]);
+  await task.upload(Array.from({ length: batch }, (_, j) => ({ type: "output", data: { session_id: "s", message_id: "m", part_id: "p", content: `n=${i}.${j} ${"x".repeat(120)}` } })));
   times.push(performance.now() - t);
 }
 const s = summary(times.slice(200));
-console.log(`upload of 1 event: p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms`);
+console.log(`upload of ${batch} event(s): p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms`);
 await server.close(1000);
 process.exit(0);

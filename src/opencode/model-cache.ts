@@ -38,6 +38,19 @@ export class ModelCache {
     }
   }
 
+  /**
+   * For a run's model check, on the hot path of every trigger: what OpenCode can run
+   * changes only when its configuration does (which invalidates this), so a known
+   * answer is used at once, refreshed in the background when it is old.
+   */
+  async forRun(): Promise<RunnerModels | null> {
+    if (this.value && this.readAt > 0) {
+      if (Date.now() - this.readAt >= freshForMs) this.reading ??= this.read().finally(() => (this.reading = null));
+      return this.value;
+    }
+    return this.get();
+  }
+
   /** Forget the answer (OpenCode restarted with another configuration). */
   invalidate(): void {
     this.readAt = 0;

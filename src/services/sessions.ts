@@ -137,7 +137,7 @@ export async function triggerAgent({
   }
   // While OpenCode boots, what it can run is not known yet: the run itself will say if the model is missing.
   const booting = ["starting", "connecting", "restarting"].includes(ctx.bridge.connection.status().state);
-  requireRunnable(model, [booting ? ctx.bridge.models.known() : await ctx.bridge.models.get()], "on this server");
+  requireRunnable(model, [booting ? ctx.bridge.models.known() : await ctx.bridge.models.forRun()], "on this server");
 
   let resume: typeof sessions.$inferSelect | undefined;
   if (input.session_id) resume = await getSessionRow(ctx, codebaseId, input.session_id);

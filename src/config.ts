@@ -46,6 +46,10 @@ export interface Config {
     /** Event streams (SSE and subscriptions) open at most; more get a 503 with Retry-After (CODETETHER_MAX_STREAMS). */
     maxStreams: number;
   };
+  /** Log level (LOG_LEVEL: trace, debug, info, warn, error, fatal or silent). */
+  logLevel: LogLevel;
+  /** When set, GET /metrics needs `Authorization: Bearer <token>` (CODETETHER_METRICS_TOKEN); otherwise it takes the API key. */
+  metricsToken: string | undefined;
   /** Bytes of recent events held per followed stream, shared by its followers (CODETETHER_STREAM_WINDOW_BYTES). */
   streamWindowBytes: number;
   /** How long a claimed task stays leased without a heartbeat (CODETETHER_TASK_LEASE_SECONDS). */
@@ -120,6 +124,16 @@ function corsOrigins(value: string | undefined, apiKey: string | undefined): str
   return list;
 }
 
+export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+/** LOG_LEVEL, checked: a typo is a start-up error, not silence. */
+export function logLevel(value: string | undefined): LogLevel {
+  const level = (value ?? "").trim().toLowerCase() || "info";
+  if (!(logLevels as readonly string[]).includes(level)) throw new Error(`LOG_LEVEL must be one of ${logLevels.join(", ")}, got "${value}"`);
+  return level as LogLevel;
+}
+
 /** Reads the configuration; throws a readable Error for a malformed value. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Pick<Config, "host" | "port">> = {}): Config {
   const apiKey = secret("CODETETHER_API_KEY", env.CODETETHER_API_KEY);
@@ -139,6 +153,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxConnections: int("CODETETHER_MAX_CONNECTIONS", env.CODETETHER_MAX_CONNECTIONS, 1000, 1, 1_000_000),
       maxStreams: int("CODETETHER_MAX_STREAMS", env.CODETETHER_MAX_STREAMS, 800, 1, 1_000_000),
     },
+    logLevel: logLevel(env.LOG_LEVEL),
+    metricsToken: secret("CODETETHER_METRICS_TOKEN", env.CODETETHER_METRICS_TOKEN),
     streamWindowBytes: int("CODETETHER_STREAM_WINDOW_BYTES", env.CODETETHER_STREAM_WINDOW_BYTES, 4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     leaseSeconds: int("CODETETHER_TASK_LEASE_SECONDS", env.CODETETHER_TASK_LEASE_SECONDS, 15, 2, 3600),
     runBufferBytes: int("CODETETHER_RUN_BUFFER_BYTES", env.CODETETHER_RUN_BUFFER_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),

@@ -4,7 +4,9 @@
  */
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
+import { readFileSync } from "node:fs";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { collectApiKeys, createLogger, knownSecrets, type Logger } from "./observability/log.js";
 import type { Config } from "./config.js";
 import { createDb, dbOptionsFromEnv, type Database } from "./db/client.js";
 import { createApp } from "./http/app.js";
@@ -25,13 +27,33 @@ export interface StartOptions {
   database?: Database;
   /** Environment of a managed `opencode serve` (tests isolate it). */
   opencodeEnv?: NodeJS.ProcessEnv;
+  /** The process's logger (default: one at the configured level, scrubbing the secrets this process knows). */
+  log?: Logger;
 }
 
-export async function startServer({ config, database, opencodeEnv }: StartOptions): Promise<RunningServer> {
+/** The logger `codetether serve` uses: its level from the config, every secret it can know scrubbed. */
+export function serverLogger(config: Config, env: NodeJS.ProcessEnv = process.env): Logger {
+  const providerKeys: string[] = [];
+  const providers = config.opencode.providerConfig;
+  if (providers) {
+    try {
+      collectApiKeys(JSON.parse("file" in providers ? readFileSync(providers.file, "utf8") : providers.content), providerKeys);
+    } catch {
+      // unreadable now: OpenCode will say so; its env-named keys are scrubbed anyway
+    }
+  }
+  return createLogger({
+    name: "codetether",
+    level: config.logLevel,
+    secrets: knownSecrets(env, [config.apiKey, config.workerToken, config.metricsToken, ...providerKeys]),
+  });
+}
+
+export async function startServer({ config, database, opencodeEnv, log = serverLogger(config) }: StartOptions): Promise<RunningServer> {
   const db =
     database ??
     (await createDb(dbOptionsFromEnv(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}, config.dataDir)));
-  const services = await createServices({ database: db, config, opencodeEnv });
+  const services = await createServices({ database: db, config, opencodeEnv, log });
   const { ctx } = services;
   const app = createApp(ctx);
 

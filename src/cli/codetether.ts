@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.js";
 import { DataDirLockedError } from "../db/lock.js";
-import { startServer } from "../server.js";
+import { serverLogger, startServer } from "../server.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -58,31 +58,32 @@ async function main(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  const log = serverLogger(config);
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(config.host) || config.host.startsWith("127.");
   if (!loopback && !config.apiKey) {
-    console.warn(`codetether: WARNING listening on ${config.host} without CODETETHER_API_KEY: anyone who can reach it can run agents`);
+    log.warn(`listening on ${config.host} without CODETETHER_API_KEY: anyone who can reach it can run agents`);
   }
 
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({ config });
+    server = await startServer({ config, log });
   } catch (err) {
     if (err instanceof DataDirLockedError) fail(err.message);
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") fail(`port ${config.port} on ${config.host} is already in use`);
     throw err;
   }
-  console.log(`codetether ${pkg.version} listening on ${server.url} (database: ${server.ctx.database.describe})`);
+  log.info({ version: pkg.version, url: server.url, database: server.ctx.database.describe }, `codetether ${pkg.version} listening on ${server.url} (database: ${server.ctx.database.describe})`);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
-      console.log(`codetether: ${signal} again, exiting now`);
+      log.warn(`${signal} again, exiting now`);
       process.exit(1);
     }
     stopping = true;
-    console.log(`codetether: ${signal} received, finishing in-flight requests`);
+    log.info(`${signal} received, finishing in-flight requests`);
     await server.close();
-    console.log("codetether: stopped");
+    log.info("stopped");
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig, parseProviderConfig } from "../config.js";
+import { createLogger, knownSecrets } from "../observability/log.js";
 import { CodetetherWorker } from "../worker/worker.js";
 
 const usage = `Usage: codetether-worker --server <url> [--name <name>] --codebase <name:path|path> [...]
@@ -99,27 +100,30 @@ async function main(argv: string[]) {
   } catch (err) {
     fail((err as Error).message);
   }
+  const token = values.token ?? config.workerToken ?? config.apiKey;
+  const log = createLogger({ name: "codetether-worker", level: config.logLevel, secrets: knownSecrets(process.env, [token]) });
   const worker = new CodetetherWorker({
+    log: (message) => log.info({ worker: name }, message),
     server: server.toString(),
     name,
     codebases,
-    token: values.token ?? config.workerToken ?? config.apiKey,
+    token,
     concurrency: positiveInt("--concurrency", values.concurrency, 1),
     drainMs: positiveInt("--drain-seconds", values["drain-seconds"], 30) * 1000,
     opencode: config.opencode,
   });
   let stopping: Promise<void> | null = null;
   const stop = (signal: string) => {
-    console.log(`codetether-worker: ${signal} received, ${stopping ? "handing back running tasks now" : "finishing running tasks"}`);
+    log.info({ worker: name }, `${signal} received, ${stopping ? "handing back running tasks now" : "finishing running tasks"}`);
     const s = worker.stop();
     stopping ??= s.then(() => {
-      console.log("codetether-worker: stopped");
+      log.info({ worker: name }, "stopped");
       process.exit(0);
     });
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
-  console.log(`codetether-worker ${name} starting against ${server.origin}`);
+  log.info({ worker: name, server: server.origin }, `codetether-worker ${name} starting against ${server.origin}`);
   await worker.run();
 }
 

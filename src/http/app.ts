@@ -15,6 +15,7 @@ import { requireBearer } from "./auth.js";
 import { compressDashboard, isApiPath, registerDashboard } from "./dashboard.js";
 import { registerDocsRoutes } from "./docs.js";
 import { detail, handleError, validationHook } from "./errors.js";
+import { requestObserver } from "../observability/http.js";
 import type { Api, AppEnv } from "./openapi.js";
 
 /** The most calls one tRPC batch request may carry (the SDK never sends more). */
@@ -25,6 +26,8 @@ export function createApp(ctx: ServiceContext): Api {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.onError(handleError);
   app.notFound((c) => detail(c, 404, `No route for ${c.req.method} ${c.req.path}`));
+  // First, so every answer (errors and refusals too) is logged, timed and carries its request id.
+  app.use(requestObserver(ctx.log, ctx.metrics));
 
   // Route handlers take the context from here, so the routes themselves can be defined (and documented) without one.
   app.use(async (c, next) => {
@@ -53,6 +56,8 @@ export function createApp(ctx: ServiceContext): Api {
   }
   app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)), limit);
   app.use("/trpc/*", auth, limit);
+  // Scrapers may get a token of their own, so they need not hold the key that runs agents.
+  app.use("/metrics", ctx.config.metricsToken ? requireBearer([ctx.config.metricsToken], "CODETETHER_METRICS_TOKEN") : auth);
   // While the database is known to be down, answer at once rather than queue on a pool that cannot connect.
   const circuit = ctx.database.circuit;
   if (circuit) {
@@ -76,7 +81,7 @@ export function createApp(ctx: ServiceContext): Api {
       maxBatchSize: trpcMaxBatchSize,
       createContext: () => createContextInner(ctx),
       onError: ({ error, path }) => {
-        if (error.code === "INTERNAL_SERVER_ERROR") console.error(`[codetether] trpc ${path} failed:`, error.cause ?? error);
+        if (error.code === "INTERNAL_SERVER_ERROR") ctx.log.error({ err: error.cause ?? error, trpc: path }, "tRPC call failed");
       },
     }),
   );

@@ -32,11 +32,15 @@ export function validationHook(result: { success: boolean; error?: { issues: rea
 
 /** The last line of defence: domain and known infrastructure errors keep their status; anything else is a logged 500. */
 export function handleError(err: Error, c: Context) {
-  if (isDatabaseUnavailable(err)) (c.var as { ctx?: ServiceContext }).ctx?.database.circuit?.trip();
+  const { ctx, requestId } = c.var as { ctx?: ServiceContext; requestId?: string };
+  if (isDatabaseUnavailable(err)) {
+    ctx?.database.circuit?.trip();
+    ctx?.metrics.databaseErrors.inc();
+  }
   const known = asServiceError(err);
   if (known) {
     if (known.retryAfterSeconds !== undefined) c.header("Retry-After", String(known.retryAfterSeconds));
-    if (known !== err) console.error(`[codetether] ${c.req.method} ${c.req.path}: ${known.message} (${rootCause(err).message})`);
+    if (known !== err) ctx?.log.warn({ req_id: requestId, method: c.req.method, path: c.req.path, cause: rootCause(err).message }, known.message);
     return detail(c, errorCodes[known.code].http as ContentfulStatusCode, known.message);
   }
   if (err instanceof HTTPException) {
@@ -44,7 +48,7 @@ export function handleError(err: Error, c: Context) {
     if (status === 415) return detail(c, 415, "Content-Type must be application/json");
     return detail(c, status, err.message || "Request failed");
   }
-  console.error(`[codetether] ${c.req.method} ${c.req.path} failed:`, err);
+  ctx?.log.error({ req_id: requestId, method: c.req.method, path: c.req.path, err }, "request failed with an unexpected error");
   return detail(c, 500, "Internal server error");
 }
 

@@ -9,7 +9,7 @@ import { Id } from "../services/schemas.js";
 
 /** What every handler finds on its Hono context: `createApp` sets `ctx` before any route runs. */
 export interface AppEnv {
-  Variables: { ctx: ServiceContext };
+  Variables: { ctx: ServiceContext; requestId: string };
 }
 
 /** An app the API routes can be registered on. */

@@ -31,6 +31,10 @@ export interface ConnectionOptions {
   onEvent: (event: OcGlobalEvent) => void;
   /** The event stream broke: every run in flight has lost its events. */
   onDisconnect: (reason: string) => void;
+  /** The connection changed state (for logs and metrics): with the mode, restart count and last error. */
+  /** Handling one of OpenCode's events threw (a bug to log; the stream goes on). */
+  onEventError?: (type: string, err: unknown) => void;
+  onStateChange?: (change: { state: ConnectionState; previous: ConnectionState; mode: ConnectionMode; restarts: number; error: string | null }) => void;
 }
 
 const probeTimeoutMs = 2000;
@@ -38,7 +42,7 @@ const maxBackoffMs = 30_000;
 
 export class OpencodeConnection {
   private mode: ConnectionMode = "none";
-  private state: ConnectionState = "idle";
+  private current: ConnectionState = "idle";
   private client: OpencodeClient | null = null;
   private process: OpencodeServerProcess | null = null;
   private version: string | null = null;
@@ -53,6 +57,16 @@ export class OpencodeConnection {
   private configSeen: string | null = null;
 
   constructor(private readonly options: ConnectionOptions) {}
+
+  private get state(): ConnectionState {
+    return this.current;
+  }
+
+  private set state(next: ConnectionState) {
+    const previous = this.current;
+    this.current = next;
+    if (next !== previous) this.options.onStateChange?.({ state: next, previous, mode: this.mode, restarts: this.restarts, error: this.lastError });
+  }
 
   /** A cheap fingerprint of the provider config file: changes when it is edited or replaced. */
   private configFingerprint(): string | null {
@@ -199,7 +213,7 @@ export class OpencodeConnection {
               this.options.onEvent(event);
             } catch (err) {
               // One odd event must not cost every run its stream.
-              console.error(`[codetether] handling OpenCode event ${event.payload.type} failed:`, err);
+              this.options.onEventError?.(event.payload.type, err);
             }
           }
         } catch (err) {
@@ -235,8 +249,8 @@ export class OpencodeConnection {
     this.process = null;
     this.pump?.abort();
     if (this.client) this.onStreamLost(this.lastError);
-    this.state = "restarting";
     this.restarts += 1;
+    this.state = "restarting";
     const delay = Math.min(maxBackoffMs, 1000 * 2 ** Math.min(this.restarts - 1, 5));
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;

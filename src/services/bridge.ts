@@ -7,15 +7,21 @@ import type { OpencodeClient } from "../opencode/client.js";
 import { OpencodeConnection } from "../opencode/connection.js";
 import { ModelCache } from "../opencode/model-cache.js";
 import { AgentRunner } from "../opencode/runner.js";
+import type { Logger } from "../observability/log.js";
 
 export class Bridge {
   readonly runner: AgentRunner;
   readonly connection: OpencodeConnection;
   readonly models: ModelCache;
   private restarting: Promise<void> | null = null;
+  private readonly restartListeners = new Set<() => void>();
 
   /** `env` is the environment a managed `opencode serve` gets (tests isolate it). */
-  constructor(settings: OpencodeSettings, env?: NodeJS.ProcessEnv) {
+  constructor(
+    settings: OpencodeSettings,
+    env?: NodeJS.ProcessEnv,
+    private readonly log?: Logger,
+  ) {
     this.runner = new AgentRunner(() => this.client(), {
       beforeStart: () => this.applyConfigChange(),
       onIdle: () => void this.applyConfigChange().catch(() => {}),
@@ -25,6 +31,17 @@ export class Bridge {
       env,
       onEvent: (event) => this.runner.handle(event),
       onDisconnect: (reason) => this.runner.failAll(`OpenCode connection lost: ${reason}`),
+      onEventError: (type, err) => log?.error({ err, opencode_event: type }, "handling an OpenCode event failed"),
+      onStateChange: ({ state, previous, mode, restarts, error }) => {
+        const fields = { opencode: state, previous, mode, restarts, error: error ?? undefined, url: this.connection.status().url ?? undefined };
+        if (state === "ready") log?.info(fields, mode === "managed" ? "OpenCode started" : "OpenCode connected");
+        else if (state === "restarting") {
+          for (const listener of this.restartListeners) listener();
+          log?.warn(fields, "OpenCode restarting");
+        } else if (state === "failed") log?.error(fields, "OpenCode unavailable");
+        else if (state === "stopped") log?.info(fields, "OpenCode stopped");
+        else log?.debug(fields, `OpenCode ${state}`);
+      },
     });
     this.models = new ModelCache(() => this.applyConfigChange().then(() => this.client()));
   }
@@ -52,6 +69,8 @@ export class Bridge {
     if (this.restarting) return this.restarting;
     if (!this.connection.configChanged() || this.runner.busy()) return Promise.resolve();
     this.models.invalidate();
+    for (const listener of this.restartListeners) listener();
+    this.log?.info({ config: "changed" }, "OpenCode restarting to apply the edited provider configuration");
     this.restarting = this.connection
       .restart()
       .then(() => undefined)
@@ -59,6 +78,11 @@ export class Bridge {
         this.restarting = null;
       });
     return this.restarting;
+  }
+
+  /** Calls `listener` each time the managed OpenCode restarts (metrics). */
+  onRestart(listener: () => void): void {
+    this.restartListeners.add(listener);
   }
 
   stop(): Promise<void> {

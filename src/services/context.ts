@@ -1,6 +1,8 @@
 /** What every service verb receives: the database, the event log, the OpenCode bridge and the settings. */
 import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
+import type { Logger } from "../observability/log.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Bridge } from "./bridge.js";
 import type { EventLog } from "./events/log.js";
 import type { LocalRunner } from "./local-runner.js";
@@ -13,6 +15,8 @@ export interface ServiceContext {
   events: EventLog;
   bridge: Bridge;
   localRunner: LocalRunner;
+  log: Logger;
+  metrics: Metrics;
   /** Aborts when the server shuts down, so long-lived streams end and let it stop. */
   shutdown: AbortSignal;
 }

@@ -2,7 +2,12 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import type { Config } from "../config.js";
+import { and, count, gt, sql } from "drizzle-orm";
 import type { Database } from "../db/client.js";
+import { tasks, workers } from "../db/schema.js";
+import { createLogger, type Logger } from "../observability/log.js";
+import { Metrics } from "../observability/metrics.js";
+import { TransitionObserver } from "../observability/transitions.js";
 import { Bridge } from "./bridge.js";
 import type { ServiceContext } from "./context.js";
 import { EventLog } from "./events/log.js";
@@ -23,10 +28,32 @@ export async function createServices(options: {
   config: Config;
   /** Environment of a managed `opencode serve` (default: this process's). */
   opencodeEnv?: NodeJS.ProcessEnv;
+  /** The process's logger (default: one at the configured level with no secrets to scrub). */
+  log?: Logger;
 }): Promise<Services> {
+  const log = options.log ?? createLogger({ name: "codetether", level: options.config.logLevel, secrets: [] });
   const events = new EventLog(options.database, { window: { maxBytes: options.config.streamWindowBytes, maxEvents: 10_000 } });
   await events.start();
-  const bridge = new Bridge(options.config.opencode, options.opencodeEnv);
+  const bridge = new Bridge(options.config.opencode, options.opencodeEnv, log);
+  const db = options.database.db;
+  const metrics = new Metrics({
+    streamsOpen: () => events.streamsOpen,
+    opencodeUp: () => bridge.connection.status().state === "ready",
+    tasksByStatus: async () => {
+      const rows = await db.select({ status: tasks.status, n: count() }).from(tasks).groupBy(tasks.status);
+      return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+    },
+    workersOnline: async () => {
+      const [row] = await db
+        .select({ n: count() })
+        .from(workers)
+        .where(and(gt(workers.lastHeartbeatAt, sql`now() - interval '30 seconds'`)));
+      return Number(row?.n ?? 0);
+    },
+  });
+  bridge.onRestart(() => metrics.opencodeRestarts.inc());
+  const transitions = new TransitionObserver(log, metrics);
+  events.observe((streamId, stored) => transitions.stored(streamId, stored));
   const shutdown = new AbortController();
   // Every open stream listens for the shutdown: many listeners are expected, not a leak.
   setMaxListeners(0, shutdown.signal);
@@ -39,6 +66,8 @@ export async function createServices(options: {
     events,
     bridge,
     localRunner,
+    log,
+    metrics,
     shutdown: shutdown.signal,
   };
   await liveness.start();

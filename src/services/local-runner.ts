@@ -8,6 +8,7 @@ import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute
 import type { ServiceContext } from "./context.js";
 import { ServiceError } from "./errors.js";
 import { realInside } from "./paths.js";
+import { noticeWorkerPresence } from "./workers.js";
 import { recordMessages } from "./session-store.js";
 import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
 import type { Claim } from "./tasks.types.js";
@@ -65,10 +66,14 @@ export class LocalRunner {
   private async sweep(): Promise<void> {
     try {
       await sweepExpiredLeases(this.ctx());
+      this.workersOnline = await noticeWorkerPresence(this.ctx(), this.workersOnline);
     } catch (err) {
-      if (!this.stopping.signal.aborted) console.error("[codetether] lease sweep failed:", (err as Error).message);
+      if (!this.stopping.signal.aborted) this.ctx().log.warn({ err }, "lease sweep failed");
     }
   }
+
+  /** Workers online at the last sweep, to log the ones that go quiet. */
+  private workersOnline: Set<string> | undefined;
 
   private async claimLoop(): Promise<void> {
     const ctx = this.ctx();
@@ -77,7 +82,7 @@ export class LocalRunner {
       let claim: Claim | null = null;
       if (this.running.size < ctx.config.localConcurrency) {
         claim = await claimTask(ctx, { kind: "local", models: runnableIds(ctx.bridge.models.known()) }).catch((err) => {
-          console.error("[codetether] claiming a task failed:", (err as Error).message);
+          this.ctx().log.warn({ err }, "claiming a task failed");
           return null;
         });
       }
@@ -114,7 +119,7 @@ export class LocalRunner {
         await fenced(() => completeTask(ctx, id, { lease_token: token, ...outcome }));
         if (outcome.session_id) {
           await recordMessages(ctx, outcome.session_id, directory).catch((err) =>
-            console.error(`[codetether] task ${id}: keeping the session's messages failed:`, (err as Error).message),
+            ctx.log.warn({ task_id: id, err }, "keeping the session's messages failed"),
           );
         }
       },
@@ -133,10 +138,10 @@ export class LocalRunner {
         heartbeatMs: Math.max(500, (ctx.config.leaseSeconds * 1000) / 3),
         release: controls.release.signal,
         cancel: controls.cancel.signal,
-        log: (m) => console.log(`[codetether] ${m}`),
+        log: (m) => ctx.log.info({ task_id: id }, m),
       });
     } catch (err) {
-      console.error(`[codetether] task ${id} failed to run:`, (err as Error).message);
+      ctx.log.error({ task_id: id, err }, "task failed to run");
     } finally {
       this.running.delete(id);
     }

@@ -81,7 +81,7 @@ export class RunLiveness {
       await stampRuns(ctx);
       await failLostRuns(ctx, { olderThanSeconds: lostAfterSeconds });
     } catch (err) {
-      if (!ctx.shutdown.aborted) console.error("[codetether] checking runs failed:", (err as Error).message);
+      if (!ctx.shutdown.aborted) ctx.log.warn({ err }, "checking runs failed");
     }
   }
 }

@@ -38,7 +38,7 @@ function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, dir
     (events) => ctx.events.append(codebaseId, events),
     ctx.config.runBufferBytes,
     ctx.shutdown,
-    (message, err) => console.error(`[codetether] run ${sessionId}: ${message}`, err ? (err as Error).message : ""),
+    (message, err) => ctx.log.error({ codebase_id: codebaseId, session_id: sessionId, err }, message),
   );
   const owned = and(eq(sessions.id, sessionId), eq(sessions.runOwner, ctx.instanceId));
   const ended = { runOwner: null, runHeartbeatAt: null, updatedAt: new Date() };
@@ -63,7 +63,7 @@ function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, dir
           const complete: NewEvent = { type: "complete", data: { session_id: sessionId, status, ...(error ? { error } : {}) } };
           await untilDatabaseAnswers(() => ctx.events.append(codebaseId, [complete]), { signal: ctx.shutdown });
         }
-      })().catch((err) => console.error("[codetether] finishing a run failed:", err));
+      })().catch((err) => ctx.log.error({ codebase_id: codebaseId, session_id: sessionId, err }, "finishing a run failed"));
     },
   };
 
@@ -203,7 +203,7 @@ export async function triggerAgent({
           { type: "error", data: { session_id, name: "StartFailed", message, run_id: runId } },
           { type: "complete", data: { session_id, status: "failed", error: message, run_id: runId } },
         ])
-        .catch((e) => console.error("[codetether] recording a failed start failed:", (e as Error).message));
+        .catch((err) => ctx.log.error({ codebase_id: codebaseId, run_id: runId, err }, "recording a failed start failed"));
     });
     return answer(resume?.id ?? null, "starting");
   }

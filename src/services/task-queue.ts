@@ -85,6 +85,7 @@ export async function claimTask(ctx: ServiceContext, claimant: Claimant): Promis
   if (!claimed) return null;
   const { row, codebase, stored } = claimed;
   ctx.events.stored(row.codebaseId, stored);
+  ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
   return {
     task: toTask(row),
     codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: codebase.agentConfig },
@@ -272,5 +273,6 @@ export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
     return out;
   });
   for (const { row, stored } of expired) ctx.events.stored(row.codebaseId, stored);
+  ctx.metrics.leaseExpiries.inc(expired.length);
   return expired.length;
 }

@@ -1,6 +1,6 @@
 /** Workers: registration, liveness, and the list clients see. */
 import { randomUUID } from "node:crypto";
-import { and, asc, count, eq, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, sql } from "drizzle-orm";
 import { codebases, tasks, workers } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
 import type { RunnerModels } from "./models/models.types.js";
@@ -48,7 +48,25 @@ export async function registerWorker({ ctx, input }: { ctx: ServiceContext; inpu
       .values(input.codebases.map((c) => ({ id: randomUUID(), name: c.name, path: c.path, workerId: input.name })))
       .onConflictDoNothing({ target: codebases.name });
   }
+  ctx.log.info({ worker: input.name, codebases: input.codebases.map((c) => c.name), concurrency: values.concurrency, models: input.models?.models.length }, "worker registered");
   return toWorker(row!, await runningCount(ctx, input.name));
+}
+
+/**
+ * Logs workers that went quiet (offline) or came back since the last call, given the
+ * names that were online then; answers the names online now. Called by the sweeper.
+ */
+export async function noticeWorkerPresence(ctx: ServiceContext, wasOnline: ReadonlySet<string> | undefined): Promise<Set<string>> {
+  const rows = await ctx.database.db
+    .select({ name: workers.name, lastHeartbeatAt: workers.lastHeartbeatAt })
+    .from(workers)
+    .where(gt(workers.lastHeartbeatAt, new Date(Date.now() - offlineAfterMs)));
+  const online = new Set(rows.map((r) => r.name));
+  if (wasOnline) {
+    for (const name of wasOnline) if (!online.has(name)) ctx.log.warn({ worker: name, silent_for_s: offlineAfterMs / 1000 }, "worker offline");
+    for (const name of online) if (!wasOnline.has(name)) ctx.log.info({ worker: name }, "worker online");
+  }
+  return online;
 }
 
 /** Marks the worker alive; `draining` says it takes no new work, `models` what it can run now. */

@@ -30,7 +30,8 @@ export type TestResponse = Omit<Response, "json"> & { json(): Promise<any> };
  * machine's own home directory and network.
  */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  const defaults = loadConfig({});
+  // Quiet unless asked (LOG_LEVEL=debug node scripts/run-tests.mjs ...): the test output stays readable.
+  const defaults = loadConfig({ LOG_LEVEL: process.env.LOG_LEVEL ?? "silent" });
   return { ...defaults, port: 0, opencode: { ...defaults.opencode, host: "127.0.0.1", port: 9, autoStart: false }, ...overrides };
 }
 

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { listModels } from "../../services/models/models.js";
 import { ModelList } from "../../services/models/models.types.js";
 import { getReadiness, getStatus, Readiness, Status } from "../../services/status.js";
-import { type Api, apiRoute, jsonResponse } from "../openapi.js";
+import { type Api, apiRoute, ErrorBody, jsonResponse } from "../openapi.js";
 
 const health = createRoute({
   method: "get",
@@ -25,6 +25,24 @@ const ready = createRoute({
   responses: {
     200: jsonResponse(Readiness, "Ready to serve"),
     503: jsonResponse(Readiness, "Not ready: says what is down"),
+  },
+});
+
+const metrics = createRoute({
+  method: "get",
+  path: "/metrics",
+  operationId: "metrics.get",
+  tags: ["System"],
+  summary: "Prometheus metrics (text exposition format)",
+  description:
+    "Request durations, open event streams, events stored, runs by outcome and duration, tasks by status, claim wait, " +
+    "lease expiries and requeues, workers online, OpenCode's state and restarts, database errors, and Node's process metrics; " +
+    "each `codetether_` metric is described in the README. Needs `Authorization: Bearer <CODETETHER_METRICS_TOKEN>` when that " +
+    "is set, otherwise the API key when one is set.",
+  security: [{ bearer: [] }],
+  responses: {
+    200: { description: "The metrics", content: { "text/plain": { schema: z.string().openapi({ example: 'codetether_streams_open 3\ncodetether_runs_total{outcome="completed"} 12' }) } } },
+    401: jsonResponse(ErrorBody, "Missing or wrong token"),
   },
 });
 
@@ -51,12 +69,16 @@ const models = apiRoute({
   responses: { 200: jsonResponse(ModelList, "Models") },
 });
 
-/** Registers /health, status and models. */
+/** Registers /health, /ready, /metrics, status and models. */
 export function registerSystemRoutes(app: Api) {
   app.openapi(health, (c) => c.json({ status: "ok" as const }, 200));
   app.openapi(ready, async (c) => {
     const readiness = await getReadiness({ ctx: c.var.ctx });
     return readiness.status === "ready" ? c.json(readiness, 200) : c.json(readiness, 503);
+  });
+  app.openapi(metrics, async (c) => {
+    const { contentType, body } = await c.var.ctx.metrics.render();
+    return c.body(body, 200, { "content-type": contentType }) as never;
   });
   app.openapi(status, async (c) => c.json(await getStatus({ ctx: c.var.ctx }), 200));
   app.openapi(models, async (c) => c.json(await listModels({ ctx: c.var.ctx }), 200));

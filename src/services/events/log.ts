@@ -143,6 +143,13 @@ export class EventLog {
   stored(streamId: string, events: readonly (AgentEvent | null)[]): void {
     const fresh = events.filter((e): e is AgentEvent => e !== null).sort((a, b) => a.id - b.id);
     if (fresh.length === 0) return;
+    for (const observer of this.observers) {
+      try {
+        observer(streamId, fresh);
+      } catch {
+        // Logs and metrics must never stop events from reaching their readers.
+      }
+    }
     const followed = this.followed.get(streamId);
     if (followed?.window.push(fresh)) this.wake(streamId);
     this.advance(streamId, fresh[fresh.length - 1]!.id);
@@ -313,6 +320,14 @@ export class EventLog {
   private wake(streamId: string): void {
     const set = this.waiters.get(streamId);
     if (set) for (const wake of [...set]) wake();
+  }
+
+  private readonly observers = new Set<(streamId: string, stored: readonly AgentEvent[]) => void>();
+
+  /** Calls `onStored` with the events this process stored, once each, right after their commit (logs and metrics). */
+  observe(onStored: (streamId: string, stored: readonly AgentEvent[]) => void): () => void {
+    this.observers.add(onStored);
+    return () => this.observers.delete(onStored);
   }
 
   /**

@@ -11,7 +11,7 @@ export type OpenApiDocument = ReturnType<Api["getOpenAPI31Document"]>;
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
-/** The two bearer schemes; routes name them in `security` (the default is `apiKey`). */
+/** The bearer schemes; routes name them in `security` (the default is `apiKey`). */
 export const securitySchemes = {
   apiKey: {
     type: "http",
@@ -27,13 +27,21 @@ export const securitySchemes = {
       "The worker token, CODETETHER_WORKER_TOKEN, as `Authorization: Bearer <token>`, for the worker protocol " +
       "(/v1/opencode/worker/*). A server without a worker token takes the API key there instead.",
   },
+  metricsToken: {
+    type: "http",
+    scheme: "bearer",
+    description:
+      "The scraper's token, CODETETHER_METRICS_TOKEN, as `Authorization: Bearer <token>`, for GET /metrics. " +
+      "A server without one takes the API key there instead (and leaves /metrics open when it has no key either).",
+  },
 } as const;
 
 const description = `Run the OpenCode coding agent on registered codebases: trigger agents, follow their events live
 (Server-Sent Events), queue durable tasks, and run them on workers.
 
 - **Auth**: send \`Authorization: Bearer <CODETETHER_API_KEY>\` (scheme \`apiKey\`); workers use \`workerToken\` on
-  /v1/opencode/worker/*. \`/health\`, \`/openapi.json\` and \`/docs\` never need a key.
+  /v1/opencode/worker/*, scrapers \`metricsToken\` on \`/metrics\`. \`/health\`, \`/ready\`, \`/openapi.json\` and
+  \`/docs\` never need a key.
 - **Errors**: every failure answers \`{"detail": "..."}\` (schema \`Error\`) with a fitting status.
 - **This document** is generated from the route definitions (\`npm run openapi\`) and served at \`/openapi.json\`;
   \`/docs\` browses it.`;

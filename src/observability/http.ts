@@ -24,8 +24,9 @@ export function requestObserver(log: Logger, metrics: Metrics): MiddlewareHandle
     await next();
     const seconds = (performance.now() - started) / 1000;
     const status = c.res.status;
-    // The route's pattern, not the path, so ids do not explode the metric's label values.
-    const pattern = routePath(c, -1);
+    // The route's pattern, not the path, so ids do not explode the metric's label values. After
+    // `next()` the route index is the last handler that ran (later catch-alls also match, unrun).
+    const pattern = routePath(c);
     const route = status === 404 && (pattern === "*" || pattern === "/*") ? "unmatched" : pattern;
     metrics.httpDuration.observe({ method: c.req.method, route, status: String(status) }, seconds);
     const line = { req_id: id, method: c.req.method, route, path: c.req.path, status, ms: Math.round(seconds * 10_000) / 10 };

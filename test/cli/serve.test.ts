@@ -127,7 +127,7 @@ describe("codetether CLI", () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "ct-warn-"));
     try {
       const server = await startCli(["serve", "--port", "0", "--host", "0.0.0.0"], { ...env(), CODETETHER_DATA_DIR: dir });
-      assert.match(server.output(), /WARNING listening on 0\.0\.0\.0 without CODETETHER_API_KEY/);
+      assert.match(server.output(), /"level":40,.*listening on 0\.0\.0\.0 without CODETETHER_API_KEY/);
       server.child.kill("SIGTERM");
       await server.exited;
     } finally {

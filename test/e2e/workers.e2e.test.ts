@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { apiKey, type Cluster, type StreamEvent, startCluster, workerToken } from "../support/cluster.js";
+import { apiKey, type Cluster, providerKey, type StreamEvent, startCluster, workerToken } from "../support/cluster.js";
 
 const hasPostgres = Boolean(process.env.DATABASE_URL?.trim());
 
@@ -45,6 +45,35 @@ describe("workers and the server as separate processes", { skip: hasPostgres ? f
     contiguous(stream);
     const session = await c.api("GET", `/v1/opencode/codebases/${c.codebaseId}/sessions/${done.session_id}`);
     assert.equal(session.body.status, "completed");
+  });
+
+  test("the server's and workers' logs say what happened, as JSON lines, and hold no secret", async () => {
+    const serverLog = c.server.output();
+    const workerLogs = [...c.workers.values()].map((w) => w.output()).join("\n");
+    for (const secret of [apiKey, workerToken, providerKey]) {
+      assert.ok(!serverLog.includes(secret), `the server's log holds ${secret}`);
+      assert.ok(!workerLogs.includes(secret), `a worker's log holds ${secret}`);
+    }
+    const lines = serverLog
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const said = (msg: string) => lines.filter((l) => l.msg === msg);
+    assert.ok(said("worker registered").some((l) => l.worker === "worker-a"), "worker registration is logged");
+    const requests = said("request");
+    assert.ok(requests.length > 0, "requests are logged");
+    for (const r of requests) {
+      assert.match(String(r.req_id), /^[\w.:-]+$/);
+      assert.equal(typeof r.status, "number");
+      assert.equal(typeof r.ms, "number");
+    }
+    assert.ok(requests.some((r) => r.route === "/v1/opencode/codebases/{id}/tasks" || r.route === "/v1/opencode/codebases/:id/tasks"), "routes are logged as patterns");
+    const claimed = said("task claimed");
+    assert.ok(claimed.length > 0 && claimed.every((l) => typeof l.task_id === "string" && l.attempt === 1), "claims are logged with task and attempt");
+    assert.ok(said("run started").some((l) => typeof l.session_id === "string"), "a run's start is logged with its session");
+    const ended = said("run completed");
+    assert.ok(ended.some((l) => typeof l.task_id === "string" && typeof l.duration_s === "number"), "a run's end is logged with its duration");
+    assert.match(workerLogs, /"msg":"registered as worker-[ab]/);
   });
 
   test("a worker killed with SIGKILL mid-task: the other worker finishes it, every event once", { timeout: 240_000 }, async () => {

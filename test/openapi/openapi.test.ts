@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import SwaggerParser from "@apidevtools/swagger-parser";
 import { validate } from "@readme/openapi-parser";
 import { createApi } from "../../src/http/api.js";
 import { buildDocument, serializeDocument } from "../../src/http/document.js";
@@ -68,6 +69,11 @@ describe("OpenAPI document", () => {
     assert.deepEqual(result.warnings, []);
   });
 
+  test("@apidevtools/swagger-parser (what orval and many generators use) validates it too", async () => {
+    const doc = JSON.parse(await committed()) as Json;
+    await assert.doesNotReject(SwaggerParser.validate(structuredClone(doc) as never));
+  });
+
   test("operationIds are unique, tags declared, shared schemas named", async () => {
     const doc = JSON.parse(await committed()) as Json;
     const declared = new Set((doc.tags as { name: string }[]).map((t) => t.name));
@@ -89,7 +95,7 @@ describe("OpenAPI document", () => {
       }
     }
     const schemes = (doc.components as Json).securitySchemes as Json;
-    assert.deepEqual(Object.keys(schemes).sort(), ["apiKey", "workerToken"]);
+    assert.deepEqual(Object.keys(schemes).sort(), ["apiKey", "metricsToken", "workerToken"]);
     assert.deepEqual(doc.security, [{ apiKey: [] }]);
   });
 
@@ -98,6 +104,10 @@ describe("OpenAPI document", () => {
     for (const [method, path, op] of operations(doc)) {
       const where = `${method} ${path}`;
       const statuses = Object.keys(op.responses);
+      if (path === "/metrics") {
+        assert.deepEqual(op.security, [{ metricsToken: [] }], `${where} takes the scraper's token`);
+        continue;
+      }
       if (!path.startsWith("/v1/")) {
         assert.deepEqual(op.security, [], `${where} needs no key`);
         continue;
@@ -158,8 +168,8 @@ describe("OpenAPI document against the running app", () => {
     const documented = new Set(operations(doc).map(([m, p]) => `${m} ${p}`));
     const registered = new Set(
       h.app.routes
-        // Middleware shows up as ALL on a wildcard path; anything else is a route.
-        .filter((r) => !(r.method === "ALL" && r.path.endsWith("*")) && (r.path.startsWith("/v1/") || r.path === "/health" || r.path === "/ready"))
+        // Middleware shows up as ALL (on a wildcard path, or /metrics's auth); anything else is a route.
+        .filter((r) => !(r.method === "ALL" && (r.path.endsWith("*") || r.path === "/metrics")) && (r.path.startsWith("/v1/") || ["/health", "/ready", "/metrics"].includes(r.path)))
         .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`),
     );
     assert.ok(registered.size > 20, "found the app's routes");

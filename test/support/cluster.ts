@@ -14,6 +14,8 @@ import { connectSse } from "./sse-client.js";
 
 export const apiKey = "client-key";
 export const workerToken = "worker-token";
+/** A provider key every process of the cluster has in its environment: it must never reach a log. */
+export const providerKey = "sk-ant-e2e-never-log-this-0001";
 
 /** An event as a client reads it over SSE, with its data parsed. */
 export interface StreamEvent {
@@ -73,6 +75,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     CODETETHER_WORKER_TOKEN: workerToken,
     CODETETHER_TASK_LEASE_SECONDS: String(options.leaseSeconds ?? 3),
     CODETETHER_LOCAL_CONCURRENCY: "0",
+    ANTHROPIC_API_KEY: providerKey,
     // Agents run on the workers; the server starts no OpenCode (one would run with this machine's own home).
     OPENCODE_AUTO_START: "false",
     OPENCODE_PORT: "9",
@@ -110,7 +113,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       const opencodePort = await freePort();
       opencodePorts.add(opencodePort);
       const args = ["--server", cluster.server.url, "--name", name, "--token", workerToken, ...codebases.flatMap((c) => ["--codebase", c]), ...flags];
-      const w = startWorker(args, await sandbox.machineEnv(name), opencodePort);
+      const w = startWorker(args, { ...(await sandbox.machineEnv(name)), ANTHROPIC_API_KEY: providerKey }, opencodePort);
       workers.set(name, w);
       return w;
     },

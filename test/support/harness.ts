@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createApp } from "../../src/http/app.js";
+import type { Logger } from "../../src/observability/log.js";
 import type { ServiceContext } from "../../src/services/context.js";
 import { createServices } from "../../src/services/create.js";
 import { createContextInner } from "../../src/trpc/init.js";
@@ -39,10 +40,11 @@ export async function createHarness(
   driver: TestDriver,
   overrides: Partial<Config> = {},
   opencodeEnv?: NodeJS.ProcessEnv,
+  log?: Logger,
 ): Promise<Harness> {
   const { database, drop } = await driver.create();
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-test-"));
-  const services = await createServices({ database, config: testConfig({ dataDir: tmp, ...overrides }), opencodeEnv });
+  const services = await createServices({ database, config: testConfig({ dataDir: tmp, ...overrides }), opencodeEnv, log });
   const { ctx } = services;
   const app = createApp(ctx);
   const trpc = appRouter.createCaller(createContextInner(ctx));

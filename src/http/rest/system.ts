@@ -39,9 +39,16 @@ const metrics = createRoute({
     "lease expiries and requeues, workers online, OpenCode's state and restarts, database errors, and Node's process metrics; " +
     "each `codetether_` metric is described in the README. Needs `Authorization: Bearer <CODETETHER_METRICS_TOKEN>` when that " +
     "is set, otherwise the API key when one is set.",
-  security: [{ bearer: [] }],
+  security: [{ metricsToken: [] }],
   responses: {
-    200: { description: "The metrics", content: { "text/plain": { schema: z.string().openapi({ example: 'codetether_streams_open 3\ncodetether_runs_total{outcome="completed"} 12' }) } } },
+    200: {
+      description: "The metrics",
+      content: {
+        "text/plain": {
+          schema: z.string().openapi("MetricsText", { example: 'codetether_streams_open 3\ncodetether_runs_total{outcome="completed"} 12' }),
+        },
+      },
+    },
     401: jsonResponse(ErrorBody, "Missing or wrong token"),
   },
 });

@@ -59,7 +59,9 @@ export async function benchDashboard(): Promise<Record<string, string>> {
   });
   try {
     const api = (p: string, body: unknown) =>
-      fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ id: string }>);
+      fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(
+        (r) => r.json() as Promise<{ id: string }>,
+      );
     for (let i = 0; i < 20; i++) await api("/v1/opencode/codebases", { name: `app${i}`, path: tmp, description: `Codebase ${i}` });
     const { total, files } = await firstLoadBytes(server.url);
 
@@ -91,7 +93,16 @@ export async function benchDashboard(): Promise<Record<string, string>> {
         const part = `p${Math.floor(sent / 200)}`;
         batch.push(
           sent % 50 === 0
-            ? { type: "tool_use", data: { session_id: "ses_bench", tool: "bash", call_id: `c${Math.floor(sent / 100)}`, status: sent % 100 === 0 ? "running" : "completed", title: `step ${sent}` } }
+            ? {
+                type: "tool_use",
+                data: {
+                  session_id: "ses_bench",
+                  tool: "bash",
+                  call_id: `c${Math.floor(sent / 100)}`,
+                  status: sent % 100 === 0 ? "running" : "completed",
+                  title: `step ${sent}`,
+                },
+              }
             : { type: "output", data: { session_id: "ses_bench", message_id: "m", part_id: part, content: `token ${sent} ` } },
         );
       }

@@ -7,7 +7,7 @@
  * same run, `codetether serve` on Postgres, on PGlite, and the floor: a bare
  * in-memory server (floor-server.mjs) that writes each upload to every subscriber.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
@@ -106,7 +106,12 @@ async function runScenario(base: string, pid: number, scenario: Scenario, name: 
       }
       const n = Math.min(due, 100);
       const sent = performance.now().toFixed(3);
-      await task.upload(Array.from({ length: n }, (_, i) => ({ type: "output", data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=${sent} n=${made + i} ${padding}` } })));
+      await task.upload(
+        Array.from({ length: n }, (_, i) => ({
+          type: "output",
+          data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=${sent} n=${made + i} ${padding}` },
+        })),
+      );
       made += n;
     }
     const deadline = Date.now() + 30_000;
@@ -134,7 +139,12 @@ async function runThroughput(base: string, name: string): Promise<number> {
     const start = performance.now();
     let made = 0;
     while (performance.now() - start < 3000) {
-      await task.upload(Array.from({ length: throughputBatch }, (_, i) => ({ type: "output", data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=0 n=${made + i} ${padding}` } })));
+      await task.upload(
+        Array.from({ length: throughputBatch }, (_, i) => ({
+          type: "output",
+          data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=0 n=${made + i} ${padding}` },
+        })),
+      );
       made += throughputBatch;
     }
     while (follower.received() < made) await new Promise((r) => setTimeout(r, 5));
@@ -151,16 +161,21 @@ function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv;
     name,
     async start() {
       const made = await env();
-      const server = await startCli(["serve", "--port", "0"], {
-        OPENCODE_AUTO_START: "false",
-        OPENCODE_PORT: "9",
-        CODETETHER_LOCAL_CONCURRENCY: "0",
-        CODETETHER_MAX_CONNECTIONS: "5000",
-        CODETETHER_MAX_STREAMS: "4000",
-        CODETETHER_API_KEY: "",
-        CODETETHER_WORKER_TOKEN: "",
-        ...made.env,
-      }, 60_000, nodeArgs);
+      const server = await startCli(
+        ["serve", "--port", "0"],
+        {
+          OPENCODE_AUTO_START: "false",
+          OPENCODE_PORT: "9",
+          CODETETHER_LOCAL_CONCURRENCY: "0",
+          CODETETHER_MAX_CONNECTIONS: "5000",
+          CODETETHER_MAX_STREAMS: "4000",
+          CODETETHER_API_KEY: "",
+          CODETETHER_WORKER_TOKEN: "",
+          ...made.env,
+        },
+        60_000,
+        nodeArgs,
+      );
       return {
         url: server.url,
         pid: server.child.pid!,
@@ -244,7 +259,9 @@ export async function benchFanout(databaseUrl: string | undefined, rounds = 3): 
         for (const [i, scenario] of fanoutScenarios.entries()) {
           const label = `${scenario.subscribers} × ${scenario.eventsPerSecond.toLocaleString("en")}/s`;
           const result = await runScenario(running.url, running.pid, scenario, `fan-${round}-${i}`);
-          process.stderr.write(`  round ${round + 1} ${target.name} ${label}: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, lost ${result.lost}, RSS ${result.rssMb.toFixed(0)} MB\n`);
+          process.stderr.write(
+            `  round ${round + 1} ${target.name} ${label}: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, lost ${result.lost}, RSS ${result.rssMb.toFixed(0)} MB\n`,
+          );
           const key = `${target.name}|${label}`;
           samples.set(key, [...(samples.get(key) ?? []), result]);
         }

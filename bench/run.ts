@@ -30,7 +30,10 @@ if (!only || only === "queue") {
   const drivers = url ? [pgliteDriver, postgresDriver(url)] : [pgliteDriver];
   for (const driver of drivers) {
     for (const workers of [1, 4, 16]) {
-      rows.push([`tasks through create → claim → complete, ${workers} worker${workers > 1 ? "s" : ""}, ${driver.name === "pglite" ? "PGlite" : "Postgres"}`, await benchQueueThroughput(driver, workers)]);
+      rows.push([
+        `tasks through create → claim → complete, ${workers} worker${workers > 1 ? "s" : ""}, ${driver.name === "pglite" ? "PGlite" : "Postgres"}`,
+        await benchQueueThroughput(driver, workers),
+      ]);
     }
   }
   if (url) {
@@ -42,14 +45,18 @@ const fanoutTable: string[] = [];
 if (!only || only === "fanout") {
   const { results, throughput } = await benchFanout(url, Number(process.env.BENCH_ROUNDS ?? 3));
   const floor = (scenario: string) => results.find((r) => r.scenario === scenario && r.target.startsWith("floor"))!;
-  fanoutTable.push("| subscribers × events/s | server | p50 | p99 | p50 / floor | p99 / floor | lost | server peak RSS |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
+  fanoutTable.push(
+    "| subscribers × events/s | server | p50 | p99 | p50 / floor | p99 / floor | lost | server peak RSS |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
   for (const r of results) {
     const f = floor(r.scenario);
     fanoutTable.push(
       `| ${r.scenario} | ${r.target} | ${r.p50.toFixed(1)} ms | ${r.p99.toFixed(1)} ms | ${(r.p50 / f.p50).toFixed(2)}× | ${(r.p99 / f.p99).toFixed(2)}× | ${r.lost} | ${r.rssMb.toFixed(0)} MB |`,
     );
   }
-  for (const [target, rate] of Object.entries(throughput)) rows.push([`one follower, one stream, uploads of 200: events stored and delivered per second, ${target}`, rate.toFixed(0)]);
+  for (const [target, rate] of Object.entries(throughput))
+    rows.push([`one follower, one stream, uploads of 200: events stored and delivered per second, ${target}`, rate.toFixed(0)]);
 }
 
 console.log(`\n${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}\n`);

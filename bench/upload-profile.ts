@@ -30,7 +30,12 @@ const times: number[] = [];
 const batch = Number(process.env.BATCH ?? 1);
 for (let i = 0; i < Number(process.env.UPLOADS ?? 1000); i++) {
   const t = performance.now();
-  await task.upload(Array.from({ length: batch }, (_, j) => ({ type: "output", data: { session_id: "s", message_id: "m", part_id: "p", content: `n=${i}.${j} ${"x".repeat(120)}` } })));
+  await task.upload(
+    Array.from({ length: batch }, (_, j) => ({
+      type: "output",
+      data: { session_id: "s", message_id: "m", part_id: "p", content: `n=${i}.${j} ${"x".repeat(120)}` },
+    })),
+  );
   times.push(performance.now() - t);
 }
 const s = summary(times.slice(200));

@@ -9,7 +9,9 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
 if (!existsSync(vite) || !existsSync(path.join(root, "web", "vite.config.ts"))) {
-  console.log(existsSync(path.join(root, "web", "dist", "index.html")) ? "dashboard: using the built web/dist" : "dashboard: not built (vite is not installed)");
+  console.log(
+    existsSync(path.join(root, "web", "dist", "index.html")) ? "dashboard: using the built web/dist" : "dashboard: not built (vite is not installed)",
+  );
   process.exit(0);
 }
 const result = spawnSync(process.execPath, [vite, "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], { cwd: root, stdio: "inherit" });

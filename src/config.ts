@@ -107,7 +107,10 @@ export function parseProviderConfig(value: string | undefined): OpencodeSettings
 
 /** CODETETHER_CORS_ORIGINS: comma-separated origins, or `*` (any origin, only without an API key). */
 function corsOrigins(value: string | undefined, apiKey: string | undefined): string[] {
-  const list = (value ?? "").split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean);
+  const list = (value ?? "")
+    .split(",")
+    .map((o) => o.trim().replace(/\/+$/, ""))
+    .filter(Boolean);
   if (list.includes("*")) {
     if (apiKey) throw new Error("CODETETHER_CORS_ORIGINS=* is refused while CODETETHER_API_KEY is set: list the origins that may call the API");
     return ["*"];
@@ -119,7 +122,8 @@ function corsOrigins(value: string | undefined, apiKey: string | undefined): str
     } catch {
       throw new Error(`CODETETHER_CORS_ORIGINS: "${origin}" is not an origin like https://app.example.com`);
     }
-    if (url.origin !== origin) throw new Error(`CODETETHER_CORS_ORIGINS: "${origin}" is not an origin (scheme, host and port only), did you mean ${url.origin}?`);
+    if (url.origin !== origin)
+      throw new Error(`CODETETHER_CORS_ORIGINS: "${origin}" is not an origin (scheme, host and port only), did you mean ${url.origin}?`);
   }
   return list;
 }

@@ -2,14 +2,15 @@
  * Starting and stopping the whole server: database, HTTP listener, and a clean
  * shutdown that lets in-flight requests finish before the database closes.
  */
-import type { AddressInfo } from "node:net";
-import { serve, type ServerType } from "@hono/node-server";
+
 import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { type ServerType, serve } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { collectApiKeys, createLogger, knownSecrets, type Logger } from "./observability/log.js";
 import type { Config } from "./config.js";
-import { createDb, dbOptionsFromEnv, type Database } from "./db/client.js";
+import { createDb, type Database, dbOptionsFromEnv } from "./db/client.js";
 import { createApp } from "./http/app.js";
+import { collectApiKeys, createLogger, knownSecrets, type Logger } from "./observability/log.js";
 import type { ServiceContext } from "./services/context.js";
 import { createServices } from "./services/create.js";
 
@@ -50,9 +51,7 @@ export function serverLogger(config: Config, env: NodeJS.ProcessEnv = process.en
 }
 
 export async function startServer({ config, database, opencodeEnv, log = serverLogger(config) }: StartOptions): Promise<RunningServer> {
-  const db =
-    database ??
-    (await createDb(dbOptionsFromEnv(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}, config.dataDir)));
+  const db = database ?? (await createDb(dbOptionsFromEnv(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}, config.dataDir)));
   const services = await createServices({ database: db, config, opencodeEnv, log });
   const { ctx } = services;
   const app = createApp(ctx);

@@ -5,7 +5,7 @@
  * then sends the key as tRPC connection params in the subscription URL (the server accepts
  * a key there only for GET requests under /trpc: reads and subscriptions, never writes).
  */
-import { createCodeTetherClient, type AgentEvent } from "@codetether/sdk";
+import { type AgentEvent, createCodeTetherClient } from "@codetether/sdk";
 
 /** Follows a codebase's events into `render`, until `signal` aborts. */
 export async function follow(apiKey: string, codebaseId: string, render: (event: AgentEvent) => void, signal: AbortSignal) {

@@ -5,7 +5,7 @@
  *   CODETETHER_URL=http://localhost:8000 CODETETHER_API_KEY=... \
  *   CODEBASE_PATH=/absolute/path/to/a/git/repo npx tsx quickstart.ts
  */
-import { createCodeTetherClient, type AgentEvent } from "@codetether/sdk";
+import { type AgentEvent, createCodeTetherClient } from "@codetether/sdk";
 
 const repo = process.env.CODEBASE_PATH;
 if (!repo) throw new Error("Set CODEBASE_PATH to the absolute path of a git repository on the server's machine");
@@ -20,8 +20,7 @@ const { models, recommended } = await ct.listModels();
 console.log(`models: ${models.length}, recommended ${recommended}`);
 
 // Register the repository once; later runs find it again.
-const codebase =
-  (await ct.listCodebases()).find((c) => c.path === repo) ?? (await ct.createCodebase({ name: "quickstart", path: repo }));
+const codebase = (await ct.listCodebases()).find((c) => c.path === repo) ?? (await ct.createCodebase({ name: "quickstart", path: repo }));
 console.log(`codebase: ${codebase.name} ${codebase.id}`);
 
 // Start the agent and read its events until the run completes.

@@ -8,17 +8,8 @@ import type { EventSourceLike } from "@trpc/server/unstable-core-do-not-import";
 import { EventSource as FetchEventSource, type FetchLike } from "eventsource";
 import superjson from "superjson";
 import { subscriptionIterator } from "./iterate.js";
-import { agentRun, eventsOfRun, type AgentRun, type RunResult, type WaitOptions } from "./runs.js";
-import type {
-  AgentEvent,
-  AppRouter,
-  Codebase,
-  CreateCodebaseInput,
-  CreateTaskInput,
-  ModelList,
-  Task,
-  TriggerRequest,
-} from "./types.js";
+import { type AgentRun, agentRun, eventsOfRun, type RunResult, type WaitOptions } from "./runs.js";
+import type { AgentEvent, AppRouter, Codebase, CreateCodebaseInput, CreateTaskInput, ModelList, Task, TriggerRequest } from "./types.js";
 
 /** How to reach and authenticate with a CodeTether server. */
 export interface CodeTetherClientOptions {
@@ -81,7 +72,10 @@ export interface CodeTetherClient {
  */
 async function rejectEdgeErrors(res: Response): Promise<Response> {
   if (res.status !== 401) return res;
-  const body: unknown = await res.clone().json().catch(() => null);
+  const body: unknown = await res
+    .clone()
+    .json()
+    .catch(() => null);
   const detail = body && typeof body === "object" && "detail" in body ? body.detail : undefined;
   if (typeof detail === "string") throw new Error(`${res.status}: ${detail}`);
   return res;

@@ -7,8 +7,11 @@
  * for await (const event of run) console.log(event.type);
  * ```
  */
-export { createCodeTetherClient } from "./client.js";
+
+// Errors a call can throw: `err instanceof TRPCClientError`, then `err.data?.code` (e.g. "NOT_FOUND").
+export { isTRPCClientError, TRPCClientError } from "@trpc/client";
 export type { CodeTetherClient, CodeTetherClientOptions, EventsOptions } from "./client.js";
+export { createCodeTetherClient } from "./client.js";
 export type { AgentRun, RunResult, WaitOptions } from "./runs.js";
 export type {
   AgentEvent,
@@ -26,5 +29,3 @@ export type {
   TriggerRequest,
   TriggerResponse,
 } from "./types.js";
-// Errors a call can throw: `err instanceof TRPCClientError`, then `err.data?.code` (e.g. "NOT_FOUND").
-export { TRPCClientError, isTRPCClientError } from "@trpc/client";

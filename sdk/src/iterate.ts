@@ -12,10 +12,7 @@ export interface SubscriptionHandlers<T> {
  * until read; an error ends the loop by throwing; leaving the loop (break, return, throw)
  * or aborting `signal` unsubscribes. An abort throws `signal.reason`, as fetch does.
  */
-export function subscriptionIterator<T>(
-  start: (handlers: SubscriptionHandlers<T>) => { unsubscribe(): void },
-  signal?: AbortSignal,
-): AsyncIterableIterator<T> {
+export function subscriptionIterator<T>(start: (handlers: SubscriptionHandlers<T>) => { unsubscribe(): void }, signal?: AbortSignal): AsyncIterableIterator<T> {
   const queue: T[] = [];
   let failure: { error: unknown } | null = null;
   let ended = false;

@@ -57,10 +57,7 @@ export async function* untilComplete(source: AsyncIterable<AgentEvent>): AsyncGe
 }
 
 /** Builds the run object over `follow`, which opens the run's event stream from its start. */
-export function agentRun(
-  response: TriggerResponse,
-  follow: (signal?: AbortSignal) => AsyncIterable<AgentEvent>,
-): AgentRun {
+export function agentRun(response: TriggerResponse, follow: (signal?: AbortSignal) => AsyncIterable<AgentEvent>): AgentRun {
   const events = (options?: { signal?: AbortSignal }) => untilComplete(follow(options?.signal));
   return {
     response,

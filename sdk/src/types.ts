@@ -4,10 +4,10 @@
  * declaration bundle keeps only what these types reach (see rollup.config.mjs).
  */
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import type { AppRouter } from "../../src/trpc/router.js";
 import type { AgentEvent, EventData, EventType } from "../../src/services/events/types.js";
+import type { AppRouter } from "../../src/trpc/router.js";
 
-export type { AppRouter, AgentEvent, EventData, EventType };
+export type { AgentEvent, AppRouter, EventData, EventType };
 
 /** Every procedure's input, by path: `RouterInputs["codebases"]["create"]`. */
 export type RouterInputs = inferRouterInputs<AppRouter>;

@@ -72,7 +72,10 @@ async function main(argv: string[]) {
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") fail(`port ${config.port} on ${config.host} is already in use`);
     throw err;
   }
-  log.info({ version: pkg.version, url: server.url, database: server.ctx.database.describe }, `codetether ${pkg.version} listening on ${server.url} (database: ${server.ctx.database.describe})`);
+  log.info(
+    { version: pkg.version, url: server.url, database: server.ctx.database.describe },
+    `codetether ${pkg.version} listening on ${server.url} (database: ${server.ctx.database.describe})`,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

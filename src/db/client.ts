@@ -21,9 +21,7 @@ export type Schema = typeof schema;
 /** The drizzle database both drivers share; transactions (`tx`) have the same shape. */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
-export type DbOptions =
-  | { driver: "postgres"; url: string; maxConnections?: number }
-  | { driver: "pglite"; dataDir: string | null /* null = in memory */ };
+export type DbOptions = { driver: "postgres"; url: string; maxConnections?: number } | { driver: "pglite"; dataDir: string | null /* null = in memory */ };
 
 /** Wakes a listener when another connection (or process) says a channel changed. */
 export type Unlisten = () => Promise<void>;

@@ -7,7 +7,7 @@
  * guard file created exclusively, so two processes can never both win it.
  */
 import { randomUUID } from "node:crypto";
-import { linkSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 export class DataDirLockedError extends Error {

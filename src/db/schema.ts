@@ -2,20 +2,10 @@
  * The whole product's schema in one place. Later features extend these tables;
  * every change goes through `npm run db:generate` into `drizzle/`.
  */
-import type { RunnerModels } from "../services/models/models.types.js";
+
 import { sql } from "drizzle-orm";
-import {
-  bigint,
-  boolean,
-  index,
-  integer,
-  jsonb,
-  pgTable,
-  primaryKey,
-  text,
-  timestamp,
-  uniqueIndex,
-} from "drizzle-orm/pg-core";
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import type { RunnerModels } from "../services/models/models.types.js";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
@@ -68,10 +58,7 @@ export const sessions = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [
-    index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt),
-    index("sessions_running_idx").on(t.runHeartbeatAt).where(sql`status = 'running'`),
-  ],
+  (t) => [index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt), index("sessions_running_idx").on(t.runHeartbeatAt).where(sql`status = 'running'`)],
 );
 
 /** Messages of a session as OpenCode reports them: role, plain text and the raw parts. */
@@ -140,9 +127,7 @@ export const tasks = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    index("tasks_runnable_idx")
-      .on(t.priority.desc(), t.createdAt, t.id)
-      .where(sql`status = 'pending'`),
+    index("tasks_runnable_idx").on(t.priority.desc(), t.createdAt, t.id).where(sql`status = 'pending'`),
     index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'running'`),
     index("tasks_codebase_idx").on(t.codebaseId, t.status),
   ],

@@ -7,6 +7,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { requestObserver } from "../observability/http.js";
 import type { ServiceContext } from "../services/context.js";
 import { createContextInner } from "../trpc/init.js";
 import { appRouter } from "../trpc/router.js";
@@ -15,7 +16,6 @@ import { requireBearer } from "./auth.js";
 import { compressDashboard, isApiPath, registerDashboard } from "./dashboard.js";
 import { registerDocsRoutes } from "./docs.js";
 import { detail, handleError, validationHook } from "./errors.js";
-import { requestObserver } from "../observability/http.js";
 import type { Api, AppEnv } from "./openapi.js";
 
 /** The most calls one tRPC batch request may carry (the SDK never sends more). */
@@ -37,7 +37,10 @@ export function createApp(ctx: ServiceContext): Api {
   const clientKeys = ctx.config.apiKey ? [ctx.config.apiKey] : [];
   const auth = requireBearer(clientKeys, "CODETETHER_API_KEY");
   // Workers have a token of their own; without one they use the API key.
-  const workerAuth = requireBearer(ctx.config.workerToken ? [ctx.config.workerToken] : clientKeys, ctx.config.workerToken ? "CODETETHER_WORKER_TOKEN" : "CODETETHER_API_KEY");
+  const workerAuth = requireBearer(
+    ctx.config.workerToken ? [ctx.config.workerToken] : clientKeys,
+    ctx.config.workerToken ? "CODETETHER_WORKER_TOKEN" : "CODETETHER_API_KEY",
+  );
   const limit = bodyLimit({
     maxSize: ctx.config.maxBodyBytes,
     onError: (c) => detail(c, 413, `Request body is larger than ${ctx.config.maxBodyBytes} bytes`),

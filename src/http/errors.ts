@@ -58,4 +58,3 @@ function rootCause(err: Error): Error {
   while (e.cause instanceof Error) e = e.cause;
   return e;
 }
-

@@ -37,9 +37,7 @@ type ErrorStatus = keyof typeof descriptions;
 
 /** The `responses` entries for the given error statuses, all with the `{detail}` body. */
 function errorResponses(statuses: Iterable<ErrorStatus>) {
-  return Object.fromEntries(
-    [...new Set(statuses)].map((s) => [s, { description: descriptions[s], content: { "application/json": { schema: ErrorBody } } }]),
-  );
+  return Object.fromEntries([...new Set(statuses)].map((s) => [s, { description: descriptions[s], content: { "application/json": { schema: ErrorBody } } }]));
 }
 
 /**
@@ -78,8 +76,7 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
 }
 
 /** A path parameter naming a record (1-200 characters). */
-export const pathId = (name: string, example?: string) =>
-  Id.openapi({ param: { name, in: "path" }, ...(example ? { example } : {}) });
+export const pathId = (name: string, example?: string) => Id.openapi({ param: { name, in: "path" }, ...(example ? { example } : {}) });
 
 /** `{id}`: the codebase the route is about. */
 export const IdParam = z.object({ id: pathId("id", "0b9d7f5e-3c1a-4d2b-9f6e-2a8c4e1b7d90") });

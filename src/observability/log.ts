@@ -50,7 +50,11 @@ export function createLogger(options: LoggerOptions): Logger {
     return out;
   };
   const toTerminal = !options.destination && process.stdout.isTTY === true;
-  const destination = options.destination ?? (toTerminal ? pretty({ sync: true, colorize: true, ignore: "pid,hostname,name", translateTime: "SYS:HH:MM:ss.l" }) : pino.destination({ dest: 1, sync: true }));
+  const destination =
+    options.destination ??
+    (toTerminal
+      ? pretty({ sync: true, colorize: true, ignore: "pid,hostname,name", translateTime: "SYS:HH:MM:ss.l" })
+      : pino.destination({ dest: 1, sync: true }));
   return pino(
     {
       name: options.name,

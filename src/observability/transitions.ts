@@ -72,7 +72,12 @@ export class TransitionObserver {
     const seconds = since === undefined ? undefined : (Date.now() - since) / 1000;
     this.metrics.runs.inc({ outcome });
     if (seconds !== undefined) this.metrics.runDuration.observe({ outcome }, seconds);
-    const fields = { ...ids(codebaseId, event), outcome, error: event.data.error, duration_s: seconds === undefined ? undefined : Math.round(seconds * 1000) / 1000 };
+    const fields = {
+      ...ids(codebaseId, event),
+      outcome,
+      error: event.data.error,
+      duration_s: seconds === undefined ? undefined : Math.round(seconds * 1000) / 1000,
+    };
     if (outcome === "completed") this.log.info(fields, "run completed");
     else this.log.warn(fields, `run ${outcome}`);
   }

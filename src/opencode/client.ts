@@ -111,7 +111,10 @@ export class OpencodeClient {
     return this.call("GET", "/config", null);
   }
 
-  createSession(directory: string, body: { title?: string; permission?: { permission: string; pattern: string; action: "allow" | "ask" | "deny" }[] }): Promise<OcSession> {
+  createSession(
+    directory: string,
+    body: { title?: string; permission?: { permission: string; pattern: string; action: "allow" | "ask" | "deny" }[] },
+  ): Promise<OcSession> {
     return this.call("POST", "/session", directory, body);
   }
 
@@ -134,11 +137,7 @@ export class OpencodeClient {
   }
 
   /** Queues a prompt and returns at once (OpenCode answers 204). */
-  async promptAsync(
-    directory: string,
-    id: string,
-    prompt: { agent: string; model?: { providerID: string; modelID: string }; text: string },
-  ): Promise<void> {
+  async promptAsync(directory: string, id: string, prompt: { agent: string; model?: { providerID: string; modelID: string }; text: string }): Promise<void> {
     await this.call("POST", `/session/${encodeURIComponent(id)}/prompt_async`, directory, {
       agent: prompt.agent,
       ...(prompt.model ? { model: prompt.model } : {}),

@@ -138,10 +138,7 @@ export class OpencodeConnection {
         return await this.attach(new OpencodeClient(external.baseUrl));
       }
       if (!settings.autoStart) {
-        throw new ServiceError(
-          "UNAVAILABLE",
-          `OpenCode is not answering at ${external.baseUrl} and OPENCODE_AUTO_START is off`,
-        );
+        throw new ServiceError("UNAVAILABLE", `OpenCode is not answering at ${external.baseUrl} and OPENCODE_AUTO_START is off`);
       }
       return await this.startManaged();
     } catch (err) {

@@ -3,8 +3,9 @@
  * order. The server and `codetether-worker` both use it; only their sinks differ
  * (the event log here, an upload buffer on a worker).
  */
+
+import { notFound, ServiceError } from "../services/errors.js";
 import type { EventData, NewEvent } from "../services/events/types.js";
-import { ServiceError, notFound } from "../services/errors.js";
 import type { OcGlobalEvent, OpencodeClient, PermissionReply } from "./client.js";
 import { RunTranslator } from "./translate.js";
 
@@ -237,13 +238,16 @@ export class AgentRunner {
     }
     if (run.retryTimer || run.stopping) return;
     const windowMs = (run.spec.maxRetrySeconds ?? defaultMaxRetrySeconds) * 1000;
-    run.retryTimer = setTimeout(() => {
-      run.retryTimer = null;
-      const still = run.translator.retrying;
-      if (run.done || run.stopping || !still) return;
-      const seconds = Math.round((Date.now() - still.since) / 1000);
-      this.stopWithError(run, "ProviderUnavailable", `The model provider kept failing for ${seconds} s (max_retry_seconds): ${still.message}`);
-    }, Math.max(0, retrying.since + windowMs - Date.now()));
+    run.retryTimer = setTimeout(
+      () => {
+        run.retryTimer = null;
+        const still = run.translator.retrying;
+        if (run.done || run.stopping || !still) return;
+        const seconds = Math.round((Date.now() - still.since) / 1000);
+        this.stopWithError(run, "ProviderUnavailable", `The model provider kept failing for ${seconds} s (max_retry_seconds): ${still.message}`);
+      },
+      Math.max(0, retrying.since + windowMs - Date.now()),
+    );
     run.retryTimer.unref();
   }
 

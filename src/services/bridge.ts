@@ -3,11 +3,11 @@
  * connection to `opencode serve`, the runner on top, and the models it can run.
  */
 import type { OpencodeSettings } from "../config.js";
+import type { Logger } from "../observability/log.js";
 import type { OpencodeClient } from "../opencode/client.js";
 import { OpencodeConnection } from "../opencode/connection.js";
 import { ModelCache } from "../opencode/model-cache.js";
 import { AgentRunner } from "../opencode/runner.js";
-import type { Logger } from "../observability/log.js";
 
 export class Bridge {
   readonly runner: AgentRunner;

@@ -6,16 +6,11 @@ import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { asc, count, eq } from "drizzle-orm";
 import { codebases } from "../db/schema.js";
-import type {
-  AgentConfig,
-  Codebase,
-  CreateCodebaseRequest,
-  UpdateCodebaseRequest,
-} from "./codebases.types.js";
+import type { AgentConfig, Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
-import { isInside, realInside } from "./paths.js";
-import { EventLog } from "./events/log.js";
 import { conflict, invalid, isUniqueViolation, notFound } from "./errors.js";
+import { EventLog } from "./events/log.js";
+import { isInside, realInside } from "./paths.js";
 
 type Row = typeof codebases.$inferSelect;
 
@@ -84,13 +79,7 @@ export async function getCodebase(args: { ctx: ServiceContext; id: string }): Pr
   return toCodebase(await getCodebaseRow(args));
 }
 
-export async function createCodebase({
-  ctx,
-  input,
-}: {
-  ctx: ServiceContext;
-  input: CreateCodebaseRequest;
-}): Promise<Codebase> {
+export async function createCodebase({ ctx, input }: { ctx: ServiceContext; input: CreateCodebaseRequest }): Promise<Codebase> {
   const agentConfig = input.agent_config ?? {};
   const workerId = input.worker_id ?? null;
   await checkPaths(input.path, workerId, agentConfig);
@@ -113,15 +102,7 @@ export async function createCodebase({
   }
 }
 
-export async function updateCodebase({
-  ctx,
-  id,
-  input,
-}: {
-  ctx: ServiceContext;
-  id: string;
-  input: UpdateCodebaseRequest;
-}): Promise<Codebase> {
+export async function updateCodebase({ ctx, id, input }: { ctx: ServiceContext; id: string; input: UpdateCodebaseRequest }): Promise<Codebase> {
   const current = await getCodebaseRow({ ctx, id });
   const next = {
     name: input.name ?? current.name,

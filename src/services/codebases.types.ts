@@ -7,10 +7,7 @@ import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
 
 export const CodebaseName = z
   .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/,
-    "name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
-  )
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
   .openapi({ example: "my-project" });
 
 export const AgentConfig = z

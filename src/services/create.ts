@@ -1,8 +1,8 @@
 /** Builds the service context one server process runs on, and tears it down in order. */
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { Config } from "../config.js";
 import { and, count, gt, sql } from "drizzle-orm";
+import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
 import { tasks, workers } from "../db/schema.js";
 import { createLogger, type Logger } from "../observability/log.js";

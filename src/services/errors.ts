@@ -101,4 +101,3 @@ export function asServiceError(err: unknown): ServiceError | undefined {
   }
   return undefined;
 }
-

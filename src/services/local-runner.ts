@@ -3,15 +3,16 @@
  * and runs them through this process's OpenCode bridge, exactly as a worker
  * would, with the queue verbs called in-process instead of over HTTP.
  */
-import { runnableIds } from "./models/models.js";
+
 import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
 import type { ServiceContext } from "./context.js";
 import { ServiceError } from "./errors.js";
+import { runnableIds } from "./models/models.js";
 import { realInside } from "./paths.js";
-import { noticeWorkerPresence } from "./workers.js";
 import { recordMessages } from "./session-store.js";
 import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
 import type { Claim } from "./tasks.types.js";
+import { noticeWorkerPresence } from "./workers.js";
 
 const pollMs = 1000;
 const sweepMs = 2000;
@@ -118,16 +119,17 @@ export class LocalRunner {
       complete: async (outcome) => {
         await fenced(() => completeTask(ctx, id, { lease_token: token, ...outcome }));
         if (outcome.session_id) {
-          await recordMessages(ctx, outcome.session_id, directory).catch((err) =>
-            ctx.log.warn({ task_id: id, err }, "keeping the session's messages failed"),
-          );
+          await recordMessages(ctx, outcome.session_id, directory).catch((err) => ctx.log.warn({ task_id: id, err }, "keeping the session's messages failed"));
         }
       },
       release: (reason) => fenced(() => releaseTask(ctx, id, token, reason)).then(() => {}),
     };
     try {
       if (!(await realInside(claim.codebase.path, directory))) {
-        await reporter.complete({ status: "failed", error: `The working directory leads outside the codebase (${claim.codebase.path}) through a symlink, or is gone: ${directory}` });
+        await reporter.complete({
+          status: "failed",
+          error: `The working directory leads outside the codebase (${claim.codebase.path}) through a symlink, or is gone: ${directory}`,
+        });
         return;
       }
       await executeTask({

@@ -40,10 +40,7 @@ export async function failLostRuns(ctx: ServiceContext, options: { olderThanSeco
     const out = [];
     for (const row of rows) {
       const error = "The server process running this session stopped before it finished";
-      await tx
-        .update(sessions)
-        .set({ status: "failed", error, runOwner: null, runHeartbeatAt: null, updatedAt: new Date() })
-        .where(eq(sessions.id, row.id));
+      await tx.update(sessions).set({ status: "failed", error, runOwner: null, runHeartbeatAt: null, updatedAt: new Date() }).where(eq(sessions.id, row.id));
       const stored = await appendInTx(tx, row.codebaseId, [
         { type: "error", data: { session_id: row.id, name: "RunLost", message: error } },
         { type: "complete", data: { session_id: row.id, status: "failed", error } },

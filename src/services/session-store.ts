@@ -46,18 +46,19 @@ export async function toSessions(ctx: ServiceContext, rows: SessionRow[]): Promi
   const costs = await ctx.database.db
     .select({ sessionId: messages.sessionId, cost: sql<string>`coalesce(sum(${messages.cost}::numeric), 0)` })
     .from(messages)
-    .where(inArray(messages.sessionId, rows.map((r) => r.id)))
+    .where(
+      inArray(
+        messages.sessionId,
+        rows.map((r) => r.id),
+      ),
+    )
     .groupBy(messages.sessionId);
   const bySession = new Map(costs.map((c) => [c.sessionId, Number(c.cost)]));
   return rows.map((r) => toSession(r, bySession.get(r.id) ?? 0));
 }
 
 export async function listSessionRows(ctx: ServiceContext, codebaseId: string): Promise<SessionRow[]> {
-  return ctx.database.db
-    .select()
-    .from(sessions)
-    .where(eq(sessions.codebaseId, codebaseId))
-    .orderBy(desc(sessions.updatedAt), desc(sessions.id));
+  return ctx.database.db.select().from(sessions).where(eq(sessions.codebaseId, codebaseId)).orderBy(desc(sessions.updatedAt), desc(sessions.id));
 }
 
 export async function getSessionRow(ctx: ServiceContext, codebaseId: string, sessionId: string): Promise<SessionRow> {
@@ -70,13 +71,15 @@ export async function getSessionRow(ctx: ServiceContext, codebaseId: string, ses
 }
 
 export async function sessionDetail(ctx: ServiceContext, row: SessionRow): Promise<SessionDetail> {
-  const rows = await ctx.database.db
-    .select()
-    .from(messages)
-    .where(eq(messages.sessionId, row.id))
-    .orderBy(asc(messages.createdAt), asc(messages.id));
+  const rows = await ctx.database.db.select().from(messages).where(eq(messages.sessionId, row.id)).orderBy(asc(messages.createdAt), asc(messages.id));
   const list = rows.map(toMessage);
-  return { ...toSession(row, list.reduce((sum, m) => sum + (m.cost ?? 0), 0)), messages: list };
+  return {
+    ...toSession(
+      row,
+      list.reduce((sum, m) => sum + (m.cost ?? 0), 0),
+    ),
+    messages: list,
+  };
 }
 
 /** JSON with object keys sorted: jsonb hands keys back in its own order. */
@@ -141,4 +144,3 @@ export async function recordMessages(ctx: ServiceContext, sessionId: string, dir
     await tx.update(sessions).set({ messageCount: list.length }).where(eq(sessions.id, sessionId));
   });
 }
-

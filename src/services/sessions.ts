@@ -8,13 +8,13 @@ import { and, desc, eq, inArray } from "drizzle-orm";
 import { sessions } from "../db/schema.js";
 import type { RunOutcome, RunSink } from "../opencode/runner.js";
 import { getCodebaseRow } from "./codebases.js";
-import { requireRunnable } from "./models/models.js";
-import { realInside } from "./paths.js";
 import type { AgentConfig } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
-import { ServiceError, conflict, invalid } from "./errors.js";
+import { conflict, invalid, ServiceError } from "./errors.js";
 import type { NewEvent } from "./events/types.js";
+import { requireRunnable } from "./models/models.js";
 import { untilDatabaseAnswers } from "./outage.js";
+import { realInside } from "./paths.js";
 import { RunOutbox } from "./run-outbox.js";
 import { getSessionRow, listSessionRows, sessionDetail, storeMessages, toSessions } from "./session-store.js";
 import type { PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
@@ -99,27 +99,13 @@ async function resumableSession(ctx: ServiceContext, codebaseId: string) {
   const [row] = await ctx.database.db
     .select()
     .from(sessions)
-    .where(
-      and(
-        eq(sessions.codebaseId, codebaseId),
-        eq(sessions.source, "codetether"),
-        inArray(sessions.status, ["idle", "running", "completed"]),
-      ),
-    )
+    .where(and(eq(sessions.codebaseId, codebaseId), eq(sessions.source, "codetether"), inArray(sessions.status, ["idle", "running", "completed"])))
     .orderBy(desc(sessions.updatedAt))
     .limit(1);
   return row;
 }
 
-export async function triggerAgent({
-  ctx,
-  codebaseId,
-  input,
-}: {
-  ctx: ServiceContext;
-  codebaseId: string;
-  input: TriggerRequest;
-}): Promise<TriggerResponse> {
+export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceContext; codebaseId: string; input: TriggerRequest }): Promise<TriggerResponse> {
   const codebase = await getCodebaseRow({ ctx, id: codebaseId });
   if (codebase.workerId) {
     throw conflict(`Codebase "${codebase.name}" runs on worker ${codebase.workerId}: create a task for it instead`);
@@ -128,7 +114,12 @@ export async function triggerAgent({
   const agent = input.agent ?? config.default_agent ?? "build";
   const model = input.model ?? config.default_model;
   const directory = workingDirectory(codebase);
-  if (!(await stat(directory).then((s) => s.isDirectory(), () => false))) {
+  if (
+    !(await stat(directory).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
     throw invalid(`The codebase directory no longer exists: ${directory}`);
   }
   // Checked again now: a directory inside the codebase may have become a symlink to elsewhere since it was registered.
@@ -150,34 +141,35 @@ export async function triggerAgent({
   const title = input.title ?? input.prompt.trim().replace(/\s+/g, " ").slice(0, 80);
   const runId = randomUUID();
   let prepared = false;
-  const start = () => ctx.bridge.runner.start(
-    {
-      runId,
-      directory,
-      sessionId: resume?.id,
-      title,
-      agent,
-      model,
-      prompt: input.prompt,
-      autoApprove: config.auto_approve ?? false,
-      permissionTimeoutMs: (config.permission_timeout_seconds ?? defaultPermissionTimeoutSeconds) * 1000,
-      maxIterations: config.max_iterations,
-      maxRetrySeconds: config.max_retry_seconds,
-    },
-    async (id) => {
-      prepared = true;
-      const owner = { runOwner: ctx.instanceId, runHeartbeatAt: new Date() };
-      // The row exists before the prompt is sent, so the run's end always finds it.
-      await ctx.database.db
-        .insert(sessions)
-        .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", ...owner })
-        .onConflictDoUpdate({
-          target: sessions.id,
-          set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
-        });
-      return logSink(ctx, codebaseId, id, directory);
-    },
-  );
+  const start = () =>
+    ctx.bridge.runner.start(
+      {
+        runId,
+        directory,
+        sessionId: resume?.id,
+        title,
+        agent,
+        model,
+        prompt: input.prompt,
+        autoApprove: config.auto_approve ?? false,
+        permissionTimeoutMs: (config.permission_timeout_seconds ?? defaultPermissionTimeoutSeconds) * 1000,
+        maxIterations: config.max_iterations,
+        maxRetrySeconds: config.max_retry_seconds,
+      },
+      async (id) => {
+        prepared = true;
+        const owner = { runOwner: ctx.instanceId, runHeartbeatAt: new Date() };
+        // The row exists before the prompt is sent, so the run's end always finds it.
+        await ctx.database.db
+          .insert(sessions)
+          .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", ...owner })
+          .onConflictDoUpdate({
+            target: sessions.id,
+            set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
+          });
+        return logSink(ctx, codebaseId, id, directory);
+      },
+    );
 
   const base = `/v1/opencode/codebases/${codebaseId}`;
   const answer = (sessionId: string | null, status: "running" | "starting"): TriggerResponse => ({
@@ -216,15 +208,7 @@ export async function listSessions({ ctx, codebaseId }: { ctx: ServiceContext; c
   return toSessions(ctx, await listSessionRows(ctx, codebaseId));
 }
 
-export async function getSession({
-  ctx,
-  codebaseId,
-  sessionId,
-}: {
-  ctx: ServiceContext;
-  codebaseId: string;
-  sessionId: string;
-}): Promise<SessionDetail> {
+export async function getSession({ ctx, codebaseId, sessionId }: { ctx: ServiceContext; codebaseId: string; sessionId: string }): Promise<SessionDetail> {
   await getCodebaseRow({ ctx, id: codebaseId });
   return sessionDetail(ctx, await getSessionRow(ctx, codebaseId, sessionId));
 }
@@ -269,4 +253,3 @@ export async function answerPermission({
   }
   return { permission_id: permissionId, reply: input.reply };
 }
-

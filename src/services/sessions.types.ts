@@ -24,11 +24,14 @@ export type TriggerRequest = z.infer<typeof TriggerRequest>;
 
 export const TriggerResponse = z
   .object({
-    session_id: z.string().nullable().openapi({
-      description:
-        "The OpenCode session. Null only when the run is `starting` in a new session: OpenCode is still booting and names it " +
-        "when it is up; the run's first `status` event carries it, with this answer's `run_id`",
-    }),
+    session_id: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          "The OpenCode session. Null only when the run is `starting` in a new session: OpenCode is still booting and names it " +
+          "when it is up; the run's first `status` event carries it, with this answer's `run_id`",
+      }),
     run_id: z.string().openapi({ description: "This trigger's id; the run's first `status` event (and a failure to start) carry it" }),
     codebase_id: z.string(),
     status: z.enum(["running", "starting"]).openapi({ description: "`starting`: accepted while OpenCode boots; the run begins when it is ready" }),

@@ -43,10 +43,7 @@ function cachedVersion(binary: string): Promise<string | null> {
 
 export async function getStatus({ ctx }: { ctx: ServiceContext }): Promise<Status> {
   const binary = findOpencodeBinary(ctx.config.opencode.binary);
-  const [version, registered] = await Promise.all([
-    binary ? cachedVersion(binary) : Promise.resolve(null),
-    countCodebases({ ctx }),
-  ]);
+  const [version, registered] = await Promise.all([binary ? cachedVersion(binary) : Promise.resolve(null), countCodebases({ ctx })]);
   const server = ctx.bridge.connection.status();
   const available = (binary !== null && version !== null) || (server.mode === "external" && server.state === "ready");
   return {

@@ -6,11 +6,11 @@
  * that has moved on. Reports are idempotent: a retry changes nothing.
  */
 import { randomUUID } from "node:crypto";
-import { and, asc, desc, eq, inArray, isNull, lt, max, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, max, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { agentEvents, codebases, sessions, tasks } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
-import { ServiceError, conflict, invalid, notFound } from "./errors.js";
+import { conflict, invalid, notFound, ServiceError } from "./errors.js";
 import { appendInTx } from "./events/log.js";
 import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
 import { type TaskRow, toTask } from "./tasks.js";
@@ -20,9 +20,7 @@ import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest } from "./ta
  * Who is claiming: the server's own runner, or a named worker with the codebases it has.
  * `models` are the models it can run (null: not known, so any task's model is tried).
  */
-export type Claimant =
-  | { kind: "local"; models: string[] | null }
-  | { kind: "worker"; name: string; codebaseNames: string[]; models: string[] | null };
+export type Claimant = { kind: "local"; models: string[] | null } | { kind: "worker"; name: string; codebaseNames: string[]; models: string[] | null };
 
 export const localWorkerId = "local";
 const leaseLost = () => new ServiceError("CONFLICT", "lease lost: this task was reassigned or finished; stop working on it");
@@ -195,7 +193,15 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
       const outcome = status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed";
       await tx
         .insert(sessions)
-        .values({ id: sessionId, codebaseId: current.codebaseId, title: current.title, agent: current.agentType, model: current.model, status: outcome, error: input.error ?? null })
+        .values({
+          id: sessionId,
+          codebaseId: current.codebaseId,
+          title: current.title,
+          agent: current.agentType,
+          model: current.model,
+          status: outcome,
+          error: input.error ?? null,
+        })
         .onConflictDoUpdate({ target: sessions.id, set: { status: outcome, error: input.error ?? null, updatedAt: new Date() } });
     }
     const stored = await appendInTx(tx, current.codebaseId, [
@@ -217,7 +223,14 @@ export async function releaseTask(ctx: ServiceContext, taskId: string, token: st
     const current = await lockLeased(tx, taskId, token);
     const [row] = await tx
       .update(tasks)
-      .set({ status: "pending", attempts: sql`greatest(${tasks.attempts} - 1, 0)`, leaseToken: null, leaseExpiresAt: null, runAfter: sql`now()`, updatedAt: new Date() })
+      .set({
+        status: "pending",
+        attempts: sql`greatest(${tasks.attempts} - 1, 0)`,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        runAfter: sql`now()`,
+        updatedAt: new Date(),
+      })
       .where(eq(tasks.id, taskId))
       .returning();
     const stored = await appendInTx(tx, current.codebaseId, [
@@ -267,7 +280,12 @@ export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
           taskId: current.id,
         },
       ];
-      if (exhausted) events.push({ type: "complete", data: { session_id: current.sessionId, status: "failed", task_id: current.id, error: row!.error! }, taskId: current.id });
+      if (exhausted)
+        events.push({
+          type: "complete",
+          data: { session_id: current.sessionId, status: "failed", task_id: current.id, error: row!.error! },
+          taskId: current.id,
+        });
       out.push({ row: row!, stored: await appendInTx(tx, current.codebaseId, events) });
     }
     return out;

@@ -9,8 +9,8 @@ import { conflict, notFound } from "./errors.js";
 import { appendInTx } from "./events/log.js";
 import { requireRunnable } from "./models/models.js";
 import type { RunnerModels } from "./models/models.types.js";
-import { isOnline } from "./workers.js";
 import type { CreateTaskRequest, ListTasksQuery, Task } from "./tasks.types.js";
+import { isOnline } from "./workers.js";
 
 export type TaskRow = typeof tasks.$inferSelect;
 
@@ -56,15 +56,7 @@ async function runnersFor(ctx: ServiceContext, codebase: { name: string; workerI
   return [...local, ...remote];
 }
 
-export async function createTask({
-  ctx,
-  codebaseId,
-  input,
-}: {
-  ctx: ServiceContext;
-  codebaseId: string;
-  input: CreateTaskRequest;
-}): Promise<Task> {
+export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceContext; codebaseId: string; input: CreateTaskRequest }): Promise<Task> {
   const codebase = await getCodebaseRow({ ctx, id: codebaseId });
   const config = codebase.agentConfig as AgentConfig;
   const model = input.model ?? config.default_model;
@@ -124,9 +116,7 @@ export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string 
         .set({ status: "cancelled", error: "Cancelled before it ran", completedAt: new Date(), updatedAt: new Date() })
         .where(eq(tasks.id, id))
         .returning();
-      const events = await appendInTx(tx, current.codebaseId, [
-        { type: "complete", data: { session_id: null, status: "cancelled", task_id: id }, taskId: id },
-      ]);
+      const events = await appendInTx(tx, current.codebaseId, [{ type: "complete", data: { session_id: null, status: "cancelled", task_id: id }, taskId: id }]);
       return { row: row!, events };
     }
     if (current.status === "running") {

@@ -18,13 +18,7 @@ export const CreateTaskRequest = z
       .max(100_000)
       .refine((p) => p.trim().length > 0, "prompt must not be empty"),
     agent_type: AgentName.optional().openapi({ description: "Default: the codebase's default agent, else build" }),
-    priority: z
-      .number()
-      .int()
-      .min(-1000)
-      .max(1000)
-      .optional()
-      .openapi({ description: "Larger runs first (default 0); equal priorities run oldest first" }),
+    priority: z.number().int().min(-1000).max(1000).optional().openapi({ description: "Larger runs first (default 0); equal priorities run oldest first" }),
     model: ModelId.optional(),
     max_attempts: z.number().int().min(1).max(20).optional().openapi({ description: "Default 3" }),
   })

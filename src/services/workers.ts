@@ -3,9 +3,9 @@ import { randomUUID } from "node:crypto";
 import { and, asc, count, eq, gt, sql } from "drizzle-orm";
 import { codebases, tasks, workers } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
+import { notFound } from "./errors.js";
 import type { RunnerModels } from "./models/models.types.js";
 import type { Claimant } from "./task-queue.js";
-import { notFound } from "./errors.js";
 import type { RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
 /** A worker not heard from for this long shows as offline. */
@@ -48,7 +48,10 @@ export async function registerWorker({ ctx, input }: { ctx: ServiceContext; inpu
       .values(input.codebases.map((c) => ({ id: randomUUID(), name: c.name, path: c.path, workerId: input.name })))
       .onConflictDoNothing({ target: codebases.name });
   }
-  ctx.log.info({ worker: input.name, codebases: input.codebases.map((c) => c.name), concurrency: values.concurrency, models: input.models?.models.length }, "worker registered");
+  ctx.log.info(
+    { worker: input.name, codebases: input.codebases.map((c) => c.name), concurrency: values.concurrency, models: input.models?.models.length },
+    "worker registered",
+  );
   return toWorker(row!, await runningCount(ctx, input.name));
 }
 

@@ -4,8 +4,8 @@ import { codebasesRouter } from "./routers/codebases.js";
 import { eventsRouter } from "./routers/events.js";
 import { modelsRouter } from "./routers/models.js";
 import { sessionsRouter } from "./routers/sessions.js";
-import { tasksRouter, workersRouter } from "./routers/tasks.js";
 import { statusRouter } from "./routers/status.js";
+import { tasksRouter, workersRouter } from "./routers/tasks.js";
 
 export const appRouter = router({
   codebases: codebasesRouter,

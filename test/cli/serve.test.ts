@@ -69,7 +69,13 @@ describe("codetether CLI", () => {
     const url = new URL(`${server.url}/v1/opencode/codebases`);
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(
-        { host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        },
         (res) => {
           let text = "";
           res.on("data", (c) => (text += c));
@@ -93,7 +99,10 @@ describe("codetether CLI", () => {
     // The codebase survived the restart.
     const again = await startCli(["serve", "--port", "0"], env());
     const list = (await (await fetch(`${again.url}/v1/opencode/codebases`)).json()) as { name: string }[];
-    assert.deepEqual(list.map((c) => c.name), ["inflight"]);
+    assert.deepEqual(
+      list.map((c) => c.name),
+      ["inflight"],
+    );
     again.child.kill("SIGINT");
     assert.equal((await again.exited).code, 0);
   });
@@ -115,7 +124,10 @@ describe("codetether CLI", () => {
       }
       const server = await startCli(["serve", "--port", "0"], e);
       const list = (await (await fetch(`${server.url}/v1/opencode/codebases`)).json()) as { name: string }[];
-      assert.deepEqual(list.map((c) => c.name), ["k0", "k1", "k2"]);
+      assert.deepEqual(
+        list.map((c) => c.name),
+        ["k0", "k1", "k2"],
+      );
       server.child.kill("SIGTERM");
       assert.equal((await server.exited).code, 0);
     } finally {

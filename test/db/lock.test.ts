@@ -61,7 +61,10 @@ describe("the data directory lock", { timeout: 300_000 }, () => {
       const stat = await readFile(`/proc/${other.pid}/stat`, "utf8");
       const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
       await writeFile(lockFile(), JSON.stringify({ pid: other.pid, start, boot: holder.boot }));
-      assert.throws(() => acquireDataDirLock(dir), (err: unknown) => err instanceof DataDirLockedError && err.holderPid === other.pid);
+      assert.throws(
+        () => acquireDataDirLock(dir),
+        (err: unknown) => err instanceof DataDirLockedError && err.holderPid === other.pid,
+      );
       release(); // not ours any more: left alone
       assert.equal(JSON.parse(await readFile(lockFile(), "utf8")).pid, other.pid);
     } finally {

@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { OpencodeClient } from "../../src/opencode/client.js";
 import { createContextInner } from "../../src/trpc/init.js";
 import { appRouter } from "../../src/trpc/router.js";
-import { startAgentServer, type AgentServer } from "../support/agent-server.js";
+import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { connectSse, type SseConnection } from "../support/sse-client.js";
 
 const timeout = 120_000;
@@ -64,7 +64,11 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     assert.ok(at("output") > at("file_change"), types.join(","));
     assert.equal(types.at(-1), "complete");
     const ids = events.map((e) => Number(e.id));
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "ids increase");
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+      "ids increase",
+    );
 
     const data = events.map((e) => JSON.parse(e.data));
     assert.deepEqual(
@@ -76,7 +80,13 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
       data.filter((d) => d.type === "file_change").map((d) => [d.action, d.path]),
       [["created", "hello.txt"]],
     );
-    assert.equal(data.filter((d) => d.type === "output").map((d) => d.content).join(""), "I created hello.txt with a greeting.");
+    assert.equal(
+      data
+        .filter((d) => d.type === "output")
+        .map((d) => d.content)
+        .join(""),
+      "I created hello.txt with a greeting.",
+    );
     assert.ok(data.some((d) => d.type === "usage" && d.input_tokens === 10 && d.output_tokens === 5));
     assert.equal(data.at(-1).status, "completed");
 
@@ -90,13 +100,16 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     assert.equal(detail.body.status, "completed");
     assert.equal(detail.body.agent, "build");
     assert.equal(detail.body.model, "fake/fake-model");
-    assert.deepEqual(detail.body.messages.map((m: { role: string }) => m.role), ["user", "assistant", "assistant"]);
+    assert.deepEqual(
+      detail.body.messages.map((m: { role: string }) => m.role),
+      ["user", "assistant", "assistant"],
+    );
     assert.equal(detail.body.messages[0].text, "Create hello.txt with a greeting");
     assert.equal(detail.body.message_count, 3);
   });
 
   test("a second trigger resumes the session; Last-Event-ID gets only the events missed", { timeout }, async () => {
-    const head = (await s.server.ctx.events.head(codebaseId));
+    const head = await s.server.ctx.events.head(codebaseId);
     s.llm.setScript([{ text: "Second answer." }]);
     const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "And now?" });
     assert.equal(trigger.status, 202);
@@ -108,7 +121,14 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const events = await until(sse, "complete", sessionId);
     sse.close();
     assert.equal(Number(events[0]!.id), head + 1, "starts right after the cursor");
-    assert.equal(events.map((e) => JSON.parse(e.data)).filter((d) => d.type === "output").map((d) => d.content).join(""), "Second answer.");
+    assert.equal(
+      events
+        .map((e) => JSON.parse(e.data))
+        .filter((d) => d.type === "output")
+        .map((d) => d.content)
+        .join(""),
+      "Second answer.",
+    );
 
     const list = await s.api("GET", `/v1/opencode/codebases/${codebaseId}/sessions`);
     assert.equal(list.body.length, 1);
@@ -184,22 +204,22 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     assert.equal(asked.state, "asked");
     assert.equal(asked.permission, "edit");
     assert.equal(asked.timeout_seconds, 2);
-    const answer = await s.api(
-      "POST",
-      `/v1/opencode/codebases/${cb.body.id}/sessions/${t1.body.session_id}/permissions/${asked.permission_id}`,
-      { reply: "once" },
-    );
+    const answer = await s.api("POST", `/v1/opencode/codebases/${cb.body.id}/sessions/${t1.body.session_id}/permissions/${asked.permission_id}`, {
+      reply: "once",
+    });
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     const done = await until(sse, "complete", t1.body.session_id);
     sse.close();
-    assert.deepEqual(done.map((e) => JSON.parse(e.data)).filter((d) => d.type === "permission").map((d) => d.state), ["asked", "approved"]);
+    assert.deepEqual(
+      done
+        .map((e) => JSON.parse(e.data))
+        .filter((d) => d.type === "permission")
+        .map((d) => d.state),
+      ["asked", "approved"],
+    );
     assert.equal(JSON.parse(done.at(-1)!.data).status, "completed");
     assert.equal(await readFile(path.join(askDir, "allowed.txt"), "utf8"), "ok\n");
-    const unknown = await s.api(
-      "POST",
-      `/v1/opencode/codebases/${cb.body.id}/sessions/${t1.body.session_id}/permissions/per_nope`,
-      { reply: "once" },
-    );
+    const unknown = await s.api("POST", `/v1/opencode/codebases/${cb.body.id}/sessions/${t1.body.session_id}/permissions/per_nope`, { reply: "once" });
     assert.equal(unknown.status, 404);
 
     // Nobody answers this one: it is denied after the codebase's 2 s timeout and the file is not written.
@@ -210,7 +230,10 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const events = await until(sse2, "complete", t2.body.session_id);
     sse2.close();
     const mine = events.map((e) => JSON.parse(e.data));
-    assert.deepEqual(mine.filter((d) => d.type === "permission").map((d) => d.state), ["asked", "timed_out"]);
+    assert.deepEqual(
+      mine.filter((d) => d.type === "permission").map((d) => d.state),
+      ["asked", "timed_out"],
+    );
     assert.equal(mine.find((d) => d.type === "tool_use" && d.status === "error")?.tool, "write");
     await assert.rejects(readFile(path.join(askDir, "denied.txt")));
   });
@@ -224,7 +247,10 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const events = await until(sse, "complete", t.body.session_id);
     sse.close();
     const data = events.map((e) => JSON.parse(e.data));
-    assert.deepEqual(data.filter((d) => d.type === "permission").map((d) => [d.state, d.reply]), [["approved", "once"]]);
+    assert.deepEqual(
+      data.filter((d) => d.type === "permission").map((d) => [d.state, d.reply]),
+      [["approved", "once"]],
+    );
     assert.equal(data.at(-1).status, "completed");
     assert.equal(await readFile(path.join(autoDir, "auto.txt"), "utf8"), "auto\n");
   });
@@ -293,7 +319,10 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const events = await until(sse, "complete", sid);
     sse.close();
     const data = events.map((e) => JSON.parse(e.data));
-    assert.ok(data.some((d) => d.type === "error"), "an error event");
+    assert.ok(
+      data.some((d) => d.type === "error"),
+      "an error event",
+    );
     assert.equal(data.at(-1).status, "failed");
     assert.equal((await s.api("GET", `/v1/opencode/codebases/${codebaseId}/sessions/${sid}`)).body.status, "failed");
 

@@ -9,11 +9,11 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { createCodeTetherClient } from "../../sdk/src/index.js";
 import { findOpencodeBinary } from "../../src/opencode/binary.js";
 import { freePort } from "../../src/opencode/process.js";
-import { createCodeTetherClient } from "../../sdk/src/index.js";
+import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { testConfig } from "../support/harness.js";
-import { startAgentServer, type AgentServer } from "../support/agent-server.js";
 import { opencodeConfig } from "../support/opencode-sandbox.js";
 import { eventually, killOpencodeOn, startWorker, type WorkerProcess } from "../support/processes.js";
 import { connectSse, type SseConnection } from "../support/sse-client.js";
@@ -86,7 +86,10 @@ describe("a trigger while OpenCode is still booting", { timeout: 180_000 }, () =
       assert.equal(first.type, "status");
       assert.equal((first.data as { run_id?: string }).run_id, run.response.run_id);
       const session = (first.data as { session_id: string }).session_id;
-      assert.ok(result.events.every((e) => e.data.session_id === session), "only that run's events");
+      assert.ok(
+        result.events.every((e) => e.data.session_id === session),
+        "only that run's events",
+      );
     } finally {
       await s.close();
       await rm(dir, { recursive: true, force: true });
@@ -117,17 +120,20 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
       if (last.event && match(last.event, JSON.parse(last.data))) return events;
     }
   }
-  const until = (sse: SseConnection, type: string, session?: string) =>
-    untilMatch(sse, (t, d) => t === type && (!session || d.session_id === session));
+  const until = (sse: SseConnection, type: string, session?: string) => untilMatch(sse, (t, d) => t === type && (!session || d.session_id === session));
   const untilRetrying = (sse: SseConnection) => untilMatch(sse, (t, d) => t === "status" && d.status === "retrying");
 
   test("OpenCode starts at start-up, before any trigger: /status goes from starting to ready on its own", { timeout }, async () => {
     const first = await s.api("GET", "/v1/opencode/status");
     assert.ok(["starting", "ready"].includes(first.body.opencode_server.state), first.body.opencode_server.state);
-    const ready = await eventually(async () => {
-      const st = await s.api("GET", "/v1/opencode/status");
-      return st.body.opencode_server.state === "ready" ? st.body : undefined;
-    }, 60_000, "OpenCode ready");
+    const ready = await eventually(
+      async () => {
+        const st = await s.api("GET", "/v1/opencode/status");
+        return st.body.opencode_server.state === "ready" ? st.body : undefined;
+      },
+      60_000,
+      "OpenCode ready",
+    );
     assert.equal(ready.opencode_server.mode, "managed");
     const readiness = await s.api("GET", "/ready");
     assert.equal(readiness.status, 200, JSON.stringify(readiness.body));
@@ -137,11 +143,15 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
 
   test("the configured scripted model is listed as available on the server and is the default; the page's ten stay, unavailable", { timeout }, async () => {
     // OpenCode's first provider read can take longer than the list waits for (a second): until then the list says so.
-    const list = await eventually(async () => {
-      const res = await s.api("GET", "/v1/opencode/models");
-      assert.equal(res.status, 200);
-      return res.body.default ? res.body : undefined;
-    }, 30_000, "the server's models");
+    const list = await eventually(
+      async () => {
+        const res = await s.api("GET", "/v1/opencode/models");
+        assert.equal(res.status, 200);
+        return res.body.default ? res.body : undefined;
+      },
+      30_000,
+      "the server's models",
+    );
     assert.equal(list.default, "fake/fake-model");
     assert.equal(list.recommended, "fake/fake-model");
     assert.equal(list.message, undefined);
@@ -175,10 +185,14 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
     const refused = `http://127.0.0.1:${await freePort()}/v1`;
     await writeFile(s.configFile!, JSON.stringify(configWith(s.llm.url, { dead: refused })));
     // Applied without a restart of CodeTether: the next read of the models sees the new provider.
-    await eventually(async () => {
-      const list = (await s.api("GET", "/v1/opencode/models")).body;
-      return list.models.some((m: { id: string; available: boolean }) => m.id === "dead/dead-model" && m.available) ? true : undefined;
-    }, 60_000, "the new provider listed");
+    await eventually(
+      async () => {
+        const list = (await s.api("GET", "/v1/opencode/models")).body;
+        return list.models.some((m: { id: string; available: boolean }) => m.id === "dead/dead-model" && m.available) ? true : undefined;
+      },
+      60_000,
+      "the new provider listed",
+    );
 
     const sse = await connectSse(eventsUrl());
     const started = Date.now();
@@ -195,7 +209,10 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
     const retries = events.filter((e) => e.event === "status" && JSON.parse(e.data).status === "retrying").map((e) => JSON.parse(e.data));
     if (retries.length > 0) {
       // OpenCode retried: each retry is shown with its reason and next attempt, and the window ended it.
-      assert.ok(retries.every((r) => typeof r.message === "string" && typeof r.next_attempt_at === "string"), JSON.stringify(retries));
+      assert.ok(
+        retries.every((r) => typeof r.message === "string" && typeof r.next_attempt_at === "string"),
+        JSON.stringify(retries),
+      );
       assert.equal(errors.at(-1).name === "ProviderUnavailable" || errors.some((e) => e.name === "ProviderUnavailable"), true, JSON.stringify(errors));
       assert.match(complete.error, /max_retry_seconds/);
     }
@@ -246,10 +263,14 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
     await untilRetrying(sse);
     const cancel = await s.api("POST", `/v1/opencode/tasks/${created.body.id}/cancel`);
     assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
-    const task = await eventually(async () => {
-      const t = (await s.api("GET", `/v1/opencode/tasks/${created.body.id}`)).body;
-      return ["completed", "failed", "cancelled"].includes(t.status) ? t : undefined;
-    }, 60_000, "the task ends");
+    const task = await eventually(
+      async () => {
+        const t = (await s.api("GET", `/v1/opencode/tasks/${created.body.id}`)).body;
+        return ["completed", "failed", "cancelled"].includes(t.status) ? t : undefined;
+      },
+      60_000,
+      "the task ends",
+    );
     sse.close();
     assert.equal(task.status, "cancelled", JSON.stringify(task));
   });
@@ -272,10 +293,14 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
     });
 
     test("it reports its models; the list says where each runs; its task goes to it alone", { timeout }, async () => {
-      const list = await eventually(async () => {
-        const l = (await s.api("GET", "/v1/opencode/models")).body;
-        return l.models.some((m: { id: string }) => m.id === "remote/remote-model") ? l : undefined;
-      }, 90_000, "the worker's models listed");
+      const list = await eventually(
+        async () => {
+          const l = (await s.api("GET", "/v1/opencode/models")).body;
+          return l.models.some((m: { id: string }) => m.id === "remote/remote-model") ? l : undefined;
+        },
+        90_000,
+        "the worker's models listed",
+      );
       const remote = list.models.find((m: { id: string }) => m.id === "remote/remote-model");
       assert.deepEqual(remote.available_on, ["w1"]);
       assert.equal(remote.capabilities.context_tokens, 32000);
@@ -289,10 +314,14 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
       const sharedId = (await s.api("GET", "/v1/opencode/codebases")).body.find((c: { name: string }) => c.name === "shared").id;
       const created = await s.api("POST", `/v1/opencode/codebases/${sharedId}/tasks`, { title: "remote", prompt: "hi", model: "remote/remote-model" });
       assert.equal(created.status, 201, JSON.stringify(created.body));
-      const done = await eventually(async () => {
-        const t = (await s.api("GET", `/v1/opencode/tasks/${created.body.id}`)).body;
-        return ["completed", "failed", "cancelled"].includes(t.status) ? t : undefined;
-      }, 120_000, "the worker's task ends");
+      const done = await eventually(
+        async () => {
+          const t = (await s.api("GET", `/v1/opencode/tasks/${created.body.id}`)).body;
+          return ["completed", "failed", "cancelled"].includes(t.status) ? t : undefined;
+        },
+        120_000,
+        "the worker's task ends",
+      );
       assert.equal(done.status, "completed", `${JSON.stringify(done)}\n${worker.output().slice(-2000)}`);
       assert.equal(done.worker_id, "w1", "the server's own runner cannot run it and did not take it");
       assert.equal(done.result, "Ran on the worker's provider.");

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createDb } from "../../src/db/client.js";
-import { startAgentServer, type AgentServer } from "../support/agent-server.js";
-import { startCli, type ServerProcess } from "../support/cli.js";
+import { type AgentServer, startAgentServer } from "../support/agent-server.js";
+import { type ServerProcess, startCli } from "../support/cli.js";
 import { createPostgresDatabase, type TestDriver } from "../support/db.js";
 import { connectSse, type SseConnection } from "../support/sse-client.js";
 
@@ -49,7 +49,10 @@ describe("a second server process on the same Postgres", { skip: baseUrl ? false
     const onA = await connectSse(`${a.server.url}/v1/opencode/codebases/${cb.body.id}/events?last_event_id=0`);
     assert.equal(onB.status, 200);
 
-    a.llm.setScript([{ tool: "write", args: { filePath: "x.txt", content: "x\n" } }, { text: "Done on A.", chunks: 3 }]);
+    a.llm.setScript([
+      { tool: "write", args: { filePath: "x.txt", content: "x\n" } },
+      { text: "Done on A.", chunks: 3 },
+    ]);
     const trigger = await a.api("POST", `/v1/opencode/codebases/${cb.body.id}/trigger`, { prompt: "write x.txt" });
     assert.equal(trigger.status, 202);
 

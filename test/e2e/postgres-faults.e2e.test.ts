@@ -41,7 +41,10 @@ function ownDriver(pg: OwnPostgres): TestDriver {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("PostgreSQL stopped and started under a running server", { skip: canRunPostgres ? false : "needs PostgreSQL server binaries", timeout: 900_000 }, () => {
+describe("PostgreSQL stopped and started under a running server", {
+  skip: canRunPostgres ? false : "needs PostgreSQL server binaries",
+  timeout: 900_000,
+}, () => {
   describe("restarts under load", () => {
     let pg: OwnPostgres;
     let server: ServerProcess;
@@ -76,7 +79,9 @@ describe("PostgreSQL stopped and started under a running server", { skip: canRun
       return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
     };
 
-    test("10 fast and immediate stops with 4 clients uploading events: the server stays up, answers 503 + Retry-After meanwhile, and serves again", { timeout: 600_000 }, async () => {
+    test("10 fast and immediate stops with 4 clients uploading events: the server stays up, answers 503 + Retry-After meanwhile, and serves again", {
+      timeout: 600_000,
+    }, async () => {
       const cb = await api("POST", "/v1/opencode/codebases", { name: "load", path: dataDir });
       assert.equal(cb.status, 201, JSON.stringify(cb.body));
       // Four workers, each holding a leased task and uploading events to it in transactions, as fast as they can.
@@ -96,10 +101,15 @@ describe("PostgreSQL stopped and started under a running server", { skip: canRun
               else await sleep(100);
               continue;
             }
-            const events = Array.from({ length: 5 }, () => ({ seq: ++seq, type: "output", data: { session_id: null, message_id: "m", part_id: "p", content: "x".repeat(100) } }));
+            const events = Array.from({ length: 5 }, () => ({
+              seq: ++seq,
+              type: "output",
+              data: { session_id: null, message_id: "m", part_id: "p", content: "x".repeat(100) },
+            }));
             const res = await api("POST", `/v1/opencode/worker/tasks/${lease.task}/events`, { lease_token: lease.token, events });
             if (res.status === 200) uploaded += 5;
-            else if (res.status === 503) seq -= 5; // not stored: send the same numbers again
+            else if (res.status === 503)
+              seq -= 5; // not stored: send the same numbers again
             else if (res.status === 409) lease = null;
           } catch {
             await sleep(50); // the server itself is unreachable: the assertions below will say so
@@ -173,10 +183,17 @@ describe("PostgreSQL stopped and started under a running server", { skip: canRun
       sse.close();
       const complete = JSON.parse(events.at(-1)!.data);
       assert.equal(complete.status, "completed", JSON.stringify(complete));
-      const text = events.filter((e) => e.event === "output").map((e) => JSON.parse(e.data).content).join("");
+      const text = events
+        .filter((e) => e.event === "output")
+        .map((e) => JSON.parse(e.data).content)
+        .join("");
       assert.equal(text, chunks.join(""), "every chunk, once, in order");
       const ids = events.map((e) => Number(e.id));
-      assert.deepEqual(ids, ids.map((_, i) => ids[0]! + i), "contiguous ids");
+      assert.deepEqual(
+        ids,
+        ids.map((_, i) => ids[0]! + i),
+        "contiguous ids",
+      );
     });
 
     test("an outage longer than the run's event buffer lasts ends the run failed with EventsLost, never completed", { timeout: 300_000 }, async () => {

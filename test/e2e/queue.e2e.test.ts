@@ -44,9 +44,19 @@ describe("the task queue with real worker processes", { skip: hasPostgres ? fals
       assert.equal(mine.filter((e) => e.type === "complete").length, 1, `${id}: one complete`);
       assert.equal(mine.filter((e) => e.type === "status" && e.data.status === "claimed").length, 1, `${id}: claimed once`);
     }
-    assert.deepEqual(stream.map((e) => e.id), stream.map((_, i) => i + 1), "ids are contiguous from 1");
+    assert.deepEqual(
+      stream.map((e) => e.id),
+      stream.map((_, i) => i + 1),
+      "ids are contiguous from 1",
+    );
     const workers = (await c.api("GET", "/v1/opencode/workers")).body as { name: string; running_tasks: number }[];
-    assert.deepEqual(workers.map((w) => [w.name, w.running_tasks]), [["worker-a", 0], ["worker-b", 0]]);
+    assert.deepEqual(
+      workers.map((w) => [w.name, w.running_tasks]),
+      [
+        ["worker-a", 0],
+        ["worker-b", 0],
+      ],
+    );
   });
 
   test("the worker protocol over HTTP: a duplicate report changes nothing, a stale or different one is refused", async () => {
@@ -74,7 +84,11 @@ describe("the task queue with real worker processes", { skip: hasPostgres ? fals
     assert.equal((await worker(`${base}/events`, { lease_token: lease, events })).status, 409, "no uploads after completion");
 
     const stream = await c.readStream((e) => e.type === "complete" && e.data.task_id === task.id, cb.body.id);
-    assert.deepEqual(stream.map((e) => e.type), ["status", "output", "complete"], "claimed, one output, one complete");
+    assert.deepEqual(
+      stream.map((e) => e.type),
+      ["status", "output", "complete"],
+      "claimed, one output, one complete",
+    );
     assert.equal((await c.task(task.id)).status, "completed");
   });
 

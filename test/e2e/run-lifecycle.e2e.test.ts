@@ -91,7 +91,10 @@ describe("triggered runs across server shutdowns and crashes", { timeout: 600_00
     assert.match(session.body.error, /shut down/);
     const events = await readUntil((type, data) => type === "complete" && data.session_id === sessionId);
     const mine = events.filter((e) => e.data.session_id === sessionId).map((e) => [e.type, e.data.name ?? e.data.status]);
-    assert.deepEqual(mine.slice(-2), [["error", "ServerShutdown"], ["complete", "aborted"]]);
+    assert.deepEqual(mine.slice(-2), [
+      ["error", "ServerShutdown"],
+      ["complete", "aborted"],
+    ]);
   });
 
   test("SIGKILL mid-run: the restarted server records the run as failed instead of running forever", { timeout: 180_000 }, async () => {
@@ -104,6 +107,12 @@ describe("triggered runs across server shutdowns and crashes", { timeout: 600_00
     assert.equal(session.body.status, "failed");
     const events = await readUntil((type, data) => type === "complete" && data.session_id === sessionId);
     const ends = events.filter((e) => e.data.session_id === sessionId && (e.type === "complete" || e.type === "error"));
-    assert.deepEqual(ends.map((e) => [e.type, e.data.name ?? e.data.status]), [["error", "RunLost"], ["complete", "failed"]]);
+    assert.deepEqual(
+      ends.map((e) => [e.type, e.data.name ?? e.data.status]),
+      [
+        ["error", "RunLost"],
+        ["complete", "failed"],
+      ],
+    );
   });
 });

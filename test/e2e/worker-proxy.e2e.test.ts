@@ -28,7 +28,11 @@ describe("a worker behind a proxy that answers 502 Bad Gateway pages", { timeout
       counts.set(kind, n);
       return kind === "complete" ? n <= 3 : kind === "events" ? n <= 2 : n % 2 === 0;
     });
-    worker = startWorker(["--server", gateway.url, "--name", "behind-proxy", "--codebase", `proxied:${dir}`], await s.sandbox.machineEnv("proxied"), await freePort());
+    worker = startWorker(
+      ["--server", gateway.url, "--name", "behind-proxy", "--codebase", `proxied:${dir}`],
+      await s.sandbox.machineEnv("proxied"),
+      await freePort(),
+    );
   });
   after(async () => {
     worker.child.kill("SIGTERM");
@@ -42,10 +46,14 @@ describe("a worker behind a proxy that answers 502 Bad Gateway pages", { timeout
     s.llm.setScript([{ text: "Done behind the proxy." }]);
     const created = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/tasks`, { title: "proxied", prompt: "hi" });
     assert.equal(created.status, 201);
-    const task = await eventually(async () => {
-      const t = (await s.api("GET", `/v1/opencode/tasks/${created.body.id}`)).body;
-      return ["completed", "failed", "cancelled"].includes(t.status) ? t : undefined;
-    }, 120_000, "the task ends");
+    const task = await eventually(
+      async () => {
+        const t = (await s.api("GET", `/v1/opencode/tasks/${created.body.id}`)).body;
+        return ["completed", "failed", "cancelled"].includes(t.status) ? t : undefined;
+      },
+      120_000,
+      "the task ends",
+    );
     assert.equal(task.status, "completed", `${JSON.stringify(task)}\n${worker.output().slice(-3000)}`);
     assert.equal(task.attempts, 1, "never re-run");
     assert.equal(task.result, "Done behind the proxy.");

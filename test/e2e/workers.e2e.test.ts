@@ -23,7 +23,12 @@ describe("workers and the server as separate processes", { skip: hasPostgres ? f
     return created.body as { id: string };
   };
   const untilComplete = (taskId: string) => c.readStream((e) => e.type === "complete" && e.data.task_id === taskId);
-  const contiguous = (stream: StreamEvent[]) => assert.deepEqual(stream.map((e) => e.id), stream.map((_, i) => i + 1), "ids are contiguous from 1");
+  const contiguous = (stream: StreamEvent[]) =>
+    assert.deepEqual(
+      stream.map((e) => e.id),
+      stream.map((_, i) => i + 1),
+      "ids are contiguous from 1",
+    );
 
   test("a task queued for the codebase runs on a worker and its events reach the server in order", { timeout: 180_000 }, async () => {
     c.llm.setScript([{ tool: "write", args: { filePath: "from-worker.txt", content: "worker wrote this\n" } }, { text: "Done on the worker." }]);
@@ -59,7 +64,10 @@ describe("workers and the server as separate processes", { skip: hasPostgres ? f
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     const said = (msg: string) => lines.filter((l) => l.msg === msg);
-    assert.ok(said("worker registered").some((l) => l.worker === "worker-a"), "worker registration is logged");
+    assert.ok(
+      said("worker registered").some((l) => l.worker === "worker-a"),
+      "worker registration is logged",
+    );
     const requests = said("request");
     assert.ok(requests.length > 0, "requests are logged");
     for (const r of requests) {
@@ -67,12 +75,21 @@ describe("workers and the server as separate processes", { skip: hasPostgres ? f
       assert.equal(typeof r.status, "number");
       assert.equal(typeof r.ms, "number");
     }
-    assert.ok(requests.some((r) => r.route === "/v1/opencode/codebases/{id}/tasks" || r.route === "/v1/opencode/codebases/:id/tasks"), "routes are logged as patterns");
+    assert.ok(
+      requests.some((r) => r.route === "/v1/opencode/codebases/{id}/tasks" || r.route === "/v1/opencode/codebases/:id/tasks"),
+      "routes are logged as patterns",
+    );
     const claimed = said("task claimed");
     assert.ok(claimed.length > 0 && claimed.every((l) => typeof l.task_id === "string" && l.attempt === 1), "claims are logged with task and attempt");
-    assert.ok(said("run started").some((l) => typeof l.session_id === "string"), "a run's start is logged with its session");
+    assert.ok(
+      said("run started").some((l) => typeof l.session_id === "string"),
+      "a run's start is logged with its session",
+    );
     const ended = said("run completed");
-    assert.ok(ended.some((l) => typeof l.task_id === "string" && typeof l.duration_s === "number"), "a run's end is logged with its duration");
+    assert.ok(
+      ended.some((l) => typeof l.task_id === "string" && typeof l.duration_s === "number"),
+      "a run's end is logged with its duration",
+    );
     assert.match(workerLogs, /"msg":"registered as worker-[ab]/);
   });
 
@@ -100,7 +117,10 @@ describe("workers and the server as separate processes", { skip: hasPostgres ? f
     const stream = await untilComplete(done.id);
     const mine = stream.filter((e) => e.data.task_id === done.id || e.data.session_id === running.session_id || e.data.session_id === done.session_id);
     assert.equal(mine.filter((e) => e.type === "complete").length, 1, "one complete");
-    const outputs = mine.filter((e) => e.type === "output").map((e) => e.data.content).join("");
+    const outputs = mine
+      .filter((e) => e.type === "output")
+      .map((e) => e.data.content)
+      .join("");
     assert.equal(outputs, "Working on itFinished after the takeover.", "attempt 1's acknowledged output once, then attempt 2's");
     assert.ok(mine.some((e) => e.type === "status" && e.data.status === "requeued"));
     contiguous(stream);
@@ -119,7 +139,10 @@ describe("workers and the server as separate processes", { skip: hasPostgres ? f
     assert.equal(done.status, "completed", JSON.stringify(done));
     assert.equal(done.attempts, 1, "no second attempt");
     const stream = await untilComplete(done.id);
-    const outputs = stream.filter((e) => e.data.session_id === done.session_id && e.type === "output").map((e) => e.data.content).join("");
+    const outputs = stream
+      .filter((e) => e.data.session_id === done.session_id && e.type === "output")
+      .map((e) => e.data.content)
+      .join("");
     assert.equal(outputs, text, "every chunk once, in order");
     contiguous(stream);
   });

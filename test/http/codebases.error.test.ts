@@ -38,11 +38,7 @@ for (const driver of testDrivers()) {
 
     test("working_directory outside path is 422", async () => {
       await rejects({ name: "a", path: h.tmp, agent_config: { working_directory: "/" } }, 422, /inside path/);
-      await rejects(
-        { name: "a", path: h.tmp, agent_config: { working_directory: `${h.tmp}-sibling` } },
-        422,
-        /inside path/,
-      );
+      await rejects({ name: "a", path: h.tmp, agent_config: { working_directory: `${h.tmp}-sibling` } }, 422, /inside path/);
     });
 
     test("a working_directory that is a symlink leading outside the codebase is 422, at registration and at trigger time", async () => {
@@ -55,7 +51,11 @@ for (const driver of testDrivers()) {
       }
       // Registered while it was a real directory, swapped for a symlink afterwards.
       await mkdir(path.join(base, "sub"));
-      const ok = await h.request("POST", "/v1/opencode/codebases", { name: "sym-later", path: base, agent_config: { working_directory: path.join(base, "sub") } });
+      const ok = await h.request("POST", "/v1/opencode/codebases", {
+        name: "sym-later",
+        path: base,
+        agent_config: { working_directory: path.join(base, "sub") },
+      });
       assert.equal(ok.status, 201);
       await rm(path.join(base, "sub"), { recursive: true });
       await symlink(outside, path.join(base, "sub"));

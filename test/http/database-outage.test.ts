@@ -83,7 +83,11 @@ describe("the database goes away and comes back", { skip: baseUrl ? false : "nee
     assert.equal((await request("POST", `/v1/opencode/codebases/${id}/tasks`, { title: "t", prompt: "p" })).status, 201);
     await server.ctx.events.append(id, [{ type: "output", data: { session_id: "s", message_id: "m", part_id: "p", content: "after" } }]);
     const events = await sse.waitFor(2);
-    assert.deepEqual(events.map((e) => JSON.parse(e.data).content), ["before", "after"], "the open stream carried on where it was");
+    assert.deepEqual(
+      events.map((e) => JSON.parse(e.data).content),
+      ["before", "after"],
+      "the open stream carried on where it was",
+    );
     sse.close();
   });
 });

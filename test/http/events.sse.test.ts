@@ -55,28 +55,49 @@ for (const driver of testDrivers()) {
       assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
       assert.equal(sse.headers.get("x-accel-buffering"), "no");
       const first = await sse.waitFor(5);
-      assert.deepEqual(first.map((e) => e.event), ["status", "output", "output", "tool_use", "file_change"]);
-      assert.deepEqual(first.map((e) => e.id), ["1", "2", "3", "4", "5"]);
+      assert.deepEqual(
+        first.map((e) => e.event),
+        ["status", "output", "output", "tool_use", "file_change"],
+      );
+      assert.deepEqual(
+        first.map((e) => e.id),
+        ["1", "2", "3", "4", "5"],
+      );
       assert.equal(JSON.parse(first[1]!.data).content, "Hel");
       assert.deepEqual(JSON.parse(first[4]!.data).path, "hello.txt");
       assert.equal(sse.retry, 2000);
 
       await server.ctx.events.append(codebaseId, [output(" world"), { type: "complete", data: { session_id: "ses_a", status: "completed" } }]);
       const live = (await sse.waitFor(7)).slice(5);
-      assert.deepEqual(live.map((e) => [e.id, e.event]), [["6", "output"], ["7", "complete"]]);
+      assert.deepEqual(
+        live.map((e) => [e.id, e.event]),
+        [
+          ["6", "output"],
+          ["7", "complete"],
+        ],
+      );
       sse.close();
     });
 
     test("a reconnect with Last-Event-ID gets exactly the missed events, then live ones", async () => {
       const sse = await connectSse(url, { "last-event-id": "5" });
       const missed = await sse.waitFor(2);
-      assert.deepEqual(missed.map((e) => e.id), ["6", "7"]);
+      assert.deepEqual(
+        missed.map((e) => e.id),
+        ["6", "7"],
+      );
       await server.ctx.events.append(codebaseId, [output("!")]);
-      assert.deepEqual((await sse.waitFor(3)).map((e) => e.id), ["6", "7", "8"]);
+      assert.deepEqual(
+        (await sse.waitFor(3)).map((e) => e.id),
+        ["6", "7", "8"],
+      );
       sse.close();
 
       const byQuery = await connectSse(`${url}?last_event_id=7`);
-      assert.deepEqual((await byQuery.waitFor(1)).map((e) => e.id), ["8"]);
+      assert.deepEqual(
+        (await byQuery.waitFor(1)).map((e) => e.id),
+        ["8"],
+      );
       byQuery.close();
     });
 
@@ -113,7 +134,10 @@ for (const driver of testDrivers()) {
       const sse = await connectSse(`${server.url}/trpc/events.onCodebaseEvents?input=${input}`);
       assert.equal(sse.status, 200);
       const frames = (await sse.waitFor(3)).filter((e) => e.id);
-      assert.deepEqual(frames.slice(0, 2).map((e) => e.id), ["8", "9"]);
+      assert.deepEqual(
+        frames.slice(0, 2).map((e) => e.id),
+        ["8", "9"],
+      );
       const payload = JSON.parse(frames[0]!.data) as { json: { type: string; data: { content: string } } };
       assert.equal(payload.json.type, "output");
       assert.equal(payload.json.data.content, "!");
@@ -173,11 +197,18 @@ describe("a client that stops reading", () => {
       const total = 2000;
       const big = "x".repeat(10_000);
       for (let i = 0; i < total; i += 100) {
-        await server.ctx.events.append(id, Array.from({ length: 100 }, (_, k) => output(`${i + k} ${big}`)));
+        await server.ctx.events.append(
+          id,
+          Array.from({ length: 100 }, (_, k) => output(`${i + k} ${big}`)),
+        );
       }
       const events = await reader.waitFor(total);
       assert.equal(events.length, total);
-      assert.deepEqual(events.map((e) => Number(e.id)), Array.from({ length: total }, (_, i) => i + 1), "every event, in order");
+      assert.deepEqual(
+        events.map((e) => Number(e.id)),
+        Array.from({ length: total }, (_, i) => i + 1),
+        "every event, in order",
+      );
       assert.equal(stalled.destroyed, false, "the stalled client is still connected (it is cut after 30 s without progress)");
       reader.close();
       stalled.destroy();

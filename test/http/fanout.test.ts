@@ -190,10 +190,17 @@ describe("followers on two servers sharing Postgres", { skip: pgUrl ? false : "n
     await expected.waitFor(n);
     const sequence = expected.events.map((e) => `${e.id}:${e.data}`);
     const first = Number(expected.events[0]!.id);
-    assert.deepEqual(expected.events.map((e) => Number(e.id)), Array.from({ length: n }, (_, i) => first + i), "contiguous ids");
+    assert.deepEqual(
+      expected.events.map((e) => Number(e.id)),
+      Array.from({ length: n }, (_, i) => first + i),
+      "contiguous ids",
+    );
     for (const conn of [...onA, ...onB]) {
       await conn.waitFor(n);
-      assert.deepEqual(conn.events.map((e) => `${e.id}:${e.data}`), sequence);
+      assert.deepEqual(
+        conn.events.map((e) => `${e.id}:${e.data}`),
+        sequence,
+      );
       conn.close();
     }
   });

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { loadConfig } from "../../src/config.js";
-import { pgliteDriver } from "../support/db.js";
 import { startServer } from "../../src/server.js";
+import { pgliteDriver } from "../support/db.js";
 import { createHarness, type Harness, testConfig } from "../support/harness.js";
 import { connectSse } from "../support/sse-client.js";
 
@@ -43,14 +43,20 @@ describe("CORS and readiness", () => {
     assert.equal(ok.headers.get("access-control-allow-origin"), app);
     const other = await h.request("GET", "/v1/opencode/codebases", undefined, { origin: "https://evil.example.com", authorization: `Bearer ${key}` });
     assert.equal(other.headers.get("access-control-allow-origin"), null);
-    const refusedPreflight = await h.request("OPTIONS", "/v1/opencode/codebases", undefined, { origin: "https://evil.example.com", "access-control-request-method": "GET" });
+    const refusedPreflight = await h.request("OPTIONS", "/v1/opencode/codebases", undefined, {
+      origin: "https://evil.example.com",
+      "access-control-request-method": "GET",
+    });
     assert.equal(refusedPreflight.headers.get("access-control-allow-origin"), null);
     const unset = await plain.request("GET", "/v1/opencode/codebases", undefined, { origin: app });
     assert.equal(unset.headers.get("access-control-allow-origin"), null);
   });
 
   test("the event stream, written straight to the socket, carries the CORS headers too", async () => {
-    const server = await startServer({ config: testConfig({ dataDir: h.tmp, apiKey: key, corsOrigins: [app] }), database: (await pgliteDriver.create()).database });
+    const server = await startServer({
+      config: testConfig({ dataDir: h.tmp, apiKey: key, corsOrigins: [app] }),
+      database: (await pgliteDriver.create()).database,
+    });
     try {
       const auth = { authorization: `Bearer ${key}` };
       const made = await fetch(`${server.url}/v1/opencode/codebases`, {

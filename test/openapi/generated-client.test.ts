@@ -182,6 +182,5 @@ describe("a client generated from openapi/openapi.json by openapi-typescript", (
     assert.ok(outcome.providers.includes("anthropic"));
     assert.equal(outcome.recommendedFlags.filter(Boolean).length, 0);
     assert.deepEqual(outcome.missing, { status: 404, detail: "Codebase not found" });
-
   });
 });

@@ -85,10 +85,9 @@ describe("OpenAPI document", () => {
       ids.add(op.operationId);
       assert.ok(op.tags?.length && op.tags.every((t) => declared.has(t)), `${where} has declared tags`);
       // Bodies and answers refer to named schemas (an array of them at most), so generated clients get names.
-      const schemas = [
-        ...Object.values(op.requestBody?.content ?? {}),
-        ...Object.values(op.responses).flatMap((r) => Object.values(r.content ?? {})),
-      ].map((m) => m.schema);
+      const schemas = [...Object.values(op.requestBody?.content ?? {}), ...Object.values(op.responses).flatMap((r) => Object.values(r.content ?? {}))].map(
+        (m) => m.schema,
+      );
       for (const s of schemas) {
         const named = typeof s.$ref === "string" || (s.type === "array" && typeof (s.items as Json).$ref === "string");
         assert.ok(named, `${where} uses an unnamed schema ${JSON.stringify(s).slice(0, 80)}`);
@@ -128,10 +127,7 @@ describe("OpenAPI document", () => {
     assert.ok(status("/v1/opencode/worker/claim", "POST").includes("204"));
     const events = operations(doc).find(([, p]) => p === "/v1/opencode/codebases/{id}/events")![2];
     assert.ok(events.responses["200"]!.content!["text/event-stream"]);
-    assert.deepEqual(
-      events.parameters!.map((p) => `${p.in}:${p.name}`).sort(),
-      ["header:last-event-id", "path:id", "query:last_event_id", "query:session_id"],
-    );
+    assert.deepEqual(events.parameters!.map((p) => `${p.in}:${p.name}`).sort(), ["header:last-event-id", "path:id", "query:last_event_id", "query:session_id"]);
   });
 });
 
@@ -169,12 +165,24 @@ describe("OpenAPI document against the running app", () => {
     const registered = new Set(
       h.app.routes
         // Middleware shows up as ALL (on a wildcard path, or /metrics's auth); anything else is a route.
-        .filter((r) => !(r.method === "ALL" && (r.path.endsWith("*") || r.path === "/metrics")) && (r.path.startsWith("/v1/") || ["/health", "/ready", "/metrics"].includes(r.path)))
+        .filter(
+          (r) =>
+            !(r.method === "ALL" && (r.path.endsWith("*") || r.path === "/metrics")) &&
+            (r.path.startsWith("/v1/") || ["/health", "/ready", "/metrics"].includes(r.path)),
+        )
         .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`),
     );
     assert.ok(registered.size > 20, "found the app's routes");
-    assert.deepEqual([...registered].filter((r) => !documented.has(r)), [], "registered but undocumented");
-    assert.deepEqual([...documented].filter((r) => !registered.has(r)), [], "documented but not registered");
+    assert.deepEqual(
+      [...registered].filter((r) => !documented.has(r)),
+      [],
+      "registered but undocumented",
+    );
+    assert.deepEqual(
+      [...documented].filter((r) => !registered.has(r)),
+      [],
+      "documented but not registered",
+    );
   });
 
   test("GET /openapi.json serves the committed document without a key", async () => {

@@ -8,9 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createDb, type Database } from "../../src/db/client.js";
+import { createCodebase } from "../../src/services/codebases.js";
 import type { ServiceContext } from "../../src/services/context.js";
 import { createServices, type Services } from "../../src/services/create.js";
-import { createCodebase } from "../../src/services/codebases.js";
 import { claimTask, completeTask } from "../../src/services/task-queue.js";
 import { createTask, listTasks } from "../../src/services/tasks.js";
 import { registerWorker } from "../../src/services/workers.js";
@@ -53,7 +53,9 @@ describe("claim races on real Postgres", { skip: url ? false : "needs DATABASE_U
     const total = 800;
     const ctx = ctxOf(0);
     for (let i = 0; i < total; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, (_, j) => createTask({ ctx, codebaseId, input: { title: `t${i + j}`, prompt: "x", priority: (i + j) % 3 } })));
+      await Promise.all(
+        Array.from({ length: 50 }, (_, j) => createTask({ ctx, codebaseId, input: { title: `t${i + j}`, prompt: "x", priority: (i + j) % 3 } })),
+      );
     }
     const claimedBy = new Map<string, string>();
     const duplicates: string[] = [];

@@ -38,7 +38,10 @@ for (const driver of testDrivers()) {
       assert.equal(task.agent_type, "build");
       assert.equal(task.attempts, 0);
       const pending = await (await h.request("GET", "/v1/opencode/tasks?status=pending")).json();
-      assert.deepEqual(pending.map((t: { id: string }) => t.id), [task.id]);
+      assert.deepEqual(
+        pending.map((t: { id: string }) => t.id),
+        [task.id],
+      );
       assert.deepEqual(await (await h.request("GET", `/v1/opencode/tasks/${task.id}`)).json(), task);
       assert.deepEqual(await h.trpc.tasks.get({ id: task.id }), task);
       const cancelled = await (await h.request("POST", `/v1/opencode/tasks/${task.id}/cancel`)).json();
@@ -102,7 +105,10 @@ for (const driver of testDrivers()) {
       const bogus = await post(`${base}/events`, { lease_token: c.lease_token, events: [{ seq: 3, type: "complete", data: {} }] });
       assert.equal(bogus.status, 422);
       assert.match((await bogus.json()).detail, /^events\.0\.type: /);
-      const missing = await post(`${base}/events`, { lease_token: c.lease_token, events: [{ seq: 3, type: "output", data: { session_id: "s", message_id: "m", part_id: "p" } }] });
+      const missing = await post(`${base}/events`, {
+        lease_token: c.lease_token,
+        events: [{ seq: 3, type: "output", data: { session_id: "s", message_id: "m", part_id: "p" } }],
+      });
       assert.equal(missing.status, 422);
       assert.match((await missing.json()).detail, /events\.0\.data\.content: /, "the field is named");
       assert.deepEqual(await (await post(`${base}/heartbeat`, { lease_token: c.lease_token })).json(), { cancel_requested: false, lease_seconds: 2 });
@@ -110,7 +116,10 @@ for (const driver of testDrivers()) {
 
       const done = { lease_token: c.lease_token, status: "completed", result: "ok", session_id: "ses_w" };
       const replies = await Promise.all(Array.from({ length: 5 }, () => post(`${base}/complete`, done)));
-      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200]);
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        [200, 200, 200, 200, 200],
+      );
       const bodies = await Promise.all(replies.map((r) => r.json()));
       for (const b of bodies) assert.deepEqual(b, bodies[0]);
       assert.equal(bodies[0].status, "completed");
@@ -164,7 +173,10 @@ for (const driver of testDrivers()) {
       const cancelled = await (await h.request("POST", `/v1/opencode/tasks/${task.id}/cancel`)).json();
       assert.equal(cancelled.status, "running");
       assert.equal(cancelled.cancel_requested, true);
-      assert.deepEqual(await (await post(`/tasks/${task.id}/heartbeat`, { lease_token: again.lease_token })).json(), { cancel_requested: true, lease_seconds: 2 });
+      assert.deepEqual(await (await post(`/tasks/${task.id}/heartbeat`, { lease_token: again.lease_token })).json(), {
+        cancel_requested: true,
+        lease_seconds: 2,
+      });
       const end = await (await post(`/tasks/${task.id}/complete`, { lease_token: again.lease_token, status: "failed", error: "aborted" })).json();
       assert.equal(end.status, "cancelled");
     });

@@ -79,7 +79,15 @@ describe("@codetether/sdk in Chromium", { skip, timeout: 300_000 }, () => {
     origin = await startSameOrigin(live.server.url, bundle.outputFiles[0]!.text);
     browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
     });
   });
   after(async () => {

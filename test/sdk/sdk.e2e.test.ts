@@ -124,12 +124,7 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
 
   test("the package ships only dist/, and neither its code nor its types reach the server's", async () => {
     const { stdout } = await run("tar", ["-tzf", tarball], work);
-    assert.deepEqual(stdout.trim().split("\n").sort(), [
-      "package/README.md",
-      "package/dist/index.d.ts",
-      "package/dist/index.js",
-      "package/package.json",
-    ]);
+    assert.deepEqual(stdout.trim().split("\n").sort(), ["package/README.md", "package/dist/index.d.ts", "package/dist/index.js", "package/package.json"]);
     const dist = path.join(consumer, "node_modules/@codetether/sdk/dist");
     const specifiers = (code: string) => [...code.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g)].map((m) => m[1]!);
     const js = specifiers(await readFile(path.join(dist, "index.js"), "utf8"));
@@ -163,7 +158,10 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     await run(process.execPath, [tsc, "-p", "tsconfig.browser.json"], consumer);
     // The TypeScript npm gave the user (a peer of @trpc/server), if any: a newer one must agree.
     const own = path.join(consumer, "node_modules/.bin/tsc");
-    const hasOwn = await readFile(own).then(() => true, () => false);
+    const hasOwn = await readFile(own).then(
+      () => true,
+      () => false,
+    );
     if (hasOwn) {
       await run(own, ["-p", "tsconfig.json", "--noEmit"], consumer);
       await run(own, ["-p", "tsconfig.browser.json"], consumer);
@@ -205,12 +203,18 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     assert.deepEqual(one, codebase);
     assert.ok(models.models.some((m) => m.id === models.recommended));
 
-    const conflict = await ct.createCodebase({ name: "typed", path: repo }).then(() => null, (e: unknown) => e);
+    const conflict = await ct.createCodebase({ name: "typed", path: repo }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(sdk.isTRPCClientError(conflict));
     assert.equal((conflict.data as { code?: string } | undefined)?.code, "CONFLICT");
 
     const wrong = sdk.createCodeTetherClient({ url: live.server.url, apiKey: "not-the-key" });
-    const denied = await wrong.listCodebases().then(() => null, (e: unknown) => e);
+    const denied = await wrong.listCodebases().then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(denied instanceof sdk.TRPCClientError);
     assert.match(denied.message, /^401: Not authenticated/);
   });
@@ -222,7 +226,10 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     const seen: string[] = [];
     const result = await ct.triggerAndWait(codebase.id, { prompt: "Say something" }, { onEvent: (e) => seen.push(e.type) });
     assert.equal(result.complete.status, "completed");
-    assert.deepEqual(seen, result.events.map((e) => e.type));
+    assert.deepEqual(
+      seen,
+      result.events.map((e) => e.type),
+    );
     assert.equal(result.events.at(-1)?.type, "complete");
     assert.equal(result.events[0]!.id, result.response.last_event_id + 1, "starts right after the trigger's cursor");
 
@@ -266,7 +273,10 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
       // The same run read in one go, with no drop: exactly the same events.
       const direct = sdk.createCodeTetherClient({ url: live.server.url, apiKey });
       const whole = await untilComplete(direct.events(codebase.id, { sessionId: run.response.session_id!, lastEventId: run.response.last_event_id }));
-      assert.deepEqual(ids, whole.map((e) => e.id));
+      assert.deepEqual(
+        ids,
+        whole.map((e) => e.id),
+      );
       const said = seen.flatMap((e) => (e.type === "output" ? [e.data.content] : [])).join("");
       assert.equal(said, text);
     } finally {
@@ -286,7 +296,10 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     assert.equal(events[0]?.id, 1);
 
     const keyless = sdk.createCodeTetherClient({ url: live.server.url, EventSource });
-    const denied = await untilComplete(keyless.events(codebase.id)).then(() => null, (e: unknown) => e);
+    const denied = await untilComplete(keyless.events(codebase.id)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(sdk.isTRPCClientError(denied));
     assert.match(denied.message, /401/);
   });

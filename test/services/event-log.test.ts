@@ -28,9 +28,18 @@ for (const driver of testDrivers()) {
 
     test("ids are 1, 2, 3, ... per stream and reads resume after a cursor", async () => {
       const stored = await log.append("a", [output(1), output(2), output(3)]);
-      assert.deepEqual(stored.map((e) => e.id), [1, 2, 3]);
-      assert.deepEqual((await log.append("b", [output(1)])).map((e) => e.id), [1]);
-      assert.deepEqual((await log.read("a", 1)).map((e) => e.data), [output(2).data, output(3).data]);
+      assert.deepEqual(
+        stored.map((e) => e.id),
+        [1, 2, 3],
+      );
+      assert.deepEqual(
+        (await log.append("b", [output(1)])).map((e) => e.id),
+        [1],
+      );
+      assert.deepEqual(
+        (await log.read("a", 1)).map((e) => e.data),
+        [output(2).data, output(3).data],
+      );
       assert.equal(await log.head("a"), 3);
       assert.equal(await log.head("nothing-yet"), 0);
     });
@@ -38,7 +47,10 @@ for (const driver of testDrivers()) {
     test("appends made while a write is in flight keep their order and their own ids", async () => {
       const calls = Array.from({ length: 50 }, (_, i) => log.append("burst", [output(i)]));
       const results = await Promise.all(calls);
-      assert.deepEqual(results.map((r) => r[0]!.id), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        results.map((r) => r[0]!.id),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
       assert.deepEqual(
         (await log.read("burst", 0, 100)).map((e) => (e.data as { content: string }).content),
         Array.from({ length: 50 }, (_, i) => String(i)),
@@ -109,12 +121,18 @@ describe("event log across connections (real Postgres)", { skip: url ? false : "
       }),
     );
     await tail;
-    assert.deepEqual(seen, Array.from({ length: total }, (_, i) => i + 1));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
     // Each writer's own events keep their order.
     const all = await reader.read("race", 0, total);
     for (let wi = 0; wi < writers.length; wi++) {
       const mine = all.filter((e) => (e.data as { message_id: string }).message_id === `w${wi}`).map((e) => Number((e.data as { content: string }).content));
-      assert.deepEqual(mine, Array.from({ length: perWriter }, (_, i) => i));
+      assert.deepEqual(
+        mine,
+        Array.from({ length: perWriter }, (_, i) => i),
+      );
     }
   });
 
@@ -138,12 +156,22 @@ describe("the shared window of a followed stream", () => {
     assert.deepEqual(window.after(10, 50), [], "caught up: nothing yet");
     assert.equal(window.after(9, 50), undefined, "before the window: read the database");
     assert.equal(window.push([event(11), event(12)]), true);
-    assert.deepEqual(window.after(10, 50)?.map((e) => e.id), [11, 12]);
-    assert.deepEqual(window.after(11, 50)?.map((e) => e.id), [12]);
+    assert.deepEqual(
+      window.after(10, 50)?.map((e) => e.id),
+      [11, 12],
+    );
+    assert.deepEqual(
+      window.after(11, 50)?.map((e) => e.id),
+      [12],
+    );
     assert.equal(window.push([event(12), event(14)]), false, "13 is missing: the caller reads it");
     assert.equal(window.end, 12);
     assert.equal(window.push([event(13), event(14)]), true);
-    assert.deepEqual(window.after(10, 2)?.map((e) => e.id), [11, 12], "a page at most");
+    assert.deepEqual(
+      window.after(10, 2)?.map((e) => e.id),
+      [11, 12],
+      "a page at most",
+    );
   });
 
   test("drops its oldest events past its byte and count caps", () => {
@@ -155,6 +183,9 @@ describe("the shared window of a followed stream", () => {
     assert.equal(window.after(0, 10), undefined, "the oldest are gone: a follower there reads the database");
     const counted = new StreamWindow(0, { maxBytes: 1 << 20, maxEvents: 5 });
     counted.push(Array.from({ length: 8 }, (_, i) => event(i + 1)));
-    assert.deepEqual(counted.after(3, 10)?.map((e) => e.id), [4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      counted.after(3, 10)?.map((e) => e.id),
+      [4, 5, 6, 7, 8],
+    );
   });
 });

@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Config } from "../../src/config.js";
 import { freePort } from "../../src/opencode/process.js";
 import { type RunningServer, startServer } from "../../src/server.js";
-import { type TestDriver, pgliteDriver } from "./db.js";
+import { pgliteDriver, type TestDriver } from "./db.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import { testConfig } from "./harness.js";
 import { createOpencodeSandbox, type OpencodeSandbox, opencodeConfig } from "./opencode-sandbox.js";

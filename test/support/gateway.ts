@@ -30,13 +30,19 @@ export async function startGateway(target: string, fail: (method: string, path: 
       return;
     }
     try {
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !["host", "connection", "content-length"].includes(k))) as Record<string, string>;
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !["host", "connection", "content-length"].includes(k))) as Record<
+        string,
+        string
+      >;
       const upstream = await fetch(new URL(path, target), {
         method: req.method,
         headers,
         body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
       });
-      res.writeHead(upstream.status, Object.fromEntries([...upstream.headers].filter(([k]) => !["content-encoding", "content-length", "transfer-encoding"].includes(k))));
+      res.writeHead(
+        upstream.status,
+        Object.fromEntries([...upstream.headers].filter(([k]) => !["content-encoding", "content-length", "transfer-encoding"].includes(k))),
+      );
       res.end(Buffer.from(await upstream.arrayBuffer()));
     } catch {
       res.writeHead(502, { "content-type": "text/html" });

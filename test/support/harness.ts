@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { loadConfig, type Config } from "../../src/config.js";
+import { type Config, loadConfig } from "../../src/config.js";
 import { createApp } from "../../src/http/app.js";
 import type { Logger } from "../../src/observability/log.js";
 import type { ServiceContext } from "../../src/services/context.js";
@@ -36,12 +36,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...defaults, port: 0, opencode: { ...defaults.opencode, host: "127.0.0.1", port: 9, autoStart: false }, ...overrides };
 }
 
-export async function createHarness(
-  driver: TestDriver,
-  overrides: Partial<Config> = {},
-  opencodeEnv?: NodeJS.ProcessEnv,
-  log?: Logger,
-): Promise<Harness> {
+export async function createHarness(driver: TestDriver, overrides: Partial<Config> = {}, opencodeEnv?: NodeJS.ProcessEnv, log?: Logger): Promise<Harness> {
   const { database, drop } = await driver.create();
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-test-"));
   const services = await createServices({ database, config: testConfig({ dataDir: tmp, ...overrides }), opencodeEnv, log });

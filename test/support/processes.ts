@@ -1,7 +1,7 @@
 /** Real server and worker processes for fault tests. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import path from "node:path";
-import { repoRoot, startCli, type ServerProcess } from "./cli.js";
+import { repoRoot, type ServerProcess, startCli } from "./cli.js";
 
 export interface WorkerProcess {
   child: ChildProcess;

@@ -47,7 +47,10 @@ for (const driver of testDrivers()) {
       assert.equal(task.status, "pending");
       assert.equal(task.agent_type, "build");
       assert.deepEqual(await h.trpc.tasks.get({ id: task.id }), task);
-      assert.deepEqual((await h.trpc.tasks.list({ status: "pending", codebase_id: local })).map((t) => t.id), [task.id]);
+      assert.deepEqual(
+        (await h.trpc.tasks.list({ status: "pending", codebase_id: local })).map((t) => t.id),
+        [task.id],
+      );
       assert.equal((await h.trpc.tasks.cancel({ id: task.id })).status, "cancelled");
       assert.equal((await trpcError(h.trpc.tasks.cancel({ id: task.id }))).code, "CONFLICT");
       assert.equal((await trpcError(h.trpc.tasks.get({ id: "nope" }))).code, "NOT_FOUND");

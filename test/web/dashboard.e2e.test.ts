@@ -148,7 +148,10 @@ describe("the web dashboard in Chromium", { skip, timeout: 900_000 }, () => {
     await page.reload();
     await page.getByText("Run completed").waitFor({ timeout: 60_000 });
     const text = await page.getByRole("list", { name: "Run output" }).locator("li.text").allInnerTexts();
-    assert.deepEqual(text.map((t) => t.trim()), [words.join(" ")]);
+    assert.deepEqual(
+      text.map((t) => t.trim()),
+      [words.join(" ")],
+    );
     assert.deepEqual(errors, []);
     await page.close();
   });
@@ -229,7 +232,10 @@ describe("the web dashboard with an API key", { skip, timeout: 300_000 }, () => 
     await page.getByRole("heading", { name: "API key" }).waitFor();
     await page.getByLabel("Key", { exact: true }).fill("not-the-key");
     await page.getByRole("button", { name: "Continue" }).click();
-    await page.getByRole("alert").getByText(/refused \(401\)/).waitFor();
+    await page
+      .getByRole("alert")
+      .getByText(/refused \(401\)/)
+      .waitFor();
     await shot(page, "key-refused");
     await page.getByLabel("Key", { exact: true }).fill(key);
     await page.getByRole("button", { name: "Continue" }).click();

@@ -9,8 +9,8 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, Redirect, Route, Switch, useLocation } from "wouter";
 import { isUnauthorized, makeClient, saveKey, storedKey } from "./client.ts";
 import { ClientContext, useClient } from "./context.tsx";
-import { KeyPrompt } from "./pages/KeyPrompt.tsx";
 import { CodebasesPage } from "./pages/Codebases.tsx";
+import { KeyPrompt } from "./pages/KeyPrompt.tsx";
 import { RunPage } from "./pages/Run.tsx";
 import { SessionPage, SessionsPage } from "./pages/Sessions.tsx";
 import { StatusPage } from "./pages/Status.tsx";
@@ -81,9 +81,13 @@ function Shell() {
   useActivityRefresh();
   return (
     <>
-      <a className="skip" href="#main">Skip to content</a>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
       <header className="top">
-        <Link href="/codebases" className="brand" aria-label="CodeTether home">CodeTether</Link>
+        <Link href="/codebases" className="brand" aria-label="CodeTether home">
+          CodeTether
+        </Link>
         <nav aria-label="Main">
           {nav.map(([href, label]) => (
             <Link key={href} href={href} aria-current={location.startsWith(href) ? "page" : undefined}>
@@ -94,7 +98,9 @@ function Shell() {
       </header>
       <main id="main">
         <Switch>
-          <Route path="/"><Redirect to="/codebases" /></Route>
+          <Route path="/">
+            <Redirect to="/codebases" />
+          </Route>
           <Route path="/codebases" component={CodebasesPage} />
           <Route path="/codebases/:id/sessions" component={SessionsPage} />
           <Route path="/codebases/:id/sessions/:sessionId" component={SessionPage} />

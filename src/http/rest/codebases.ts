@@ -1,12 +1,6 @@
 /** REST shim for codebases: validate, call the verb, answer. */
 import { z } from "@hono/zod-openapi";
-import {
-  createCodebase,
-  deleteCodebase,
-  getCodebase,
-  listCodebases,
-  updateCodebase,
-} from "../../services/codebases.js";
+import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases.js";
 import { Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases.types.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse } from "../openapi.js";
 
@@ -82,8 +76,6 @@ export function registerCodebaseRoutes(app: Api) {
   app.openapi(list, async (c) => c.json(await listCodebases({ ctx: c.var.ctx }), 200));
   app.openapi(create, async (c) => c.json(await createCodebase({ ctx: c.var.ctx, input: c.req.valid("json") }), 201));
   app.openapi(get, async (c) => c.json(await getCodebase({ ctx: c.var.ctx, id: c.req.valid("param").id }), 200));
-  app.openapi(update, async (c) =>
-    c.json(await updateCodebase({ ctx: c.var.ctx, id: c.req.valid("param").id, input: c.req.valid("json") }), 200),
-  );
+  app.openapi(update, async (c) => c.json(await updateCodebase({ ctx: c.var.ctx, id: c.req.valid("param").id, input: c.req.valid("json") }), 200));
   app.openapi(remove, async (c) => c.json(await deleteCodebase({ ctx: c.var.ctx, id: c.req.valid("param").id }), 200));
 }

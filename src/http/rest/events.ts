@@ -31,7 +31,9 @@ const route = apiRoute(
     tags: ["Events"],
     summary: "Follow the codebase's agent events live (Server-Sent Events)",
     description: [
-      "An endless `text/event-stream` (SSE). It opens with `retry: " + reconnectDelayMs + "`, replays the stored events " +
+      "An endless `text/event-stream` (SSE). It opens with `retry: " +
+        reconnectDelayMs +
+        "`, replays the stored events " +
         "after the cursor, then sends new ones as they are stored. Without a cursor it starts live, at the stream's newest " +
         "event (no history); `last_event_id=0` replays from the beginning. Each message is framed as",
       "",
@@ -55,13 +57,10 @@ const route = apiRoute(
     request: {
       params: IdParam,
       query: z.object({
-        last_event_id: z
-          .string()
-          .optional()
-          .openapi({
-            description: "Resume after this event id (a non-negative integer; 0 replays everything); the Last-Event-ID header wins. Absent: start live",
-            example: "7",
-          }),
+        last_event_id: z.string().optional().openapi({
+          description: "Resume after this event id (a non-negative integer; 0 replays everything); the Last-Event-ID header wins. Absent: start live",
+          example: "7",
+        }),
         session_id: z.string().optional().openapi({ description: "Only this session's events" }),
       }),
       headers: z.object({
@@ -108,8 +107,7 @@ export function registerEventRoutes(app: Api) {
         if (writer.blockedForMs() > writeTimeoutMs) {
           end(); // too slow: cut it, it can resume
           writer.end();
-        }
-        else if (writer.blockedForMs() === 0) void writer.write(": ping\n\n");
+        } else if (writer.blockedForMs() === 0) void writer.write(": ping\n\n");
       }, keepAliveMs);
       try {
         await writer.write(`retry: ${reconnectDelayMs}\n\n`);

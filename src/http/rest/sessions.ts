@@ -2,14 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { syncSessions } from "../../services/session-sync.js";
 import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions.js";
-import {
-  PermissionAnswer,
-  Session,
-  SessionDetail,
-  SyncResult,
-  TriggerRequest,
-  TriggerResponse,
-} from "../../services/sessions.types.js";
+import { PermissionAnswer, Session, SessionDetail, SyncResult, TriggerRequest, TriggerResponse } from "../../services/sessions.types.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
 
 const tags = ["Sessions"];
@@ -69,10 +62,7 @@ const abort = apiRoute(
     summary: "Stop a running agent; its run completes with status aborted",
     request: { params: SessionParams },
     responses: {
-      202: jsonResponse(
-        z.object({ session_id: z.string(), status: z.literal("aborting") }).openapi("AbortResponse"),
-        "Abort requested",
-      ),
+      202: jsonResponse(z.object({ session_id: z.string(), status: z.literal("aborting") }).openapi("AbortResponse"), "Abort requested"),
     },
   },
   404,
@@ -89,10 +79,7 @@ const permission = apiRoute(
     summary: "Answer a permission request the agent is waiting on (see the permission event)",
     request: { params: SessionParams.extend({ permission_id: pathId("permission_id") }), body: jsonBody(PermissionAnswer) },
     responses: {
-      200: jsonResponse(
-        z.object({ permission_id: z.string(), reply: PermissionAnswer.shape.reply }).openapi("PermissionAnswered"),
-        "Answer sent",
-      ),
+      200: jsonResponse(z.object({ permission_id: z.string(), reply: PermissionAnswer.shape.reply }).openapi("PermissionAnswered"), "Answer sent"),
     },
   },
   404,
@@ -116,9 +103,7 @@ const sync = apiRoute(
 
 /** Registers the session routes. */
 export function registerSessionRoutes(app: Api) {
-  app.openapi(trigger, async (c) =>
-    c.json(await triggerAgent({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") }), 202),
-  );
+  app.openapi(trigger, async (c) => c.json(await triggerAgent({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") }), 202));
   app.openapi(list, async (c) => c.json(await listSessions({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id }), 200));
   // Registered before `get` so "sync" is never read as a session id.
   app.openapi(sync, async (c) => c.json(await syncSessions({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id }), 200));
@@ -133,9 +118,6 @@ export function registerSessionRoutes(app: Api) {
   app.openapi(permission, async (c) => {
     const { id, session_id, permission_id } = c.req.valid("param");
     const input = c.req.valid("json");
-    return c.json(
-      await answerPermission({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id, permissionId: permission_id, input }),
-      200,
-    );
+    return c.json(await answerPermission({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id, permissionId: permission_id, input }), 200);
   });
 }

@@ -1,5 +1,6 @@
 /** REST shim for the task queue (clients) and the worker protocol (workers). */
 import { z } from "@hono/zod-openapi";
+import { RunnerModels } from "../../services/models/models.types.js";
 import { claimTask, completeTask, heartbeatTask, releaseTask, uploadTaskEvents } from "../../services/task-queue.js";
 import { cancelTask, createTask, getTask, listTasks } from "../../services/tasks.js";
 import {
@@ -13,7 +14,6 @@ import {
   UploadEventsRequest,
   Worker,
 } from "../../services/tasks.types.js";
-import { RunnerModels } from "../../services/models/models.types.js";
 import { listWorkers, registerWorker, touchWorker, workerClaimant, workerForClaim } from "../../services/workers.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
 
@@ -140,10 +140,7 @@ const routes = {
       description: "409 when the lease was lost (the task was reassigned or finished): stop working on it.",
       request: { params: TaskParam, body: jsonBody(LeaseRef.openapi("TaskHeartbeatRequest")) },
       responses: {
-        200: jsonResponse(
-          z.object({ cancel_requested: z.boolean(), lease_seconds: z.number().int() }).openapi("TaskHeartbeatResponse"),
-          "Lease extended",
-        ),
+        200: jsonResponse(z.object({ cancel_requested: z.boolean(), lease_seconds: z.number().int() }).openapi("TaskHeartbeatResponse"), "Lease extended"),
       },
     },
     404,
@@ -230,15 +227,9 @@ export function registerTaskRoutes(app: Api) {
     const claim = await claimTask(ctx, workerClaimant(row));
     return claim ? c.json(claim, 200) : c.body(null, 204);
   });
-  app.openapi(routes.taskHeartbeat, async (c) =>
-    c.json(await heartbeatTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json").lease_token), 200),
-  );
-  app.openapi(routes.events, async (c) =>
-    c.json(await uploadTaskEvents(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200),
-  );
-  app.openapi(routes.complete, async (c) =>
-    c.json(await completeTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200),
-  );
+  app.openapi(routes.taskHeartbeat, async (c) => c.json(await heartbeatTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json").lease_token), 200));
+  app.openapi(routes.events, async (c) => c.json(await uploadTaskEvents(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
+  app.openapi(routes.complete, async (c) => c.json(await completeTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
   app.openapi(routes.release, async (c) => {
     const body = c.req.valid("json");
     const reason = body.reason ?? "released by the worker";

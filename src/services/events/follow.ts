@@ -3,10 +3,11 @@
  * the tRPC subscription both read through `followEvents`, so they send the same
  * events with the same ids.
  */
-import type { AgentEvent } from "./types.js";
+
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
 import { untilDatabaseAnswers } from "../outage.js";
+import type { AgentEvent } from "./types.js";
 
 const pageSize = 500;
 
@@ -87,9 +88,13 @@ export async function* followEventBatches(ctx: ServiceContext, streamId: string,
 export function admitStream(ctx: ServiceContext): () => void {
   const release = ctx.events.admit(ctx.config.http.maxStreams);
   if (!release) {
-    throw new ServiceError("UNAVAILABLE", `This server already serves ${ctx.config.http.maxStreams} event streams (CODETETHER_MAX_STREAMS); try again shortly`, {
-      retryAfterSeconds: 5,
-    });
+    throw new ServiceError(
+      "UNAVAILABLE",
+      `This server already serves ${ctx.config.http.maxStreams} event streams (CODETETHER_MAX_STREAMS); try again shortly`,
+      {
+        retryAfterSeconds: 5,
+      },
+    );
   }
   return release;
 }

@@ -122,7 +122,13 @@ export class EventLog {
       }
       this.queues.set(streamId, []);
       try {
-        const stored = await this.database.db.transaction((tx) => appendInTx(tx, streamId, batch.flatMap((p) => p.events)));
+        const stored = await this.database.db.transaction((tx) =>
+          appendInTx(
+            tx,
+            streamId,
+            batch.flatMap((p) => p.events),
+          ),
+        );
         let offset = 0;
         for (const p of batch) {
           p.resolve(stored.slice(offset, offset + p.events.length).filter((e): e is AgentEvent => e !== null));
@@ -178,10 +184,7 @@ export class EventLog {
 
   /** The id of the stream's newest event (0 when empty). */
   async head(streamId: string): Promise<number> {
-    const [row] = await this.database.db
-      .select({ head: eventStreams.head })
-      .from(eventStreams)
-      .where(eq(eventStreams.streamId, streamId));
+    const [row] = await this.database.db.select({ head: eventStreams.head }).from(eventStreams).where(eq(eventStreams.streamId, streamId));
     const head = row?.head ?? 0;
     this.advance(streamId, head);
     this.catchUp(streamId);

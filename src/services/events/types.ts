@@ -10,7 +10,17 @@ import { z } from "zod";
 const base = { session_id: z.string().nullable() };
 
 export const eventSchemas = {
-  status: z.object({ ...base, status: z.string(), message: z.string().optional(), agent: z.string().optional(), model: z.string().optional(), task_id: z.string().optional(), attempt: z.number().int().optional(), next_attempt_at: z.string().optional(), run_id: z.string().optional() }),
+  status: z.object({
+    ...base,
+    status: z.string(),
+    message: z.string().optional(),
+    agent: z.string().optional(),
+    model: z.string().optional(),
+    task_id: z.string().optional(),
+    attempt: z.number().int().optional(),
+    next_attempt_at: z.string().optional(),
+    run_id: z.string().optional(),
+  }),
   output: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
   reasoning: z.object({ ...base, message_id: z.string(), part_id: z.string(), content: z.string() }),
   tool_use: z.object({
@@ -63,8 +73,7 @@ export const eventMeanings: { [T in EventType]: string } = {
   reasoning: "Reasoning text, streamed like output.",
   tool_use: "A tool call changing state (pending, running, completed, error), with short summaries.",
   file_change: "A file the agent created, edited or deleted; the path is relative to the codebase when inside it.",
-  permission:
-    "OpenCode asks to do something; answer it with POST .../sessions/{session_id}/permissions/{permission_id} before the timeout.",
+  permission: "OpenCode asks to do something; answer it with POST .../sessions/{session_id}/permissions/{permission_id} before the timeout.",
   usage: "Tokens and cost of one model step, where OpenCode reports them.",
   error: "Something went wrong; a `complete` with status failed or aborted follows when the run ends.",
   complete: "The run ended.",
@@ -80,7 +89,7 @@ export type NewEvent = { [T in EventType]: { type: T; data: EventData<T>; taskId
 
 /** A stored event: `id` is its position in the codebase's stream (1, 2, 3, ...). */
 export type AgentEvent = {
-  [T in EventType]: { id: number; type: T; data: EventData<T>; created_at: string; /** Set on the events of a queued task's runs. */ task_id?: string };
+  [T in EventType]: { id: number; type: T; data: EventData<T>; created_at: string /** Set on the events of a queued task's runs. */; task_id?: string };
 }[EventType];
 
 export const AgentEventSchema = z

@@ -21,7 +21,7 @@ export const serverRunner = "server";
 
 const noModelMessage =
   "No model can run: connect a provider (set ANTHROPIC_API_KEY or OPENAI_API_KEY, or point CODETETHER_OPENCODE_CONFIG at an opencode.json " +
-  "with an OpenAI-compatible endpoint) and the list fills in; see the README's \"Connect a model provider\".";
+  'with an OpenAI-compatible endpoint) and the list fills in; see the README\'s "Connect a model provider".';
 
 /** The ids a runner can run, or null when it has not said (anything may be tried then). */
 export function runnableIds(models: RunnerModels | null): string[] | null {
@@ -86,7 +86,8 @@ export async function listModels({ ctx }: { ctx: ServiceContext }): Promise<Mode
     opencode === "starting" || opencode === "connecting"
       ? "The server's OpenCode is still starting: ask again in a moment."
       : "The server's OpenCode did not answer in time: its models are missing from this list.";
-  const message = server === null ? (defaultModel === null ? `${serverSilent} ${noModelMessage}` : serverSilent) : defaultModel === null ? noModelMessage : undefined;
+  const message =
+    server === null ? (defaultModel === null ? `${serverSilent} ${noModelMessage}` : serverSilent) : defaultModel === null ? noModelMessage : undefined;
   return { models, providers, default: defaultModel, recommended, ...(message ? { message } : {}) };
 }
 

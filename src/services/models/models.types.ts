@@ -58,9 +58,7 @@ export const Model = z
     description: z.string(),
     recommended: z.boolean(),
     available: z.boolean().openapi({ description: "Something online can run it now: the server's OpenCode or a worker" }),
-    available_on: z
-      .array(z.string())
-      .openapi({ description: "Where it can run: `server` and/or the names of online workers" }),
+    available_on: z.array(z.string()).openapi({ description: "Where it can run: `server` and/or the names of online workers" }),
     capabilities: ModelCapabilities.nullable().openapi({ description: "As OpenCode reports them; null for a listed model nothing can run" }),
     cost: ModelCost.nullable(),
   })
@@ -74,10 +72,7 @@ export const ModelList = z
     providers: z.record(z.string(), z.array(z.string())),
     recommended: z.string().nullable(),
     default: z.string().nullable(),
-    message: z
-      .string()
-      .optional()
-      .openapi({ description: "Set when no model can run (how to configure a provider) or the server's OpenCode did not answer" }),
+    message: z.string().optional().openapi({ description: "Set when no model can run (how to configure a provider) or the server's OpenCode did not answer" }),
   })
   .openapi("ModelList");
 export type ModelList = z.infer<typeof ModelList>;

@@ -1,7 +1,7 @@
 import { tracked } from "@trpc/server";
 import { z } from "zod";
-import type { ServiceContext } from "../../services/context.js";
 import { getCodebaseRow } from "../../services/codebases.js";
+import type { ServiceContext } from "../../services/context.js";
 import { followActivity } from "../../services/events/activity.js";
 import { admitStream, followEvents, parseCursor } from "../../services/events/follow.js";
 import { Id } from "../../services/schemas.js";

@@ -1,8 +1,8 @@
 import { z } from "zod";
+import { Id } from "../../services/schemas.js";
 import { syncSessions } from "../../services/session-sync.js";
 import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions.js";
 import { PermissionAnswer, TriggerRequest } from "../../services/sessions.types.js";
-import { Id } from "../../services/schemas.js";
 import { publicProcedure, router } from "../init.js";
 
 const SessionRef = z.object({ codebaseId: Id, sessionId: Id });
@@ -11,23 +11,17 @@ export const sessionsRouter = router({
   trigger: publicProcedure
     .input(z.object({ codebaseId: Id, request: TriggerRequest }))
     .mutation(({ ctx, input }) => triggerAgent({ ctx: ctx.services, codebaseId: input.codebaseId, input: input.request })),
-  list: publicProcedure
-    .input(z.object({ codebaseId: Id }))
-    .query(({ ctx, input }) => listSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
+  list: publicProcedure.input(z.object({ codebaseId: Id })).query(({ ctx, input }) => listSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
   get: publicProcedure.input(SessionRef).query(({ ctx, input }) => getSession({ ctx: ctx.services, ...input })),
   abort: publicProcedure.input(SessionRef).mutation(({ ctx, input }) => abortSession({ ctx: ctx.services, ...input })),
-  answerPermission: publicProcedure
-    .input(SessionRef.extend({ permissionId: Id, reply: PermissionAnswer.shape.reply }))
-    .mutation(({ ctx, input }) =>
-      answerPermission({
-        ctx: ctx.services,
-        codebaseId: input.codebaseId,
-        sessionId: input.sessionId,
-        permissionId: input.permissionId,
-        input: { reply: input.reply },
-      }),
-    ),
-  sync: publicProcedure
-    .input(z.object({ codebaseId: Id }))
-    .mutation(({ ctx, input }) => syncSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
+  answerPermission: publicProcedure.input(SessionRef.extend({ permissionId: Id, reply: PermissionAnswer.shape.reply })).mutation(({ ctx, input }) =>
+    answerPermission({
+      ctx: ctx.services,
+      codebaseId: input.codebaseId,
+      sessionId: input.sessionId,
+      permissionId: input.permissionId,
+      input: { reply: input.reply },
+    }),
+  ),
+  sync: publicProcedure.input(z.object({ codebaseId: Id })).mutation(({ ctx, input }) => syncSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
 });

@@ -55,15 +55,21 @@ export function CodebaseForm({ codebase, onDone }: { codebase?: Codebase; onDone
         <select id={`${prefix}-agent`} value={agent} onChange={(e) => setAgent(e.target.value as Agent | "")}>
           <option value="">build (default)</option>
           {agents.map((a) => (
-            <option key={a} value={a}>{a}</option>
+            <option key={a} value={a}>
+              {a}
+            </option>
           ))}
         </select>
         <label htmlFor={`${prefix}-model`}>Default model</label>
         <select id={`${prefix}-model`} value={model} onChange={(e) => setModel(e.target.value)}>
           <option value="">OpenCode's default</option>
-          {models.data?.models.filter((m) => m.available).map((m) => (
-            <option key={m.id} value={m.id}>{m.name} ({m.id})</option>
-          ))}
+          {models.data?.models
+            .filter((m) => m.available)
+            .map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.name} ({m.id})
+              </option>
+            ))}
         </select>
       </div>
       <label className="inline">
@@ -71,7 +77,9 @@ export function CodebaseForm({ codebase, onDone }: { codebase?: Codebase; onDone
       </label>
       {save.error ? <ErrorNote error={save.error} /> : null}
       <div className="actions">
-        <button type="submit" disabled={save.isPending}>{codebase ? "Save" : "Register"}</button>
+        <button type="submit" disabled={save.isPending}>
+          {codebase ? "Save" : "Register"}
+        </button>
       </div>
     </form>
   );

@@ -93,13 +93,24 @@ const RowView = memo(function RowView({ row, onPermission }: { row: Row; version
         <li className="row permission" aria-label={`Permission request: ${p.permission}`}>
           <p>
             The agent asks for <strong>{p.permission || "permission"}</strong>
-            {p.patterns.length ? <> on <code>{p.patterns.join(", ")}</code></> : null}
+            {p.patterns.length ? (
+              <>
+                {" "}
+                on <code>{p.patterns.join(", ")}</code>
+              </>
+            ) : null}
           </p>
           {p.state === "asked" && onPermission ? (
             <div className="actions">
-              <button type="button" onClick={() => onPermission(p.permission_id, "once")}>Approve once</button>
-              <button type="button" onClick={() => onPermission(p.permission_id, "always")}>Approve always</button>
-              <button type="button" className="danger" onClick={() => onPermission(p.permission_id, "reject")}>Reject</button>
+              <button type="button" onClick={() => onPermission(p.permission_id, "once")}>
+                Approve once
+              </button>
+              <button type="button" onClick={() => onPermission(p.permission_id, "always")}>
+                Approve always
+              </button>
+              <button type="button" className="danger" onClick={() => onPermission(p.permission_id, "reject")}>
+                Reject
+              </button>
             </div>
           ) : (
             <p className="muted">{p.state === "asked" ? "Waiting for an answer" : p.state.replace("_", " ")}</p>

@@ -3,7 +3,11 @@ import type { ReactNode } from "react";
 import { errorText } from "../client.ts";
 
 export function Loading({ what = "Loading" }: { what?: string }) {
-  return <p className="muted" role="status">{what}…</p>;
+  return (
+    <p className="muted" role="status">
+      {what}…
+    </p>
+  );
 }
 
 export function Empty({ title, children }: { title: string; children?: ReactNode }) {
@@ -16,7 +20,11 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
 }
 
 export function ErrorNote({ error }: { error: unknown }) {
-  return <p className="error-text" role="alert">{errorText(error)}</p>;
+  return (
+    <p className="error-text" role="alert">
+      {errorText(error)}
+    </p>
+  );
 }
 
 export function when(iso: string | null | undefined): string {

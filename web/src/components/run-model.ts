@@ -28,7 +28,16 @@ export interface RunModel {
 }
 
 export function emptyModel(): RunModel {
-  return { rows: [], byKey: new Map(), seen: 0, status: "waiting", sessionId: null, tokens: { input: 0, output: 0, reasoning: 0, cache: 0 }, cost: 0, done: false };
+  return {
+    rows: [],
+    byKey: new Map(),
+    seen: 0,
+    status: "waiting",
+    sessionId: null,
+    tokens: { input: 0, output: 0, reasoning: 0, cache: 0 },
+    cost: 0,
+    done: false,
+  };
 }
 
 function upsert(model: RunModel, row: Row): void {
@@ -68,7 +77,12 @@ function apply(model: RunModel, event: AgentEvent): void {
       const key = `perm:${event.data.permission_id}`;
       const before = (model.byKey.get(key) as { event?: EventOf<"permission">["data"] } | undefined)?.event;
       // An answer's event names only the reply: keep what was asked.
-      const merged = { ...before, ...event.data, permission: event.data.permission || before?.permission || "", patterns: event.data.patterns.length ? event.data.patterns : (before?.patterns ?? []) };
+      const merged = {
+        ...before,
+        ...event.data,
+        permission: event.data.permission || before?.permission || "",
+        patterns: event.data.patterns.length ? event.data.patterns : (before?.patterns ?? []),
+      };
       upsert(model, { kind: "permission", key, event: merged });
       return;
     }

@@ -4,9 +4,9 @@ import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/rea
 import { useState } from "react";
 import { Link } from "wouter";
 import { errorText } from "../client.ts";
-import { useClient } from "../context.tsx";
-import { CodebaseForm } from "../components/CodebaseForm.tsx";
 import { Empty, ErrorNote, Loading } from "../components/bits.tsx";
+import { CodebaseForm } from "../components/CodebaseForm.tsx";
+import { useClient } from "../context.tsx";
 
 type Status = "idle" | "running" | "worker" | "worker offline";
 
@@ -63,7 +63,9 @@ export function CodebasesPage() {
       {codebases.data?.length === 0 && !adding ? (
         <Empty title="No codebases yet: register one">
           A codebase is a directory the agent works in, on this server or on a worker.{" "}
-          <button type="button" className="link" onClick={() => setAdding(true)}>Register a codebase</button>
+          <button type="button" className="link" onClick={() => setAdding(true)}>
+            Register a codebase
+          </button>
         </Empty>
       ) : null}
       {codebases.data && codebases.data.length > 0 ? (
@@ -76,7 +78,15 @@ export function CodebasesPage() {
                   <h2>{c.name}</h2>
                   <span className={`pill pill-${status.replace(" ", "-")}`}>{status}</span>
                 </div>
-                <p className="muted"><code>{c.path}</code>{c.worker_id ? <> on worker <strong>{c.worker_id}</strong></> : null}</p>
+                <p className="muted">
+                  <code>{c.path}</code>
+                  {c.worker_id ? (
+                    <>
+                      {" "}
+                      on worker <strong>{c.worker_id}</strong>
+                    </>
+                  ) : null}
+                </p>
                 {c.description ? <p>{c.description}</p> : null}
                 {editing === c.id ? (
                   <CodebaseForm
@@ -101,8 +111,12 @@ export function CodebasesPage() {
                   {confirming === c.id ? (
                     <span className="confirm" role="group" aria-label={`Confirm deleting ${c.name}`}>
                       Delete {c.name}, its sessions, tasks and events?
-                      <button type="button" className="danger" onClick={() => remove.mutate(c.id)}>Yes, delete</button>
-                      <button type="button" className="secondary" onClick={() => setConfirming(null)}>Keep it</button>
+                      <button type="button" className="danger" onClick={() => remove.mutate(c.id)}>
+                        Yes, delete
+                      </button>
+                      <button type="button" className="secondary" onClick={() => setConfirming(null)}>
+                        Keep it
+                      </button>
                     </span>
                   ) : (
                     <button type="button" className="danger secondary" onClick={() => setConfirming(c.id)} aria-label={`Delete ${c.name}`}>
@@ -111,9 +125,15 @@ export function CodebasesPage() {
                   )}
                 </div>
                 {sync.data && sync.variables === c.id ? (
-                  <p className="muted" role="status">Synced: {sync.data.imported} imported, {sync.data.updated} updated, {sync.data.unchanged} unchanged.</p>
+                  <p className="muted" role="status">
+                    Synced: {sync.data.imported} imported, {sync.data.updated} updated, {sync.data.unchanged} unchanged.
+                  </p>
                 ) : null}
-                {sync.error && sync.variables === c.id ? <p className="error-text" role="alert">{errorText(sync.error)}</p> : null}
+                {sync.error && sync.variables === c.id ? (
+                  <p className="error-text" role="alert">
+                    {errorText(sync.error)}
+                  </p>
+                ) : null}
               </li>
             );
           })}

@@ -8,9 +8,9 @@ import type { TriggerRequest } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
-import { useClient } from "../context.tsx";
-import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { Empty, ErrorNote } from "../components/bits.tsx";
+import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
+import { useClient } from "../context.tsx";
 import { useEventStream } from "../live.ts";
 
 const agents = ["build", "plan", "explore", "general"] as const;
@@ -79,20 +79,26 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
           <label htmlFor="run-codebase">Codebase</label>
           <select id="run-codebase" value={target} onChange={(e) => setChosen(e.target.value)} disabled={Boolean(codebaseId)}>
             {local.map((c) => (
-              <option key={c.id} value={c.id}>{c.name}</option>
+              <option key={c.id} value={c.id}>
+                {c.name}
+              </option>
             ))}
           </select>
           <label htmlFor="run-agent">Agent</label>
           <select id="run-agent" value={agent} onChange={(e) => setAgent(e.target.value as (typeof agents)[number])}>
             {agents.map((a) => (
-              <option key={a} value={a}>{a}</option>
+              <option key={a} value={a}>
+                {a}
+              </option>
             ))}
           </select>
           <label htmlFor="run-model">Model</label>
           <select id="run-model" value={model} onChange={(e) => setModel(e.target.value)}>
             <option value="">{models.data?.default ? `Default (${models.data.default})` : "OpenCode's default"}</option>
             {available.map((m) => (
-              <option key={m.id} value={m.id}>{m.name} ({m.id})</option>
+              <option key={m.id} value={m.id}>
+                {m.name} ({m.id})
+              </option>
             ))}
           </select>
         </div>
@@ -109,7 +115,9 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
       />
       {run.error ? <ErrorNote error={run.error} /> : null}
       <div className="actions">
-        <button type="submit" disabled={run.isPending || !target}>{sessionId ? "Continue" : "Run"}</button>
+        <button type="submit" disabled={run.isPending || !target}>
+          {sessionId ? "Continue" : "Run"}
+        </button>
       </div>
     </form>
   );
@@ -131,7 +139,11 @@ function StartingRun({ codebaseId, runId, from }: { codebaseId: string; runId: s
   const failed = stream.events.filter((e) => (e.data as { run_id?: string }).run_id === runId && e.type !== "status");
   const model = useRunModel(failed, stream.version);
   if (failed.length > 0) return <RunLog model={model} />;
-  return <p className="muted" role="status">OpenCode is starting; the run begins as soon as it is ready…</p>;
+  return (
+    <p className="muted" role="status">
+      OpenCode is starting; the run begins as soon as it is ready…
+    </p>
+  );
 }
 
 function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionId: string; from: number }) {
@@ -152,12 +164,23 @@ function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionI
     <>
       <div className="run-head">
         <p>
-          Session <Link href={`/codebases/${codebaseId}/sessions/${sessionId}`}><code>{sessionId}</code></Link>{" "}
-          <span className={`pill pill-${model.status}`} aria-label={`Run status: ${model.status}`}>{model.status}</span>
+          Session{" "}
+          <Link href={`/codebases/${codebaseId}/sessions/${sessionId}`}>
+            <code>{sessionId}</code>
+          </Link>{" "}
+          <span className={`pill pill-${model.status}`} aria-label={`Run status: ${model.status}`}>
+            {model.status}
+          </span>
         </p>
-        {stream.state === "reconnecting" ? <p className="warn" role="status">Reconnecting… the view resumes where it stopped.</p> : null}
+        {stream.state === "reconnecting" ? (
+          <p className="warn" role="status">
+            Reconnecting… the view resumes where it stopped.
+          </p>
+        ) : null}
         {running ? (
-          <button type="button" className="danger" onClick={() => abort.mutate()} disabled={abort.isPending}>Abort</button>
+          <button type="button" className="danger" onClick={() => abort.mutate()} disabled={abort.isPending}>
+            Abort
+          </button>
         ) : null}
       </div>
       {abort.error ? <ErrorNote error={abort.error} /> : null}

@@ -3,8 +3,8 @@ import type { RouterOutputs } from "@codetether/sdk";
 import { useQuery } from "@tanstack/react-query";
 import Markdown from "markdown-to-jsx";
 import { Link, useParams } from "wouter";
-import { useClient } from "../context.tsx";
 import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
+import { useClient } from "../context.tsx";
 
 type Message = RouterOutputs["sessions"]["get"]["messages"][number];
 
@@ -17,7 +17,11 @@ export function SessionsPage() {
     <section>
       <div className="page-head">
         <h1>Sessions{codebase.data ? ` of ${codebase.data.name}` : ""}</h1>
-        {codebase.data && !codebase.data.worker_id ? <Link className="button" href={`/run/${id}`}>Start a new session</Link> : null}
+        {codebase.data && !codebase.data.worker_id ? (
+          <Link className="button" href={`/run/${id}`}>
+            Start a new session
+          </Link>
+        ) : null}
       </div>
       {sessions.isPending ? <Loading /> : null}
       {sessions.error ? <ErrorNote error={sessions.error} /> : null}
@@ -31,13 +35,25 @@ export function SessionsPage() {
           <table>
             <caption className="sr-only">Sessions, most recent first</caption>
             <thead>
-              <tr><th scope="col">Title</th><th scope="col">Status</th><th scope="col">Agent</th><th scope="col">Model</th><th scope="col">Messages</th><th scope="col">Cost</th><th scope="col">Updated</th></tr>
+              <tr>
+                <th scope="col">Title</th>
+                <th scope="col">Status</th>
+                <th scope="col">Agent</th>
+                <th scope="col">Model</th>
+                <th scope="col">Messages</th>
+                <th scope="col">Cost</th>
+                <th scope="col">Updated</th>
+              </tr>
             </thead>
             <tbody>
               {sessions.data.map((s) => (
                 <tr key={s.id}>
-                  <td><Link href={`/codebases/${id}/sessions/${s.id}`}>{s.title || s.id}</Link></td>
-                  <td><span className={`pill pill-${s.status}`}>{s.status}</span></td>
+                  <td>
+                    <Link href={`/codebases/${id}/sessions/${s.id}`}>{s.title || s.id}</Link>
+                  </td>
+                  <td>
+                    <span className={`pill pill-${s.status}`}>{s.status}</span>
+                  </td>
                   <td>{s.agent ?? "—"}</td>
                   <td>{s.model ?? "default"}</td>
                   <td>{s.message_count}</td>
@@ -61,7 +77,9 @@ export function SessionPage() {
   const cost = s?.messages.reduce((sum, m) => sum + (m.cost ?? 0), 0) ?? 0;
   return (
     <section>
-      <p><Link href={`/codebases/${id}/sessions`}>← All sessions</Link></p>
+      <p>
+        <Link href={`/codebases/${id}/sessions`}>← All sessions</Link>
+      </p>
       {session.isPending ? <Loading /> : null}
       {session.error ? <ErrorNote error={session.error} /> : null}
       {s ? (
@@ -71,11 +89,16 @@ export function SessionPage() {
             <span className={`pill pill-${s.status}`}>{s.status}</span>
           </div>
           <p className="muted">
-            {s.agent ?? "—"} · {s.model ?? "default model"} · {s.message_count} messages · ${cost.toFixed(4)}{s.error ? ` · ${s.error}` : ""}
+            {s.agent ?? "—"} · {s.model ?? "default model"} · {s.message_count} messages · ${cost.toFixed(4)}
+            {s.error ? ` · ${s.error}` : ""}
           </p>
           <div className="actions">
-            <Link className="button" href={`/run/${id}/${s.id}?from=0`}>Open the live view</Link>
-            <Link className="button secondary" href={`/run/${id}`}>Start a new session</Link>
+            <Link className="button" href={`/run/${id}/${s.id}?from=0`}>
+              Open the live view
+            </Link>
+            <Link className="button secondary" href={`/run/${id}`}>
+              Start a new session
+            </Link>
           </div>
           {s.messages.length === 0 ? <Empty title="No messages stored for this session yet" /> : null}
           <ol className="transcript" aria-label="Transcript">

@@ -3,9 +3,9 @@ import type { AgentEvent, Task } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
-import { useClient } from "../context.tsx";
-import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
+import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
+import { useClient } from "../context.tsx";
 import { useEventStream } from "../live.ts";
 
 const statuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
@@ -13,7 +13,11 @@ type TaskStatus = (typeof statuses)[number];
 
 function Priority({ value }: { value: number }) {
   const level = value > 0 ? "high" : value < 0 ? "low" : "normal";
-  return <span className={`pill priority-${level}`} aria-label={`Priority ${value}`}>{value > 0 ? `+${value}` : value}</span>;
+  return (
+    <span className={`pill priority-${level}`} aria-label={`Priority ${value}`}>
+      {value > 0 ? `+${value}` : value}
+    </span>
+  );
 }
 
 export function TasksPage() {
@@ -45,7 +49,9 @@ export function TasksPage() {
     <section>
       <div className="page-head">
         <h1>Tasks</h1>
-        <button type="button" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>{creating ? "Close" : "Create a task"}</button>
+        <button type="button" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>
+          {creating ? "Close" : "Create a task"}
+        </button>
       </div>
       {creating ? <TaskForm onDone={() => setCreating(false)} /> : null}
       <div className="filters" role="group" aria-label="Filters">
@@ -54,7 +60,9 @@ export function TasksPage() {
           <select value={filter.status ?? ""} onChange={(e) => setFilter("status", e.target.value)}>
             <option value="">any</option>
             {statuses.map((s) => (
-              <option key={s} value={s}>{s}</option>
+              <option key={s} value={s}>
+                {s}
+              </option>
             ))}
           </select>
         </label>
@@ -63,7 +71,9 @@ export function TasksPage() {
           <select value={filter.codebase_id ?? ""} onChange={(e) => setFilter("codebase", e.target.value)}>
             <option value="">any</option>
             {codebases.data?.map((c) => (
-              <option key={c.id} value={c.id}>{c.name}</option>
+              <option key={c.id} value={c.id}>
+                {c.name}
+              </option>
             ))}
           </select>
         </label>
@@ -73,7 +83,9 @@ export function TasksPage() {
             <option value="">any</option>
             <option value="local">this server</option>
             {workers.data?.map((w) => (
-              <option key={w.name} value={w.name}>{w.name}</option>
+              <option key={w.name} value={w.name}>
+                {w.name}
+              </option>
             ))}
           </select>
         </label>
@@ -90,21 +102,45 @@ export function TasksPage() {
           <table>
             <caption className="sr-only">Tasks in the order they run</caption>
             <thead>
-              <tr><th scope="col">Task</th><th scope="col">Priority</th><th scope="col">Status</th><th scope="col">Codebase</th><th scope="col">Runner</th><th scope="col">Attempts</th><th scope="col">Created</th><th scope="col"><span className="sr-only">Actions</span></th></tr>
+              <tr>
+                <th scope="col">Task</th>
+                <th scope="col">Priority</th>
+                <th scope="col">Status</th>
+                <th scope="col">Codebase</th>
+                <th scope="col">Runner</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Created</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
             </thead>
             <tbody>
               {tasks.data.map((t) => (
                 <tr key={t.id}>
-                  <td><Link href={`/tasks/${t.id}`}>{t.title}</Link></td>
-                  <td><Priority value={t.priority} /></td>
-                  <td><span className={`pill pill-${t.status}`}>{t.status}{t.cancel_requested && t.status === "running" ? " (cancelling)" : ""}</span></td>
+                  <td>
+                    <Link href={`/tasks/${t.id}`}>{t.title}</Link>
+                  </td>
+                  <td>
+                    <Priority value={t.priority} />
+                  </td>
+                  <td>
+                    <span className={`pill pill-${t.status}`}>
+                      {t.status}
+                      {t.cancel_requested && t.status === "running" ? " (cancelling)" : ""}
+                    </span>
+                  </td>
                   <td>{names.get(t.codebase_id) ?? t.codebase_id}</td>
                   <td>{t.worker_id ?? "—"}</td>
-                  <td>{t.attempts}/{t.max_attempts}</td>
+                  <td>
+                    {t.attempts}/{t.max_attempts}
+                  </td>
                   <td>{when(t.created_at)}</td>
                   <td>
                     {t.status === "pending" || t.status === "running" ? (
-                      <button type="button" className="secondary danger" onClick={() => cancel.mutate(t.id)} aria-label={`Cancel ${t.title}`}>Cancel</button>
+                      <button type="button" className="secondary danger" onClick={() => cancel.mutate(t.id)} aria-label={`Cancel ${t.title}`}>
+                        Cancel
+                      </button>
                     ) : null}
                   </td>
                 </tr>
@@ -146,14 +182,28 @@ function TaskForm({ onDone }: { onDone: () => void }) {
       onDone();
     },
   });
-  if (codebases.data?.length === 0) return <Empty title="Register a codebase first"><Link href="/codebases">Go to the codebases</Link></Empty>;
+  if (codebases.data?.length === 0)
+    return (
+      <Empty title="Register a codebase first">
+        <Link href="/codebases">Go to the codebases</Link>
+      </Empty>
+    );
   return (
-    <form className="card form" aria-label="Create a task" onSubmit={(e) => { e.preventDefault(); create.mutate(); }}>
+    <form
+      className="card form"
+      aria-label="Create a task"
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate();
+      }}
+    >
       <div className="grid">
         <label htmlFor="task-codebase">Codebase</label>
         <select id="task-codebase" value={target} onChange={(e) => setCodebase(e.target.value)}>
           {codebases.data?.map((c) => (
-            <option key={c.id} value={c.id}>{c.name}</option>
+            <option key={c.id} value={c.id}>
+              {c.name}
+            </option>
           ))}
         </select>
         <label htmlFor="task-title">Title</label>
@@ -161,15 +211,21 @@ function TaskForm({ onDone }: { onDone: () => void }) {
         <label htmlFor="task-agent">Agent</label>
         <select id="task-agent" value={agent} onChange={(e) => setAgent(e.target.value)}>
           {["build", "plan", "explore", "general"].map((a) => (
-            <option key={a} value={a}>{a}</option>
+            <option key={a} value={a}>
+              {a}
+            </option>
           ))}
         </select>
         <label htmlFor="task-model">Model</label>
         <select id="task-model" value={model} onChange={(e) => setModel(e.target.value)}>
           <option value="">the codebase's default</option>
-          {models.data?.models.filter((m) => m.available).map((m) => (
-            <option key={m.id} value={m.id}>{m.name} ({m.available_on.join(", ")})</option>
-          ))}
+          {models.data?.models
+            .filter((m) => m.available)
+            .map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.name} ({m.available_on.join(", ")})
+              </option>
+            ))}
         </select>
         <label htmlFor="task-priority">Priority</label>
         <input id="task-priority" type="number" min={-1000} max={1000} value={priority} onChange={(e) => setPriority(Number(e.target.value))} />
@@ -179,7 +235,11 @@ function TaskForm({ onDone }: { onDone: () => void }) {
       <label htmlFor="task-prompt">Prompt</label>
       <textarea id="task-prompt" rows={4} value={prompt} onChange={(e) => setPrompt(e.target.value)} required />
       {create.error ? <ErrorNote error={create.error} /> : null}
-      <div className="actions"><button type="submit" disabled={create.isPending}>Create task</button></div>
+      <div className="actions">
+        <button type="submit" disabled={create.isPending}>
+          Create task
+        </button>
+      </div>
     </form>
   );
 }
@@ -190,10 +250,15 @@ export function TaskPage() {
   const queryClient = useQueryClient();
   const task = useQuery({ queryKey: ["task", id], queryFn: () => client.trpc.tasks.get.query({ id }) });
   const t = task.data;
-  const cancel = useMutation({ mutationFn: () => client.trpc.tasks.cancel.mutate({ id }), onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }) });
+  const cancel = useMutation({
+    mutationFn: () => client.trpc.tasks.cancel.mutate({ id }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }),
+  });
   return (
     <section>
-      <p><Link href="/tasks">← All tasks</Link></p>
+      <p>
+        <Link href="/tasks">← All tasks</Link>
+      </p>
       {task.isPending ? <Loading /> : null}
       {task.error ? <ErrorNote error={task.error} /> : null}
       {t ? (
@@ -203,16 +268,26 @@ export function TaskPage() {
             <span className={`pill pill-${t.status}`}>{t.status}</span>
             <Priority value={t.priority} />
             {t.status === "pending" || t.status === "running" ? (
-              <button type="button" className="danger" onClick={() => cancel.mutate()} disabled={cancel.isPending}>Cancel task</button>
+              <button type="button" className="danger" onClick={() => cancel.mutate()} disabled={cancel.isPending}>
+                Cancel task
+              </button>
             ) : null}
           </div>
           <dl className="facts">
-            <dt>Agent</dt><dd>{t.agent_type}</dd>
-            <dt>Model</dt><dd>{t.model ?? "default"}</dd>
-            <dt>Runner</dt><dd>{t.worker_id ?? "not claimed yet"}</dd>
-            <dt>Attempts</dt><dd>{t.attempts} of {t.max_attempts}</dd>
-            <dt>Created</dt><dd>{when(t.created_at)}</dd>
-            <dt>Finished</dt><dd>{when(t.completed_at)}</dd>
+            <dt>Agent</dt>
+            <dd>{t.agent_type}</dd>
+            <dt>Model</dt>
+            <dd>{t.model ?? "default"}</dd>
+            <dt>Runner</dt>
+            <dd>{t.worker_id ?? "not claimed yet"}</dd>
+            <dt>Attempts</dt>
+            <dd>
+              {t.attempts} of {t.max_attempts}
+            </dd>
+            <dt>Created</dt>
+            <dd>{when(t.created_at)}</dd>
+            <dt>Finished</dt>
+            <dd>{when(t.completed_at)}</dd>
           </dl>
           <h2>Prompt</h2>
           <pre className="prompt">{t.prompt}</pre>
@@ -221,13 +296,24 @@ export function TaskPage() {
               <h2>Lost attempts</h2>
               <ul>
                 {t.attempt_errors.map((a) => (
-                  <li key={a.attempt}>Attempt {a.attempt} on {a.worker_id ?? "?"}: {a.reason} ({when(a.at)})</li>
+                  <li key={a.attempt}>
+                    Attempt {a.attempt} on {a.worker_id ?? "?"}: {a.reason} ({when(a.at)})
+                  </li>
                 ))}
               </ul>
             </>
           ) : null}
-          {t.error ? <p className="error-text" role="alert">{t.error}</p> : null}
-          {t.result ? (<><h2>Result</h2><pre className="prompt">{t.result}</pre></>) : null}
+          {t.error ? (
+            <p className="error-text" role="alert">
+              {t.error}
+            </p>
+          ) : null}
+          {t.result ? (
+            <>
+              <h2>Result</h2>
+              <pre className="prompt">{t.result}</pre>
+            </>
+          ) : null}
           <h2>Events</h2>
           <TaskEvents task={t} onEnd={() => void queryClient.invalidateQueries({ queryKey: ["task", id] })} />
         </>
@@ -251,7 +337,11 @@ function TaskEvents({ task, onEnd }: { task: Task; onEnd: () => void }) {
   if (mine.length === 0) return <p className="muted">No events yet: the task waits for a runner.</p>;
   return (
     <>
-      {stream.state === "reconnecting" ? <p className="warn" role="status">Reconnecting…</p> : null}
+      {stream.state === "reconnecting" ? (
+        <p className="warn" role="status">
+          Reconnecting…
+        </p>
+      ) : null}
       <RunLog model={model} />
       <UsageLine model={model} />
     </>

@@ -1,7 +1,7 @@
 /** Workers: who is online, draining or gone, what they have and run, and when they were last heard from. */
 import { useQuery } from "@tanstack/react-query";
-import { useClient } from "../context.tsx";
 import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
+import { useClient } from "../context.tsx";
 
 export function WorkersPage() {
   const client = useClient();
@@ -29,9 +29,7 @@ export function WorkersPage() {
                 <p>
                   {w.running_tasks} of {w.concurrency} slots busy · last heard {when(w.last_heartbeat_at)}
                 </p>
-                <p className="muted">
-                  Codebases: {w.codebases.length ? w.codebases.map((c) => `${c.name} (${c.path})`).join(", ") : "none"}
-                </p>
+                <p className="muted">Codebases: {w.codebases.length ? w.codebases.map((c) => `${c.name} (${c.path})`).join(", ") : "none"}</p>
                 <p className="muted">Models: {w.models === null ? "not reported yet" : w.models.join(", ") || "none"}</p>
               </li>
             );

@@ -197,7 +197,15 @@ const floorTarget: Target = {
       child.stdout!.once("data", (chunk: Buffer) => {
         const url = /listening on (http:\/\/\S+)/.exec(chunk.toString())?.[1];
         if (!url) return reject(new Error(`floor server said: ${chunk}`));
-        resolve({ url, pid: child.pid!, stop: () => new Promise<void>((done) => (child.once("exit", () => done()), child.kill("SIGTERM"))) });
+        resolve({
+          url,
+          pid: child.pid!,
+          stop: () =>
+            new Promise<void>((done) => {
+              child.once("exit", () => done());
+              child.kill("SIGTERM");
+            }),
+        });
       });
     }),
 };

@@ -29,6 +29,7 @@ export async function benchQueueThroughput(driver: TestDriver, workers: number, 
   const post = async (p: string, body: unknown) => {
     const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (res.status >= 300 && res.status !== 204) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
+    // biome-ignore lint/suspicious/noExplicitAny: the bench reads arbitrary JSON
     return res.status === 204 ? null : ((await res.json()) as Record<string, any>);
   };
   try {

@@ -55,22 +55,21 @@ function positiveInt(flag: string, value: string | undefined, fallback: number):
   return n;
 }
 
+const options = {
+  server: { type: "string" },
+  name: { type: "string" },
+  codebase: { type: "string", multiple: true },
+  token: { type: "string" },
+  concurrency: { type: "string" },
+  "drain-seconds": { type: "string" },
+  "opencode-config": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 async function main(argv: string[]) {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>["values"];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        server: { type: "string" },
-        name: { type: "string" },
-        codebase: { type: "string", multiple: true },
-        token: { type: "string" },
-        concurrency: { type: "string" },
-        "drain-seconds": { type: "string" },
-        "opencode-config": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, options }));
   } catch (err) {
     fail(`${(err as Error).message}\n\n${usage}`);
   }
@@ -93,7 +92,7 @@ async function main(argv: string[]) {
   const dup = codebases.find((c, i) => codebases.findIndex((d) => d.name === c.name) !== i);
   if (dup) fail(`--codebase name "${dup.name}" is given twice`);
 
-  let config;
+  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.env);
     if (values["opencode-config"] !== undefined) config.opencode.providerConfig = parseProviderConfig(values["opencode-config"]);
@@ -114,7 +113,7 @@ async function main(argv: string[]) {
   });
   let stopping: Promise<void> | null = null;
   const stop = (signal: string) => {
-    log.info({ worker: name }, `${signal} received, ${stopping ? "handing back running tasks now" : "finishing running tasks"}`);
+    log.info({ worker: name }, `${signal} received, ${stopping !== null ? "handing back running tasks now" : "finishing running tasks"}`);
     const s = worker.stop();
     stopping ??= s.then(() => {
       log.info({ worker: name }, "stopped");

@@ -4,6 +4,7 @@
  * output, file contents) may contain either, and must not be lost for it, so such
  * characters become U+FFFD before they are stored.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be found
 const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** The string with NUL and unpaired surrogates replaced by U+FFFD. */

@@ -200,7 +200,10 @@ export class AgentRunner {
     const run = sessionId ? this.runs.get(sessionId) : undefined;
     if (!run || run.done) return;
 
-    if (type === "permission.asked") return this.onPermissionAsked(run, properties);
+    if (type === "permission.asked") {
+      this.onPermissionAsked(run, properties);
+      return;
+    }
     if (type === "permission.replied") {
       const id = String(properties.requestID ?? properties.permissionID ?? properties.id);
       const timer = run.permissions.get(id);
@@ -356,7 +359,7 @@ export class AgentRunner {
     this.runs.delete(run.translator.sessionId);
     if (!this.busy()) this.hooks.onIdle?.();
     const recording = run.sink.finished({ status, ...(error ? { error } : {}) });
-    if (recording) {
+    if (recording !== undefined) {
       const tracked = recording.catch(() => {}).finally(() => this.finishing.delete(tracked));
       this.finishing.add(tracked);
     }

@@ -66,7 +66,7 @@ export class Bridge {
    * last run's end applies it otherwise).
    */
   private applyConfigChange(): Promise<void> {
-    if (this.restarting) return this.restarting;
+    if (this.restarting !== null) return this.restarting;
     if (!this.connection.configChanged() || this.runner.busy()) return Promise.resolve();
     this.models.invalidate();
     for (const listener of this.restartListeners) listener();

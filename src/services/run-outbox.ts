@@ -42,7 +42,7 @@ export class RunOutbox {
 
   /** Resolves once everything pushed so far is stored (or dropped as unstorable). */
   async flushed(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.draining !== null) await this.draining;
   }
 
   private async drain(): Promise<void> {

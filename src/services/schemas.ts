@@ -30,6 +30,7 @@ export const AbsolutePath = z
   .transform((p) => (p.length > 1 ? p.replace(/\/+$/, "") : p));
 
 /** What an id may not contain: control characters (Postgres cannot even store NUL). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
 export const noControlCharacters = /^[^\u0000-\u001f\u007f]*$/;
 
 export const Id = z.string().min(1).max(200).regex(noControlCharacters, "must not contain control characters");

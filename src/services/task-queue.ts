@@ -6,9 +6,9 @@
  * that has moved on. Reports are idempotent: a retry changes nothing.
  */
 import { randomUUID } from "node:crypto";
-import { and, asc, desc, eq, inArray, isNull, lt, max, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { agentEvents, codebases, sessions, tasks } from "../db/schema.js";
+import { codebases, sessions, tasks } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
 import { conflict, invalid, notFound, ServiceError } from "./errors.js";
 import { appendInTx } from "./events/log.js";

@@ -328,7 +328,7 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
 
     // The supervisor brings OpenCode back; the next trigger works.
     s.llm.setScript([{ text: "Back again." }]);
-    let next: { status: number; body: any } | undefined;
+    let next: Awaited<ReturnType<typeof s.api>> | undefined;
     for (let i = 0; i < 120; i++) {
       next = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "Still there?", new_session: true });
       if (next.status === 202) break;

@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createDb } from "../../src/db/client.js";
 import { type RunningServer, startServer } from "../../src/server.js";
-import { EventLog } from "../../src/services/events/log.js";
+import type { EventLog } from "../../src/services/events/log.js";
 import type { NewEvent } from "../../src/services/events/types.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
@@ -22,7 +22,6 @@ import { connectSse, type SseConnection } from "../support/sse-client.js";
 const followers = 200;
 const batches = 60;
 const perBatch = 20;
-const total = batches * perBatch;
 
 const output = (i: number): NewEvent => ({
   type: "output",

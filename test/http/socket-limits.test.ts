@@ -56,7 +56,10 @@ describe("socket limits on a real listener", { timeout: 120_000 }, () => {
     slow.socket.write("POST /v1/opencode/codebases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n");
     let sent = 0;
     const drip = setInterval(() => {
-      if (!slow.socket.destroyed) slow.socket.write("{"), sent++;
+      if (!slow.socket.destroyed) {
+        slow.socket.write("{");
+        sent++;
+      }
     }, 250);
     await slow.closed;
     clearInterval(drip);

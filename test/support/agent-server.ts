@@ -19,6 +19,7 @@ export interface AgentServer {
   /** The opencode.json the server's OpenCode reads, when started with `providerConfigFile`. */
   configFile: string | undefined;
   /** JSON request against the server; returns status and parsed body. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }

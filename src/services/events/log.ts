@@ -107,7 +107,10 @@ export class EventLog {
     return new Promise((resolve, reject) => {
       let queue = this.queues.get(streamId);
       const first = !queue;
-      if (!queue) this.queues.set(streamId, (queue = []));
+      if (!queue) {
+        queue = [];
+        this.queues.set(streamId, queue);
+      }
       queue.push({ events, resolve, reject });
       if (first) void this.drain(streamId);
     });
@@ -199,7 +202,10 @@ export class EventLog {
     if (this.known(streamId) > afterId || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       let set = this.waiters.get(streamId);
-      if (!set) this.waiters.set(streamId, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.waiters.set(streamId, set);
+      }
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", done);

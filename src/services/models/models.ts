@@ -80,7 +80,10 @@ export async function listModels({ ctx }: { ctx: ServiceContext }): Promise<Mode
   models.sort((a, b) => Number(b.id === defaultModel) - Number(a.id === defaultModel) || Number(b.available) - Number(a.available));
 
   const providers: Record<string, string[]> = {};
-  for (const m of models) (providers[m.provider] ??= []).push(m.id);
+  for (const m of models) {
+    providers[m.provider] ??= [];
+    providers[m.provider]!.push(m.id);
+  }
   const opencode = ctx.bridge.connection.status().state;
   const serverSilent =
     opencode === "starting" || opencode === "connecting"

@@ -109,7 +109,7 @@ export function CodebasesPage() {
                     </button>
                   ) : null}
                   {confirming === c.id ? (
-                    <span className="confirm" role="group" aria-label={`Confirm deleting ${c.name}`}>
+                    <fieldset className="confirm" aria-label={`Confirm deleting ${c.name}`}>
                       Delete {c.name}, its sessions, tasks and events?
                       <button type="button" className="danger" onClick={() => remove.mutate(c.id)}>
                         Yes, delete
@@ -117,7 +117,7 @@ export function CodebasesPage() {
                       <button type="button" className="secondary" onClick={() => setConfirming(null)}>
                         Keep it
                       </button>
-                    </span>
+                    </fieldset>
                   ) : (
                     <button type="button" className="danger secondary" onClick={() => setConfirming(c.id)} aria-label={`Delete ${c.name}`}>
                       Delete

@@ -168,7 +168,7 @@ function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionI
           <Link href={`/codebases/${codebaseId}/sessions/${sessionId}`}>
             <code>{sessionId}</code>
           </Link>{" "}
-          <span className={`pill pill-${model.status}`} aria-label={`Run status: ${model.status}`}>
+          <span className={`pill pill-${model.status}`} role="status" aria-label={`Run status: ${model.status}`}>
             {model.status}
           </span>
         </p>

@@ -113,7 +113,9 @@ export function SessionPage() {
 }
 
 function MessageView({ message }: { message: Message }) {
-  const tools = (message.parts as { type?: string; tool?: string; state?: { status?: string; title?: string } }[]).filter((p) => p.type === "tool");
+  const tools = (message.parts as { id?: string; callID?: string; type?: string; tool?: string; state?: { status?: string; title?: string } }[]).filter(
+    (p) => p.type === "tool",
+  );
   const tokens = message.tokens as { input?: number; output?: number } | null;
   return (
     <li className={`message message-${message.role}`}>
@@ -124,7 +126,7 @@ function MessageView({ message }: { message: Message }) {
       </p>
       {message.text ? <Markdown options={{ forceBlock: true, disableParsingRawHTML: true }}>{message.text}</Markdown> : null}
       {tools.map((t, i) => (
-        <p key={i} className="tool-head">
+        <p key={t.id ?? t.callID ?? `${t.tool}-${i}`} className="tool-head">
           <span className="badge">{t.tool}</span> <span className="tool-title">{t.state?.title ?? ""}</span>{" "}
           <span className={`state state-${t.state?.status}`}>{t.state?.status}</span>
         </p>

@@ -14,7 +14,7 @@ type TaskStatus = (typeof statuses)[number];
 function Priority({ value }: { value: number }) {
   const level = value > 0 ? "high" : value < 0 ? "low" : "normal";
   return (
-    <span className={`pill priority-${level}`} aria-label={`Priority ${value}`}>
+    <span className={`pill priority-${level}`} role="img" aria-label={`Priority ${value}`}>
       {value > 0 ? `+${value}` : value}
     </span>
   );
@@ -54,7 +54,7 @@ export function TasksPage() {
         </button>
       </div>
       {creating ? <TaskForm onDone={() => setCreating(false)} /> : null}
-      <div className="filters" role="group" aria-label="Filters">
+      <fieldset className="filters" aria-label="Filters">
         <label>
           Status
           <select value={filter.status ?? ""} onChange={(e) => setFilter("status", e.target.value)}>
@@ -89,7 +89,7 @@ export function TasksPage() {
             ))}
           </select>
         </label>
-      </div>
+      </fieldset>
       {tasks.isPending ? <Loading /> : null}
       {tasks.error ? <ErrorNote error={tasks.error} /> : null}
       {tasks.data?.length === 0 ? (
@@ -325,10 +325,10 @@ export function TaskPage() {
 function TaskEvents({ task, onEnd }: { task: Task; onEnd: () => void }) {
   const stream = useEventStream(task.codebase_id, { from: 0 });
   // Every stored event of a task's runs carries its task_id.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the events array grows in place; version says it grew
   const mine = useMemo(
     () => stream.events.filter((e: AgentEvent) => e.task_id === task.id || (e.data as { task_id?: string }).task_id === task.id),
-    // biome-ignore lint/correctness/useExhaustiveDependencies: version says the array grew
-    [stream.version, task.id],
+    [stream.events, stream.version, task.id],
   );
   const model = useRunModel(mine, stream.version);
   useEffect(() => {

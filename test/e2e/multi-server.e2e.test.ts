@@ -8,11 +8,12 @@ import { createDb } from "../../src/db/client.js";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { type ServerProcess, startCli } from "../support/cli.js";
 import { createPostgresDatabase, type TestDriver } from "../support/db.js";
+import { describeNeeds } from "../support/skip.js";
 import { connectSse, type SseConnection } from "../support/sse-client.js";
 
 const baseUrl = process.env.DATABASE_URL?.trim();
 
-describe("a second server process on the same Postgres", { skip: baseUrl ? false : "needs DATABASE_URL", timeout: 300_000 }, () => {
+describeNeeds(baseUrl ? false : "needs DATABASE_URL", "a second server process on the same Postgres", { timeout: 300_000 }, () => {
   let a: AgentServer;
   let b: ServerProcess;
   let drop: () => Promise<void>;

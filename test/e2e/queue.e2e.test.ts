@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Cluster, startCluster, workerToken } from "../support/cluster.js";
 import { eventually } from "../support/processes.js";
+import { describeNeeds } from "../support/skip.js";
 
 const hasPostgres = Boolean(process.env.DATABASE_URL?.trim());
 
-describe("the task queue with real worker processes", { skip: hasPostgres ? false : "needs DATABASE_URL", timeout: 900_000 }, () => {
+describeNeeds(hasPostgres ? false : "needs DATABASE_URL", "the task queue with real worker processes", { timeout: 900_000 }, () => {
   let c: Cluster;
   before(async () => {
     // Three slots each, and a short drain so the SIGTERM test sees a hand-back quickly.

@@ -7,10 +7,11 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { apiKey, type Cluster, providerKey, type StreamEvent, startCluster, workerToken } from "../support/cluster.js";
+import { describeNeeds } from "../support/skip.js";
 
 const hasPostgres = Boolean(process.env.DATABASE_URL?.trim());
 
-describe("workers and the server as separate processes", { skip: hasPostgres ? false : "needs DATABASE_URL", timeout: 900_000 }, () => {
+describeNeeds(hasPostgres ? false : "needs DATABASE_URL", "workers and the server as separate processes", { timeout: 900_000 }, () => {
   let c: Cluster;
   before(async () => {
     c = await startCluster({ workers: ["worker-a", "worker-b"] });

@@ -17,11 +17,12 @@ import { createPostgresDatabase } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
 import { eventually } from "../support/processes.js";
 import { type DroppingProxy, startDroppingProxy } from "../support/proxy.js";
+import { describeNeeds } from "../support/skip.js";
 import { connectSse } from "../support/sse-client.js";
 
 const baseUrl = process.env.DATABASE_URL?.trim();
 
-describe("the database goes away and comes back", { skip: baseUrl ? false : "needs DATABASE_URL" }, () => {
+describeNeeds(baseUrl ? false : "needs DATABASE_URL", "the database goes away and comes back", {}, () => {
   let proxy: DroppingProxy;
   let server: RunningServer;
   let drop: () => Promise<void>;

@@ -17,6 +17,7 @@ import type { NewEvent } from "../../src/services/events/types.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
 import { leaseTask } from "../support/leased-task.js";
+import { describeNeeds } from "../support/skip.js";
 import { connectSse, type SseConnection } from "../support/sse-client.js";
 
 const followers = 200;
@@ -155,7 +156,7 @@ describe("the stream limit (CODETETHER_MAX_STREAMS)", () => {
 });
 
 const pgUrl = process.env.DATABASE_URL?.trim();
-describe("followers on two servers sharing Postgres", { skip: pgUrl ? false : "needs DATABASE_URL", timeout: 120_000 }, () => {
+describeNeeds(pgUrl ? false : "needs DATABASE_URL", "followers on two servers sharing Postgres", { timeout: 120_000 }, () => {
   const servers: RunningServer[] = [];
   let tmp: string;
   let drop: () => Promise<void>;

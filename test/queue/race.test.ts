@@ -16,10 +16,11 @@ import { createTask, listTasks } from "../../src/services/tasks.js";
 import { registerWorker } from "../../src/services/workers.js";
 import { createPostgresDatabase } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
+import { describeNeeds } from "../support/skip.js";
 
 const url = process.env.DATABASE_URL?.trim();
 
-describe("claim races on real Postgres", { skip: url ? false : "needs DATABASE_URL" }, () => {
+describeNeeds(url ? false : "needs DATABASE_URL", "claim races on real Postgres", {}, () => {
   const pools: { database: Database; services: Services }[] = [];
   let drop: () => Promise<void>;
   let tmp: string;

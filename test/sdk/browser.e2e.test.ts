@@ -17,6 +17,7 @@ import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { pgliteDriver } from "../support/db.js";
+import { describeNeeds } from "../support/skip.js";
 import type { PageRun } from "./browser-result.js";
 
 const exec = promisify(execFile);
@@ -58,7 +59,7 @@ async function startSameOrigin(api: string, script: string): Promise<{ url: stri
   };
 }
 
-describe("@codetether/sdk in Chromium", { skip, timeout: 300_000 }, () => {
+describeNeeds(skip, "@codetether/sdk in Chromium", { timeout: 300_000 }, () => {
   let live: AgentServer;
   let origin: Awaited<ReturnType<typeof startSameOrigin>>;
   let browser: Browser;

@@ -5,6 +5,7 @@ import { EventLog } from "../../src/services/events/log.js";
 import type { AgentEvent, NewEvent } from "../../src/services/events/types.js";
 import { StreamWindow } from "../../src/services/events/window.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
+import { describeNeeds } from "../support/skip.js";
 
 const output = (i: number, writer = 0): NewEvent => ({
   type: "output",
@@ -76,7 +77,7 @@ for (const driver of testDrivers()) {
 }
 
 const url = process.env.DATABASE_URL?.trim();
-describe("event log across connections (real Postgres)", { skip: url ? false : "needs DATABASE_URL" }, () => {
+describeNeeds(url ? false : "needs DATABASE_URL", "event log across connections (real Postgres)", {}, () => {
   let dbUrl: string;
   let drop: () => Promise<void>;
   const opened: Database[] = [];

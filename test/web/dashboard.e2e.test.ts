@@ -15,6 +15,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { repoRoot } from "../support/cli.js";
 import { pgliteDriver } from "../support/db.js";
+import { describeNeeds } from "../support/skip.js";
 
 const exec = promisify(execFile);
 const chromiumPath = "/usr/bin/chromium";
@@ -40,7 +41,7 @@ async function open(browser: Browser, url: string, width = 1280): Promise<{ page
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 
-describe("the web dashboard in Chromium", { skip, timeout: 900_000 }, () => {
+describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () => {
   let s: AgentServer;
   let browser: Browser;
   before(async () => {
@@ -213,7 +214,7 @@ describe("the web dashboard in Chromium", { skip, timeout: 900_000 }, () => {
   });
 });
 
-describe("the web dashboard with an API key", { skip, timeout: 300_000 }, () => {
+describeNeeds(skip, "the web dashboard with an API key", { timeout: 300_000 }, () => {
   const key = "dashboard-key-0123456789";
   let s: AgentServer;
   let browser: Browser;

@@ -3,7 +3,7 @@
  * live, with the same ids, by the other (LISTEN/NOTIFY hint, then a read of the log).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, test } from "node:test";
 import { createDb } from "../../src/db/client.js";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { type ServerProcess, startCli } from "../support/cli.js";

@@ -4,7 +4,7 @@
  * idempotent reports, routing to an offline worker, and SIGTERM.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, test } from "node:test";
 import { type Cluster, startCluster, workerToken } from "../support/cluster.js";
 import { eventually } from "../support/processes.js";
 import { describeNeeds } from "../support/skip.js";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, test } from "node:test";
 import { apiKey, type Cluster, providerKey, type StreamEvent, startCluster, workerToken } from "../support/cluster.js";
 import { describeNeeds } from "../support/skip.js";
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, test } from "node:test";
 import { createDb, type Database } from "../../src/db/client.js";
 import { createCodebase } from "../../src/services/codebases.js";
 import type { ServiceContext } from "../../src/services/context.js";

@@ -9,7 +9,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";

@@ -87,6 +87,8 @@ export const workers = pgTable("workers", {
   concurrency: integer("concurrency").notNull().default(1),
   lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
   draining: boolean("draining").notNull().default(false),
+  /** When a lease of this worker's last lapsed (it stopped renewing): until it is heard from again, it gets no new work. */
+  leaseLapsedAt: timestamp("lease_lapsed_at", { withTimezone: true, mode: "date" }),
   /** What the worker's OpenCode can run, as it last reported; null until it has. */
   models: jsonb("models").$type<RunnerModels>(),
   createdAt: createdAt(),

@@ -6,6 +6,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Bridge } from "./bridge.js";
 import type { EventLog } from "./events/log.js";
 import type { LocalRunner } from "./local-runner.js";
+import type { TaskWake } from "./task-wake.js";
 
 export interface ServiceContext {
   /** This server process, as the owner of the runs it starts (see run-liveness.ts). */
@@ -15,6 +16,8 @@ export interface ServiceContext {
   events: EventLog;
   bridge: Bridge;
   localRunner: LocalRunner;
+  /** Wakes claims waiting for work (see task-wake.ts). */
+  taskWake: TaskWake;
   log: Logger;
   metrics: Metrics;
   /** Aborts when the server shuts down, so long-lived streams end and let it stop. */

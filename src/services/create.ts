@@ -13,6 +13,7 @@ import type { ServiceContext } from "./context.js";
 import { EventLog } from "./events/log.js";
 import { LocalRunner } from "./local-runner.js";
 import { RunLiveness } from "./run-liveness.js";
+import { TaskWake } from "./task-wake.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
 const stopAllGraceMs = 5000;
@@ -34,6 +35,8 @@ export async function createServices(options: {
   const log = options.log ?? createLogger({ name: "codetether", level: options.config.logLevel, secrets: [] });
   const events = new EventLog(options.database, { window: { maxBytes: options.config.streamWindowBytes, maxEvents: 10_000 } });
   await events.start();
+  const taskWake = new TaskWake(options.database);
+  await taskWake.start();
   const bridge = new Bridge(options.config.opencode, options.opencodeEnv, log);
   const db = options.database.db;
   const metrics = new Metrics({
@@ -68,6 +71,7 @@ export async function createServices(options: {
     localRunner,
     log,
     metrics,
+    taskWake,
     shutdown: shutdown.signal,
   };
   await liveness.start();
@@ -84,10 +88,11 @@ export async function createServices(options: {
       const stopped = bridge.runner.stopAll("The server shut down while the agent was running");
       await Promise.race([stopped, new Promise((r) => setTimeout(r, stopAllGraceMs).unref())]);
       await events.followersCaughtUp(1000);
-      shutdown.abort(); // ends the streams
+      shutdown.abort(); // ends the streams and waiting claims
       await stopped;
       await bridge.stop();
       await events.stop();
+      await taskWake.stop();
     },
   };
 }

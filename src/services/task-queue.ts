@@ -5,14 +5,14 @@
  * is refused (409), so a runner that froze and woke up late cannot touch a task
  * that has moved on. Reports are idempotent: a retry changes nothing.
  */
-import { randomUUID } from "node:crypto";
-import { and, asc, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { codebases, sessions, tasks } from "../db/schema.js";
+import { codebases, sessions, tasks, workers } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
 import { conflict, invalid, notFound, ServiceError } from "./errors.js";
 import { appendInTx } from "./events/log.js";
 import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
+import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
 import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest } from "./tasks.types.js";
 
@@ -40,58 +40,114 @@ function routing(claimant: Claimant): SQL {
  * (`FOR UPDATE SKIP LOCKED`), and leases it. Null when there is none.
  */
 export async function claimTask(ctx: ServiceContext, claimant: Claimant): Promise<Claim | null> {
+  const [claim] = await claimTasks(ctx, claimant, 1);
+  return claim ?? null;
+}
+
+/**
+ * Takes up to `max` of the most urgent runnable tasks this claimant may run, in one
+ * statement (`FOR UPDATE SKIP LOCKED`, so two claimants never take the same task),
+ * each leased with a token of its own; their `claimed` events commit with them.
+ */
+export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: number): Promise<Claim[]> {
   const lease = ctx.config.leaseSeconds;
   const db = ctx.database.db;
-  const candidate = db
+  const candidates = db
     .select({ id: tasks.id })
     .from(tasks)
     .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
     .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant)))
     .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
-    .limit(1)
+    .limit(max)
     .for("update", { of: tasks, skipLocked: true });
-  const token = randomUUID();
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
-  // One transaction, one commit: the lease and the `claimed` event exist together or not at all.
+  // One transaction, one commit: the leases and the `claimed` events exist together or not at all.
   const claimed = await db.transaction(async (tx) => {
-    const [row] = await tx
+    const rows = await tx
       .update(tasks)
       .set({
         status: "running",
         attempts: sql`${tasks.attempts} + 1`,
         uploadedThrough: 0,
         workerId,
-        leaseToken: token,
+        leaseToken: sql`gen_random_uuid()::text`,
         leaseExpiresAt: leaseEnd(lease),
         startedAt: sql`coalesce(${tasks.startedAt}, now())`,
         updatedAt: new Date(),
       })
-      // A scalar subquery runs once (an InitPlan); `IN (subquery)` may be re-run per row and claim many.
-      .where(and(eq(tasks.id, sql`(${candidate})`), eq(tasks.status, "pending")))
+      // ARRAY(subquery) runs once (an InitPlan); a bare `IN (subquery)` may be re-run per row and claim more.
+      .where(and(sql`${tasks.id} = any(array(${candidates}))`, eq(tasks.status, "pending")))
       .returning();
-    if (!row) return null;
-    const [codebase] = await tx.select().from(codebases).where(eq(codebases.id, row.codebaseId));
-    const stored = await appendInTx(tx, row.codebaseId, [
-      {
-        type: "status",
-        data: { session_id: null, status: "claimed", task_id: row.id, attempt: row.attempts, message: `Attempt ${row.attempts} on ${workerId}` },
-        taskId: row.id,
-      },
-    ]);
-    return { row, codebase: codebase!, stored };
+    if (rows.length === 0) return null;
+    rows.sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+    const codebaseRows = await tx
+      .select()
+      .from(codebases)
+      .where(inArray(codebases.id, [...new Set(rows.map((r) => r.codebaseId))]));
+    const stored: { codebaseId: string; events: Awaited<ReturnType<typeof appendInTx>> }[] = [];
+    for (const codebaseId of new Set(rows.map((r) => r.codebaseId))) {
+      const events = rows
+        .filter((r) => r.codebaseId === codebaseId)
+        .map(
+          (row): NewEvent => ({
+            type: "status",
+            data: { session_id: null, status: "claimed", task_id: row.id, attempt: row.attempts, message: `Attempt ${row.attempts} on ${workerId}` },
+            taskId: row.id,
+          }),
+        );
+      stored.push({ codebaseId, events: await appendInTx(tx, codebaseId, events) });
+    }
+    return { rows, codebases: new Map(codebaseRows.map((c) => [c.id, c])), stored };
   });
-  if (!claimed) return null;
-  const { row, codebase, stored } = claimed;
-  ctx.events.stored(row.codebaseId, stored);
-  ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
-  return {
-    task: toTask(row),
-    codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: codebase.agentConfig },
-    attempt: row.attempts,
-    lease_token: token,
-    lease_seconds: lease,
-  };
+  if (!claimed) return [];
+  for (const { codebaseId, events } of claimed.stored) ctx.events.stored(codebaseId, events);
+  return claimed.rows.map((row) => {
+    ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
+    const codebase = claimed.codebases.get(row.codebaseId)!;
+    return {
+      task: toTask(row),
+      codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: codebase.agentConfig },
+      attempt: row.attempts,
+      lease_token: row.leaseToken!,
+      lease_seconds: lease,
+    };
+  });
 }
+
+/**
+ * `claimTasks`, waiting up to `waitMs` for work when there is none: woken by the
+ * task hint (see task-wake.ts), looking again each second regardless. Answers
+ * nothing when the wait ends, the caller goes away (`signal`) or the server stops.
+ */
+export async function claimTasksWaiting(
+  ctx: ServiceContext,
+  claimant: Claimant,
+  max: number,
+  waitMs: number,
+  signal?: AbortSignal,
+  /** Asked before each try after the first: false ends the wait (the claimant stopped showing signs of life). */
+  stillThere?: () => Promise<boolean>,
+): Promise<Claim[]> {
+  const deadline = Date.now() + waitMs;
+  const stop = signal ? AbortSignal.any([signal, ctx.shutdown]) : ctx.shutdown;
+  const end = ctx.taskWake.begin();
+  try {
+    for (let tries = 0; ; tries++) {
+      if (tries > 0 && stillThere && !(await stillThere())) return [];
+      const mark = ctx.taskWake.mark();
+      const claims = await claimTasks(ctx, claimant, max);
+      if (claims.length > 0) return claims;
+      const left = deadline - Date.now();
+      if (left <= 0 || stop.aborted) return [];
+      await ctx.taskWake.wait(mark, Math.min(left, recheckMs), stop);
+    }
+  } finally {
+    end();
+  }
+}
+
+/** How often a waiting claim looks again without a hint (a lost hint, a backoff running out). */
+const recheckMs = 1000;
 
 /** Locks the task and checks the caller still holds its lease. */
 async function lockLeased(tx: Db, taskId: string, token: string): Promise<TaskRow> {
@@ -232,13 +288,14 @@ export async function releaseTask(ctx: ServiceContext, taskId: string, token: st
         updatedAt: new Date(),
       })
       .where(eq(tasks.id, taskId))
-      .returning();
+      .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
     const stored = await appendInTx(tx, current.codebaseId, [
       { type: "status", data: { session_id: current.sessionId, status: "released", task_id: taskId, message: reason }, taskId },
     ]);
     return { row: row!, stored };
   });
   ctx.events.stored(row.codebaseId, stored);
+  ctx.taskWake.wakeAll();
   return toTask(row);
 }
 
@@ -254,7 +311,7 @@ export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
       .where(and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, sql`now()`)))
       .limit(100)
       .for("update", { skipLocked: true });
-    const out: { row: TaskRow; stored: Awaited<ReturnType<typeof appendInTx>> }[] = [];
+    const out: { row: TaskRow; workerId: string | null; stored: Awaited<ReturnType<typeof appendInTx>> }[] = [];
     for (const current of rows) {
       const reason = `lease expired on ${current.workerId ?? "unknown runner"} (attempt ${current.attempts})`;
       const exhausted = current.attempts >= current.maxAttempts;
@@ -286,11 +343,13 @@ export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
           data: { session_id: current.sessionId, status: "failed", task_id: current.id, error: row!.error! },
           taskId: current.id,
         });
-      out.push({ row: row!, stored: await appendInTx(tx, current.codebaseId, events) });
+      out.push({ row: row!, workerId: current.workerId, stored: await appendInTx(tx, current.codebaseId, events) });
     }
     return out;
   });
   for (const { row, stored } of expired) ctx.events.stored(row.codebaseId, stored);
   ctx.metrics.leaseExpiries.inc(expired.length);
+  const silent = [...new Set(expired.map((e) => e.workerId).filter((w): w is string => w !== null && w !== localWorkerId))];
+  if (silent.length > 0) await ctx.database.db.update(workers).set({ leaseLapsedAt: new Date() }).where(inArray(workers.name, silent));
   return expired.length;
 }

@@ -1,6 +1,6 @@
 /** Task verbs for clients: create, list, read, cancel. The runner side is in task-queue.ts. */
 import { randomUUID } from "node:crypto";
-import { and, asc, desc, eq, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, type SQL } from "drizzle-orm";
 import { tasks, workers } from "../db/schema.js";
 import { getCodebaseRow } from "./codebases.js";
 import type { AgentConfig } from "./codebases.types.js";
@@ -9,6 +9,7 @@ import { conflict, notFound } from "./errors.js";
 import { appendInTx } from "./events/log.js";
 import { requireRunnable } from "./models/models.js";
 import type { RunnerModels } from "./models/models.types.js";
+import { taskRunnableHint } from "./task-wake.js";
 import type { CreateTaskRequest, ListTasksQuery, Task } from "./tasks.types.js";
 import { isOnline } from "./workers.js";
 
@@ -73,7 +74,8 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
       priority: input.priority ?? 0,
       maxAttempts: input.max_attempts ?? 3,
     })
-    .returning();
+    .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
+  ctx.taskWake.wakeAll();
   return toTask(row!);
 }
 

@@ -140,3 +140,27 @@ export const CompleteTaskRequest = z
   .strict()
   .openapi("CompleteTaskRequest");
 export type CompleteTaskRequest = z.infer<typeof CompleteTaskRequest>;
+
+export const CompleteManyRequest = z
+  .object({
+    completions: z
+      .array(CompleteTaskRequest.extend({ task_id: z.string().min(1).max(200) }).strict())
+      .min(1)
+      .max(100),
+  })
+  .strict()
+  .openapi("CompleteManyRequest");
+export type CompleteManyRequest = z.infer<typeof CompleteManyRequest>;
+
+export const CompletionResult = z
+  .discriminatedUnion("ok", [
+    z.object({ task_id: z.string(), ok: z.literal(true), task: Task }),
+    z.object({
+      task_id: z.string(),
+      ok: z.literal(false),
+      error: z.enum(["conflict", "not_found"]).openapi({ description: "conflict: the lease was lost or the task ended otherwise; not_found: no such task" }),
+      detail: z.string(),
+    }),
+  ])
+  .openapi("CompletionResult");
+export type CompletionResult = z.infer<typeof CompletionResult>;

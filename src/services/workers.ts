@@ -96,6 +96,17 @@ export async function workerForClaim(ctx: ServiceContext, name: string): Promise
   return touchWorker(ctx, name);
 }
 
+/**
+ * True when the worker was heard from within `withinMs` and since any lease of
+ * its last lapsed: a worker frozen mid-wait (SIGSTOP, a paused VM) keeps its claim
+ * request open, but it must not take new work until it shows a sign of life.
+ */
+export async function workerHeardFrom(ctx: ServiceContext, name: string, withinMs: number): Promise<boolean> {
+  const [row] = await ctx.database.db.select({ at: workers.lastHeartbeatAt, lapsed: workers.leaseLapsedAt }).from(workers).where(eq(workers.name, name));
+  const at = row?.at?.getTime() ?? 0;
+  return Date.now() - at <= withinMs && (!row?.lapsed || at > row.lapsed.getTime());
+}
+
 /** The worker as a claimant: the codebases it has and, once reported, the models it can run. */
 export function workerClaimant(row: Row): Claimant {
   return { kind: "worker", name: row.name, codebaseNames: row.codebases.map((c) => c.name), models: row.models ? row.models.models.map((m) => m.id) : null };

@@ -17,8 +17,11 @@ export class ServerApi {
     private readonly timeoutMs = 15_000,
   ) {}
 
-  /** POSTs JSON; resolves with the parsed body, or null for 204. */
-  async post<T>(path: string, body: unknown): Promise<T | null> {
+  /**
+   * POSTs JSON; resolves with the parsed body, or null for 204. `timeoutMs` overrides
+   * the client's (a long poll waits longer); `signal` cancels the call.
+   */
+  async post<T>(path: string, body: unknown, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T | null> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
@@ -28,7 +31,9 @@ export class ServerApi {
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: options.signal
+          ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs)])
+          : AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
       });
     } catch (err) {
       throw new RetryableError(`server unreachable: ${(err as Error).message}`);

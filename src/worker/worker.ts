@@ -15,6 +15,8 @@ import { RetryableError, ServerApi, withRetry } from "./server-api.js";
 
 /** How long registration waits for the local OpenCode to say what it can run. */
 const registerWaitMs = 15_000;
+/** How long one claim waits on the server for work (the long poll; the server allows up to 30). */
+const claimWaitSeconds = 20;
 
 export interface WorkerOptions {
   server: string;
@@ -104,9 +106,15 @@ export class CodetetherWorker {
       }
       let claim: Claim | null = null;
       try {
-        claim = await this.api.post<Claim>("/v1/opencode/worker/claim", { name: this.options.name });
+        // A long poll: the server answers as soon as a task is runnable for us, or with nothing after the wait.
+        claim = await this.api.post<Claim>(
+          "/v1/opencode/worker/claim",
+          { name: this.options.name, wait_seconds: claimWaitSeconds },
+          { timeoutMs: (claimWaitSeconds + 15) * 1000, signal: this.stopping.signal },
+        );
         failures = 0;
       } catch (err) {
+        if (this.stopping.signal.aborted) break; // the wait was cut short because we are stopping
         failures++;
         if (failures === 1 || failures % 10 === 0) this.log(`claim failed (${(err as Error).message}); retrying`);
         if (/HTTP 404/.test((err as Error).message)) await this.heartbeat();
@@ -114,7 +122,8 @@ export class CodetetherWorker {
         continue;
       }
       if (!claim) {
-        await this.sleep(this.options.pollMs ?? 1000);
+        // The server waited already; a short pause keeps a server that cannot wait (an old one) from being hammered.
+        await this.sleep(this.options.pollMs ?? 100);
         continue;
       }
       const release = new AbortController();

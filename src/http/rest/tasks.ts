@@ -1,11 +1,13 @@
 /** REST shim for the task queue (clients) and the worker protocol (workers). */
 import { z } from "@hono/zod-openapi";
 import { RunnerModels } from "../../services/models/models.types.js";
-import { claimTask, completeTask, heartbeatTask, releaseTask, uploadTaskEvents } from "../../services/task-queue.js";
+import { completeTask, heartbeatTask, releaseTask, uploadTaskEvents } from "../../services/task-queue.js";
 import { cancelTask, createTask, getTask, listTasks } from "../../services/tasks.js";
 import {
   Claim,
+  CompleteManyRequest,
   CompleteTaskRequest,
+  CompletionResult,
   CreateTaskRequest,
   LeaseRef,
   ListTasksQuery,
@@ -14,10 +16,20 @@ import {
   UploadEventsRequest,
   Worker,
 } from "../../services/tasks.types.js";
-import { listWorkers, registerWorker, touchWorker, workerClaimant, workerForClaim } from "../../services/workers.js";
+import { claimForWorker, completeMany } from "../../services/worker-claims.js";
+import { listWorkers, registerWorker, touchWorker } from "../../services/workers.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
 
 const TaskParam = z.object({ task_id: pathId("task_id") });
+/** A claim may wait this long for work at most (a long poll that proxies and clients keep open). */
+const maxWaitSeconds = 30;
+const maxClaims = 32;
+const WaitSeconds = z
+  .number()
+  .min(0)
+  .max(maxWaitSeconds)
+  .optional()
+  .openapi({ description: `Wait up to this many seconds (0-${maxWaitSeconds}) for a task when there is none; default 0` });
 const WorkerName = z.object({ name: RegisterWorkerRequest.shape.name });
 const tags = ["Tasks"];
 const wtags = ["Worker protocol"];
@@ -120,8 +132,12 @@ const routes = {
       operationId: "worker.claim",
       tags: wtags,
       security: workerSecurity,
-      summary: "Take the most urgent task this worker may run, with a lease",
-      request: { body: jsonBody(WorkerName.strict().openapi("ClaimRequest")) },
+      summary: "Take the most urgent task this worker may run, with a lease; optionally wait for one",
+      description:
+        "Answers at once when a task is runnable for this worker. With `wait_seconds` (up to 30) and nothing to run, the " +
+        "call waits and answers as soon as a task becomes runnable for this worker (a new task, one released or requeued), " +
+        "or 204 when the wait ends or the server shuts down. Two waiting workers never get the same task.",
+      request: { body: jsonBody(WorkerName.extend({ wait_seconds: WaitSeconds }).strict().openapi("ClaimRequest")) },
       responses: {
         200: jsonResponse(Claim, "A task to run"),
         204: { description: "Nothing to run now, or the worker is draining; ask again later" },
@@ -129,6 +145,47 @@ const routes = {
     },
     404,
   ),
+  claimMany: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/claims`,
+      operationId: "worker.claimMany",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "Take up to max_tasks runnable tasks in one call, each with a lease of its own; optionally wait for work",
+      description: 'For workers that run many small tasks. Answers `{"claims": []}` when there is nothing to run (after `wait_seconds`).',
+      request: {
+        body: jsonBody(
+          WorkerName.extend({
+            max_tasks: z
+              .number()
+              .int()
+              .min(1)
+              .max(maxClaims)
+              .openapi({ description: `How many tasks at most (1-${maxClaims})` }),
+            wait_seconds: WaitSeconds,
+          })
+            .strict()
+            .openapi("ClaimManyRequest"),
+        ),
+      },
+      responses: { 200: jsonResponse(z.object({ claims: z.array(Claim) }).openapi("ClaimManyResponse"), "The claims (maybe none)") },
+    },
+    404,
+  ),
+  completeMany: apiRoute({
+    method: "post",
+    path: `${worker}/completions`,
+    operationId: "worker.completeMany",
+    tags: wtags,
+    security: workerSecurity,
+    summary: "Report several attempts' outcomes in one call (each fenced by its own lease; idempotent)",
+    description:
+      "Each item is answered on its own, in order: `ok: true` with the finished task, or `ok: false` with `conflict` (the " +
+      "lease was lost or the task ended with another outcome) or `not_found`. Repeating a batch changes nothing.",
+    request: { body: jsonBody(CompleteManyRequest) },
+    responses: { 200: jsonResponse(z.object({ results: z.array(CompletionResult) }).openapi("CompleteManyResponse"), "One result per item") },
+  }),
   taskHeartbeat: apiRoute(
     {
       method: "post",
@@ -221,12 +278,15 @@ export function registerTaskRoutes(app: Api) {
     return c.json({ ok: true as const }, 200);
   });
   app.openapi(routes.claim, async (c) => {
-    const { ctx } = c.var;
-    const row = await workerForClaim(ctx, c.req.valid("json").name);
-    if (row.draining) return c.body(null, 204);
-    const claim = await claimTask(ctx, workerClaimant(row));
+    const { name, wait_seconds = 0 } = c.req.valid("json");
+    const [claim] = await claimForWorker(c.var.ctx, name, { max: 1, waitSeconds: wait_seconds, signal: c.req.raw.signal });
     return claim ? c.json(claim, 200) : c.body(null, 204);
   });
+  app.openapi(routes.claimMany, async (c) => {
+    const { name, max_tasks, wait_seconds = 0 } = c.req.valid("json");
+    return c.json({ claims: await claimForWorker(c.var.ctx, name, { max: max_tasks, waitSeconds: wait_seconds, signal: c.req.raw.signal }) }, 200);
+  });
+  app.openapi(routes.completeMany, async (c) => c.json({ results: await completeMany(c.var.ctx, c.req.valid("json")) }, 200));
   app.openapi(routes.taskHeartbeat, async (c) => c.json(await heartbeatTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json").lease_token), 200));
   app.openapi(routes.events, async (c) => c.json(await uploadTaskEvents(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
   app.openapi(routes.complete, async (c) => c.json(await completeTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));

@@ -1,0 +1,1 @@
+ALTER TABLE "workers" ADD COLUMN "lease_lapsed_at" timestamp with time zone;

@@ -1,0 +1,56 @@
+/**
+ * The worker protocol's claim and batch verbs: a claim that waits for work (long
+ * poll), claiming several tasks in one call, and reporting several outcomes in one
+ * call. Each task still has its own lease token and is fenced by it.
+ */
+import type { ServiceContext } from "./context.js";
+import { ServiceError } from "./errors.js";
+import { claimTasksWaiting, completeTask, releaseTask } from "./task-queue.js";
+import type { Claim, CompleteManyRequest, CompletionResult } from "./tasks.types.js";
+import { workerClaimant, workerForClaim, workerHeardFrom } from "./workers.js";
+
+/** Workers beat every 5 s: a waiting claim whose worker has been silent longer than this stops waiting. */
+const heartbeatGraceMs = 12_000;
+
+export interface ClaimOptions {
+  /** Most tasks to take (1 for the single-task claim). */
+  max: number;
+  /** How long to wait for work when there is none (0: answer at once). */
+  waitSeconds: number;
+  /** Aborts when the worker hangs up: tasks claimed for it after that are handed back at once. */
+  signal?: AbortSignal;
+}
+
+/** Claims for a registered worker; none while it drains. */
+export async function claimForWorker(ctx: ServiceContext, name: string, options: ClaimOptions): Promise<Claim[]> {
+  const row = await workerForClaim(ctx, name);
+  if (row.draining) return [];
+  // A worker frozen mid-wait (SIGSTOP, a paused VM) keeps its request open but stops its heartbeats:
+  // such a wait must not take work it cannot do.
+  const stillThere = () => workerHeardFrom(ctx, name, heartbeatGraceMs);
+  const claims = await claimTasksWaiting(ctx, workerClaimant(row), options.max, options.waitSeconds * 1000, options.signal, stillThere);
+  if (claims.length > 0 && options.signal?.aborted) {
+    // Nobody will read this answer: hand the tasks back rather than let their leases lapse.
+    for (const claim of claims) await releaseTask(ctx, claim.task.id, claim.lease_token, `${name} hung up before it got the claim`).catch(() => {});
+    return [];
+  }
+  return claims;
+}
+
+/**
+ * Reports several attempts' outcomes; each is checked against its own lease and
+ * answered on its own (a lost lease fails that item, not the batch). Repeating a
+ * batch repeats nothing: every report is idempotent.
+ */
+export async function completeMany(ctx: ServiceContext, input: CompleteManyRequest): Promise<CompletionResult[]> {
+  const results: CompletionResult[] = [];
+  for (const { task_id, ...report } of input.completions) {
+    try {
+      results.push({ task_id, ok: true, task: await completeTask(ctx, task_id, report) });
+    } catch (err) {
+      if (!(err instanceof ServiceError) || !["CONFLICT", "NOT_FOUND"].includes(err.code)) throw err;
+      results.push({ task_id, ok: false, error: err.code === "CONFLICT" ? "conflict" : "not_found", detail: err.message });
+    }
+  }
+  return results;
+}

@@ -10,22 +10,28 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { startServer } from "../src/server.js";
-import { startCluster } from "../test/support/cluster.js";
+import { apiKey, startCluster } from "../test/support/cluster.js";
 import type { TestDriver } from "../test/support/db.js";
 import { testConfig } from "../test/support/harness.js";
 import { eventually } from "../test/support/processes.js";
+import { connectSse } from "../test/support/sse-client.js";
+import { startQueueFloor } from "./queue-floor.js";
+import { summary } from "./stats.js";
 
-const rate = (n: number, ms: number) => Math.round((n / ms) * 1000).toLocaleString("en-US");
+export type QueueTarget = { kind: "server"; driver: TestDriver } | { kind: "floor" };
 
 /**
  * One producer creates `total` tasks (32 requests in flight) while `workers`
- * simulated workers each loop claim → complete until every task is done.
+ * simulated workers each loop claim → complete until every task is done: one task
+ * per call, or `batch` tasks per claim and per completion call.
  */
-export async function benchQueueThroughput(driver: TestDriver, workers: number, total = 2000): Promise<string> {
+export async function benchQueueThroughput(target: QueueTarget, workers: number, options: { total?: number; batch?: number } = {}): Promise<number> {
+  const total = options.total ?? 2000;
+  const batch = options.batch ?? 1;
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
-  const db = await driver.create();
+  const db = target.kind === "server" ? await target.driver.create() : undefined;
   // No local runner: only the simulated workers claim.
-  const server = await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database });
+  const server = db ? await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database }) : await startQueueFloor();
   const post = async (p: string, body: unknown) => {
     const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (res.status >= 300 && res.status !== 204) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
@@ -46,25 +52,73 @@ export async function benchQueueThroughput(driver: TestDriver, workers: number, 
         await post(`/v1/opencode/codebases/${cb!.id}/tasks`, { title: `t${i}`, prompt: "p", priority: i % 5 });
       }
     };
+    const dry = () => new Promise((r) => setTimeout(r, 5)); // the queue ran dry ahead of the producer
     const work = async (name: string) => {
       while (completed < total) {
-        const claim = await post("/v1/opencode/worker/claim", { name });
-        if (!claim) {
-          await new Promise((r) => setTimeout(r, 5)); // the queue ran dry ahead of the producer
-          continue;
+        if (batch === 1) {
+          const claim = await post("/v1/opencode/worker/claim", { name });
+          if (!claim) {
+            await dry();
+            continue;
+          }
+          await post(`/v1/opencode/worker/tasks/${claim.task.id}/complete`, { lease_token: claim.lease_token, status: "completed", result: "ok" });
+          completed++;
+        } else {
+          const { claims } = (await post("/v1/opencode/worker/claims", { name, max_tasks: batch }))!;
+          if (claims.length === 0) {
+            await dry();
+            continue;
+          }
+          const completions = claims.map((c: { task: { id: string }; lease_token: string }) => ({
+            task_id: c.task.id,
+            lease_token: c.lease_token,
+            status: "completed",
+            result: "ok",
+          }));
+          await post("/v1/opencode/worker/completions", { completions });
+          completed += claims.length;
         }
-        await post(`/v1/opencode/worker/tasks/${claim.task.id}/complete`, { lease_token: claim.lease_token, status: "completed", result: "ok" });
-        completed++;
       }
     };
     await Promise.all([...Array.from({ length: 32 }, produce), ...names.map(work)]);
-    const elapsed = performance.now() - start;
-    return `${rate(total, elapsed)} tasks/s`;
+    return (total / (performance.now() - start)) * 1000;
   } finally {
     await server.close(1000);
-    await db.drop();
+    await db?.drop();
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Enqueue → claimed by an idle real `codetether-worker` (long-polling), over 20
+ * tasks: from `POST …/tasks` sent to the task's `claimed` event on the stream.
+ */
+export async function benchClaimLatency(rounds = 20): Promise<{ median: number; p99: number; max: number }> {
+  const c = await startCluster({ workers: ["idle-worker"] });
+  const times: number[] = [];
+  try {
+    await c.online(["idle-worker"]);
+    // Live from now (no cursor): only this bench's tasks' events.
+    const sse = await connectSse(`${c.server.url}/v1/opencode/codebases/${c.codebaseId}/events`, { authorization: `Bearer ${apiKey}` });
+    for (let i = 0; i < rounds; i++) {
+      c.llm.setScript([{ text: `done ${i}` }]);
+      // The worker waits on the server already: let it settle into its long poll.
+      await new Promise((r) => setTimeout(r, 300));
+      const sent = performance.now();
+      const created = await c.api("POST", `/v1/opencode/codebases/${c.codebaseId}/tasks`, { title: `latency ${i}`, prompt: "Say done" });
+      for (let n = sse.events.length; ; n++) {
+        const e = (await sse.waitFor(n + 1))[n]!;
+        const data = JSON.parse(e.data);
+        if (e.event === "status" && data.status === "claimed" && data.task_id === created.body.id && !times[i]) times[i] = performance.now() - sent;
+        if (e.event === "complete" && data.task_id === created.body.id) break;
+      }
+    }
+    sse.close();
+  } finally {
+    await c.close();
+  }
+  const s = summary(times);
+  return { median: s.median, p99: s.p99, max: s.max };
 }
 
 /**

@@ -8,7 +8,7 @@ import { benchBridge } from "./bridge.js";
 import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
 import { benchFanout } from "./fanout.js";
-import { benchFailover, benchQueueThroughput } from "./queue.js";
+import { benchClaimLatency, benchFailover, benchQueueThroughput } from "./queue.js";
 
 const only = process.argv[2];
 const rows: [string, string][] = [];
@@ -27,16 +27,30 @@ if (!only || only === "dashboard") {
 }
 
 if (!only || only === "queue") {
-  const drivers = url ? [pgliteDriver, postgresDriver(url)] : [pgliteDriver];
+  const drivers = url ? [postgresDriver(url), pgliteDriver] : [pgliteDriver];
+  const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+  // Side by side in one run, 16 workers: the in-memory floor, then each database one task per call and batched (16 per call).
+  const floor = await benchQueueThroughput({ kind: "floor" }, 16);
+  rows.push(["tasks through create → claim → complete, 16 workers, in-memory floor server", `${fmt(floor)} tasks/s`]);
   for (const driver of drivers) {
-    for (const workers of [1, 4, 16]) {
-      rows.push([
-        `tasks through create → claim → complete, ${workers} worker${workers > 1 ? "s" : ""}, ${driver.name === "pglite" ? "PGlite" : "Postgres"}`,
-        await benchQueueThroughput(driver, workers),
-      ]);
-    }
+    const label = driver.name === "pglite" ? "PGlite" : "Postgres";
+    const single = await benchQueueThroughput({ kind: "server", driver }, 16);
+    const batched = await benchQueueThroughput({ kind: "server", driver }, 16, { batch: 16 });
+    rows.push([
+      `tasks through create → claim → complete, 16 workers, ${label}, one task per call`,
+      `${fmt(single)} tasks/s (${(single / floor).toFixed(2)} of the floor)`,
+    ]);
+    rows.push([
+      `tasks through create → claims → completions, 16 workers, ${label}, 16 tasks per call`,
+      `${fmt(batched)} tasks/s (${(batched / single).toFixed(1)}× one per call)`,
+    ]);
   }
   if (url) {
+    const latency = await benchClaimLatency();
+    rows.push([
+      "enqueue → claimed by an idle real codetether-worker (long poll), 20 tasks",
+      `median ${latency.median.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms, max ${latency.max.toFixed(1)} ms`,
+    ]);
     for (const lease of [15, 3]) rows.push([`worker SIGKILLed → its task running on another worker, lease ${lease} s`, await benchFailover(lease)]);
   }
 }

@@ -4,19 +4,19 @@
 #   docker build --target worker -t codetether-worker .
 # compose.yaml runs both with Postgres. Both run as the unprivileged user `codetether`.
 
-# Everything, dev tools included: builds the dashboard (web/dist) and applies the postgres.js patch.
+# Everything, dev tools included: compiles the server (dist/, with the patched postgres.js bundled in) and
+# builds the dashboard (web/dist).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY . .
 RUN npm ci --no-audit --no-fund
 
-# Only what runs: production dependencies (the patch applied again on this copy).
+# Only what runs: production dependencies.
 FROM node:20-bookworm-slim AS runtime-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY sdk/package.json sdk/package.json
-COPY patches patches
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npx patch-package
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS base
 # OpenCode works in git repositories; tini reaps the opencode processes it starts.
@@ -29,9 +29,9 @@ RUN apt-get update \
   && chown codetether:codetether /data /workspace
 WORKDIR /app
 COPY --from=runtime-deps /app/node_modules node_modules
-COPY package.json tsconfig.json ./
+COPY package.json ./
 COPY bin bin
-COPY src src
+COPY --from=build /app/dist dist
 COPY drizzle drizzle
 COPY openapi openapi
 COPY --from=build /app/web/dist web/dist

@@ -9,6 +9,7 @@ import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
 import { benchFanout } from "./fanout.js";
 import { benchClaimLatency, benchFailover, benchQueueThroughput } from "./queue.js";
+import { benchStartup } from "./startup.js";
 
 const only = process.argv[2];
 const rows: [string, string][] = [];
@@ -17,6 +18,9 @@ const url = process.env.DATABASE_URL?.trim();
 if (!only || only === "events") {
   rows.push(["one event stream, PGlite", await benchEventStream(pgliteDriver)]);
   if (url) rows.push(["one event stream, Postgres", await benchEventStream(postgresDriver(url))]);
+}
+if (!only || only === "startup") {
+  for (const [k, v] of Object.entries(await benchStartup(url))) rows.push([k, v]);
 }
 if (!only || only === "bridge") {
   for (const [k, v] of Object.entries(await benchBridge())) rows.push([k, v]);

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the worker CLI through tsx's loader, like bin/codetether.mjs.
-import { register } from "tsx/esm/api";
+// Runs the compiled worker CLI, like bin/codetether.mjs.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/worker.ts");
+const entry = new URL("../dist/cli/worker.js", import.meta.url);
+if (!existsSync(entry)) {
+  console.error("codetether-worker: not built yet (dist/ is missing): run `npm run build` (npm ci does it)");
+  process.exit(2);
+}
+await import(entry.href);

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader, so the package ships its sources as they are.
-import { register } from "tsx/esm/api";
+// Runs the compiled CLI (dist/, built from src/ by `npm ci`, `npm run build` and before the tests).
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/codetether.ts");
+const entry = new URL("../dist/cli/codetether.js", import.meta.url);
+if (!existsSync(entry)) {
+  console.error("codetether: not built yet (dist/ is missing): run `npm run build` (npm ci does it)");
+  process.exit(2);
+}
+await import(entry.href);

@@ -1,11 +1,11 @@
-/** `codetether serve`: the server's command line. */
-import { readFileSync } from "node:fs";
+/**
+ * `codetether serve`: the server's command line. It parses its arguments before it
+ * loads the server, so `--help` and `--version` answer without loading it.
+ */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../config.js";
-import { DataDirLockedError } from "../db/lock.js";
-import { serverLogger, startServer } from "../server.js";
+import { packageVersion } from "../package-root.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = { version: packageVersion };
 
 const usage = `Usage: codetether serve [--port <port>] [--host <host>]
 
@@ -52,12 +52,14 @@ async function main(argv: string[]) {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a number from 0 to 65535, got "${values.port}"`);
   }
+  const { loadConfig } = await import("../config.js");
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.env, { port, host: values.host });
   } catch (err) {
     fail((err as Error).message);
   }
+  const [{ serverLogger, startServer }, { DataDirLockedError }] = await Promise.all([import("../server.js"), import("../db/lock.js")]);
   const log = serverLogger(config);
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(config.host) || config.host.startsWith("127.");
   if (!loopback && !config.apiKey) {

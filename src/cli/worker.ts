@@ -1,11 +1,9 @@
-/** `codetether-worker`: runs OpenCode agents for a CodeTether server on this machine. */
+/** `codetether-worker`: runs OpenCode agents for a CodeTether server on this machine. It parses its arguments before it loads the worker. */
 import { statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig, parseProviderConfig } from "../config.js";
-import { createLogger, knownSecrets } from "../observability/log.js";
-import { CodetetherWorker } from "../worker/worker.js";
 
 const usage = `Usage: codetether-worker --server <url> [--name <name>] --codebase <name:path|path> [...]
 
@@ -100,6 +98,8 @@ async function main(argv: string[]) {
     fail((err as Error).message);
   }
   const token = values.token ?? config.workerToken ?? config.apiKey;
+  // Loaded only now: --help and a bad flag answer without loading the worker.
+  const [{ createLogger, knownSecrets }, { CodetetherWorker }] = await Promise.all([import("../observability/log.js"), import("../worker/worker.js")]);
   const log = createLogger({ name: "codetether-worker", level: config.logLevel, secrets: knownSecrets(process.env, [token]) });
   const worker = new CodetetherWorker({
     log: (message) => log.info({ worker: name }, message),

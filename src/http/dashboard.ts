@@ -7,11 +7,11 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { compress } from "hono/compress";
+import { packagePath } from "../package-root.js";
 import type { Api } from "./openapi.js";
 
-export const dashboardDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
+export const dashboardDir = packagePath("web", "dist");
 
 /** Paths that keep their own meaning: never answered with the app. */
 const apiPaths = ["/v1", "/trpc", "/docs", "/openapi.json", "/health", "/ready", "/metrics", "/mcp"];

@@ -3,13 +3,13 @@
  * from an app's route definitions, in a stable order, so the committed
  * `openapi/openapi.json` only changes when the API does.
  */
-import { readFileSync } from "node:fs";
+import { packageVersion } from "../package-root.js";
 import type { Api } from "./openapi.js";
 
 /** An OpenAPI 3.1 document, as @hono/zod-openapi builds it. */
 export type OpenApiDocument = ReturnType<Api["getOpenAPI31Document"]>;
 
-const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const version = packageVersion;
 
 /** The bearer schemes; routes name them in `security` (the default is `apiKey`). */
 export const securitySchemes = {

@@ -1,8 +1,9 @@
 /** Finding the `opencode` binary and asking its version. */
 import { execFile } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../package-root.js";
 
 function isExecutableFile(p: string): boolean {
   try {
@@ -13,8 +14,14 @@ function isExecutableFile(p: string): boolean {
   }
 }
 
-/** Our own pinned dependency, used when nothing is on PATH. */
-const bundled = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../node_modules/.bin/opencode");
+/** Our own pinned dependency (`opencode-ai`'s binary, wherever npm put it), used when nothing is on PATH. */
+const bundled = (() => {
+  try {
+    return path.join(path.dirname(createRequire(import.meta.url).resolve("opencode-ai/package.json")), "bin", "opencode.exe");
+  } catch {
+    return path.join(packageRoot, "node_modules", ".bin", "opencode");
+  }
+})();
 
 /**
  * The binary to run: the explicit setting (OPENCODE_BIN) if given, else the first

@@ -139,9 +139,13 @@ describe("codetether CLI", () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "ct-warn-"));
     try {
       const server = await startCli(["serve", "--port", "0", "--host", "0.0.0.0"], { ...env(), CODETETHER_DATA_DIR: dir });
-      assert.match(server.output(), /"level":40,.*listening on 0\.0\.0\.0 without CODETETHER_API_KEY/);
-      server.child.kill("SIGTERM");
-      await server.exited;
+      try {
+        assert.match(server.output(), /"level":40,.*listening on 0\.0\.0\.0 without CODETETHER_API_KEY/);
+      } finally {
+        // Stopped even when the check fails: a server on 0.0.0.0 must not outlive the test.
+        server.child.kill("SIGTERM");
+        await server.exited;
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -53,7 +53,7 @@ describe("deployment files stay in step with the code", () => {
     }
     // What the image leaves out must not be needed at run time.
     const ignored = read(".dockerignore").split("\n").filter(Boolean);
-    for (const needed of ["src", "bin", "drizzle", "patches", "web"]) assert.ok(!ignored.includes(needed), `.dockerignore drops ${needed}`);
+    for (const needed of ["src", "bin", "drizzle", "patches", "web", "scripts"]) assert.ok(!ignored.includes(needed), `.dockerignore drops ${needed}`);
   });
 
   test("compose.yaml builds the Dockerfile's stages and passes only settings the server reads", () => {

@@ -16,6 +16,7 @@ import { requireBearer } from "./auth.js";
 import { compressDashboard, isApiPath, registerDashboard } from "./dashboard.js";
 import { registerDocsRoutes } from "./docs.js";
 import { detail, handleError, validationHook } from "./errors.js";
+import { registerMcpRoute } from "./mcp.js";
 import type { Api, AppEnv } from "./openapi.js";
 
 /** The most calls one tRPC batch request may carry (the SDK never sends more). */
@@ -59,6 +60,7 @@ export function createApp(ctx: ServiceContext): Api {
   }
   app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)), limit);
   app.use("/trpc/*", auth, limit);
+  app.use("/mcp", auth, limit);
   // Scrapers may get a token of their own, so they need not hold the key that runs agents.
   app.use("/metrics", ctx.config.metricsToken ? requireBearer([ctx.config.metricsToken], "CODETETHER_METRICS_TOKEN") : auth);
   // While the database is known to be down, answer at once rather than queue on a pool that cannot connect.
@@ -74,6 +76,7 @@ export function createApp(ctx: ServiceContext): Api {
   app.use("*", (c, next) => (c.req.method === "GET" && !isApiPath(c.req.path) ? compressDashboard(c, next) : next()));
   registerApi(app);
   registerDocsRoutes(app);
+  registerMcpRoute(app);
 
   app.all("/trpc/*", (c) =>
     fetchRequestHandler({

@@ -1,0 +1,224 @@
+/**
+ * CodeTether as an MCP server: the same service verbs as REST and tRPC, as MCP tools
+ * whose input schemas are the services' own zod schemas, plus two resources (a
+ * codebase's recent events, a session's transcript). A failure comes back as a tool
+ * error with the message the REST shim would answer, never as a protocol failure.
+ */
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import type { Logger } from "../observability/log.js";
+import { packageVersion } from "../package-root.js";
+import { createCodebase, getCodebase, listCodebases } from "../services/codebases.js";
+import { CreateCodebaseRequest } from "../services/codebases.types.js";
+import type { ServiceContext } from "../services/context.js";
+import { asServiceError } from "../services/errors.js";
+import { listModels } from "../services/models/models.js";
+import { Id } from "../services/schemas.js";
+import { abortSession, getSession, listSessions, triggerAgent } from "../services/sessions.js";
+import { TriggerRequest } from "../services/sessions.types.js";
+import { getStatus } from "../services/status.js";
+import { cancelTask, createTask, getTask, listTasks } from "../services/tasks.js";
+import { CreateTaskRequest, ListTasksQuery } from "../services/tasks.types.js";
+import { listWorkers } from "../services/workers.js";
+import { watchRun } from "./run-watch.js";
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** What an agent can read in one go: longer transcripts keep their newest messages. */
+const transcriptChars = 20_000;
+const defaultWaitSeconds = 300;
+
+/** The tool's answer: JSON text for any client, the same object as structured content for those that read it (a list as `items`). */
+function ok(value: unknown): CallToolResult {
+  const structured = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : { items: value };
+  return { content: [{ type: "text", text: JSON.stringify(structured, null, 2) }], structuredContent: structured };
+}
+
+/** Runs a service verb; its failures become tool errors with the REST shim's messages. */
+async function call(log: Logger, tool: string, run: () => Promise<unknown>): Promise<CallToolResult> {
+  try {
+    return ok(await run());
+  } catch (err) {
+    const known = asServiceError(err);
+    if (!known) log.error({ err, mcp_tool: tool }, "MCP tool failed with an unexpected error");
+    return { isError: true, content: [{ type: "text", text: known ? known.message : "Internal server error" }] };
+  }
+}
+
+/** Sends MCP progress notifications when the client asked for them (a progressToken). */
+function progressOf(extra: Extra): ((message: string) => void) | undefined {
+  const token = extra._meta?.progressToken;
+  if (token === undefined) return undefined;
+  let n = 0;
+  return (message) => {
+    n++;
+    void extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: n, message } }).catch(() => {});
+  };
+}
+
+/** A session's messages as readable text, newest kept when it is too long. */
+function transcript(messages: { role: string; text: string; created_at: string }[]): { text: string; truncated: boolean } {
+  const lines = messages.map((m) => `[${m.role} ${m.created_at}]\n${m.text}`);
+  let text = lines.join("\n\n");
+  const truncated = text.length > transcriptChars;
+  if (truncated) text = `… (earlier messages left out)\n\n${text.slice(-transcriptChars)}`;
+  return { text, truncated };
+}
+
+export function createMcpServer(ctx: ServiceContext): McpServer {
+  const server = new McpServer({ name: "codetether", version: packageVersion }, { capabilities: { logging: {} } });
+  const log = ctx.log;
+
+  server.registerTool(
+    "list_codebases",
+    { title: "List codebases", description: "The codebases registered on this CodeTether server, oldest first.", annotations: { readOnlyHint: true } },
+    () => call(log, "list_codebases", () => listCodebases({ ctx })),
+  );
+  server.registerTool(
+    "get_codebase",
+    {
+      title: "Get a codebase",
+      description: "One codebase by id: name, path, worker and agent settings.",
+      inputSchema: { codebase_id: Id },
+      annotations: { readOnlyHint: true },
+    },
+    ({ codebase_id }) => call(log, "get_codebase", () => getCodebase({ ctx, id: codebase_id })),
+  );
+  server.registerTool(
+    "register_codebase",
+    {
+      title: "Register a codebase",
+      description: "Registers a directory (an absolute path on the server, or on the worker named by worker_id) so agents can run on it.",
+      inputSchema: CreateCodebaseRequest,
+    },
+    (input) => call(log, "register_codebase", () => createCodebase({ ctx, input })),
+  );
+  server.registerTool(
+    "trigger_agent",
+    {
+      title: "Run an agent",
+      description:
+        "Starts an OpenCode agent (build, plan, explore or general) on a codebase with a prompt, in a new session or resuming one. " +
+        "With wait: true, waits (up to wait_seconds, default 300) for the run to end and answers its outcome, the agent's final text " +
+        "and the files it changed, sending progress notifications meanwhile; otherwise answers at once with the session id.",
+      inputSchema: TriggerRequest.extend({
+        codebase_id: Id,
+        wait: z.boolean().optional(),
+        wait_seconds: z.number().int().min(1).max(3600).optional(),
+      }),
+    },
+    ({ codebase_id, wait, wait_seconds, ...input }, extra) =>
+      call(log, "trigger_agent", async () => {
+        const started = await triggerAgent({ ctx, codebaseId: codebase_id, input });
+        if (!wait) return started;
+        const run = await watchRun(ctx, codebase_id, started, {
+          timeoutMs: (wait_seconds ?? defaultWaitSeconds) * 1000,
+          signal: extra.signal,
+          progress: progressOf(extra),
+        });
+        return { ...started, ...run, session_id: run.session_id ?? started.session_id };
+      }),
+  );
+  server.registerTool(
+    "list_sessions",
+    {
+      title: "List sessions",
+      description: "A codebase's agent sessions, most recent first.",
+      inputSchema: { codebase_id: Id },
+      annotations: { readOnlyHint: true },
+    },
+    ({ codebase_id }) => call(log, "list_sessions", () => listSessions({ ctx, codebaseId: codebase_id })),
+  );
+  server.registerTool(
+    "get_session",
+    {
+      title: "Read a session",
+      description: `A session's state and its transcript as text (the newest ${transcriptChars.toLocaleString("en")} characters when longer).`,
+      inputSchema: { codebase_id: Id, session_id: Id },
+      annotations: { readOnlyHint: true },
+    },
+    ({ codebase_id, session_id }) =>
+      call(log, "get_session", async () => {
+        const { messages, ...session } = await getSession({ ctx, codebaseId: codebase_id, sessionId: session_id });
+        return { ...session, transcript: transcript(messages) };
+      }),
+  );
+  server.registerTool(
+    "abort_session",
+    { title: "Abort a run", description: "Stops the agent running in a session; the run ends as aborted.", inputSchema: { codebase_id: Id, session_id: Id } },
+    ({ codebase_id, session_id }) => call(log, "abort_session", () => abortSession({ ctx, codebaseId: codebase_id, sessionId: session_id })),
+  );
+  server.registerTool(
+    "create_task",
+    {
+      title: "Queue a task",
+      description: "Queues a durable task for a codebase; this server or a worker that has the codebase runs it, most urgent first.",
+      inputSchema: CreateTaskRequest.extend({ codebase_id: Id }),
+    },
+    ({ codebase_id, ...input }) => call(log, "create_task", () => createTask({ ctx, codebaseId: codebase_id, input })),
+  );
+  server.registerTool(
+    "get_task",
+    { title: "Get a task", description: "A task's status, attempts, result or error.", inputSchema: { task_id: Id }, annotations: { readOnlyHint: true } },
+    ({ task_id }) => call(log, "get_task", () => getTask({ ctx, id: task_id })),
+  );
+  server.registerTool(
+    "list_tasks",
+    {
+      title: "List tasks",
+      description: "Tasks in the order they run, filtered by status, codebase or worker.",
+      inputSchema: ListTasksQuery,
+      annotations: { readOnlyHint: true },
+    },
+    (query) => call(log, "list_tasks", () => listTasks({ ctx, query })),
+  );
+  server.registerTool(
+    "cancel_task",
+    { title: "Cancel a task", description: "Cancels a pending task, or asks its runner to stop a running one.", inputSchema: { task_id: Id } },
+    ({ task_id }) => call(log, "cancel_task", () => cancelTask({ ctx, id: task_id })),
+  );
+  server.registerTool(
+    "list_models",
+    { title: "List models", description: "The models that can run now, where, and at what cost.", annotations: { readOnlyHint: true } },
+    () => call(log, "list_models", () => listModels({ ctx })),
+  );
+  server.registerTool(
+    "list_workers",
+    { title: "List workers", description: "The registered workers, online or not, with their codebases and models.", annotations: { readOnlyHint: true } },
+    () => call(log, "list_workers", () => listWorkers({ ctx })),
+  );
+  server.registerTool(
+    "get_status",
+    {
+      title: "Server status",
+      description: "Whether OpenCode is available, its version, the database, and how many codebases there are.",
+      annotations: { readOnlyHint: true },
+    },
+    () => call(log, "get_status", () => getStatus({ ctx })),
+  );
+
+  server.registerResource(
+    "codebase-events",
+    new ResourceTemplate("codetether://codebases/{codebase_id}/events", { list: undefined }),
+    { title: "A codebase's recent events", description: "The newest 200 agent events of a codebase, as JSON", mimeType: "application/json" },
+    async (uri, { codebase_id }) => {
+      const id = String(codebase_id);
+      await getCodebase({ ctx, id });
+      const head = await ctx.events.head(id);
+      const events = await ctx.events.read(id, Math.max(0, head - 200), 200);
+      return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(events, null, 2) }] };
+    },
+  );
+  server.registerResource(
+    "session-transcript",
+    new ResourceTemplate("codetether://codebases/{codebase_id}/sessions/{session_id}", { list: undefined }),
+    { title: "A session's transcript", description: "The session's messages as text", mimeType: "text/plain" },
+    async (uri, { codebase_id, session_id }) => {
+      const session = await getSession({ ctx, codebaseId: String(codebase_id), sessionId: String(session_id) });
+      return { contents: [{ uri: uri.href, mimeType: "text/plain", text: transcript(session.messages).text }] };
+    },
+  );
+  return server;
+}

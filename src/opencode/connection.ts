@@ -142,8 +142,8 @@ export class OpencodeConnection {
       }
       return await this.startManaged();
     } catch (err) {
-      if (!this.shutDown) this.state = "failed";
       this.lastError = (err as Error).message;
+      if (!this.shutDown) this.state = "failed";
       if (err instanceof ServiceError) throw err;
       throw new ServiceError("UNAVAILABLE", `OpenCode bridge not available: ${(err as Error).message}`, { cause: err });
     }
@@ -227,8 +227,8 @@ export class OpencodeConnection {
       throw new ServiceError("UNAVAILABLE", "The server is shutting down");
     }
     this.client = client;
-    this.state = "ready";
     this.lastError = null;
+    this.state = "ready";
     return client;
   }
 

@@ -3,14 +3,13 @@
  * shutdown that lets in-flight requests finish before the database closes.
  */
 
-import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { type ServerType, serve } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Config } from "./config.js";
 import { createDb, type Database, dbOptionsFromEnv } from "./db/client.js";
 import { createApp } from "./http/app.js";
-import { collectApiKeys, createLogger, knownSecrets, type Logger } from "./observability/log.js";
+import { createLogger, knownSecrets, type Logger, providerConfigKeys } from "./observability/log.js";
 import type { ServiceContext } from "./services/context.js";
 import { createServices } from "./services/create.js";
 
@@ -34,19 +33,10 @@ export interface StartOptions {
 
 /** The logger `codetether serve` uses: its level from the config, every secret it can know scrubbed. */
 export function serverLogger(config: Config, env: NodeJS.ProcessEnv = process.env): Logger {
-  const providerKeys: string[] = [];
-  const providers = config.opencode.providerConfig;
-  if (providers) {
-    try {
-      collectApiKeys(JSON.parse("file" in providers ? readFileSync(providers.file, "utf8") : providers.content), providerKeys);
-    } catch {
-      // unreadable now: OpenCode will say so; its env-named keys are scrubbed anyway
-    }
-  }
   return createLogger({
     name: "codetether",
     level: config.logLevel,
-    secrets: knownSecrets(env, [config.apiKey, config.workerToken, config.metricsToken, ...providerKeys]),
+    secrets: knownSecrets(env, [config.apiKey, config.workerToken, config.metricsToken, ...providerConfigKeys(config.opencode.providerConfig)]),
   });
 }
 

@@ -99,8 +99,12 @@ async function main(argv: string[]) {
   }
   const token = values.token ?? config.workerToken ?? config.apiKey;
   // Loaded only now: --help and a bad flag answer without loading the worker.
-  const [{ createLogger, knownSecrets }, { CodetetherWorker }] = await Promise.all([import("../observability/log.js"), import("../worker/worker.js")]);
-  const log = createLogger({ name: "codetether-worker", level: config.logLevel, secrets: knownSecrets(process.env, [token]) });
+  const [{ createLogger, knownSecrets, providerConfigKeys }, { CodetetherWorker }] = await Promise.all([
+    import("../observability/log.js"),
+    import("../worker/worker.js"),
+  ]);
+  const secrets = knownSecrets(process.env, [token, ...providerConfigKeys(config.opencode.providerConfig)]);
+  const log = createLogger({ name: "codetether-worker", level: config.logLevel, secrets });
   const worker = new CodetetherWorker({
     log: (message) => log.info({ worker: name }, message),
     server: server.toString(),

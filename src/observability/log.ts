@@ -5,9 +5,10 @@
  * path, and every line is scrubbed of the secret values this process knows (keys,
  * tokens, provider keys, the database password), wherever they appear.
  */
+import { readFileSync } from "node:fs";
 import { type Logger, pino } from "pino";
 import pretty from "pino-pretty";
-import type { LogLevel } from "../config.js";
+import type { LogLevel, OpencodeSettings } from "../config.js";
 
 export type { Logger };
 
@@ -83,25 +84,30 @@ export function knownSecrets(env: NodeJS.ProcessEnv, extra: readonly (string | u
       // not a URL: nothing to take from it
     }
   }
-  const inline = env.CODETETHER_OPENCODE_CONFIG?.trim();
-  if (inline?.startsWith("{")) collectApiKeys(safeJson(inline), found);
   for (const value of extra) if (value) found.push(value);
   return found;
 }
 
+/**
+ * The provider keys written into the OpenCode configuration a process runs with
+ * (CODETETHER_OPENCODE_CONFIG or the worker's --opencode-config: a file or inline JSON).
+ */
+export function providerConfigKeys(providers: OpencodeSettings["providerConfig"]): string[] {
+  const found: string[] = [];
+  if (!providers) return found;
+  try {
+    collectApiKeys(JSON.parse("file" in providers ? readFileSync(providers.file, "utf8") : providers.content), found);
+  } catch {
+    // unreadable or not JSON now: OpenCode will say so; its env-named keys are scrubbed anyway
+  }
+  return found;
+}
+
 /** Every `apiKey` string in an opencode.json-like value. */
-export function collectApiKeys(value: unknown, into: string[]): void {
+function collectApiKeys(value: unknown, into: string[]): void {
   if (!value || typeof value !== "object") return;
   for (const [key, inner] of Object.entries(value)) {
     if (typeof inner === "string" && /^(apiKey|api_key|token)$/i.test(key)) into.push(inner);
     else collectApiKeys(inner, into);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

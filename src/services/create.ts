@@ -1,10 +1,8 @@
 /** Builds the service context one server process runs on, and tears it down in order. */
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { and, count, gt, sql } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
-import { tasks, workers } from "../db/schema.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { Metrics } from "../observability/metrics.js";
 import { TransitionObserver } from "../observability/transitions.js";
@@ -14,6 +12,8 @@ import { EventLog } from "./events/log.js";
 import { LocalRunner } from "./local-runner.js";
 import { RunLiveness } from "./run-liveness.js";
 import { TaskWake } from "./task-wake.js";
+import { countTasksByStatus } from "./tasks.js";
+import { countOnlineWorkers } from "./workers.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
 const stopAllGraceMs = 5000;
@@ -38,21 +38,12 @@ export async function createServices(options: {
   const taskWake = new TaskWake(options.database);
   await taskWake.start();
   const bridge = new Bridge(options.config.opencode, options.opencodeEnv, log);
-  const db = options.database.db;
   const metrics = new Metrics({
     streamsOpen: () => events.streamsOpen,
     opencodeUp: () => bridge.connection.status().state === "ready",
-    tasksByStatus: async () => {
-      const rows = await db.select({ status: tasks.status, n: count() }).from(tasks).groupBy(tasks.status);
-      return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-    },
-    workersOnline: async () => {
-      const [row] = await db
-        .select({ n: count() })
-        .from(workers)
-        .where(and(gt(workers.lastHeartbeatAt, sql`now() - interval '30 seconds'`)));
-      return Number(row?.n ?? 0);
-    },
+    // Read at scrape time, when `ctx` below exists.
+    tasksByStatus: () => countTasksByStatus(ctx),
+    workersOnline: () => countOnlineWorkers(ctx),
   });
   bridge.onRestart(() => metrics.opencodeRestarts.inc());
   const transitions = new TransitionObserver(log, metrics);

@@ -1,6 +1,6 @@
 /** Task verbs for clients: create, list, read, cancel. The runner side is in task-queue.ts. */
 import { randomUUID } from "node:crypto";
-import { and, asc, desc, eq, getTableColumns, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, getTableColumns, type SQL } from "drizzle-orm";
 import { tasks, workers } from "../db/schema.js";
 import { getCodebaseRow } from "./codebases.js";
 import type { AgentConfig } from "./codebases.types.js";
@@ -92,6 +92,12 @@ export async function listTasks({ ctx, query }: { ctx: ServiceContext; query: Li
     .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
     .limit(query.limit ?? 100);
   return rows.map(toTask);
+}
+
+/** How many tasks there are in each status (one grouped query; for the metrics gauge). */
+export async function countTasksByStatus(ctx: ServiceContext): Promise<Record<string, number>> {
+  const rows = await ctx.database.db.select({ status: tasks.status, n: count() }).from(tasks).groupBy(tasks.status);
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
 export async function getTaskRow(ctx: ServiceContext, id: string): Promise<TaskRow> {

@@ -60,10 +60,7 @@ export async function registerWorker({ ctx, input }: { ctx: ServiceContext; inpu
  * names that were online then; answers the names online now. Called by the sweeper.
  */
 export async function noticeWorkerPresence(ctx: ServiceContext, wasOnline: ReadonlySet<string> | undefined): Promise<Set<string>> {
-  const rows = await ctx.database.db
-    .select({ name: workers.name, lastHeartbeatAt: workers.lastHeartbeatAt })
-    .from(workers)
-    .where(gt(workers.lastHeartbeatAt, new Date(Date.now() - offlineAfterMs)));
+  const rows = await ctx.database.db.select({ name: workers.name }).from(workers).where(heardFromLately());
   const online = new Set(rows.map((r) => r.name));
   if (wasOnline) {
     for (const name of wasOnline) if (!online.has(name)) ctx.log.warn({ worker: name, silent_for_s: offlineAfterMs / 1000 }, "worker offline");
@@ -95,6 +92,15 @@ export async function workerForClaim(ctx: ServiceContext, name: string): Promise
   if (Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < claimTouchMs) return row;
   return touchWorker(ctx, name);
 }
+
+/** Workers online now (for the metrics gauge). */
+export async function countOnlineWorkers(ctx: ServiceContext): Promise<number> {
+  const [row] = await ctx.database.db.select({ n: count() }).from(workers).where(heardFromLately());
+  return Number(row?.n ?? 0);
+}
+
+/** Heard from within `offlineAfterMs`: the database side of `isOnline`. */
+const heardFromLately = () => gt(workers.lastHeartbeatAt, new Date(Date.now() - offlineAfterMs));
 
 /**
  * True when the worker was heard from within `withinMs` and since any lease of

@@ -101,15 +101,25 @@ export async function appendInTx(tx: Db, streamId: string, events: readonly NewE
   });
 }
 
-function toStoredEvent(row: StoredRow): { event: AgentEvent; key: string } {
-  const data = typeof row.data === "string" ? JSON.parse(row.data) : row.data;
-  const createdAt = row.created_at instanceof Date ? row.created_at : new Date(row.created_at);
-  const event = {
-    id: Number(row.seq),
+/** A stored row as the event clients see: its id is its seq in the stream. */
+export function toAgentEvent(row: { seq: number; type: string; data: unknown; createdAt: Date; taskId: string | null }): AgentEvent {
+  return {
+    id: row.seq,
     type: row.type,
-    data,
-    created_at: createdAt.toISOString(),
-    ...(row.task_id ? { task_id: row.task_id } : {}),
+    data: row.data,
+    created_at: row.createdAt.toISOString(),
+    ...(row.taskId ? { task_id: row.taskId } : {}),
   } as AgentEvent;
+}
+
+/** A row of the raw append statement (the drivers differ in how they hand back bigint, jsonb and timestamps). */
+function toStoredEvent(row: StoredRow): { event: AgentEvent; key: string } {
+  const event = toAgentEvent({
+    seq: Number(row.seq),
+    type: row.type,
+    data: typeof row.data === "string" ? JSON.parse(row.data) : row.data,
+    createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
+    taskId: row.task_id,
+  });
   return { event, key: uploadKey({ taskId: row.task_id, attempt: row.attempt, workerSeq: row.worker_seq }) };
 }

@@ -13,7 +13,7 @@
 import { and, asc, eq, gt } from "drizzle-orm";
 import type { Database, Db, Unlisten } from "../../db/client.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
-import { appendInTx, eventsChannel } from "./append.js";
+import { appendInTx, eventsChannel, toAgentEvent } from "./append.js";
 import type { AgentEvent, NewEvent } from "./types.js";
 import { StreamWindow, type WindowLimits } from "./window.js";
 
@@ -24,18 +24,6 @@ const defaultWindow: WindowLimits = { maxBytes: 4 * 1024 * 1024, maxEvents: 10_0
 const hintGraceMs = 2;
 /** Rows per database read when filling a window. */
 const fillPage = 1000;
-
-type Row = typeof agentEvents.$inferSelect;
-
-export function toAgentEvent(row: Row): AgentEvent {
-  return {
-    id: row.seq,
-    type: row.type,
-    data: row.data,
-    created_at: row.createdAt.toISOString(),
-    ...(row.taskId ? { task_id: row.taskId } : {}),
-  } as AgentEvent;
-}
 
 interface Pending {
   events: NewEvent[];

@@ -56,6 +56,10 @@ export interface Config {
   leaseSeconds: number;
   /** How many bytes of a run's events are held while the database is unavailable (CODETETHER_RUN_BUFFER_BYTES). */
   runBufferBytes: number;
+  /** US dollars any one run may cost, whatever its codebase allows (CODETETHER_MAX_COST_PER_RUN_USD); undefined: no cap. */
+  maxCostPerRunUsd: number | undefined;
+  /** Events of finished runs older than this many days are pruned (CODETETHER_EVENT_RETENTION_DAYS); undefined: kept. */
+  eventRetentionDays: number | undefined;
   /** Tasks the server's own runner runs at once for codebases without a worker (CODETETHER_LOCAL_CONCURRENCY; 0 = none). */
   localConcurrency: number;
   opencode: OpencodeSettings;
@@ -72,6 +76,14 @@ function int(name: string, value: string | undefined, fallback: number, min: num
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
   }
+  return n;
+}
+
+/** A positive amount (dollars, days), or undefined when unset. */
+function positive(name: string, value: string | undefined, max: number): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`${name} must be a number above 0 and at most ${max}, got "${value}"`);
   return n;
 }
 
@@ -161,6 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     metricsToken: secret("CODETETHER_METRICS_TOKEN", env.CODETETHER_METRICS_TOKEN),
     streamWindowBytes: int("CODETETHER_STREAM_WINDOW_BYTES", env.CODETETHER_STREAM_WINDOW_BYTES, 4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     leaseSeconds: int("CODETETHER_TASK_LEASE_SECONDS", env.CODETETHER_TASK_LEASE_SECONDS, 15, 2, 3600),
+    maxCostPerRunUsd: positive("CODETETHER_MAX_COST_PER_RUN_USD", env.CODETETHER_MAX_COST_PER_RUN_USD, 1_000_000),
+    eventRetentionDays: positive("CODETETHER_EVENT_RETENTION_DAYS", env.CODETETHER_EVENT_RETENTION_DAYS, 36_500),
     runBufferBytes: int("CODETETHER_RUN_BUFFER_BYTES", env.CODETETHER_RUN_BUFFER_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),
     opencode: {

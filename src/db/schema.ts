@@ -4,7 +4,7 @@
  */
 
 import { sql } from "drizzle-orm";
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, boolean, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { RunnerModels } from "../services/models/models.types.js";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
@@ -19,6 +19,7 @@ export type AgentConfigColumn = {
   max_retry_seconds?: number;
   working_directory?: string;
   permission_timeout_seconds?: number;
+  max_cost_usd?: number;
 };
 
 export const codebases = pgTable("codebases", {
@@ -58,7 +59,12 @@ export const sessions = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt), index("sessions_running_idx").on(t.runHeartbeatAt).where(sql`status = 'running'`)],
+  (t) => [
+    index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt),
+    index("sessions_running_idx").on(t.runHeartbeatAt).where(sql`status = 'running'`),
+    // `q` on the sessions list: words of the title (built-in full text, so PGlite and any Postgres have it).
+    index("sessions_search_idx").using("gin", sql`to_tsvector('simple', ${t.title})`),
+  ],
 );
 
 /** Messages of a session as OpenCode reports them: role, plain text and the raw parts. */
@@ -132,6 +138,8 @@ export const tasks = pgTable(
     index("tasks_runnable_idx").on(t.priority.desc(), t.createdAt, t.id).where(sql`status = 'pending'`),
     index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'running'`),
     index("tasks_codebase_idx").on(t.codebaseId, t.status),
+    // `q` on the tasks list: words of the title and the prompt.
+    index("tasks_search_idx").using("gin", sql`to_tsvector('simple', ${t.title} || ' ' || ${t.prompt})`),
   ],
 );
 
@@ -163,5 +171,54 @@ export const agentEvents = pgTable(
     primaryKey({ columns: [t.streamId, t.seq] }),
     uniqueIndex("agent_events_upload_dedupe").on(t.taskId, t.attempt, t.workerSeq),
     index("agent_events_session_idx").on(t.sessionId, t.seq),
+    // One task's history across its attempts (GET /tasks/{id}/events).
+    index("agent_events_task_idx").on(t.taskId, t.seq).where(sql`task_id is not null`),
+    // Retention prunes by age.
+    index("agent_events_created_idx").on(t.createdAt),
   ],
+);
+
+/** The token and cost columns every usage rollup has (sums of `usage` events). */
+const usageColumns = () => ({
+  inputTokens: bigint("input_tokens", { mode: "number" }).notNull().default(0),
+  outputTokens: bigint("output_tokens", { mode: "number" }).notNull().default(0),
+  reasoningTokens: bigint("reasoning_tokens", { mode: "number" }).notNull().default(0),
+  cacheReadTokens: bigint("cache_read_tokens", { mode: "number" }).notNull().default(0),
+  cacheWriteTokens: bigint("cache_write_tokens", { mode: "number" }).notNull().default(0),
+  /** US dollars; numeric, so the sum is exactly the sum of the events' costs. */
+  cost: numeric("cost").notNull().default("0"),
+  /** Model steps (usage events) counted. */
+  steps: bigint("steps", { mode: "number" }).notNull().default(0),
+});
+
+/**
+ * Running totals per session, task and codebase, kept in the transaction that
+ * stores the usage events (see services/usage/rollup.ts), so they always agree.
+ * No foreign keys: a session's totals exist before its row does (a worker's run),
+ * and what was spent stays spent when a codebase is deleted.
+ */
+export const usageTotals = pgTable(
+  "usage_totals",
+  {
+    /** session | task | codebase */
+    scope: text("scope").notNull(),
+    id: text("id").notNull(),
+    ...usageColumns(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.id] })],
+);
+
+/** The same sums per hour, codebase, model, agent and runner: what GET /usage adds up (never the events). */
+export const usageHourly = pgTable(
+  "usage_hourly",
+  {
+    hour: timestamp("hour", { withTimezone: true, mode: "date" }).notNull(),
+    codebaseId: text("codebase_id").notNull(),
+    model: text("model").notNull(),
+    agent: text("agent").notNull(),
+    /** The worker's name, or `local` for the server's own OpenCode (triggers and the local runner). */
+    worker: text("worker").notNull(),
+    ...usageColumns(),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.codebaseId, t.model, t.agent, t.worker] })],
 );

@@ -52,7 +52,7 @@ export function createApp(ctx: ServiceContext): Api {
       origin: ctx.config.corsOrigins.includes("*") ? "*" : ctx.config.corsOrigins,
       allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
       allowHeaders: ["Authorization", "Content-Type", "Last-Event-ID", "trpc-accept", "x-trpc-source"],
-      exposeHeaders: ["Retry-After"],
+      exposeHeaders: ["Retry-After", "X-Next-Cursor", "Link", "X-Request-Id"],
       maxAge: 600,
     });
     app.use("/v1/*", allow);

@@ -4,7 +4,9 @@
  * generated with no database and no OpenCode.
  */
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { ServiceContext } from "../services/context.js";
+import type { Page } from "../services/paging.js";
 import { Id } from "../services/schemas.js";
 
 /** What every handler finds on its Hono context: `createApp` sets `ctx` before any route runs. */
@@ -80,3 +82,29 @@ export const pathId = (name: string, example?: string) => Id.openapi({ param: { 
 
 /** `{id}`: the codebase the route is about. */
 export const IdParam = z.object({ id: pathId("id", "0b9d7f5e-3c1a-4d2b-9f6e-2a8c4e1b7d90") });
+
+/**
+ * A list's answer: the plain array of one page (as the product page shows lists),
+ * with the cursor of the next page in `X-Next-Cursor` and a `Link: <…>; rel="next"`.
+ */
+export function pagedResponse<T extends z.ZodType>(item: T, description: string) {
+  return {
+    description: `${description}: one page (see \`limit\`); when more follow, the \`X-Next-Cursor\` and \`Link\` headers say how to ask for them`,
+    headers: {
+      "X-Next-Cursor": { description: "Pass as `cursor` to get the next page; absent on the last page", schema: { type: "string" as const } },
+      Link: { description: 'The next page\'s URL, as `<url>; rel="next"`; absent on the last page', schema: { type: "string" as const } },
+    },
+    content: { "application/json": { schema: z.array(item) } },
+  };
+}
+
+/** Answers a page as `pagedResponse` describes it. */
+export function respondPage<T>(c: Context, page: Page<T>) {
+  if (page.next_cursor) {
+    const next = new URL(c.req.url);
+    next.searchParams.set("cursor", page.next_cursor);
+    c.header("X-Next-Cursor", page.next_cursor);
+    c.header("Link", `<${next.pathname}${next.search}>; rel="next"`);
+  }
+  return c.json(page.items, 200);
+}

@@ -15,9 +15,10 @@ import { CreateCodebaseRequest } from "../services/codebases.types.js";
 import type { ServiceContext } from "../services/context.js";
 import { asServiceError } from "../services/errors.js";
 import { listModels } from "../services/models/models.js";
+import { PageQuery } from "../services/paging.js";
 import { Id } from "../services/schemas.js";
 import { abortSession, getSession, listSessions, triggerAgent } from "../services/sessions.js";
-import { TriggerRequest } from "../services/sessions.types.js";
+import { ListSessionsQuery, TriggerRequest } from "../services/sessions.types.js";
 import { getStatus } from "../services/status.js";
 import { cancelTask, createTask, getTask, listTasks } from "../services/tasks.js";
 import { CreateTaskRequest, ListTasksQuery } from "../services/tasks.types.js";
@@ -37,6 +38,8 @@ function ok(value: unknown): CallToolResult {
 }
 
 /** Runs a service verb; its failures become tool errors with the REST shim's messages. */
+const pageNote = "one page of `items` (up to `limit`, default 100); pass `next_cursor` as `cursor` for the next.";
+
 async function call(log: Logger, tool: string, run: () => Promise<unknown>): Promise<CallToolResult> {
   try {
     return ok(await run());
@@ -73,8 +76,13 @@ export function createMcpServer(ctx: ServiceContext): McpServer {
 
   server.registerTool(
     "list_codebases",
-    { title: "List codebases", description: "The codebases registered on this CodeTether server, oldest first.", annotations: { readOnlyHint: true } },
-    () => call(log, "list_codebases", () => listCodebases({ ctx })),
+    {
+      title: "List codebases",
+      description: `The codebases registered on this CodeTether server, oldest first: ${pageNote}`,
+      inputSchema: PageQuery.shape,
+      annotations: { readOnlyHint: true },
+    },
+    (query) => call(log, "list_codebases", () => listCodebases({ ctx, query })),
   );
   server.registerTool(
     "get_codebase",
@@ -125,11 +133,11 @@ export function createMcpServer(ctx: ServiceContext): McpServer {
     "list_sessions",
     {
       title: "List sessions",
-      description: "A codebase's agent sessions, most recent first.",
-      inputSchema: { codebase_id: Id },
+      description: `A codebase's agent sessions, most recent first; \`q\` searches titles: ${pageNote}`,
+      inputSchema: { codebase_id: Id, ...ListSessionsQuery.shape },
       annotations: { readOnlyHint: true },
     },
-    ({ codebase_id }) => call(log, "list_sessions", () => listSessions({ ctx, codebaseId: codebase_id })),
+    ({ codebase_id, ...query }) => call(log, "list_sessions", () => listSessions({ ctx, codebaseId: codebase_id, query })),
   );
   server.registerTool(
     "get_session",
@@ -168,7 +176,7 @@ export function createMcpServer(ctx: ServiceContext): McpServer {
     "list_tasks",
     {
       title: "List tasks",
-      description: "Tasks in the order they run, filtered by status, codebase or worker.",
+      description: `Tasks in the order they run, filtered by status, codebase or worker; \`q\` searches titles and prompts: ${pageNote}`,
       inputSchema: ListTasksQuery,
       annotations: { readOnlyHint: true },
     },

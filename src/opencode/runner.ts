@@ -30,6 +30,8 @@ export interface RunSpec {
   autoApprove: boolean;
   permissionTimeoutMs: number;
   maxIterations?: number;
+  /** US dollars the run may cost; it is stopped (failed, `BudgetExceeded`) once its steps cost more. */
+  maxCostUsd?: number;
   /** The trigger's id for this run, carried by its first `status` event (so a client that has no session id yet can find it). */
   runId?: string;
   /** How long the provider may keep failing (OpenCode retrying) before the run fails; default 120 s. */
@@ -219,6 +221,14 @@ export class AgentRunner {
     const limit = run.spec.maxIterations;
     if (limit && run.translator.steps > limit && !run.stopping) {
       this.stopWithError(run, "MaxIterations", `Stopped after max_iterations (${limit}) model steps`);
+    }
+    const budget = run.spec.maxCostUsd;
+    if (budget !== undefined && run.translator.cost > budget && !run.stopping) {
+      this.stopWithError(
+        run,
+        "BudgetExceeded",
+        `Stopped: the run cost $${run.translator.cost.toPrecision(4)}, more than its budget of $${budget} (max_cost_usd)`,
+      );
     }
     if (type === "session.idle") {
       const { errorName, errorMessage } = run.translator;

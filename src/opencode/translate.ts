@@ -27,6 +27,8 @@ interface ToolState {
 
 export class RunTranslator {
   private readonly roles = new Map<string, string>();
+  /** Which model and agent wrote each assistant message, for its usage events. */
+  private readonly writers = new Map<string, { model?: string; agent?: string }>();
   private readonly partKinds = new Map<string, string>();
   private readonly sentLength = new Map<string, number>();
   private readonly toolStatus = new Map<string, string>();
@@ -35,6 +37,8 @@ export class RunTranslator {
   private lastStatus: string | undefined = "running";
   /** Model steps seen, for the max_iterations guard. */
   steps = 0;
+  /** US dollars the run's steps cost so far, for the max_cost_usd guard. */
+  cost = 0;
   /** Set by `session.error`; decides how the run completes. */
   errorName: string | undefined;
   errorMessage: string | undefined;
@@ -52,8 +56,13 @@ export class RunTranslator {
     const session_id = this.sessionId;
     switch (type) {
       case "message.updated": {
-        const info = props.info as { id: string; role: string };
+        const info = props.info as { id: string; role: string; providerID?: unknown; modelID?: unknown; agent?: unknown; mode?: unknown };
         this.roles.set(info.id, info.role);
+        if (info.role === "assistant") {
+          const model = typeof info.providerID === "string" && typeof info.modelID === "string" ? `${info.providerID}/${info.modelID}` : undefined;
+          const agent = typeof info.agent === "string" ? info.agent : typeof info.mode === "string" ? info.mode : undefined;
+          this.writers.set(info.id, { ...(model ? { model } : {}), ...(agent ? { agent } : {}) });
+        }
         return [];
       }
       case "message.part.delta": {
@@ -120,6 +129,8 @@ export class RunTranslator {
         return [];
       case "step-finish": {
         const tokens = (part.tokens ?? {}) as { input?: number; output?: number; reasoning?: number; cache?: { read?: number; write?: number } };
+        const cost = typeof part.cost === "number" && Number.isFinite(part.cost) ? part.cost : 0;
+        this.cost += cost;
         return [
           {
             type: "usage",
@@ -130,7 +141,8 @@ export class RunTranslator {
               reasoning_tokens: tokens.reasoning ?? 0,
               cache_read_tokens: tokens.cache?.read ?? 0,
               cache_write_tokens: tokens.cache?.write ?? 0,
-              cost: typeof part.cost === "number" ? part.cost : 0,
+              cost,
+              ...this.writers.get(messageID),
             },
           },
         ];

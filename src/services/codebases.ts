@@ -4,17 +4,20 @@
  */
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import { asc, count, eq } from "drizzle-orm";
+import { asc, count, eq, sql } from "drizzle-orm";
 import { codebases } from "../db/schema.js";
 import type { AgentConfig, Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "./codebases.types.js";
 import type { ServiceContext } from "./context.js";
 import { conflict, invalid, isUniqueViolation, notFound } from "./errors.js";
 import { EventLog } from "./events/log.js";
+import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, TimeIdKey } from "./paging.js";
 import { isInside, realInside } from "./paths.js";
+import { noUsage, usageOf } from "./usage/usage.js";
+import type { Usage } from "./usage/usage.types.js";
 
 type Row = typeof codebases.$inferSelect;
 
-export function toCodebase(row: Row): Codebase {
+export function toCodebase(row: Row, usage: Usage): Codebase {
   return {
     id: row.id,
     name: row.name,
@@ -22,6 +25,7 @@ export function toCodebase(row: Row): Codebase {
     description: row.description,
     worker_id: row.workerId,
     agent_config: row.agentConfig as AgentConfig,
+    usage,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -58,9 +62,28 @@ function nameTaken(name: string) {
   return conflict(`A codebase named "${name}" already exists`);
 }
 
-export async function listCodebases({ ctx }: { ctx: ServiceContext }): Promise<Codebase[]> {
-  const rows = await ctx.database.db.select().from(codebases).orderBy(asc(codebases.createdAt), asc(codebases.id));
-  return rows.map(toCodebase);
+/** A page of the codebases, oldest first (so new ones land on the last page). */
+export async function listCodebases({ ctx, query = {} }: { ctx: ServiceContext; query?: PageQuery }): Promise<Page<Codebase>> {
+  const limit = query.limit ?? defaultPageItems;
+  const after = decodeCursor(query.cursor, TimeIdKey);
+  const rows = await ctx.database.db
+    .select({ row: codebases, at: exactTime(codebases.createdAt) })
+    .from(codebases)
+    .where(after ? sql`(${codebases.createdAt}, ${codebases.id}) > (${after[0]}::timestamptz, ${after[1]})` : undefined)
+    .orderBy(asc(codebases.createdAt), asc(codebases.id))
+    .limit(limit + 1);
+  const page = cutPage(
+    rows,
+    limit,
+    (r) => r.row,
+    (r) => [r.at, r.row.id],
+  );
+  const usage = await usageOf(
+    ctx,
+    "codebase",
+    page.items.map((c) => c.id),
+  );
+  return { items: page.items.map((r) => toCodebase(r, usage.get(r.id) ?? noUsage)), next_cursor: page.next_cursor };
 }
 
 export async function countCodebases({ ctx }: { ctx: ServiceContext }): Promise<number> {
@@ -76,7 +99,12 @@ export async function getCodebaseRow({ ctx, id }: { ctx: ServiceContext; id: str
 }
 
 export async function getCodebase(args: { ctx: ServiceContext; id: string }): Promise<Codebase> {
-  return toCodebase(await getCodebaseRow(args));
+  return withUsage(args.ctx, await getCodebaseRow(args));
+}
+
+async function withUsage(ctx: ServiceContext, row: Row): Promise<Codebase> {
+  const usage = await usageOf(ctx, "codebase", [row.id]);
+  return toCodebase(row, usage.get(row.id) ?? noUsage);
 }
 
 export async function createCodebase({ ctx, input }: { ctx: ServiceContext; input: CreateCodebaseRequest }): Promise<Codebase> {
@@ -95,7 +123,7 @@ export async function createCodebase({ ctx, input }: { ctx: ServiceContext; inpu
         agentConfig,
       })
       .returning();
-    return toCodebase(row!);
+    return toCodebase(row!, noUsage);
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
     throw err;
@@ -119,7 +147,7 @@ export async function updateCodebase({ ctx, id, input }: { ctx: ServiceContext; 
       .where(eq(codebases.id, id))
       .returning();
     if (!row) throw notFound("Codebase");
-    return toCodebase(row);
+    return await withUsage(ctx, row);
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(next.name);
     throw err;

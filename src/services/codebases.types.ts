@@ -4,6 +4,7 @@
 import "@hono/zod-openapi";
 import { z } from "zod";
 import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
+import { Usage } from "./usage/usage.types.js";
 
 export const CodebaseName = z
   .string()
@@ -24,6 +25,12 @@ export const AgentConfig = z
       .optional()
       .openapi({ description: "How long a run may wait on a failing model provider (OpenCode retrying) before it fails; default 120" }),
     working_directory: AbsolutePath.optional(),
+    max_cost_usd: z
+      .number()
+      .positive()
+      .max(1_000_000)
+      .optional()
+      .openapi({ description: "US dollars one run may cost; a run that passes it is stopped and fails with an `error` named BudgetExceeded" }),
     permission_timeout_seconds: z.number().int().min(1).max(86_400).optional(),
   })
   .strict()
@@ -62,6 +69,7 @@ export const Codebase = z
     description: z.string(),
     worker_id: z.string().nullable(),
     agent_config: AgentConfig,
+    usage: Usage.openapi({ description: "What the codebase's runs spent, all time" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

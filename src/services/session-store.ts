@@ -6,12 +6,15 @@ import { storableJson, storableText } from "../db/storable.js";
 import type { OcMessage } from "../opencode/client.js";
 import type { ServiceContext } from "./context.js";
 import { notFound } from "./errors.js";
-import type { Message, Session, SessionDetail } from "./sessions.types.js";
+import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, searchQuery, TimeIdKey } from "./paging.js";
+import type { ListSessionsQuery, Message, Session, SessionDetail } from "./sessions.types.js";
+import { noUsage, usageOf } from "./usage/usage.js";
+import type { Usage } from "./usage/usage.types.js";
 
 type SessionRow = typeof sessions.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;
 
-export function toSession(row: SessionRow, cost = 0): Session {
+export function toSession(row: SessionRow, cost = 0, usage: Usage = noUsage): Session {
   return {
     id: row.id,
     codebase_id: row.codebaseId,
@@ -23,6 +26,7 @@ export function toSession(row: SessionRow, cost = 0): Session {
     error: row.error,
     message_count: row.messageCount,
     cost,
+    usage,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -40,9 +44,11 @@ function toMessage(row: MessageRow): Message {
   };
 }
 
-/** Sessions as clients see them, each with the cost of its stored messages (one grouped query for all). */
+/** Sessions as clients see them, each with the cost of its stored messages and its usage totals (two queries for all). */
 export async function toSessions(ctx: ServiceContext, rows: SessionRow[]): Promise<Session[]> {
   if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const usage = await usageOf(ctx, "session", ids);
   const costs = await ctx.database.db
     .select({ sessionId: messages.sessionId, cost: sql<string>`coalesce(sum(${messages.cost}::numeric), 0)` })
     .from(messages)
@@ -54,11 +60,37 @@ export async function toSessions(ctx: ServiceContext, rows: SessionRow[]): Promi
     )
     .groupBy(messages.sessionId);
   const bySession = new Map(costs.map((c) => [c.sessionId, Number(c.cost)]));
-  return rows.map((r) => toSession(r, bySession.get(r.id) ?? 0));
+  return rows.map((r) => toSession(r, bySession.get(r.id) ?? 0, usage.get(r.id)));
 }
 
 export async function listSessionRows(ctx: ServiceContext, codebaseId: string): Promise<SessionRow[]> {
   return ctx.database.db.select().from(sessions).where(eq(sessions.codebaseId, codebaseId)).orderBy(desc(sessions.updatedAt), desc(sessions.id));
+}
+
+/** A page of the codebase's sessions, most recently active first (a session that runs again moves to the top). */
+export async function pageSessions(ctx: ServiceContext, codebaseId: string, query: ListSessionsQuery): Promise<Page<Session>> {
+  const limit = query.limit ?? defaultPageItems;
+  const after = decodeCursor(query.cursor, TimeIdKey);
+  const words = searchQuery(query.q);
+  const rows = await ctx.database.db
+    .select({ row: sessions, at: exactTime(sessions.updatedAt) })
+    .from(sessions)
+    .where(
+      and(
+        eq(sessions.codebaseId, codebaseId),
+        words ? sql`to_tsvector('simple', ${sessions.title}) @@ to_tsquery('simple', ${words})` : undefined,
+        after ? sql`(${sessions.updatedAt}, ${sessions.id}) < (${after[0]}::timestamptz, ${after[1]})` : undefined,
+      ),
+    )
+    .orderBy(desc(sessions.updatedAt), desc(sessions.id))
+    .limit(limit + 1);
+  const page = cutPage(
+    rows,
+    limit,
+    (r) => r.row,
+    (r) => [r.at, r.row.id],
+  );
+  return { items: await toSessions(ctx, page.items), next_cursor: page.next_cursor };
 }
 
 export async function getSessionRow(ctx: ServiceContext, codebaseId: string, sessionId: string): Promise<SessionRow> {
@@ -73,10 +105,12 @@ export async function getSessionRow(ctx: ServiceContext, codebaseId: string, ses
 export async function sessionDetail(ctx: ServiceContext, row: SessionRow): Promise<SessionDetail> {
   const rows = await ctx.database.db.select().from(messages).where(eq(messages.sessionId, row.id)).orderBy(asc(messages.createdAt), asc(messages.id));
   const list = rows.map(toMessage);
+  const usage = await usageOf(ctx, "session", [row.id]);
   return {
     ...toSession(
       row,
       list.reduce((sum, m) => sum + (m.cost ?? 0), 0),
+      usage.get(row.id),
     ),
     messages: list,
   };

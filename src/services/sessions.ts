@@ -14,10 +14,12 @@ import { conflict, invalid, ServiceError } from "./errors.js";
 import type { NewEvent } from "./events/types.js";
 import { requireRunnable } from "./models/models.js";
 import { untilDatabaseAnswers } from "./outage.js";
+import type { Page } from "./paging.js";
 import { realInside } from "./paths.js";
 import { RunOutbox } from "./run-outbox.js";
-import { getSessionRow, listSessionRows, sessionDetail, storeMessages, toSessions } from "./session-store.js";
-import type { PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
+import { getSessionRow, pageSessions, sessionDetail, storeMessages } from "./session-store.js";
+import type { ListSessionsQuery, PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
+import { runBudgetUsd } from "./usage/budget.js";
 
 const defaultPermissionTimeoutSeconds = 300;
 
@@ -154,6 +156,7 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
         autoApprove: config.auto_approve ?? false,
         permissionTimeoutMs: (config.permission_timeout_seconds ?? defaultPermissionTimeoutSeconds) * 1000,
         maxIterations: config.max_iterations,
+        maxCostUsd: runBudgetUsd(config, ctx.config),
         maxRetrySeconds: config.max_retry_seconds,
       },
       async (id) => {
@@ -203,9 +206,18 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
   return answer(sessionId, "running");
 }
 
-export async function listSessions({ ctx, codebaseId }: { ctx: ServiceContext; codebaseId: string }): Promise<Session[]> {
+/** A page of the codebase's sessions, most recently active first; `q` searches titles. */
+export async function listSessions({
+  ctx,
+  codebaseId,
+  query = {},
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  query?: ListSessionsQuery;
+}): Promise<Page<Session>> {
   await getCodebaseRow({ ctx, id: codebaseId });
-  return toSessions(ctx, await listSessionRows(ctx, codebaseId));
+  return pageSessions(ctx, codebaseId, query);
 }
 
 export async function getSession({ ctx, codebaseId, sessionId }: { ctx: ServiceContext; codebaseId: string; sessionId: string }): Promise<SessionDetail> {

@@ -3,7 +3,9 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
+import { PageQuery, pageOf } from "./paging.js";
 import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
+import { Usage } from "./usage/usage.types.js";
 
 export const TriggerRequest = z
   .object({
@@ -60,11 +62,19 @@ export const Session = z
     error: z.string().nullable(),
     message_count: z.number().int(),
     cost: z.number().openapi({ description: "US dollars, summed over the session's stored messages" }),
+    usage: Usage.openapi({ description: "Totals of the session's usage events, kept as its runs go" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
   .openapi("Session");
 export type Session = z.infer<typeof Session>;
+
+export const ListSessionsQuery = PageQuery.extend({
+  q: z.string().max(200).optional().openapi({ description: "Only sessions whose title has these words (each word may be a prefix)" }),
+});
+export type ListSessionsQuery = z.infer<typeof ListSessionsQuery>;
+export const SessionPage = pageOf(Session, "SessionPage");
+export type SessionPage = z.infer<typeof SessionPage>;
 
 export const Message = z
   .object({

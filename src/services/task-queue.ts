@@ -6,7 +6,9 @@
  * that has moved on. Reports are idempotent: a retry changes nothing.
  */
 import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
+import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
+import type { AgentConfigColumn } from "../db/schema.js";
 import { codebases, sessions, tasks, workers } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
 import { conflict, invalid, notFound, ServiceError } from "./errors.js";
@@ -15,6 +17,13 @@ import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
 import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest } from "./tasks.types.js";
+import { runBudgetUsd } from "./usage/budget.js";
+
+/** The codebase's agent settings as a runner gets them: `max_cost_usd` is the budget in force, the server's cap included. */
+function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<string, unknown> {
+  const budget = runBudgetUsd(agentConfig, config);
+  return budget === undefined ? agentConfig : { ...agentConfig, max_cost_usd: budget };
+}
 
 /**
  * Who is claiming: the server's own runner, or a named worker with the codebases it has.
@@ -106,7 +115,7 @@ export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: n
     const codebase = claimed.codebases.get(row.codebaseId)!;
     return {
       task: toTask(row),
-      codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: codebase.agentConfig },
+      codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: withBudget(codebase.agentConfig, ctx.config) },
       attempt: row.attempts,
       lease_token: row.leaseToken!,
       lease_seconds: lease,

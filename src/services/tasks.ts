@@ -1,6 +1,7 @@
 /** Task verbs for clients: create, list, read, cancel. The runner side is in task-queue.ts. */
 import { randomUUID } from "node:crypto";
-import { and, asc, count, desc, eq, getTableColumns, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
+import { z } from "zod";
 import { tasks, workers } from "../db/schema.js";
 import { getCodebaseRow } from "./codebases.js";
 import type { AgentConfig } from "./codebases.types.js";
@@ -9,15 +10,18 @@ import { conflict, notFound } from "./errors.js";
 import { appendInTx } from "./events/log.js";
 import { requireRunnable } from "./models/models.js";
 import type { RunnerModels } from "./models/models.types.js";
+import { cutPage, decodeCursor, defaultPageItems, ExactTime, exactTime, type Page, searchQuery } from "./paging.js";
 import { taskRunnableHint } from "./task-wake.js";
 import type { CreateTaskRequest, ListTasksQuery, Task } from "./tasks.types.js";
+import { noUsage, usageOf } from "./usage/usage.js";
+import type { Usage } from "./usage/usage.types.js";
 import { isOnline } from "./workers.js";
 
 export type TaskRow = typeof tasks.$inferSelect;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export function toTask(row: TaskRow): Task {
+export function toTask(row: TaskRow, usage?: Usage): Task {
   return {
     id: row.id,
     codebase_id: row.codebaseId,
@@ -35,6 +39,7 @@ export function toTask(row: TaskRow): Task {
     error: row.error,
     attempt_errors: row.attemptErrors,
     cancel_requested: row.cancelRequested,
+    ...(usage ? { usage } : {}),
     created_at: row.createdAt.toISOString(),
     started_at: iso(row.startedAt),
     completed_at: iso(row.completedAt),
@@ -76,22 +81,39 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
     })
     .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
   ctx.taskWake.wakeAll();
-  return toTask(row!);
+  return toTask(row!, noUsage);
 }
 
-export async function listTasks({ ctx, query }: { ctx: ServiceContext; query: ListTasksQuery }): Promise<Task[]> {
-  const where: SQL[] = [];
+/** The key of a task's place in the list: priority, then exact creation time and id. */
+const TaskKey = z.tuple([z.number().int(), ExactTime, z.string().max(200)]);
+
+/** A page of tasks in the order runners take them (priority, then age), filtered; `q` searches title and prompt. */
+export async function listTasks({ ctx, query }: { ctx: ServiceContext; query: ListTasksQuery }): Promise<Page<Task>> {
+  const limit = query.limit ?? defaultPageItems;
+  const after = decodeCursor(query.cursor, TaskKey);
+  const words = searchQuery(query.q);
+  const where: (SQL | undefined)[] = [];
   if (query.status) where.push(eq(tasks.status, query.status));
   if (query.codebase_id) where.push(eq(tasks.codebaseId, query.codebase_id));
   if (query.worker_id) where.push(eq(tasks.workerId, query.worker_id));
+  if (words) where.push(sql`to_tsvector('simple', ${tasks.title} || ' ' || ${tasks.prompt}) @@ to_tsquery('simple', ${words})`);
+  if (after) {
+    const [priority, at, id] = after;
+    where.push(sql`(${tasks.priority} < ${priority} or (${tasks.priority} = ${priority} and (${tasks.createdAt}, ${tasks.id}) > (${at}::timestamptz, ${id})))`);
+  }
   const rows = await ctx.database.db
-    .select()
+    .select({ row: tasks, at: exactTime(tasks.createdAt) })
     .from(tasks)
     .where(and(...where))
-    // The order a runner would take them in.
     .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
-    .limit(query.limit ?? 100);
-  return rows.map(toTask);
+    .limit(limit + 1);
+  const page = cutPage(
+    rows,
+    limit,
+    (r) => r.row,
+    (r) => [r.row.priority, r.at, r.row.id],
+  );
+  return { items: await tasksWithUsage(ctx, page.items), next_cursor: page.next_cursor };
 }
 
 /** How many tasks there are in each status (one grouped query; for the metrics gauge). */
@@ -107,7 +129,17 @@ export async function getTaskRow(ctx: ServiceContext, id: string): Promise<TaskR
 }
 
 export async function getTask({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Task> {
-  return toTask(await getTaskRow(ctx, id));
+  return (await tasksWithUsage(ctx, [await getTaskRow(ctx, id)]))[0]!;
+}
+
+/** Tasks as clients read them: with what all their attempts spent (one query for all). */
+export async function tasksWithUsage(ctx: ServiceContext, rows: TaskRow[]): Promise<Task[]> {
+  const usage = await usageOf(
+    ctx,
+    "task",
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => toTask(r, usage.get(r.id) ?? noUsage));
 }
 
 /**
@@ -139,5 +171,5 @@ export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string 
   });
   ctx.events.stored(row.codebaseId, events);
   if (row.status === "running") ctx.localRunner.cancel(row.id);
-  return toTask(row);
+  return (await tasksWithUsage(ctx, [row]))[0]!;
 }

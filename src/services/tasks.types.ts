@@ -4,7 +4,9 @@
 import "@hono/zod-openapi";
 import { z } from "zod";
 import { RunnerModels } from "./models/models.types.js";
+import { PageQuery, pageOf } from "./paging.js";
 import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
+import { Usage } from "./usage/usage.types.js";
 
 export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
 export const TaskStatus = z.enum(taskStatuses).openapi("TaskStatus");
@@ -49,6 +51,9 @@ export const Task = z
     error: z.string().nullable(),
     attempt_errors: z.array(AttemptError),
     cancel_requested: z.boolean(),
+    usage: Usage.optional().openapi({
+      description: "Totals of the task's usage events over all its attempts; in every answer to clients (not in the worker protocol's)",
+    }),
     created_at: Timestamp,
     started_at: Timestamp.nullable(),
     completed_at: Timestamp.nullable(),
@@ -57,13 +62,15 @@ export const Task = z
   .openapi("Task");
 export type Task = z.infer<typeof Task>;
 
-export const ListTasksQuery = z.object({
+export const ListTasksQuery = PageQuery.extend({
   status: TaskStatus.optional(),
   codebase_id: Id.optional(),
   worker_id: Id.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional().openapi({ description: "Default 100" }),
+  q: z.string().max(200).optional().openapi({ description: "Only tasks whose title or prompt has these words (each word may be a prefix)" }),
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
+export const TaskPage = pageOf(Task, "TaskPage");
+export type TaskPage = z.infer<typeof TaskPage>;
 
 export const WorkerCodebase = z
   .object({

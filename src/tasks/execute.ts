@@ -89,6 +89,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
           autoApprove: config.auto_approve ?? false,
           permissionTimeoutMs: (config.permission_timeout_seconds ?? 300) * 1000,
           maxIterations: config.max_iterations,
+          maxCostUsd: config.max_cost_usd,
           maxRetrySeconds: config.max_retry_seconds,
         },
         async (id) => {

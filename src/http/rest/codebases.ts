@@ -2,7 +2,8 @@
 import { z } from "@hono/zod-openapi";
 import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases.js";
 import { Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases.types.js";
-import { type Api, apiRoute, IdParam, jsonBody, jsonResponse } from "../openapi.js";
+import { PageQuery } from "../../services/paging.js";
+import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, respondPage } from "../openapi.js";
 
 const tags = ["Codebases"];
 const base = "/v1/opencode/codebases";
@@ -12,8 +13,9 @@ const list = apiRoute({
   path: base,
   operationId: "codebases.list",
   tags,
-  summary: "List registered codebases",
-  responses: { 200: jsonResponse(z.array(Codebase), "All codebases, oldest first") },
+  summary: "List registered codebases, oldest first",
+  request: { query: PageQuery },
+  responses: { 200: pagedResponse(Codebase, "Codebases, oldest first") },
 });
 
 const create = apiRoute(
@@ -73,7 +75,7 @@ const remove = apiRoute(
 
 /** Registers the codebase routes. */
 export function registerCodebaseRoutes(app: Api) {
-  app.openapi(list, async (c) => c.json(await listCodebases({ ctx: c.var.ctx }), 200));
+  app.openapi(list, async (c) => respondPage(c, await listCodebases({ ctx: c.var.ctx, query: c.req.valid("query") })));
   app.openapi(create, async (c) => c.json(await createCodebase({ ctx: c.var.ctx, input: c.req.valid("json") }), 201));
   app.openapi(get, async (c) => c.json(await getCodebase({ ctx: c.var.ctx, id: c.req.valid("param").id }), 200));
   app.openapi(update, async (c) => c.json(await updateCodebase({ ctx: c.var.ctx, id: c.req.valid("param").id, input: c.req.valid("json") }), 200));

@@ -2,8 +2,8 @@
 import { z } from "@hono/zod-openapi";
 import { syncSessions } from "../../services/session-sync.js";
 import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions.js";
-import { PermissionAnswer, Session, SessionDetail, SyncResult, TriggerRequest, TriggerResponse } from "../../services/sessions.types.js";
-import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
+import { ListSessionsQuery, PermissionAnswer, Session, SessionDetail, SyncResult, TriggerRequest, TriggerResponse } from "../../services/sessions.types.js";
+import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
 
 const tags = ["Sessions"];
 const base = "/v1/opencode/codebases/{id}";
@@ -33,9 +33,9 @@ const list = apiRoute(
     path: `${base}/sessions`,
     operationId: "sessions.list",
     tags,
-    summary: "The codebase's sessions, most recently active first",
-    request: { params: IdParam },
-    responses: { 200: jsonResponse(z.array(Session), "Sessions") },
+    summary: "The codebase's sessions, most recently active first; `q` searches titles",
+    request: { params: IdParam, query: ListSessionsQuery },
+    responses: { 200: pagedResponse(Session, "Sessions") },
   },
   404,
 );
@@ -104,7 +104,7 @@ const sync = apiRoute(
 /** Registers the session routes. */
 export function registerSessionRoutes(app: Api) {
   app.openapi(trigger, async (c) => c.json(await triggerAgent({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") }), 202));
-  app.openapi(list, async (c) => c.json(await listSessions({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id }), 200));
+  app.openapi(list, async (c) => respondPage(c, await listSessions({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, query: c.req.valid("query") })));
   // Registered before `get` so "sync" is never read as a session id.
   app.openapi(sync, async (c) => c.json(await syncSessions({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id }), 200));
   app.openapi(get, async (c) => {

@@ -18,7 +18,7 @@ import {
 } from "../../services/tasks.types.js";
 import { claimForWorker, completeMany } from "../../services/worker-claims.js";
 import { listWorkers, registerWorker, touchWorker } from "../../services/workers.js";
-import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
+import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
 
 const TaskParam = z.object({ task_id: pathId("task_id") });
 /** A claim may wait this long for work at most (a long poll that proxies and clients keep open). */
@@ -55,9 +55,9 @@ const routes = {
     path: "/v1/opencode/tasks",
     operationId: "tasks.list",
     tags,
-    summary: "Tasks in the order runners take them, filtered by status, codebase or worker",
+    summary: "Tasks in the order runners take them, filtered by status, codebase or worker; `q` searches titles and prompts",
     request: { query: ListTasksQuery },
-    responses: { 200: jsonResponse(z.array(Task), "Tasks") },
+    responses: { 200: pagedResponse(Task, "Tasks") },
   }),
   get: apiRoute(
     {
@@ -266,7 +266,7 @@ export function registerTaskRoutes(app: Api) {
     ctx.localRunner.poke();
     return c.json(task, 201);
   });
-  app.openapi(routes.list, async (c) => c.json(await listTasks({ ctx: c.var.ctx, query: c.req.valid("query") }), 200));
+  app.openapi(routes.list, async (c) => respondPage(c, await listTasks({ ctx: c.var.ctx, query: c.req.valid("query") })));
   app.openapi(routes.get, async (c) => c.json(await getTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
   app.openapi(routes.cancel, async (c) => c.json(await cancelTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
   app.openapi(routes.workers, async (c) => c.json(await listWorkers({ ctx: c.var.ctx }), 200));

@@ -10,6 +10,8 @@
  * 3. inserts the fresh events at the seqs below the new head, and
  * 4. NOTIFYs the new head (identical notifications of one transaction fold into one).
  *
+ * Usage events among them are then added to the usage rollups (one more statement).
+ *
  * The duplicate check reads before the head's lock is taken, which is safe because
  * every caller that uploads holds the task's row lock (`lockLeased`), so a retry
  * cannot race its original; the unique index on (task, attempt, worker_seq) would
@@ -18,6 +20,7 @@
 import { sql } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
 import { storableJson } from "../../db/storable.js";
+import { rollUpUsageInTx } from "../usage/rollup.js";
 import type { AgentEvent, NewEvent } from "./types.js";
 
 /** The NOTIFY channel that tells other processes a stream moved (payload `stream:head`). */
@@ -90,6 +93,12 @@ export async function appendInTx(tx: Db, streamId: string, events: readonly NewE
       pg_notify(${eventsChannel}, ${streamId} || ':' || (select head from bumped))::text as notified`);
   const rows = (Array.isArray(result) ? result : (result as { rows: StoredRow[] }).rows) as StoredRow[];
   const stored = rows.map(toStoredEvent).sort((a, b) => a.event.id - b.event.id);
+  // Usage counts toward the totals in this same transaction: totals and events always agree.
+  await rollUpUsageInTx(
+    tx,
+    streamId,
+    stored.map((s) => s.event).filter((e) => e.type === "usage"),
+  );
   // Fresh events keep their order, so walk both lists together; an upload with no row was already stored.
   let next = 0;
   return events.map((e, i) => {

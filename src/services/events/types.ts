@@ -51,6 +51,8 @@ export const eventSchemas = {
     cache_read_tokens: z.number(),
     cache_write_tokens: z.number(),
     cost: z.number(),
+    model: z.string().max(200).optional(),
+    agent: z.string().max(100).optional(),
   }),
   error: z.object({ ...base, message: z.string(), name: z.string().optional(), run_id: z.string().optional() }),
   complete: z.object({
@@ -74,7 +76,7 @@ export const eventMeanings: { [T in EventType]: string } = {
   tool_use: "A tool call changing state (pending, running, completed, error), with short summaries.",
   file_change: "A file the agent created, edited or deleted; the path is relative to the codebase when inside it.",
   permission: "OpenCode asks to do something; answer it with POST .../sessions/{session_id}/permissions/{permission_id} before the timeout.",
-  usage: "Tokens and cost of one model step, where OpenCode reports them.",
+  usage: "Tokens and cost (US dollars) of one model step, with the `model` and `agent` that ran it, where OpenCode reports them.",
   error: "Something went wrong; a `complete` with status failed or aborted follows when the run ends.",
   complete: "The run ended.",
   reset:

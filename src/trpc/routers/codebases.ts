@@ -1,11 +1,14 @@
 import { z } from "zod";
 import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases.js";
 import { CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases.types.js";
+import { PageQuery } from "../../services/paging.js";
 import { Id } from "../../services/schemas.js";
 import { publicProcedure, router } from "../init.js";
 
 export const codebasesRouter = router({
-  list: publicProcedure.query(({ ctx }) => listCodebases({ ctx: ctx.services })),
+  /** The first page (up to 100), as a plain array; `page` goes further. */
+  list: publicProcedure.query(async ({ ctx }) => (await listCodebases({ ctx: ctx.services })).items),
+  page: publicProcedure.input(PageQuery.optional()).query(({ ctx, input }) => listCodebases({ ctx: ctx.services, query: input ?? {} })),
   get: publicProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getCodebase({ ctx: ctx.services, id: input.id })),
   create: publicProcedure.input(CreateCodebaseRequest).mutation(({ ctx, input }) => createCodebase({ ctx: ctx.services, input })),
   update: publicProcedure

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { Id } from "../../services/schemas.js";
 import { syncSessions } from "../../services/session-sync.js";
 import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions.js";
-import { PermissionAnswer, TriggerRequest } from "../../services/sessions.types.js";
+import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions.types.js";
 import { publicProcedure, router } from "../init.js";
 
 const SessionRef = z.object({ codebaseId: Id, sessionId: Id });
@@ -11,7 +11,13 @@ export const sessionsRouter = router({
   trigger: publicProcedure
     .input(z.object({ codebaseId: Id, request: TriggerRequest }))
     .mutation(({ ctx, input }) => triggerAgent({ ctx: ctx.services, codebaseId: input.codebaseId, input: input.request })),
-  list: publicProcedure.input(z.object({ codebaseId: Id })).query(({ ctx, input }) => listSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
+  /** The first page (up to 100), as a plain array; `page` goes further and searches. */
+  list: publicProcedure
+    .input(z.object({ codebaseId: Id }))
+    .query(async ({ ctx, input }) => (await listSessions({ ctx: ctx.services, codebaseId: input.codebaseId })).items),
+  page: publicProcedure
+    .input(ListSessionsQuery.extend({ codebaseId: Id }))
+    .query(({ ctx, input: { codebaseId, ...query } }) => listSessions({ ctx: ctx.services, codebaseId, query })),
   get: publicProcedure.input(SessionRef).query(({ ctx, input }) => getSession({ ctx: ctx.services, ...input })),
   abort: publicProcedure.input(SessionRef).mutation(({ ctx, input }) => abortSession({ ctx: ctx.services, ...input })),
   answerPermission: publicProcedure.input(SessionRef.extend({ permissionId: Id, reply: PermissionAnswer.shape.reply })).mutation(({ ctx, input }) =>

@@ -11,7 +11,9 @@ export const tasksRouter = router({
     ctx.services.localRunner.poke();
     return task;
   }),
-  list: publicProcedure.input(ListTasksQuery.optional()).query(({ ctx, input }) => listTasks({ ctx: ctx.services, query: input ?? {} })),
+  /** One page as a plain array (`limit`, `cursor` and `q` apply); `page` also answers the next cursor. */
+  list: publicProcedure.input(ListTasksQuery.optional()).query(async ({ ctx, input }) => (await listTasks({ ctx: ctx.services, query: input ?? {} })).items),
+  page: publicProcedure.input(ListTasksQuery.optional()).query(({ ctx, input }) => listTasks({ ctx: ctx.services, query: input ?? {} })),
   get: publicProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getTask({ ctx: ctx.services, id: input.id })),
   cancel: publicProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => cancelTask({ ctx: ctx.services, id: input.id })),
 });

@@ -16,6 +16,7 @@ import { createTask, listTasks } from "../../src/services/tasks.js";
 import { registerWorker } from "../../src/services/workers.js";
 import { createPostgresDatabase } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
+import { allPages } from "../support/paging.js";
 import { describeNeeds } from "../support/skip.js";
 
 const url = process.env.DATABASE_URL?.trim();
@@ -74,15 +75,7 @@ describeNeeds(url ? false : "needs DATABASE_URL", "claim races on real Postgres"
     );
     assert.deepEqual(duplicates, []);
     assert.equal(claimedBy.size, total);
-    const done = [];
-    for (
-      let cursor: string | undefined, page;
-      (page = await listTasks({ ctx, query: { status: "completed", limit: 500, cursor } }));
-      cursor = page.next_cursor
-    ) {
-      done.push(...page.items);
-      if (!page.next_cursor) break;
-    }
+    const done = await allPages((cursor) => listTasks({ ctx, query: { status: "completed", limit: 500, cursor } }));
     assert.equal(done.length, total);
     assert.ok(done.every((t) => t.attempts === 1));
     assert.ok(new Set(claimedBy.values()).size > 1, "the work was shared");

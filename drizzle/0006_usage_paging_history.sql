@@ -27,6 +27,8 @@ CREATE TABLE "usage_totals" (
 	CONSTRAINT "usage_totals_scope_id_pk" PRIMARY KEY("scope","id")
 );
 --> statement-breakpoint
+ALTER TABLE "event_streams" ADD COLUMN "pruned_through" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "tasks" ADD COLUMN "claims" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 CREATE INDEX "agent_events_task_idx" ON "agent_events" USING btree ("task_id","seq") WHERE task_id is not null;--> statement-breakpoint
 CREATE INDEX "agent_events_created_idx" ON "agent_events" USING btree ("created_at");--> statement-breakpoint
 CREATE INDEX "sessions_search_idx" ON "sessions" USING gin (to_tsvector('simple', "title"));--> statement-breakpoint
@@ -56,3 +58,6 @@ LEFT JOIN "sessions" s ON s.id = e.session_id
 LEFT JOIN "tasks" t ON t.id = e.task_id
 WHERE e.type = 'usage'
 GROUP BY 1, 2, 3, 4, 5;
+--> statement-breakpoint
+-- Tasks claimed before claims were counted: their stored uploads were keyed by attempt.
+UPDATE "tasks" SET "claims" = "attempts";

@@ -116,6 +116,11 @@ export const tasks = pgTable(
     /** pending | running | completed | failed | cancelled */
     status: text("status").notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
+    /**
+     * Claims so far, never taken back: a hand-back does not count as an attempt, but
+     * the next run's uploads must not be mistaken for its (they are deduplicated per claim).
+     */
+    claims: integer("claims").notNull().default(0),
     maxAttempts: integer("max_attempts").notNull().default(3),
     workerId: text("worker_id"),
     leaseToken: text("lease_token"),
@@ -150,6 +155,8 @@ export const tasks = pgTable(
 export const eventStreams = pgTable("event_streams", {
   streamId: text("stream_id").primaryKey(),
   head: bigint("head", { mode: "number" }).notNull().default(0),
+  /** Events up to this seq were pruned by retention: a client resuming from before it gets a `reset`. */
+  prunedThrough: bigint("pruned_through", { mode: "number" }).notNull().default(0),
 });
 
 /** The durable, ordered agent event log: one stream per codebase. */
@@ -162,7 +169,7 @@ export const agentEvents = pgTable(
     sessionId: text("session_id"),
     taskId: text("task_id"),
     data: jsonb("data").$type<Record<string, unknown>>().notNull(),
-    /** Set for events uploaded by a worker: (task, attempt, worker_seq) dedupes retried uploads. */
+    /** Set for events uploaded by a runner: (task, attempt, worker_seq) dedupes retried uploads; `attempt` is the task's claim number. */
     attempt: integer("attempt"),
     workerSeq: integer("worker_seq"),
     createdAt: createdAt(),

@@ -11,6 +11,7 @@ import { registerEventRoutes } from "./rest/events.js";
 import { registerSessionRoutes } from "./rest/sessions.js";
 import { registerSystemRoutes } from "./rest/system.js";
 import { registerTaskRoutes } from "./rest/tasks.js";
+import { registerUsageRoutes } from "./rest/usage.js";
 
 /** Registers every documented route, and the security schemes they refer to, on `app`. */
 export function registerApi(app: Api): void {
@@ -22,6 +23,7 @@ export function registerApi(app: Api): void {
   registerSessionRoutes(app);
   registerEventRoutes(app);
   registerTaskRoutes(app);
+  registerUsageRoutes(app);
 }
 
 /** The API's routes alone, to document them: no middleware and no context, so it must not serve requests. */

@@ -64,6 +64,7 @@ const documentConfig = {
     { name: "Sessions", description: "Running an agent now and the sessions it leaves" },
     { name: "Events", description: "The live, resumable stream of agent events" },
     { name: "Tasks", description: "The durable task queue: tasks run in priority order, on this server or a worker" },
+    { name: "Usage", description: "Tokens and cost of every run, added up as they are stored" },
     { name: "Workers", description: "The workers that run tasks for their codebases" },
     { name: "Worker protocol", description: "What a worker calls to register, claim, run and report tasks (worker token)" },
   ],

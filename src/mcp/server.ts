@@ -20,8 +20,10 @@ import { Id } from "../services/schemas.js";
 import { abortSession, getSession, listSessions, triggerAgent } from "../services/sessions.js";
 import { ListSessionsQuery, TriggerRequest } from "../services/sessions.types.js";
 import { getStatus } from "../services/status.js";
-import { cancelTask, createTask, getTask, listTasks } from "../services/tasks.js";
-import { CreateTaskRequest, ListTasksQuery } from "../services/tasks.types.js";
+import { cancelTask, createTask, getTask, listTasks, retryTask } from "../services/tasks.js";
+import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../services/tasks.types.js";
+import { usageReport } from "../services/usage/usage.js";
+import { UsageQuery } from "../services/usage/usage.types.js";
 import { listWorkers } from "../services/workers.js";
 import { watchRun } from "./run-watch.js";
 
@@ -186,6 +188,25 @@ export function createMcpServer(ctx: ServiceContext): McpServer {
     "cancel_task",
     { title: "Cancel a task", description: "Cancels a pending task, or asks its runner to stop a running one.", inputSchema: { task_id: Id } },
     ({ task_id }) => call(log, "cancel_task", () => cancelTask({ ctx, id: task_id })),
+  );
+  server.registerTool(
+    "retry_task",
+    {
+      title: "Retry a task",
+      description: "Runs a failed or cancelled task again as a new attempt (pending at once, with `attempts` more tries, default 3).",
+      inputSchema: { task_id: Id, attempts: RetryTaskRequest.shape.attempts },
+    },
+    ({ task_id, attempts }) => call(log, "retry_task", () => retryTask({ ctx, id: task_id, input: { attempts } })),
+  );
+  server.registerTool(
+    "get_usage",
+    {
+      title: "Usage and cost",
+      description: "Tokens and US dollars spent over a time range (default the last 30 days), grouped by codebase, model, worker, agent and/or day.",
+      inputSchema: UsageQuery.shape,
+      annotations: { readOnlyHint: true },
+    },
+    (query) => call(log, "get_usage", () => usageReport({ ctx, query })),
   );
   server.registerTool(
     "list_models",

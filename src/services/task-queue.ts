@@ -77,6 +77,7 @@ export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: n
       .set({
         status: "running",
         attempts: sql`${tasks.attempts} + 1`,
+        claims: sql`${tasks.claims} + 1`,
         uploadedThrough: 0,
         workerId,
         leaseToken: sql`gen_random_uuid()::text`,
@@ -207,7 +208,7 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
       .update(tasks)
       .set({ uploadedThrough: sql`greatest(${tasks.uploadedThrough}, ${through})`, sessionId: sql`coalesce(${tasks.sessionId}, ${sessionId})` })
       .where(and(eq(tasks.id, taskId), eq(tasks.status, "running"), eq(tasks.leaseToken, input.lease_token)))
-      .returning({ codebaseId: tasks.codebaseId, attempts: tasks.attempts, uploadedThrough: tasks.uploadedThrough });
+      .returning({ codebaseId: tasks.codebaseId, claims: tasks.claims, uploadedThrough: tasks.uploadedThrough });
     if (!row) {
       const [exists] = await tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId));
       throw exists ? leaseLost() : notFound("Task");
@@ -215,7 +216,8 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
     const stored = await appendInTx(
       tx,
       row.codebaseId,
-      events.map((e) => ({ ...e, attempt: row.attempts })),
+      // Per claim, not per counted attempt: a run after a hand-back numbers its events from 1 again.
+      events.map((e) => ({ ...e, attempt: row.claims })),
     );
     return { streamId: row.codebaseId, stored, acked: row.uploadedThrough };
   });

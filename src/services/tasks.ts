@@ -12,7 +12,7 @@ import { requireRunnable } from "./models/models.js";
 import type { RunnerModels } from "./models/models.types.js";
 import { cutPage, decodeCursor, defaultPageItems, ExactTime, exactTime, type Page, searchQuery } from "./paging.js";
 import { taskRunnableHint } from "./task-wake.js";
-import type { CreateTaskRequest, ListTasksQuery, Task } from "./tasks.types.js";
+import { type CreateTaskRequest, defaultMaxAttempts, type ListTasksQuery, type RetryTaskRequest, type Task } from "./tasks.types.js";
 import { noUsage, usageOf } from "./usage/usage.js";
 import type { Usage } from "./usage/usage.types.js";
 import { isOnline } from "./workers.js";
@@ -77,7 +77,7 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
       agentType: input.agent_type ?? config.default_agent ?? "build",
       model: model ?? null,
       priority: input.priority ?? 0,
-      maxAttempts: input.max_attempts ?? 3,
+      maxAttempts: input.max_attempts ?? defaultMaxAttempts,
     })
     .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
   ctx.taskWake.wakeAll();
@@ -171,5 +171,52 @@ export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string 
   });
   ctx.events.stored(row.codebaseId, events);
   if (row.status === "running") ctx.localRunner.cancel(row.id);
+  return (await tasksWithUsage(ctx, [row]))[0]!;
+}
+
+/**
+ * Runs a failed or cancelled task again, as a new attempt: it is pending at once
+ * with `attempts` more tries, and its attempt numbers go on (so the events of every
+ * attempt stay apart, and its history reads as one). A new run starts a new session.
+ */
+export async function retryTask({ ctx, id, input = {} }: { ctx: ServiceContext; id: string; input?: RetryTaskRequest }): Promise<Task> {
+  const { row, events } = await ctx.database.db.transaction(async (tx) => {
+    const [current] = await tx.select().from(tasks).where(eq(tasks.id, id)).for("update");
+    if (!current) throw notFound("Task");
+    if (current.status !== "failed" && current.status !== "cancelled") {
+      throw conflict(`Only a failed or cancelled task can be retried; this one is ${current.status}`);
+    }
+    const [row] = await tx
+      .update(tasks)
+      .set({
+        status: "pending",
+        maxAttempts: current.attempts + (input.attempts ?? defaultMaxAttempts),
+        cancelRequested: false,
+        workerId: null,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        runAfter: sql`now()`,
+        sessionId: null,
+        uploadedThrough: 0,
+        result: null,
+        error: null,
+        startedAt: null,
+        completedAt: null,
+        updatedAt: new Date(),
+      })
+      .where(eq(tasks.id, id))
+      .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
+    const events = await appendInTx(tx, current.codebaseId, [
+      {
+        type: "status",
+        data: { session_id: null, status: "retried", task_id: id, attempt: current.attempts, message: `Retried after it ${current.status}` },
+        taskId: id,
+      },
+    ]);
+    return { row: row!, events };
+  });
+  ctx.events.stored(row.codebaseId, events);
+  ctx.taskWake.wakeAll();
+  ctx.localRunner.poke();
   return (await tasksWithUsage(ctx, [row]))[0]!;
 }

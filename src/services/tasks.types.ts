@@ -12,6 +12,8 @@ export const taskStatuses = ["pending", "running", "completed", "failed", "cance
 export const TaskStatus = z.enum(taskStatuses).openapi("TaskStatus");
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
+export const defaultMaxAttempts = 3;
+
 export const CreateTaskRequest = z
   .object({
     title: z.string().trim().min(1, "title must not be empty").max(200),
@@ -22,10 +24,30 @@ export const CreateTaskRequest = z
     agent_type: AgentName.optional().openapi({ description: "Default: the codebase's default agent, else build" }),
     priority: z.number().int().min(-1000).max(1000).optional().openapi({ description: "Larger runs first (default 0); equal priorities run oldest first" }),
     model: ModelId.optional(),
-    max_attempts: z.number().int().min(1).max(20).optional().openapi({ description: "Default 3" }),
+    max_attempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(20)
+      .optional()
+      .openapi({ description: `Default ${defaultMaxAttempts}` }),
   })
   .strict()
   .openapi("CreateTaskRequest");
+
+export const RetryTaskRequest = z
+  .object({
+    attempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(20)
+      .optional()
+      .openapi({ description: `How many more attempts it gets (default ${defaultMaxAttempts}); max_attempts grows by this much` }),
+  })
+  .strict()
+  .openapi("RetryTaskRequest");
+export type RetryTaskRequest = z.infer<typeof RetryTaskRequest>;
 export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
 
 /** One lost attempt: which runner had it and why it was taken back (e.g. `lease_expired`). */

@@ -6,6 +6,7 @@ import { modelsRouter } from "./routers/models.js";
 import { sessionsRouter } from "./routers/sessions.js";
 import { statusRouter } from "./routers/status.js";
 import { tasksRouter, workersRouter } from "./routers/tasks.js";
+import { usageRouter } from "./routers/usage.js";
 
 export const appRouter = router({
   codebases: codebasesRouter,
@@ -15,6 +16,7 @@ export const appRouter = router({
   workers: workersRouter,
   models: modelsRouter,
   status: statusRouter,
+  usage: usageRouter,
 });
 
 export type AppRouter = typeof appRouter;

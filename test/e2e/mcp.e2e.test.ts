@@ -64,12 +64,14 @@ describe("the MCP endpoint (/mcp)", { timeout: 300_000 }, () => {
       "get_session",
       "get_status",
       "get_task",
+      "get_usage",
       "list_codebases",
       "list_models",
       "list_sessions",
       "list_tasks",
       "list_workers",
       "register_codebase",
+      "retry_task",
       "trigger_agent",
     ]);
     for (const t of tools) {
@@ -152,6 +154,9 @@ describe("the MCP endpoint (/mcp)", { timeout: 300_000 }, () => {
     const cancelled = await callTool("cancel_task", { task_id: id });
     assert.ok(["cancelled", "running", "completed"].includes(String(cancelled.value!.status)));
     assert.match((await callTool("get_task", { task_id: "nope" })).error!, /Task not found/);
+    if (cancelled.value!.status === "cancelled") assert.equal((await callTool("retry_task", { task_id: id })).value!.status, "pending");
+    const usage = await callTool("get_usage", { group_by: "codebase" });
+    assert.ok((usage.value!.total as { steps: number }).steps >= 1, "the MCP run's steps are counted");
     assert.match((await callTool("create_task", { codebase_id: codebaseId, title: "x", prompt: "y", model: "nobody/none" })).error!, /model/i);
     const models = await callTool("list_models");
     assert.ok(Array.isArray(models.value!.models));

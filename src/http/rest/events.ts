@@ -5,10 +5,13 @@
  * loses nothing, since it can resume from the durable log.
  */
 import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { getCodebaseRow } from "../../services/codebases.js";
 import { admitStream, followEventBatches, parseCursor } from "../../services/events/follow.js";
-import { eventMeanings, eventTypes } from "../../services/events/types.js";
-import { type Api, apiRoute, IdParam } from "../openapi.js";
+import { EventHistoryQuery, eventHistory } from "../../services/events/history.js";
+import { AgentEventSchema, eventMeanings, eventTypes } from "../../services/events/types.js";
+import { getTaskRow } from "../../services/tasks.js";
+import { type Api, type AppEnv, apiRoute, IdParam, pagedResponse, pathId, respondPage } from "../openapi.js";
 import { respondWithSse } from "../sse-writer.js";
 import { EventStreamMessage, toMessage } from "./event-stream.js";
 
@@ -22,6 +25,17 @@ const reconnectDelayMs = 2000;
  * in memory per connection stays bounded.
  */
 const maxWriteBytes = 64 * 1024;
+
+const lastEventIdHeader = z.object({
+  "last-event-id": z
+    .string()
+    .optional()
+    // Header names are case-insensitive; the validator sees them lower-cased.
+    .openapi({
+      description: "The SSE `Last-Event-ID` header: the last event id received (a non-negative integer); the stream resumes after it",
+      example: "7",
+    }),
+});
 
 const route = apiRoute(
   {
@@ -63,16 +77,7 @@ const route = apiRoute(
         }),
         session_id: z.string().optional().openapi({ description: "Only this session's events" }),
       }),
-      headers: z.object({
-        "last-event-id": z
-          .string()
-          .optional()
-          // Header names are case-insensitive; the validator sees them lower-cased.
-          .openapi({
-            description: "The SSE `Last-Event-ID` header: the last event id received (a non-negative integer); the stream resumes after it",
-            example: "7",
-          }),
-      }),
+      headers: lastEventIdHeader,
     },
     responses: {
       200: {
@@ -85,7 +90,48 @@ const route = apiRoute(
   404,
 );
 
-/** Registers the SSE route. */
+const taskRoute = apiRoute(
+  {
+    method: "get",
+    path: "/v1/opencode/tasks/{task_id}/events",
+    operationId: "tasks.events",
+    tags: ["Tasks"],
+    summary: "Follow one task's events across all its attempts (Server-Sent Events)",
+    description:
+      "The task's events from its codebase's stream, framed as `GET /v1/opencode/codebases/{id}/events` frames them, with the same " +
+      "ids: every attempt (claims, runs, requeues, retries) in order, then live. Without a cursor it replays from the task's first " +
+      "event; resume with `Last-Event-ID` (or `?last_event_id=`).",
+    request: {
+      params: z.object({ task_id: pathId("task_id") }),
+      query: z.object({
+        last_event_id: z.string().optional().openapi({ description: "Resume after this event id; the Last-Event-ID header wins. Absent: from the start" }),
+      }),
+      headers: lastEventIdHeader,
+    },
+    responses: {
+      200: { description: "An endless Server-Sent Events stream of the task's events", content: { "text/event-stream": { schema: EventStreamMessage } } },
+    },
+  },
+  400,
+  404,
+);
+
+const historyRoute = apiRoute(
+  {
+    method: "get",
+    path: "/v1/opencode/codebases/{id}/events/history",
+    operationId: "events.history",
+    tags: ["Events"],
+    summary: "The codebase's stored events as JSON pages, oldest first",
+    description: "What the SSE stream would replay, as a list: filter by session or task, and page with `limit` and `cursor`.",
+    request: { params: IdParam, query: EventHistoryQuery },
+    responses: { 200: pagedResponse(AgentEventSchema, "Events") },
+  },
+  400,
+  404,
+);
+
+/** Registers the SSE routes and the events history. */
 export function registerEventRoutes(app: Api) {
   app.openapi(route, async (c) => {
     const { ctx } = c.var;
@@ -96,36 +142,53 @@ export function registerEventRoutes(app: Api) {
     // No cursor: live from the head as it is now, fixed before the answer starts, so an event
     // stored after the client saw the headers is always delivered.
     const after = cursor ?? (await ctx.events.head(id));
-    const release = admitStream(ctx);
-    const response = respondWithSse(c, async (writer) => {
-      const stop = new AbortController();
-      const end = () => stop.abort();
-      writer.closed.addEventListener("abort", end, { once: true });
-      ctx.shutdown.addEventListener("abort", end, { once: true });
-      // One timer per stream, not per write: it pings an idle client and cuts one that stopped reading.
-      const ping = setInterval(() => {
-        if (writer.blockedForMs() > writeTimeoutMs) {
-          end(); // too slow: cut it, it can resume
-          writer.end();
-        } else if (writer.blockedForMs() === 0) void writer.write(": ping\n\n");
-      }, keepAliveMs);
-      try {
-        await writer.write(`retry: ${reconnectDelayMs}\n\n`);
-        follow: for await (const batch of followEventBatches(ctx, id, { after, sessionId: query.session_id, signal: stop.signal })) {
-          for (const text of joinUpTo(batch.map(toMessage), maxWriteBytes)) {
-            if (!(await writer.write(text))) break follow;
-          }
-        }
-      } finally {
-        release();
-        clearInterval(ping);
-        writer.closed.removeEventListener("abort", end);
-        ctx.shutdown.removeEventListener("abort", end);
-      }
-    });
-    // The route's types only know JSON answers; this one streams.
-    return response as never;
+    return streamEvents(c, id, { after, sessionId: query.session_id });
   });
+  app.openapi(taskRoute, async (c) => {
+    const { ctx } = c.var;
+    const task = await getTaskRow(ctx, c.req.valid("param").task_id);
+    // A task's history replays from its start unless the client resumes.
+    const after = parseCursor(c.req.header("last-event-id") ?? c.req.valid("query").last_event_id) ?? 0;
+    return streamEvents(c, task.codebaseId, { after, taskId: task.id });
+  });
+  app.openapi(historyRoute, async (c) => {
+    const query = c.req.valid("query");
+    return respondPage(c, await eventHistory({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, query }));
+  });
+}
+
+/** Answers with an endless SSE stream of `streamId`'s events after `after`, as the route descriptions say. */
+function streamEvents(c: Context<AppEnv>, streamId: string, filter: { after: number; sessionId?: string; taskId?: string }): never {
+  const { ctx } = c.var;
+  const release = admitStream(ctx);
+  const response = respondWithSse(c, async (writer) => {
+    const stop = new AbortController();
+    const end = () => stop.abort();
+    writer.closed.addEventListener("abort", end, { once: true });
+    ctx.shutdown.addEventListener("abort", end, { once: true });
+    // One timer per stream, not per write: it pings an idle client and cuts one that stopped reading.
+    const ping = setInterval(() => {
+      if (writer.blockedForMs() > writeTimeoutMs) {
+        end(); // too slow: cut it, it can resume
+        writer.end();
+      } else if (writer.blockedForMs() === 0) void writer.write(": ping\n\n");
+    }, keepAliveMs);
+    try {
+      await writer.write(`retry: ${reconnectDelayMs}\n\n`);
+      follow: for await (const batch of followEventBatches(ctx, streamId, { ...filter, signal: stop.signal })) {
+        for (const text of joinUpTo(batch.map(toMessage), maxWriteBytes)) {
+          if (!(await writer.write(text))) break follow;
+        }
+      }
+    } finally {
+      release();
+      clearInterval(ping);
+      writer.closed.removeEventListener("abort", end);
+      ctx.shutdown.removeEventListener("abort", end);
+    }
+  });
+  // The route's types only know JSON answers; this one streams.
+  return response as never;
 }
 
 /** The texts joined into as few pieces as fit `max` characters each (a longer text is a piece of its own). */

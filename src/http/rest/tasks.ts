@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { RunnerModels } from "../../services/models/models.types.js";
 import { completeTask, heartbeatTask, releaseTask, uploadTaskEvents } from "../../services/task-queue.js";
-import { cancelTask, createTask, getTask, listTasks } from "../../services/tasks.js";
+import { cancelTask, createTask, getTask, listTasks, retryTask } from "../../services/tasks.js";
 import {
   Claim,
   CompleteManyRequest,
@@ -12,6 +12,7 @@ import {
   LeaseRef,
   ListTasksQuery,
   RegisterWorkerRequest,
+  RetryTaskRequest,
   Task,
   UploadEventsRequest,
   Worker,
@@ -70,6 +71,22 @@ const routes = {
       responses: { 200: jsonResponse(Task, "The task") },
     },
     404,
+  ),
+  retry: apiRoute(
+    {
+      method: "post",
+      path: "/v1/opencode/tasks/{task_id}/retry",
+      operationId: "tasks.retry",
+      tags,
+      summary: "Run a failed or cancelled task again, as a new attempt",
+      description:
+        "It is pending at once and gets `attempts` more tries (default 3). Its history (`GET /v1/opencode/tasks/{task_id}/events`) " +
+        "goes on across attempts; the new run starts a new session. 409 when the task is not failed or cancelled.",
+      request: { params: TaskParam, body: { content: { "application/json": { schema: RetryTaskRequest } }, required: false } },
+      responses: { 200: jsonResponse(Task, "The task, pending again") },
+    },
+    404,
+    409,
   ),
   cancel: apiRoute(
     {
@@ -268,6 +285,7 @@ export function registerTaskRoutes(app: Api) {
   });
   app.openapi(routes.list, async (c) => respondPage(c, await listTasks({ ctx: c.var.ctx, query: c.req.valid("query") })));
   app.openapi(routes.get, async (c) => c.json(await getTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
+  app.openapi(routes.retry, async (c) => c.json(await retryTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id, input: c.req.valid("json") }), 200));
   app.openapi(routes.cancel, async (c) => c.json(await cancelTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
   app.openapi(routes.workers, async (c) => c.json(await listWorkers({ ctx: c.var.ctx }), 200));
 

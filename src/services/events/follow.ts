@@ -30,6 +30,8 @@ export interface FollowOptions {
   after: number | undefined;
   /** Send only this session's events (ids stay those of the codebase stream). */
   sessionId?: string;
+  /** Send only this task's events, all its attempts (ids stay those of the codebase stream). */
+  taskId?: string;
   signal: AbortSignal;
 }
 
@@ -47,38 +49,64 @@ export async function* followEvents(ctx: ServiceContext, streamId: string, optio
  * a page, so a transport can write them at once (one socket write for many events).
  */
 export async function* followEventBatches(ctx: ServiceContext, streamId: string, options: FollowOptions): AsyncGenerator<AgentEvent[]> {
-  const { signal, sessionId } = options;
+  const { signal } = options;
+  const filter: EventFilter | undefined = options.sessionId || options.taskId ? { sessionId: options.sessionId, taskId: options.taskId } : undefined;
   const head = await ctx.events.head(streamId);
   let cursor = options.after ?? head;
   if (cursor > head) {
-    yield [
-      {
-        id: 0,
-        type: "reset",
-        data: { session_id: null, reason: `Last-Event-ID ${cursor} is beyond this stream's newest event ${head}; replaying from the start`, head },
-        created_at: new Date().toISOString(),
-      },
-    ];
+    yield [resetEvent(`Last-Event-ID ${cursor} is beyond this stream's newest event ${head}; replaying from the start`, head)];
     cursor = 0;
+  } else if (options.after !== undefined) {
+    const pruned = await ctx.events.prunedThrough(streamId);
+    if (cursor < pruned) {
+      yield [resetEvent(`Events up to ${pruned} were pruned (CODETETHER_EVENT_RETENTION_DAYS); replaying from the oldest kept`, head)];
+      cursor = pruned;
+    }
   }
   const leave = ctx.events.follow(streamId);
   try {
     while (!signal.aborted) {
-      // Caught-up followers share the stream's window; one that is behind it reads the database by itself.
+      // Caught-up followers share the stream's window; one that is behind it reads the database by itself
+      // (only the matching events, through an index, when it follows one session or task).
       // An open stream waits an outage out (its pings go on) and carries on where it was.
-      const page =
-        ctx.events.recent(streamId, cursor, pageSize) ?? (await untilDatabaseAnswers(() => ctx.events.read(streamId, cursor, pageSize), { signal })) ?? [];
+      const recent = ctx.events.recent(streamId, cursor, pageSize);
+      let page: AgentEvent[];
+      let through: number;
+      if (recent) {
+        page = filter ? recent.filter((e) => matches(e, filter)) : recent;
+        through = recent.at(-1)?.id ?? cursor;
+      } else {
+        const read = await untilDatabaseAnswers(() => ctx.events.readMatching(streamId, cursor, pageSize, filter), { signal });
+        if (!read) return;
+        page = read.events;
+        through = read.through;
+      }
+      const moved = through > cursor;
+      cursor = through;
       if (page.length > 0) {
-        cursor = page[page.length - 1]!.id;
-        const batch = sessionId ? page.filter((e) => e.data.session_id === sessionId) : page;
-        if (batch.length > 0) yield batch;
+        yield page;
         if (signal.aborted) return;
       }
-      if (page.length < pageSize) await ctx.events.waitForMore(streamId, cursor, signal);
+      // A full page (of the window, or of the database) may have more right behind it.
+      const full = recent ? recent.length === pageSize : page.length === pageSize;
+      if (!full || !moved) await ctx.events.waitForMore(streamId, cursor, signal);
     }
   } finally {
     leave();
   }
+}
+
+export interface EventFilter {
+  sessionId?: string;
+  taskId?: string;
+}
+
+function matches(e: AgentEvent, filter: EventFilter): boolean {
+  return (!filter.sessionId || e.data.session_id === filter.sessionId) && (!filter.taskId || e.task_id === filter.taskId);
+}
+
+function resetEvent(reason: string, head: number): AgentEvent {
+  return { id: 0, type: "reset", data: { session_id: null, reason, head }, created_at: new Date().toISOString() };
 }
 
 /**

@@ -10,10 +10,11 @@
  * per followed stream covers a lost hint. A slow follower only slows itself: it
  * falls behind the window and reads the database on its own until it catches up.
  */
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, eq, gt, lte } from "drizzle-orm";
 import type { Database, Db, Unlisten } from "../../db/client.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
 import { appendInTx, eventsChannel, toAgentEvent } from "./append.js";
+import type { EventFilter } from "./follow.js";
 import type { AgentEvent, NewEvent } from "./types.js";
 import { StreamWindow, type WindowLimits } from "./window.js";
 
@@ -162,6 +163,42 @@ export class EventLog {
       .orderBy(asc(agentEvents.seq))
       .limit(limit);
     return rows.map(toAgentEvent);
+  }
+
+  /**
+   * Events after `afterId` that match `filter`, oldest first, through its index, and
+   * how far the stream was looked at: `through` is where the next read starts (the
+   * head, once fewer than `limit` matched). Without a filter it is `read`.
+   */
+  async readMatching(streamId: string, afterId: number, limit: number, filter: EventFilter | undefined): Promise<{ events: AgentEvent[]; through: number }> {
+    if (!filter) {
+      const events = await this.read(streamId, afterId, limit);
+      return { events, through: events.at(-1)?.id ?? afterId };
+    }
+    // Every seq up to a committed head is committed (the head's row lock orders the appends).
+    const head = await this.head(streamId);
+    const rows = await this.database.db
+      .select()
+      .from(agentEvents)
+      .where(
+        and(
+          eq(agentEvents.streamId, streamId),
+          gt(agentEvents.seq, afterId),
+          lte(agentEvents.seq, head),
+          filter.sessionId ? eq(agentEvents.sessionId, filter.sessionId) : undefined,
+          filter.taskId ? eq(agentEvents.taskId, filter.taskId) : undefined,
+        ),
+      )
+      .orderBy(asc(agentEvents.seq))
+      .limit(limit);
+    const events = rows.map(toAgentEvent);
+    return { events, through: events.length < limit ? Math.max(head, afterId) : events.at(-1)!.id };
+  }
+
+  /** The newest seq retention pruned from the stream (0 when none was). */
+  async prunedThrough(streamId: string): Promise<number> {
+    const [row] = await this.database.db.select({ pruned: eventStreams.prunedThrough }).from(eventStreams).where(eq(eventStreams.streamId, streamId));
+    return row?.pruned ?? 0;
   }
 
   /**

@@ -58,7 +58,7 @@ export const UsageQuery = z
     codebase_id: Id.optional().openapi({ description: "Only this codebase" }),
   })
   .strict();
-export type UsageQuery = z.input<typeof UsageQuery>;
+export type UsageQuery = z.infer<typeof UsageQuery>;
 
 export const UsageGroup = Usage.extend({
   codebase_id: z.string().optional(),

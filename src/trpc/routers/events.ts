@@ -4,6 +4,7 @@ import { getCodebaseRow } from "../../services/codebases.js";
 import type { ServiceContext } from "../../services/context.js";
 import { followActivity } from "../../services/events/activity.js";
 import { admitStream, followEvents, parseCursor } from "../../services/events/follow.js";
+import { EventHistoryQuery, eventHistory } from "../../services/events/history.js";
 import { Id } from "../../services/schemas.js";
 import { publicProcedure, router, toTrpcError } from "../init.js";
 
@@ -39,24 +40,33 @@ export const eventsRouter = router({
     )
     .subscription(async function* ({ ctx, input, signal }) {
       try {
-        yield* follow(ctx.services, input, signal);
+        const after = parseCursor(input.lastEventId);
+        await getCodebaseRow({ ctx: ctx.services, id: input.codebaseId });
+        yield* followTracked(ctx.services, input.codebaseId, { after, sessionId: input.sessionId }, signal);
       } catch (err) {
         throw toTrpcError(err);
       }
     }),
+  /** The codebase's stored events as pages, oldest first, filtered by session or task. */
+  history: publicProcedure
+    .input(EventHistoryQuery.extend({ codebaseId: Id }))
+    .query(({ ctx, input: { codebaseId, ...query } }) => eventHistory({ ctx: ctx.services, codebaseId, query })),
 });
 
-/** The codebase's events after `lastEventId`, tracked, until the client or the server goes away. */
-async function* follow(ctx: ServiceContext, input: { codebaseId: string; sessionId?: string; lastEventId?: string | null }, signal?: AbortSignal) {
-  const after = parseCursor(input.lastEventId);
-  await getCodebaseRow({ ctx, id: input.codebaseId });
+/** A stream's events after `after` (none: live), tracked, until the client or the server goes away. */
+export async function* followTracked(
+  ctx: ServiceContext,
+  streamId: string,
+  options: { after: number | undefined; sessionId?: string; taskId?: string },
+  signal?: AbortSignal,
+) {
   const release = admitStream(ctx);
   const stop = new AbortController();
   const end = () => stop.abort();
   signal?.addEventListener("abort", end, { once: true });
   ctx.shutdown.addEventListener("abort", end, { once: true });
   try {
-    for await (const event of followEvents(ctx, input.codebaseId, { after, sessionId: input.sessionId, signal: stop.signal })) {
+    for await (const event of followEvents(ctx, streamId, { ...options, signal: stop.signal })) {
       yield tracked(String(event.id), event);
     }
   } finally {

@@ -1,9 +1,11 @@
 import { z } from "zod";
+import { parseCursor } from "../../services/events/follow.js";
 import { Id } from "../../services/schemas.js";
-import { cancelTask, createTask, getTask, listTasks } from "../../services/tasks.js";
-import { CreateTaskRequest, ListTasksQuery } from "../../services/tasks.types.js";
+import { cancelTask, createTask, getTask, getTaskRow, listTasks, retryTask } from "../../services/tasks.js";
+import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../../services/tasks.types.js";
 import { listWorkers } from "../../services/workers.js";
-import { publicProcedure, router } from "../init.js";
+import { publicProcedure, router, toTrpcError } from "../init.js";
+import { followTracked } from "./events.js";
 
 export const tasksRouter = router({
   create: publicProcedure.input(z.object({ codebaseId: Id, task: CreateTaskRequest })).mutation(async ({ ctx, input }) => {
@@ -16,6 +18,18 @@ export const tasksRouter = router({
   page: publicProcedure.input(ListTasksQuery.optional()).query(({ ctx, input }) => listTasks({ ctx: ctx.services, query: input ?? {} })),
   get: publicProcedure.input(z.object({ id: Id })).query(({ ctx, input }) => getTask({ ctx: ctx.services, id: input.id })),
   cancel: publicProcedure.input(z.object({ id: Id })).mutation(({ ctx, input }) => cancelTask({ ctx: ctx.services, id: input.id })),
+  retry: publicProcedure
+    .input(z.object({ id: Id, attempts: RetryTaskRequest.shape.attempts }))
+    .mutation(({ ctx, input }) => retryTask({ ctx: ctx.services, id: input.id, input: { attempts: input.attempts } })),
+  /** One task's events across all its attempts: from its start (or after `lastEventId`), then live; each `tracked()`. */
+  onEvents: publicProcedure.input(z.object({ id: Id, lastEventId: z.string().nullish() })).subscription(async function* ({ ctx, input, signal }) {
+    try {
+      const task = await getTaskRow(ctx.services, input.id);
+      yield* followTracked(ctx.services, task.codebaseId, { after: parseCursor(input.lastEventId) ?? 0, taskId: task.id }, signal);
+    } catch (err) {
+      throw toTrpcError(err);
+    }
+  }),
 });
 
 export const workersRouter = router({

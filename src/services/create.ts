@@ -14,6 +14,7 @@ import { RunLiveness } from "./run-liveness.js";
 import { TaskWake } from "./task-wake.js";
 import { countTasksByStatus } from "./tasks.js";
 import { countOnlineWorkers } from "./workers.js";
+import { startRetention } from "./events/retention.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
 const stopAllGraceMs = 5000;
@@ -69,9 +70,11 @@ export async function createServices(options: {
   // OpenCode boots in the background: the first trigger does not pay for it, /status says "starting" meanwhile.
   bridge.warmUp();
   localRunner.start();
+  const stopRetention = startRetention(() => ctx);
   return {
     ctx,
     stop: async () => {
+      stopRetention();
       await localRunner.stop(); // hands its tasks back
       liveness.stop();
       // Triggered runs end as aborted, recorded while the streams are still open and before the

@@ -139,16 +139,45 @@ function messageText(m: OcMessage): string {
  */
 export async function storeMessages(tx: Db, sessionId: string, list: OcMessage[]): Promise<boolean> {
   const existing = await tx.select({ id: messages.id, text: messages.text, parts: messages.parts }).from(messages).where(eq(messages.sessionId, sessionId));
-  const known = new Map(existing.map((m) => [m.id, m]));
-  let changed = existing.length !== list.length;
   const wanted = new Set(list.map((m) => m.info.id));
   const stale = existing.filter((m) => !wanted.has(m.id)).map((m) => m.id);
   if (stale.length > 0) await tx.delete(messages).where(inArray(messages.id, stale));
+  const changed = await upsertMessages(tx, sessionId, list, existing);
+  return changed || existing.length !== list.length;
+}
+
+/**
+ * Adds or updates these messages of a session, leaving the others (a worker sends
+ * what changed since its last upload). Idempotent: the same list again writes nothing.
+ */
+export async function upsertMessages(
+  tx: Db,
+  sessionId: string,
+  list: OcMessage[],
+  existing?: { id: string; text: string; parts: unknown[] }[],
+): Promise<boolean> {
+  if (list.length === 0) return false;
+  const before =
+    existing ??
+    (await tx
+      .select({ id: messages.id, text: messages.text, parts: messages.parts })
+      .from(messages)
+      .where(
+        and(
+          eq(messages.sessionId, sessionId),
+          inArray(
+            messages.id,
+            list.map((m) => m.info.id),
+          ),
+        ),
+      ));
+  const known = new Map(before.map((m) => [m.id, m]));
+  let changed = false;
   for (const m of list) {
     const text = storableText(messageText(m));
     const parts = storableJson(m.parts as unknown[]);
-    const before = known.get(m.info.id);
-    if (before && before.text === text && canonical(before.parts) === canonical(parts)) continue;
+    const previous = known.get(m.info.id);
+    if (previous && previous.text === text && canonical(previous.parts) === canonical(parts)) continue;
     changed = true;
     const values = {
       role: m.info.role,
@@ -160,7 +189,8 @@ export async function storeMessages(tx: Db, sessionId: string, list: OcMessage[]
     await tx
       .insert(messages)
       .values({ id: m.info.id, sessionId, createdAt: new Date(m.info.time.created), ...values })
-      .onConflictDoUpdate({ target: messages.id, set: values });
+      // Never another session's message, whatever a runner sends.
+      .onConflictDoUpdate({ target: messages.id, set: values, setWhere: sql`${messages.sessionId} = ${sessionId}` });
   }
   return changed;
 }

@@ -5,18 +5,20 @@
  * is refused (409), so a runner that froze and woke up late cannot touch a task
  * that has moved on. Reports are idempotent: a retry changes nothing.
  */
-import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, getTableColumns, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import type { AgentConfigColumn } from "../db/schema.js";
-import { codebases, sessions, tasks, workers } from "../db/schema.js";
+import { codebases, messages, sessions, tasks, workers } from "../db/schema.js";
+import type { OcMessage } from "../opencode/client.js";
 import type { ServiceContext } from "./context.js";
 import { conflict, invalid, notFound, ServiceError } from "./errors.js";
 import { appendInTx } from "./events/log.js";
 import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
-import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest } from "./tasks.types.js";
+import { upsertMessages } from "./session-store.js";
+import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
 import { runBudgetUsd } from "./usage/budget.js";
 
 /** The codebase's agent settings as a runner gets them: `max_cost_usd` is the budget in force, the server's cap included. */
@@ -223,6 +225,32 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
   });
   ctx.events.stored(streamId, stored);
   return { acked_through: acked, stored: stored.filter(Boolean).length };
+}
+
+/**
+ * Stores messages of the session a runner's attempt runs (new or changed since
+ * its last upload), so the session's transcript can be read here while it runs
+ * and after: the session's row is made if it is not there yet. Idempotent.
+ */
+export async function uploadTaskMessages(ctx: ServiceContext, taskId: string, input: UploadMessagesRequest): Promise<{ stored: number; message_count: number }> {
+  const foreign = input.messages.find((m) => m.info.sessionID !== input.session_id);
+  if (foreign) throw invalid(`message ${foreign.info.id} belongs to session ${foreign.info.sessionID}, not ${input.session_id}`);
+  return ctx.database.db.transaction(async (tx) => {
+    const current = await lockLeased(tx, taskId, input.lease_token);
+    await tx
+      .insert(sessions)
+      .values({ id: input.session_id, codebaseId: current.codebaseId, title: current.title, agent: current.agentType, model: current.model, status: "running" })
+      .onConflictDoNothing();
+    const [owner] = await tx.select({ codebaseId: sessions.codebaseId }).from(sessions).where(eq(sessions.id, input.session_id));
+    if (owner?.codebaseId !== current.codebaseId) throw conflict(`Session ${input.session_id} belongs to another codebase`);
+    if (!current.sessionId) await tx.update(tasks).set({ sessionId: input.session_id }).where(eq(tasks.id, taskId));
+    const list = input.messages as unknown as OcMessage[];
+    const changed = await upsertMessages(tx, input.session_id, list);
+    const [counted] = await tx.select({ n: count() }).from(messages).where(eq(messages.sessionId, input.session_id));
+    const messageCount = Number(counted?.n ?? 0);
+    await tx.update(sessions).set({ messageCount, ...(changed ? { updatedAt: new Date() } : {}) }).where(eq(sessions.id, input.session_id));
+    return { stored: changed ? list.length : 0, message_count: messageCount };
+  });
 }
 
 /**

@@ -158,6 +158,33 @@ export const UploadEventsRequest = z
   .openapi("UploadEventsRequest");
 export type UploadEventsRequest = z.infer<typeof UploadEventsRequest>;
 
+/** One message as OpenCode's `GET /session/{id}/message` lists it (only what is stored is checked). */
+export const UploadedMessage = z
+  .object({
+    info: z
+      .object({
+        id: Id,
+        sessionID: Id,
+        role: z.enum(["user", "assistant"]),
+        time: z.object({ created: z.number() }).passthrough(),
+        cost: z.number().optional(),
+        tokens: z.record(z.string(), z.unknown()).optional(),
+      })
+      .passthrough(),
+    parts: z.array(z.record(z.string(), z.unknown())).max(10_000),
+  })
+  .openapi("UploadedMessage");
+
+export const UploadMessagesRequest = z
+  .object({
+    lease_token: z.string().min(1).max(200),
+    session_id: Id,
+    messages: z.array(UploadedMessage).max(200),
+  })
+  .strict()
+  .openapi("UploadMessagesRequest");
+export type UploadMessagesRequest = z.infer<typeof UploadMessagesRequest>;
+
 export const CompleteTaskRequest = z
   .object({
     lease_token: z.string().min(1).max(200),

@@ -5,10 +5,12 @@
  * after every event is acknowledged. Used by the server's local runner and by
  * `codetether-worker`; only the reporter differs.
  */
+import type { OcMessage } from "../opencode/client.js";
 import type { AgentRunner, RunOutcome } from "../opencode/runner.js";
 import type { AgentConfig } from "../services/codebases.types.js";
 import type { Claim } from "../services/tasks.types.js";
 import { EventOutbox, type SendBatch } from "./outbox.js";
+import { TranscriptSync } from "./transcript.js";
 
 export class LeaseLostError extends Error {
   constructor() {
@@ -24,6 +26,11 @@ export interface TaskReporter {
   complete(outcome: { status: "completed" | "failed" | "cancelled"; error?: string; result?: string; session_id?: string }): Promise<void>;
   /** Hands the task back without counting the attempt. */
   release(reason: string): Promise<void>;
+  /**
+   * Sends messages of the attempt's session to the server (a worker's sessions live
+   * in its own OpenCode); absent where the server reads them itself (its local runner).
+   */
+  messages?(sessionId: string, messages: OcMessage[]): Promise<void>;
 }
 
 export interface ExecuteOptions {
@@ -38,9 +45,14 @@ export interface ExecuteOptions {
   /** Aborting it cancels the task now, without waiting for the heartbeat to say so. */
   cancel?: AbortSignal;
   log?: (message: string) => void;
+  /** Reads the session's messages from this runner's OpenCode, for `reporter.messages`. */
+  readMessages?: (sessionId: string) => Promise<OcMessage[]>;
+  /** How often the transcript is sent while the agent runs (default 10 s); it is always sent once more before completing. */
+  transcriptMs?: number;
 }
 
 const resultLength = 4000;
+const defaultTranscriptMs = 10_000;
 
 export async function executeTask(options: ExecuteOptions): Promise<"completed" | "failed" | "cancelled" | "released" | "lost"> {
   const { claim, runner, reporter, directory } = options;
@@ -51,6 +63,12 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
   let sessionId: string | undefined;
   let cancelRequested = false;
   let lost = false;
+  let transcript: TranscriptSync | undefined;
+  const { readMessages } = options;
+  const uploadMessages = reporter.messages?.bind(reporter);
+  const syncTranscript = () =>
+    transcript?.sync().catch((err) => log(`transcript upload failed, will retry: ${(err as Error).message}`)) ?? Promise.resolve();
+  const transcriptTimer = setInterval(() => void syncTranscript(), options.transcriptMs ?? defaultTranscriptMs);
   let finish!: (o: { status: RunOutcome; error?: string }) => void;
   const finished = new Promise<{ status: RunOutcome; error?: string }>((resolve) => (finish = resolve));
 
@@ -94,6 +112,12 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
         },
         async (id) => {
           sessionId = id;
+          if (readMessages && uploadMessages) {
+            transcript = new TranscriptSync(
+              () => readMessages(id),
+              (list) => uploadMessages(id, list),
+            );
+          }
           return {
             event: (e) => {
               if (e.type === "output") output = (output + e.data.content).slice(-resultLength);
@@ -121,6 +145,9 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
       return "released";
     }
     await outbox.drain();
+    // The whole transcript is on the server before the task says it is done (best effort: the outcome matters more).
+    clearInterval(transcriptTimer);
+    await syncTranscript();
     const status = outcome.status === "completed" ? "completed" : cancelRequested ? "cancelled" : "failed";
     await reporter.complete({
       status,
@@ -134,6 +161,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
     throw err;
   } finally {
     clearInterval(heartbeat);
+    clearInterval(transcriptTimer);
     options.cancel?.removeEventListener("abort", cancel);
   }
 }

@@ -29,6 +29,8 @@ export interface WorkerOptions {
   /** How long SIGTERM waits for running tasks before handing them back. */
   drainMs: number;
   pollMs?: number;
+  /** How often a running task's transcript is sent to the server (default 10 s). */
+  transcriptMs?: number;
   log?: (message: string) => void;
 }
 
@@ -177,6 +179,9 @@ export class CodetetherWorker {
       release: async (reason) => {
         await retry(() => this.api.post<Task>(`${base}/release`, { ...lease, reason }));
       },
+      messages: async (sessionId, messages) => {
+        await retry(() => this.api.post(`${base}/messages`, { ...lease, session_id: sessionId, messages }));
+      },
     };
     const directory = await this.localPath(claim);
     this.log(`task ${id} (attempt ${claim.attempt}): ${claim.task.title}`);
@@ -196,6 +201,8 @@ export class CodetetherWorker {
         heartbeatMs: Math.max(500, (claim.lease_seconds * 1000) / 3),
         release,
         log: this.log,
+        readMessages: async (sessionId) => (await this.bridge.connection.ensure()).messages(directory, sessionId),
+        transcriptMs: this.options.transcriptMs,
       });
       this.log(`task ${id}: ${outcome}`);
     } catch (err) {

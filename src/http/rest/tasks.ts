@@ -1,7 +1,7 @@
 /** REST shim for the task queue (clients) and the worker protocol (workers). */
 import { z } from "@hono/zod-openapi";
 import { RunnerModels } from "../../services/models/models.types.js";
-import { completeTask, heartbeatTask, releaseTask, uploadTaskEvents } from "../../services/task-queue.js";
+import { completeTask, heartbeatTask, releaseTask, uploadTaskEvents, uploadTaskMessages } from "../../services/task-queue.js";
 import { cancelTask, createTask, getTask, listTasks, retryTask } from "../../services/tasks.js";
 import {
   Claim,
@@ -15,6 +15,7 @@ import {
   RetryTaskRequest,
   Task,
   UploadEventsRequest,
+  UploadMessagesRequest,
   Worker,
 } from "../../services/tasks.types.js";
 import { claimForWorker, completeMany } from "../../services/worker-claims.js";
@@ -220,6 +221,28 @@ const routes = {
     404,
     409,
   ),
+  messages: apiRoute(
+    {
+      method: "post",
+      path: `${worker}/tasks/{task_id}/messages`,
+      operationId: "worker.uploadMessages",
+      tags: wtags,
+      security: workerSecurity,
+      summary: "Upload messages of the attempt's session (new or changed ones, as OpenCode lists them), so its transcript is readable here",
+      description:
+        "Idempotent: a message sent again replaces itself. The session appears among the codebase's sessions at the first upload. " +
+        "409 when the lease was lost or the session belongs to another codebase; 422 when a message names another session.",
+      request: { params: TaskParam, body: jsonBody(UploadMessagesRequest) },
+      responses: {
+        200: jsonResponse(
+          z.object({ stored: z.number().int(), message_count: z.number().int() }).openapi("UploadMessagesResponse"),
+          "Stored; message_count is how many the session has now",
+        ),
+      },
+    },
+    404,
+    409,
+  ),
   events: apiRoute(
     {
       method: "post",
@@ -306,6 +329,7 @@ export function registerTaskRoutes(app: Api) {
   });
   app.openapi(routes.completeMany, async (c) => c.json({ results: await completeMany(c.var.ctx, c.req.valid("json")) }, 200));
   app.openapi(routes.taskHeartbeat, async (c) => c.json(await heartbeatTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json").lease_token), 200));
+  app.openapi(routes.messages, async (c) => c.json(await uploadTaskMessages(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
   app.openapi(routes.events, async (c) => c.json(await uploadTaskEvents(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
   app.openapi(routes.complete, async (c) => c.json(await completeTask(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
   app.openapi(routes.release, async (c) => {

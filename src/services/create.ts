@@ -9,12 +9,12 @@ import { TransitionObserver } from "../observability/transitions.js";
 import { Bridge } from "./bridge.js";
 import type { ServiceContext } from "./context.js";
 import { EventLog } from "./events/log.js";
+import { startRetention } from "./events/retention.js";
 import { LocalRunner } from "./local-runner.js";
 import { RunLiveness } from "./run-liveness.js";
 import { TaskWake } from "./task-wake.js";
 import { countTasksByStatus } from "./tasks.js";
 import { countOnlineWorkers } from "./workers.js";
-import { startRetention } from "./events/retention.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
 const stopAllGraceMs = 5000;

@@ -15,9 +15,9 @@ import type { ServiceContext } from "./context.js";
 import { conflict, invalid, notFound, ServiceError } from "./errors.js";
 import { appendInTx } from "./events/log.js";
 import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
+import { upsertMessages } from "./session-store.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
-import { upsertMessages } from "./session-store.js";
 import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
 import { runBudgetUsd } from "./usage/budget.js";
 
@@ -232,7 +232,11 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
  * its last upload), so the session's transcript can be read here while it runs
  * and after: the session's row is made if it is not there yet. Idempotent.
  */
-export async function uploadTaskMessages(ctx: ServiceContext, taskId: string, input: UploadMessagesRequest): Promise<{ stored: number; message_count: number }> {
+export async function uploadTaskMessages(
+  ctx: ServiceContext,
+  taskId: string,
+  input: UploadMessagesRequest,
+): Promise<{ stored: number; message_count: number }> {
   const foreign = input.messages.find((m) => m.info.sessionID !== input.session_id);
   if (foreign) throw invalid(`message ${foreign.info.id} belongs to session ${foreign.info.sessionID}, not ${input.session_id}`);
   return ctx.database.db.transaction(async (tx) => {
@@ -248,7 +252,10 @@ export async function uploadTaskMessages(ctx: ServiceContext, taskId: string, in
     const changed = await upsertMessages(tx, input.session_id, list);
     const [counted] = await tx.select({ n: count() }).from(messages).where(eq(messages.sessionId, input.session_id));
     const messageCount = Number(counted?.n ?? 0);
-    await tx.update(sessions).set({ messageCount, ...(changed ? { updatedAt: new Date() } : {}) }).where(eq(sessions.id, input.session_id));
+    await tx
+      .update(sessions)
+      .set({ messageCount, ...(changed ? { updatedAt: new Date() } : {}) })
+      .where(eq(sessions.id, input.session_id));
     return { stored: changed ? list.length : 0, message_count: messageCount };
   });
 }

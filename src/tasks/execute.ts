@@ -66,8 +66,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
   let transcript: TranscriptSync | undefined;
   const { readMessages } = options;
   const uploadMessages = reporter.messages?.bind(reporter);
-  const syncTranscript = () =>
-    transcript?.sync().catch((err) => log(`transcript upload failed, will retry: ${(err as Error).message}`)) ?? Promise.resolve();
+  const syncTranscript = () => transcript?.sync().catch((err) => log(`transcript upload failed, will retry: ${(err as Error).message}`)) ?? Promise.resolve();
   const transcriptTimer = setInterval(() => void syncTranscript(), options.transcriptMs ?? defaultTranscriptMs);
   let finish!: (o: { status: RunOutcome; error?: string }) => void;
   const finished = new Promise<{ status: RunOutcome; error?: string }>((resolve) => (finish = resolve));

@@ -51,6 +51,17 @@ describeNeeds(hasPostgres ? false : "needs DATABASE_URL", "workers and the serve
     contiguous(stream);
     const session = await c.api("GET", `/v1/opencode/codebases/${c.codebaseId}/sessions/${done.session_id}`);
     assert.equal(session.body.status, "completed");
+    // The worker sent its session's transcript: readable here although the session lives in the worker's OpenCode.
+    const texts = (session.body.messages as { role: string; text: string }[]).map((m) => `${m.role}: ${m.text}`);
+    assert.ok(texts.includes("user: Write from-worker.txt"), texts.join(" | "));
+    assert.ok(texts.includes("assistant: Done on the worker."), texts.join(" | "));
+    assert.equal(session.body.message_count, session.body.messages.length);
+    // What the worker's steps cost is counted once, on the task and the session alike.
+    const usage = stream.filter((e) => e.type === "usage" && e.data.task_id === done.id);
+    const task = await c.task(done.id);
+    assert.equal(task.usage.steps, usage.length);
+    assert.ok(task.usage.steps >= 2 && task.usage.cost > 0, JSON.stringify(task.usage));
+    assert.deepEqual(session.body.usage, task.usage);
   });
 
   test("the server's and workers' logs say what happened, as JSON lines, and hold no secret", async () => {

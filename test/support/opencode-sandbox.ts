@@ -35,7 +35,8 @@ export function opencodeConfig(llmUrl: string) {
         npm: "@ai-sdk/openai-compatible",
         name: "Fake LLM",
         options: { baseURL: llmUrl, apiKey: "fake-key" },
-        models: { "fake-model": { name: "Fake Model", tool_call: true, limit: { context: 128000, output: 4096 } } },
+        // A price, so runs cost something (USD per million tokens): usage, totals and budgets have numbers to add up.
+        models: { "fake-model": { name: "Fake Model", tool_call: true, limit: { context: 128000, output: 4096 }, cost: { input: 3, output: 15 } } },
       },
     },
   };

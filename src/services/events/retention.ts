@@ -21,14 +21,16 @@ export async function pruneEvents(ctx: ServiceContext, retentionDays: number, no
   let total = 0;
   for (const stream of streams) {
     // The first event that must stay: a recent one, or one of a run that is still going.
-    const [row] = await db.execute<{ keep: string | number | null }>(sql`
+    const [row] = await db
+      .execute<{ keep: string | number | null }>(sql`
       select least(
         (select seq from agent_events where stream_id = ${stream.id} and seq > ${stream.pruned} and created_at >= ${cutoff.toISOString()}::timestamptz order by seq limit 1),
         (select min(e.seq) from agent_events e join sessions s on s.id = e.session_id
           where e.stream_id = ${stream.id} and e.seq > ${stream.pruned} and s.status = 'running'),
         (select min(e.seq) from agent_events e join tasks t on t.id = e.task_id
           where e.stream_id = ${stream.id} and e.seq > ${stream.pruned} and t.status in ('pending', 'running'))
-      ) as keep`).then((r) => (Array.isArray(r) ? r : (r as { rows: { keep: string | number | null }[] }).rows));
+      ) as keep`)
+      .then((r) => (Array.isArray(r) ? r : (r as { rows: { keep: string | number | null }[] }).rows));
     const keepFrom = row?.keep === null || row?.keep === undefined ? stream.head + 1 : Number(row.keep);
     let through = stream.pruned;
     while (through < keepFrom - 1) {
@@ -77,4 +79,3 @@ export function startRetention(ctx: () => ServiceContext): () => void {
     clearInterval(timer);
   };
 }
-

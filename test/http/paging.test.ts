@@ -9,6 +9,7 @@ import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 import { allPages } from "../support/paging.js";
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON
 type Json = Record<string, any>;
 
 for (const driver of testDrivers()) {

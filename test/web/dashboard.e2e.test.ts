@@ -176,8 +176,18 @@ describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () =>
     await shot(page, "tasks");
     await row.getByRole("button", { name: "Cancel Write the changelog" }).click();
     await row.getByText("cancelled").waitFor();
+    // Search narrows the list as the user types; words may be prefixes.
+    const search = page.getByPlaceholder("Search titles and prompts");
+    await search.fill("nothing like it");
+    await page.getByRole("heading", { name: "No task matches these filters" }).waitFor();
+    await search.fill("changel");
+    await row.waitFor();
     await row.getByRole("link", { name: "Write the changelog" }).click();
     await page.getByRole("heading", { name: "Write the changelog" }).waitFor();
+    // A cancelled task can run again: one click queues a new attempt, and its history says so.
+    await page.getByRole("button", { name: "Retry" }).click();
+    await page.locator(".page-head").getByText("pending", { exact: true }).waitFor();
+    await page.getByText("nothing yet", { exact: true }).waitFor();
     await shot(page, "task-detail");
     assert.deepEqual(errors, []);
     await page.close();
@@ -196,6 +206,9 @@ describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () =>
     await page.getByRole("link", { name: "Status" }).click();
     await page.getByText("embedded PGlite").waitFor();
     await page.getByText("available", { exact: true }).waitFor();
+    // The runs of the tests before cost something (the scripted model has a price): the status page adds it up.
+    await page.getByRole("heading", { name: "Spent in the last 30 days" }).waitFor();
+    await page.getByRole("row", { name: /fake\/fake-model\s+this server/ }).waitFor();
     await shot(page, "status");
     assert.deepEqual(errors, []);
     await page.close();

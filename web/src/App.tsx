@@ -69,7 +69,7 @@ function useActivityRefresh() {
     const sub = client.trpc.events.onActivity.subscribe(undefined, {
       onData: (activity) => {
         for (const c of activity.codebases) void queryClient.invalidateQueries({ queryKey: ["sessions", c.codebase_id] });
-        for (const key of ["tasks", "task", "workers", "session"]) void queryClient.invalidateQueries({ queryKey: [key] });
+        for (const key of ["tasks", "task", "workers", "session", "usage", "codebases"]) void queryClient.invalidateQueries({ queryKey: [key] });
       },
     });
     return () => sub.unsubscribe();

@@ -32,3 +32,35 @@ export function when(iso: string | null | undefined): string {
   const d = new Date(iso);
   return d.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
 }
+
+/** The button under a paged list; absent on the last page. */
+export function ShowMore({ list }: { list: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => unknown } }) {
+  if (!list.hasNextPage) return null;
+  return (
+    <div className="actions">
+      <button type="button" className="secondary" onClick={() => void list.fetchNextPage()} disabled={list.isFetchingNextPage}>
+        {list.isFetchingNextPage ? "Loading…" : "Show more"}
+      </button>
+    </div>
+  );
+}
+
+/** A search field for a list's `q`: words of titles (and prompts), each may be a prefix. */
+export function SearchBox({ value, onChange, label }: { value: string; onChange: (q: string) => void; label: string }) {
+  return (
+    <label className="search">
+      <span className="sr-only">{label}</span>
+      <input type="search" placeholder={label} value={value} onChange={(e) => onChange(e.target.value)} />
+    </label>
+  );
+}
+
+/** US dollars as a person reads them: small amounts keep their digits. */
+export function dollars(amount: number): string {
+  return `$${amount >= 1 ? amount.toFixed(2) : amount.toFixed(4)}`;
+}
+
+/** Tokens in and out, as one short phrase. */
+export function tokens(u: { input_tokens: number; output_tokens: number }): string {
+  return `${u.input_tokens.toLocaleString()} in · ${u.output_tokens.toLocaleString()} out`;
+}

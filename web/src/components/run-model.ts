@@ -101,9 +101,11 @@ function apply(model: RunModel, event: AgentEvent): void {
       const { status, message } = event.data;
       if (status === "retrying") {
         upsert(model, { kind: "note", key: `note:${event.id}`, text: `The model provider failed${message ? `: ${message}` : ""}; retrying` });
-      } else if (["claimed", "requeued", "released", "cancelling"].includes(status)) {
+      } else if (["claimed", "requeued", "released", "cancelling", "retried"].includes(status)) {
         upsert(model, { kind: "note", key: `note:${event.id}`, text: message ?? status });
       }
+      // A retried task runs again: what follows is a new attempt, not the end.
+      if (status === "retried") model.done = false;
       if (!model.done) model.status = status;
       return;
     }

@@ -4,20 +4,21 @@ import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/rea
 import { useState } from "react";
 import { Link } from "wouter";
 import { errorText } from "../client.ts";
-import { Empty, ErrorNote, Loading } from "../components/bits.tsx";
+import { dollars, Empty, ErrorNote, Loading, ShowMore, tokens } from "../components/bits.tsx";
 import { CodebaseForm } from "../components/CodebaseForm.tsx";
 import { useClient } from "../context.tsx";
+import { usePaged } from "../paged.ts";
 
 type Status = "idle" | "running" | "worker" | "worker offline";
 
 export function CodebasesPage() {
   const client = useClient();
   const queryClient = useQueryClient();
-  const codebases = useQuery({ queryKey: ["codebases"], queryFn: () => client.listCodebases() });
+  const codebases = usePaged(["codebases", "pages"], (cursor) => client.trpc.codebases.page.query({ cursor }));
   const workers = useQuery({ queryKey: ["workers"], queryFn: () => client.trpc.workers.list.query() });
   const running = useQuery({ queryKey: ["tasks", { status: "running" }], queryFn: () => client.trpc.tasks.list.query({ status: "running" }) });
   const sessions = useQueries({
-    queries: (codebases.data ?? []).map((c) => ({
+    queries: (codebases.items ?? []).map((c) => ({
       queryKey: ["sessions", c.id],
       queryFn: () => client.trpc.sessions.list.query({ codebaseId: c.id }),
       enabled: !c.worker_id,
@@ -60,7 +61,7 @@ export function CodebasesPage() {
       ) : null}
       {codebases.isPending ? <Loading /> : null}
       {codebases.error ? <ErrorNote error={codebases.error} /> : null}
-      {codebases.data?.length === 0 && !adding ? (
+      {codebases.items?.length === 0 && !adding ? (
         <Empty title="No codebases yet: register one">
           A codebase is a directory the agent works in, on this server or on a worker.{" "}
           <button type="button" className="link" onClick={() => setAdding(true)}>
@@ -68,9 +69,9 @@ export function CodebasesPage() {
           </button>
         </Empty>
       ) : null}
-      {codebases.data && codebases.data.length > 0 ? (
+      {codebases.items && codebases.items.length > 0 ? (
         <ul className="cards" aria-label="Codebases">
-          {codebases.data.map((c, i) => {
+          {codebases.items.map((c, i) => {
             const status = statusOf(c, i);
             return (
               <li key={c.id} className="card" aria-label={c.name}>
@@ -88,6 +89,11 @@ export function CodebasesPage() {
                   ) : null}
                 </p>
                 {c.description ? <p>{c.description}</p> : null}
+                {c.usage.steps > 0 ? (
+                  <p className="muted">
+                    Spent {dollars(c.usage.cost)} · {tokens(c.usage)}
+                  </p>
+                ) : null}
                 {editing === c.id ? (
                   <CodebaseForm
                     codebase={c}
@@ -139,6 +145,7 @@ export function CodebasesPage() {
           })}
         </ul>
       ) : null}
+      <ShowMore list={codebases} />
       {remove.error ? <ErrorNote error={remove.error} /> : null}
     </section>
   );

@@ -2,9 +2,11 @@
 import type { RouterOutputs } from "@codetether/sdk";
 import { useQuery } from "@tanstack/react-query";
 import Markdown from "markdown-to-jsx";
+import { useState } from "react";
 import { Link, useParams } from "wouter";
-import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
+import { dollars, Empty, ErrorNote, Loading, SearchBox, ShowMore, tokens, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
+import { usePaged, useSettled } from "../paged.ts";
 
 type Message = RouterOutputs["sessions"]["get"]["messages"][number];
 
@@ -12,7 +14,9 @@ export function SessionsPage() {
   const { id } = useParams<{ id: string }>();
   const client = useClient();
   const codebase = useQuery({ queryKey: ["codebase", id], queryFn: () => client.trpc.codebases.get.query({ id }) });
-  const sessions = useQuery({ queryKey: ["sessions", id], queryFn: () => client.trpc.sessions.list.query({ codebaseId: id }) });
+  const [search, setSearch] = useState("");
+  const q = useSettled(search.trim());
+  const sessions = usePaged(["sessions", id, q], (cursor) => client.trpc.sessions.page.query({ codebaseId: id, q: q || undefined, cursor }));
   return (
     <section>
       <div className="page-head">
@@ -23,14 +27,16 @@ export function SessionsPage() {
           </Link>
         ) : null}
       </div>
+      <SearchBox value={search} onChange={setSearch} label="Search titles" />
       {sessions.isPending ? <Loading /> : null}
       {sessions.error ? <ErrorNote error={sessions.error} /> : null}
-      {sessions.data?.length === 0 ? (
+      {sessions.items?.length === 0 && q ? <Empty title={`No session title has “${q}”`}>Try fewer or shorter words.</Empty> : null}
+      {sessions.items?.length === 0 && !q ? (
         <Empty title="No sessions yet">
           <Link href={`/run/${id}`}>Run an agent</Link> on this codebase, or sync the sessions made in OpenCode directly from the codebases page.
         </Empty>
       ) : null}
-      {sessions.data && sessions.data.length > 0 ? (
+      {sessions.items && sessions.items.length > 0 ? (
         <div className="table-wrap">
           <table>
             <caption className="sr-only">Sessions, most recent first</caption>
@@ -41,12 +47,13 @@ export function SessionsPage() {
                 <th scope="col">Agent</th>
                 <th scope="col">Model</th>
                 <th scope="col">Messages</th>
+                <th scope="col">Tokens</th>
                 <th scope="col">Cost</th>
                 <th scope="col">Updated</th>
               </tr>
             </thead>
             <tbody>
-              {sessions.data.map((s) => (
+              {sessions.items.map((s) => (
                 <tr key={s.id}>
                   <td>
                     <Link href={`/codebases/${id}/sessions/${s.id}`}>{s.title || s.id}</Link>
@@ -57,7 +64,8 @@ export function SessionsPage() {
                   <td>{s.agent ?? "—"}</td>
                   <td>{s.model ?? "default"}</td>
                   <td>{s.message_count}</td>
-                  <td>${s.cost.toFixed(4)}</td>
+                  <td>{s.usage.steps > 0 ? tokens(s.usage) : "—"}</td>
+                  <td>{dollars(s.usage.steps > 0 ? s.usage.cost : s.cost)}</td>
                   <td>{when(s.updated_at)}</td>
                 </tr>
               ))}
@@ -65,6 +73,7 @@ export function SessionsPage() {
           </table>
         </div>
       ) : null}
+      <ShowMore list={sessions} />
     </section>
   );
 }
@@ -74,7 +83,6 @@ export function SessionPage() {
   const client = useClient();
   const session = useQuery({ queryKey: ["session", id, sessionId], queryFn: () => client.trpc.sessions.get.query({ codebaseId: id, sessionId }) });
   const s = session.data;
-  const cost = s?.messages.reduce((sum, m) => sum + (m.cost ?? 0), 0) ?? 0;
   return (
     <section>
       <p>
@@ -89,7 +97,8 @@ export function SessionPage() {
             <span className={`pill pill-${s.status}`}>{s.status}</span>
           </div>
           <p className="muted">
-            {s.agent ?? "—"} · {s.model ?? "default model"} · {s.message_count} messages · ${cost.toFixed(4)}
+            {s.agent ?? "—"} · {s.model ?? "default model"} · {s.message_count} messages
+            {s.usage.steps > 0 ? ` · ${s.usage.steps} steps · ${tokens(s.usage)}` : ""} · {dollars(s.usage.steps > 0 ? s.usage.cost : s.cost)}
             {s.error ? ` · ${s.error}` : ""}
           </p>
           <div className="actions">

@@ -1,12 +1,13 @@
 /** The server: is OpenCode there, which one, how it runs, and which models can run. */
 import { useQuery } from "@tanstack/react-query";
-import { ErrorNote, Loading } from "../components/bits.tsx";
+import { dollars, ErrorNote, Loading, tokens } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
 
 export function StatusPage() {
   const client = useClient();
   const status = useQuery({ queryKey: ["status"], queryFn: () => client.trpc.status.get.query() });
   const models = useQuery({ queryKey: ["models"], queryFn: () => client.listModels() });
+  const usage = useQuery({ queryKey: ["usage"], queryFn: () => client.trpc.usage.report.query({ group_by: "model,worker" }) });
   const s = status.data;
   const oc = s?.opencode_server;
   return (
@@ -53,6 +54,48 @@ export function StatusPage() {
           </dl>
         </div>
       ) : null}
+      <div className="card">
+        <div className="card-head">
+          <h2>Spent in the last 30 days</h2>
+          {usage.data ? <strong className="usage-total">{dollars(usage.data.total.cost)}</strong> : null}
+        </div>
+        {usage.error ? <ErrorNote error={usage.error} /> : null}
+        {usage.data && usage.data.total.steps === 0 ? <p className="muted">Nothing yet: what agents spend shows here as they run.</p> : null}
+        {usage.data && usage.data.total.steps > 0 ? (
+          <>
+            <p className="muted">
+              {tokens(usage.data.total)} · {usage.data.total.steps.toLocaleString()} model steps
+            </p>
+            <div className="table-wrap">
+              <table>
+                <caption className="sr-only">Usage by model and runner, costliest first</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Model</th>
+                    <th scope="col">Runner</th>
+                    <th scope="col">Steps</th>
+                    <th scope="col">Tokens</th>
+                    <th scope="col">Cost</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {usage.data.groups.map((g) => (
+                    <tr key={`${g.model}/${g.worker}`}>
+                      <td>
+                        <code>{g.model}</code>
+                      </td>
+                      <td>{g.worker === "local" ? "this server" : g.worker}</td>
+                      <td>{g.steps.toLocaleString()}</td>
+                      <td>{tokens(g)}</td>
+                      <td>{dollars(g.cost)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </>
+        ) : null}
+      </div>
       <div className="card">
         <h2>Models</h2>
         {models.data?.message ? <p className="muted">{models.data.message}</p> : null}

@@ -1,12 +1,13 @@
 /** The task queue: filters, priorities, creating and cancelling tasks, and one task's attempts and live events. */
-import type { AgentEvent, Task } from "@codetether/sdk";
+import type { Task } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
-import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
+import { dollars, Empty, ErrorNote, Loading, SearchBox, ShowMore, tokens, when } from "../components/bits.tsx";
 import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { useClient } from "../context.tsx";
 import { useEventStream } from "../live.ts";
+import { usePaged, useSettled } from "../paged.ts";
 
 const statuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
 type TaskStatus = (typeof statuses)[number];
@@ -36,7 +37,9 @@ export function TasksPage() {
     else next.delete(key);
     navigate(`/tasks${next.size ? `?${next}` : ""}`);
   };
-  const tasks = useQuery({ queryKey: ["tasks", filter], queryFn: () => client.trpc.tasks.list.query(filter) });
+  const [search, setSearch] = useState("");
+  const q = useSettled(search.trim());
+  const tasks = usePaged(["tasks", filter, q], (cursor) => client.trpc.tasks.page.query({ ...filter, q: q || undefined, cursor }));
   const codebases = useQuery({ queryKey: ["codebases"], queryFn: () => client.listCodebases() });
   const workers = useQuery({ queryKey: ["workers"], queryFn: () => client.trpc.workers.list.query() });
   const cancel = useMutation({
@@ -89,15 +92,16 @@ export function TasksPage() {
             ))}
           </select>
         </label>
+        <SearchBox value={search} onChange={setSearch} label="Search titles and prompts" />
       </fieldset>
       {tasks.isPending ? <Loading /> : null}
       {tasks.error ? <ErrorNote error={tasks.error} /> : null}
-      {tasks.data?.length === 0 ? (
-        <Empty title={filter.status || filter.codebase_id || filter.worker_id ? "No task matches these filters" : "No tasks yet: create one"}>
+      {tasks.items?.length === 0 ? (
+        <Empty title={filter.status || filter.codebase_id || filter.worker_id || q ? "No task matches these filters" : "No tasks yet: create one"}>
           Tasks wait in a durable queue, most urgent first, until this server or a worker runs them.
         </Empty>
       ) : null}
-      {tasks.data && tasks.data.length > 0 ? (
+      {tasks.items && tasks.items.length > 0 ? (
         <div className="table-wrap">
           <table>
             <caption className="sr-only">Tasks in the order they run</caption>
@@ -109,6 +113,7 @@ export function TasksPage() {
                 <th scope="col">Codebase</th>
                 <th scope="col">Runner</th>
                 <th scope="col">Attempts</th>
+                <th scope="col">Cost</th>
                 <th scope="col">Created</th>
                 <th scope="col">
                   <span className="sr-only">Actions</span>
@@ -116,7 +121,7 @@ export function TasksPage() {
               </tr>
             </thead>
             <tbody>
-              {tasks.data.map((t) => (
+              {tasks.items.map((t) => (
                 <tr key={t.id}>
                   <td>
                     <Link href={`/tasks/${t.id}`}>{t.title}</Link>
@@ -135,6 +140,7 @@ export function TasksPage() {
                   <td>
                     {t.attempts}/{t.max_attempts}
                   </td>
+                  <td>{t.usage && t.usage.steps > 0 ? dollars(t.usage.cost) : "—"}</td>
                   <td>{when(t.created_at)}</td>
                   <td>
                     {t.status === "pending" || t.status === "running" ? (
@@ -149,6 +155,7 @@ export function TasksPage() {
           </table>
         </div>
       ) : null}
+      <ShowMore list={tasks} />
       {cancel.error ? <ErrorNote error={cancel.error} /> : null}
     </section>
   );
@@ -254,6 +261,10 @@ export function TaskPage() {
     mutationFn: () => client.trpc.tasks.cancel.mutate({ id }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }),
   });
+  const retry = useMutation({
+    mutationFn: () => client.trpc.tasks.retry.mutate({ id }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }),
+  });
   return (
     <section>
       <p>
@@ -272,7 +283,13 @@ export function TaskPage() {
                 Cancel task
               </button>
             ) : null}
+            {t.status === "failed" || t.status === "cancelled" ? (
+              <button type="button" onClick={() => retry.mutate()} disabled={retry.isPending}>
+                Retry
+              </button>
+            ) : null}
           </div>
+          {retry.error ? <ErrorNote error={retry.error} /> : null}
           <dl className="facts">
             <dt>Agent</dt>
             <dd>{t.agent_type}</dd>
@@ -284,6 +301,8 @@ export function TaskPage() {
             <dd>
               {t.attempts} of {t.max_attempts}
             </dd>
+            <dt>Spent</dt>
+            <dd>{t.usage && t.usage.steps > 0 ? `${dollars(t.usage.cost)} · ${tokens(t.usage)} · ${t.usage.steps} steps` : "nothing yet"}</dd>
             <dt>Created</dt>
             <dd>{when(t.created_at)}</dd>
             <dt>Finished</dt>
@@ -323,18 +342,13 @@ export function TaskPage() {
 }
 
 function TaskEvents({ task, onEnd }: { task: Task; onEnd: () => void }) {
-  const stream = useEventStream(task.codebase_id, { from: 0 });
-  // Every stored event of a task's runs carries its task_id.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the events array grows in place; version says it grew
-  const mine = useMemo(
-    () => stream.events.filter((e: AgentEvent) => e.task_id === task.id || (e.data as { task_id?: string }).task_id === task.id),
-    [stream.events, stream.version, task.id],
-  );
-  const model = useRunModel(mine, stream.version);
+  // Every attempt's events, from the task's first (its history across retries and failovers).
+  const stream = useEventStream(undefined, { taskId: task.id, from: 0 });
+  const model = useRunModel(stream.events, stream.version);
   useEffect(() => {
     if (model.done) onEnd();
   }, [model.done, onEnd]);
-  if (mine.length === 0) return <p className="muted">No events yet: the task waits for a runner.</p>;
+  if (stream.events.length === 0) return <p className="muted">No events yet: the task waits for a runner.</p>;
   return (
     <>
       {stream.state === "reconnecting" ? (

@@ -10,6 +10,7 @@ import { benchEventStream } from "./event-stream.js";
 import { benchFanout } from "./fanout.js";
 import { benchClaimLatency, benchFailover, benchQueueThroughput } from "./queue.js";
 import { benchStartup } from "./startup.js";
+import { benchUsage } from "./usage.js";
 
 const only = process.argv[2];
 const rows: [string, string][] = [];
@@ -57,6 +58,10 @@ if (!only || only === "queue") {
     ]);
     for (const lease of [15, 3]) rows.push([`worker SIGKILLed → its task running on another worker, lease ${lease} s`, await benchFailover(lease)]);
   }
+}
+
+if ((!only || only === "usage") && url) {
+  for (const [k, v] of Object.entries(await benchUsage(url, Number(process.env.BENCH_USAGE_EVENTS ?? 1_000_000)))) rows.push([k, v]);
 }
 
 const fanoutTable: string[] = [];

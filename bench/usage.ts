@@ -123,7 +123,16 @@ export async function benchUsage(url: string, totalEvents = 1_000_000): Promise<
     const outputs = await write((i) => ({ type: "output", data: { session_id: session, message_id: "m", part_id: `p${i}`, content: "x" } }));
     const usages = await write(() => ({
       type: "usage",
-      data: { session_id: session, input_tokens: 10, output_tokens: 5, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0.0001, model: "fake/a" },
+      data: {
+        session_id: session,
+        input_tokens: 10,
+        output_tokens: 5,
+        reasoning_tokens: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost: 0.0001,
+        model: "fake/a",
+      },
     }));
     out["append 20 output events (no rollup), Postgres"] = fmt(outputs);
     out["append 20 usage events (events + rollups, one transaction), Postgres"] = `${fmt(usages)}: ${(usages.median / outputs.median).toFixed(2)}× the median`;

@@ -1,3 +1,19 @@
+CREATE TABLE "usage_daily" (
+	"day" timestamp with time zone NOT NULL,
+	"codebase_id" text NOT NULL,
+	"model" text NOT NULL,
+	"agent" text NOT NULL,
+	"worker" text NOT NULL,
+	"input_tokens" bigint DEFAULT 0 NOT NULL,
+	"output_tokens" bigint DEFAULT 0 NOT NULL,
+	"reasoning_tokens" bigint DEFAULT 0 NOT NULL,
+	"cache_read_tokens" bigint DEFAULT 0 NOT NULL,
+	"cache_write_tokens" bigint DEFAULT 0 NOT NULL,
+	"cost" numeric DEFAULT '0' NOT NULL,
+	"steps" bigint DEFAULT 0 NOT NULL,
+	CONSTRAINT "usage_daily_day_codebase_id_model_agent_worker_pk" PRIMARY KEY("day","codebase_id","model","agent","worker")
+);
+--> statement-breakpoint
 CREATE TABLE "usage_hourly" (
 	"hour" timestamp with time zone NOT NULL,
 	"codebase_id" text NOT NULL,
@@ -61,3 +77,9 @@ GROUP BY 1, 2, 3, 4, 5;
 --> statement-breakpoint
 -- Tasks claimed before claims were counted: their stored uploads were keyed by attempt.
 UPDATE "tasks" SET "claims" = "attempts";
+--> statement-breakpoint
+INSERT INTO "usage_daily" ("day", "codebase_id", "model", "agent", "worker", "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "steps")
+SELECT date_trunc('day', "hour", 'UTC'), "codebase_id", "model", "agent", "worker", sum("input_tokens"), sum("output_tokens"), sum("reasoning_tokens"),
+  sum("cache_read_tokens"), sum("cache_write_tokens"), sum("cost"), sum("steps")
+FROM "usage_hourly"
+GROUP BY 1, 2, 3, 4, 5;

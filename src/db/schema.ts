@@ -215,7 +215,11 @@ export const usageTotals = pgTable(
   (t) => [primaryKey({ columns: [t.scope, t.id] })],
 );
 
-/** The same sums per hour, codebase, model, agent and runner: what GET /usage adds up (never the events). */
+/**
+ * The same sums per hour, codebase, model, agent and runner, and per day in
+ * `usage_daily`: GET /usage adds up whole days from the daily table and the edges
+ * of its range from this one (never the events), so a long range stays cheap.
+ */
 export const usageHourly = pgTable(
   "usage_hourly",
   {
@@ -228,4 +232,18 @@ export const usageHourly = pgTable(
     ...usageColumns(),
   },
   (t) => [primaryKey({ columns: [t.hour, t.codebaseId, t.model, t.agent, t.worker] })],
+);
+
+/** `usage_hourly` per UTC day: what a report over whole days reads. */
+export const usageDaily = pgTable(
+  "usage_daily",
+  {
+    day: timestamp("day", { withTimezone: true, mode: "date" }).notNull(),
+    codebaseId: text("codebase_id").notNull(),
+    model: text("model").notNull(),
+    agent: text("agent").notNull(),
+    worker: text("worker").notNull(),
+    ...usageColumns(),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.codebaseId, t.model, t.agent, t.worker] })],
 );

@@ -13,6 +13,7 @@ import { sql } from "drizzle-orm";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { pruneEvents } from "../../src/services/events/retention.js";
 import { sweepExpiredLeases } from "../../src/services/task-queue.js";
+import { rollUpUsageInTx } from "../../src/services/usage/rollup.js";
 import { testDrivers } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
 import { connectSse } from "../support/sse-client.js";
@@ -176,6 +177,43 @@ for (const driver of testDrivers()) {
         assert.ok(res.status === 400 || res.status === 422, `${bad}: ${res.status}`);
         assert.ok(typeof res.body.detail === "string" && res.body.detail.length > 0);
       }
+    });
+
+    test("a range of whole days and loose hours adds up the daily and hourly rollups alike", async () => {
+      // Stored by the append's own rollup code, at times the test picks.
+      const at = (iso: string, cost: number) =>
+        ({
+          id: 0,
+          type: "usage",
+          created_at: iso,
+          data: {
+            session_id: "ses_range",
+            input_tokens: 1,
+            output_tokens: 1,
+            reasoning_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost,
+            model: "fake/range",
+          },
+        }) as const;
+      await server.ctx.database.db.transaction((tx) =>
+        rollUpUsageInTx(tx, "cb_range", [at("2026-01-01T05:30:00Z", 1), at("2026-01-02T12:00:00Z", 2), at("2026-01-04T23:30:00Z", 4)]),
+      );
+      const cost = async (from: string, to: string) => (await ok("GET", `/v1/opencode/usage?codebase_id=cb_range&from=${from}&to=${to}`)).total.cost as number;
+      assert.equal(await cost("2026-01-01T05:00:00Z", "2026-01-05T00:00:00Z"), 7, "a partial first day, whole days after");
+      assert.equal(await cost("2026-01-01T06:00:00Z", "2026-01-05T00:00:00Z"), 6, "the first hour left out");
+      assert.equal(await cost("2026-01-01T00:00:00Z", "2026-01-04T23:00:00Z"), 3, "the last hour left out");
+      assert.equal(await cost("2026-01-02T11:00:00Z", "2026-01-02T13:00:00Z"), 2, "hours inside one day");
+      const days = await ok("GET", "/v1/opencode/usage?codebase_id=cb_range&from=2025-12-01T00:00:00Z&to=2026-02-01T00:00:00Z&group_by=day");
+      assert.deepEqual(
+        days.groups.map((g: Json) => [g.day, g.cost]),
+        [
+          ["2026-01-04", 4],
+          ["2026-01-02", 2],
+          ["2026-01-01", 1],
+        ],
+      );
     });
 
     test("a task's history streams every attempt in order, and resumes from Last-Event-ID", async () => {

@@ -5,7 +5,7 @@
  * twice, so it counts once). One statement, and only when a batch holds usage.
  *
  * Each event counts toward its session, its task and its codebase, and toward its
- * hour × model × agent × runner bucket. Model and agent come from the event (the
+ * hour (and day) × model × agent × runner bucket. Model and agent come from the event (the
  * step's own), else from its session or task; the runner is the task's worker, or
  * `local` for the server's own OpenCode.
  */
@@ -52,6 +52,13 @@ export async function rollUpUsageInTx(tx: Db, codebaseId: string, events: readon
       where k.id is not null
       group by k.scope, k.id
       on conflict (scope, id) do update set ${addExcluded("usage_totals")}
+    ), daily as (
+      insert into usage_daily (day, codebase_id, model, agent, worker, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens, cost, steps)
+      select date_trunc('day', d.at, 'UTC'), ${codebaseId}, d.m, d.a, d.w, sum(d.input_tokens), sum(d.output_tokens), sum(d.reasoning_tokens),
+        sum(d.cache_read_tokens), sum(d.cache_write_tokens), sum(d.cost), count(*)
+      from d
+      group by 1, 3, 4, 5
+      on conflict (day, codebase_id, model, agent, worker) do update set ${addExcluded("usage_daily")}
     )
     insert into usage_hourly (hour, codebase_id, model, agent, worker, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens, cost, steps)
     select date_trunc('hour', d.at, 'UTC'), ${codebaseId}, d.m, d.a, d.w, sum(d.input_tokens), sum(d.output_tokens), sum(d.reasoning_tokens),

@@ -3,8 +3,8 @@
  * and the report over a time range, which adds up hourly rollups (never events),
  * so it answers as fast with a billion events as with ten.
  */
-import { and, eq, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
-import { usageHourly, usageTotals } from "../../db/schema.js";
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { usageTotals } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 import { invalid } from "../errors.js";
 import type { Usage, UsageDimension, UsageQuery, UsageReport } from "./usage.types.js";
@@ -52,50 +52,83 @@ function toUsage(r: {
 }
 
 const hourMs = 3_600_000;
-const defaultRangeMs = 30 * 24 * hourMs;
+const dayMs = 24 * hourMs;
+const defaultRangeMs = 30 * dayMs;
 
-/** The SQL each dimension groups by, and the field it answers in. */
+/** The SQL each dimension groups by (over the rollup rows `u`), and the field it answers in. */
 const dimensionSql: Record<UsageDimension, { expr: SQL; field: string }> = {
-  codebase: { expr: sql`${usageHourly.codebaseId}`, field: "codebase_id" },
-  model: { expr: sql`${usageHourly.model}`, field: "model" },
-  worker: { expr: sql`${usageHourly.worker}`, field: "worker" },
-  agent: { expr: sql`${usageHourly.agent}`, field: "agent" },
-  day: { expr: sql`to_char(${usageHourly.hour} at time zone 'UTC', 'YYYY-MM-DD')`, field: "day" },
+  codebase: { expr: sql.raw("u.codebase_id"), field: "codebase_id" },
+  model: { expr: sql.raw("u.model"), field: "model" },
+  worker: { expr: sql.raw("u.worker"), field: "worker" },
+  agent: { expr: sql.raw("u.agent"), field: "agent" },
+  day: { expr: sql.raw("to_char(u.at at time zone 'UTC', 'YYYY-MM-DD')"), field: "day" },
 };
 
-/** Totals over [from, to), in whole hours, grouped by the asked dimensions, costliest first. */
+const sumColumns = sql.raw(
+  ["input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "steps"]
+    .map((c) => `sum(u.${c})::text as ${c}`)
+    .join(", "),
+);
+const rollupColumns = sql.raw(
+  "codebase_id, model, agent, worker, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens, cost, steps",
+);
+
+/**
+ * Totals over [from, to), in whole hours, grouped by the asked dimensions,
+ * costliest first. Whole UTC days come from the daily rollup and the hours at
+ * either end from the hourly one, so a year costs about as much as a month.
+ */
 export async function usageReport({ ctx, query }: { ctx: ServiceContext; query: UsageQuery }): Promise<UsageReport> {
-  const parsed = query;
-  const to = Math.ceil((parsed.to ? Date.parse(parsed.to) : Date.now()) / hourMs) * hourMs;
-  const from = Math.floor((parsed.from ? Date.parse(parsed.from) : to - defaultRangeMs) / hourMs) * hourMs;
+  const to = Math.ceil((query.to ? Date.parse(query.to) : Date.now()) / hourMs) * hourMs;
+  const from = Math.floor((query.from ? Date.parse(query.from) : to - defaultRangeMs) / hourMs) * hourMs;
   if (from >= to) throw invalid("from must be before to");
-  const dims = parsed.group_by ?? [];
-  const where = and(
-    gte(usageHourly.hour, new Date(from)),
-    lt(usageHourly.hour, new Date(to)),
-    parsed.codebase_id ? eq(usageHourly.codebaseId, parsed.codebase_id) : undefined,
-  );
-  const keys = Object.fromEntries(dims.map((d, i) => [`k${i}`, dimensionSql[d].expr.mapWith(String)]));
-  const rows = await ctx.database.db
-    .select({
-      ...keys,
-      inputTokens: sql`sum(${usageHourly.inputTokens})`,
-      outputTokens: sql`sum(${usageHourly.outputTokens})`,
-      reasoningTokens: sql`sum(${usageHourly.reasoningTokens})`,
-      cacheReadTokens: sql`sum(${usageHourly.cacheReadTokens})`,
-      cacheWriteTokens: sql`sum(${usageHourly.cacheWriteTokens})`,
-      cost: sql`sum(${usageHourly.cost})`,
-      steps: sql`sum(${usageHourly.steps})`,
-    })
-    .from(usageHourly)
-    .where(where)
-    .groupBy(...dims.map((d) => dimensionSql[d].expr))
-    .orderBy(sql`sum(${usageHourly.cost}) desc`, ...dims.map((d) => dimensionSql[d].expr));
+  let dayStart = Math.ceil(from / dayMs) * dayMs;
+  let dayEnd = Math.floor(to / dayMs) * dayMs;
+  if (dayStart >= dayEnd) dayStart = dayEnd = to; // no whole day inside: hours only
+  const at = (ms: number) => new Date(ms).toISOString();
+  const codebase = query.codebase_id ? sql` and codebase_id = ${query.codebase_id}` : sql``;
+  const dims = query.group_by ?? [];
+  const keys = dims.map((d, i) => sql`${dimensionSql[d].expr} as ${sql.raw(`k${i}`)}`);
+  const result = await ctx.database.db.execute(sql`
+    select ${sql.join([...keys, sumColumns], sql`, `)}
+    from (
+      select hour as at, ${rollupColumns} from usage_hourly
+      where ((hour >= ${at(from)}::timestamptz and hour < ${at(dayStart)}::timestamptz)
+        or (hour >= ${at(dayEnd)}::timestamptz and hour < ${at(to)}::timestamptz))${codebase}
+      union all
+      select day as at, ${rollupColumns} from usage_daily
+      where day >= ${at(dayStart)}::timestamptz and day < ${at(dayEnd)}::timestamptz${codebase}
+    ) u
+    ${
+      dims.length > 0
+        ? sql`group by ${sql.join(
+            dims.map((d) => dimensionSql[d].expr),
+            sql`, `,
+          )}`
+        : sql``
+    }
+    order by sum(u.cost) desc nulls last${
+      dims.length > 0
+        ? sql`, ${sql.join(
+            dims.map((d) => dimensionSql[d].expr),
+            sql`, `,
+          )}`
+        : sql``
+    }`);
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, string | null>[];
   const groups = rows
     .filter((r) => r.steps !== null)
     .map((r) => ({
-      ...Object.fromEntries(dims.map((d, i) => [dimensionSql[d].field, (r as Record<string, unknown>)[`k${i}`] as string])),
-      ...toUsage(r),
+      ...Object.fromEntries(dims.map((d, i) => [dimensionSql[d].field, String(r[`k${i}`])])),
+      ...toUsage({
+        inputTokens: r.input_tokens,
+        outputTokens: r.output_tokens,
+        reasoningTokens: r.reasoning_tokens,
+        cacheReadTokens: r.cache_read_tokens,
+        cacheWriteTokens: r.cache_write_tokens,
+        cost: r.cost,
+        steps: r.steps,
+      }),
     }));
   const total = groups.reduce<Usage>(
     (sum, g) => ({
@@ -109,5 +142,5 @@ export async function usageReport({ ctx, query }: { ctx: ServiceContext; query: 
     }),
     noUsage,
   );
-  return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), group_by: dims, groups, total };
+  return { from: at(from), to: at(to), group_by: dims, groups, total };
 }

@@ -50,7 +50,7 @@ export function SearchBox({ value, onChange, label }: { value: string; onChange:
   return (
     <label className="search">
       <span className="sr-only">{label}</span>
-      <input type="search" placeholder={label} value={value} onChange={(e) => onChange(e.target.value)} />
+      <input className="search-input" type="search" placeholder={label} value={value} onChange={(e) => onChange(e.target.value)} />
     </label>
   );
 }

@@ -5,7 +5,6 @@ import type { Logger } from "../observability/log.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Bridge } from "./bridge.js";
 import type { EventLog } from "./events/log.js";
-import type { LocalRunner } from "./local-runner.js";
 import type { TaskWake } from "./task-wake.js";
 
 export interface ServiceContext {
@@ -15,11 +14,20 @@ export interface ServiceContext {
   config: Config;
   events: EventLog;
   bridge: Bridge;
-  localRunner: LocalRunner;
+  /** The server's own task runner, as the verbs need it (not the runner itself, which needs them). */
+  localRunner: LocalRunnerControl;
   /** Wakes claims waiting for work (see task-wake.ts). */
   taskWake: TaskWake;
   log: Logger;
   metrics: Metrics;
   /** Aborts when the server shuts down, so long-lived streams end and let it stop. */
   shutdown: AbortSignal;
+}
+
+/** What task verbs ask of the server's own runner. */
+export interface LocalRunnerControl {
+  /** Another task may be runnable now: look without waiting for the next poll. */
+  poke(): void;
+  /** Asks a task this process runs to stop. */
+  cancel(taskId: string): void;
 }

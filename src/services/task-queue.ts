@@ -18,7 +18,7 @@ import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
 import { upsertMessages } from "./session-store.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
-import type { Claim, CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
+import type { Claim, Claimant, CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
 import { runBudgetUsd } from "./usage/budget.js";
 
 /** The codebase's agent settings as a runner gets them: `max_cost_usd` is the budget in force, the server's cap included. */
@@ -26,12 +26,6 @@ function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<stri
   const budget = runBudgetUsd(agentConfig, config);
   return budget === undefined ? agentConfig : { ...agentConfig, max_cost_usd: budget };
 }
-
-/**
- * Who is claiming: the server's own runner, or a named worker with the codebases it has.
- * `models` are the models it can run (null: not known, so any task's model is tried).
- */
-export type Claimant = { kind: "local"; models: string[] | null } | { kind: "worker"; name: string; codebaseNames: string[]; models: string[] | null };
 
 export const localWorkerId = "local";
 const leaseLost = () => new ServiceError("CONFLICT", "lease lost: this task was reassigned or finished; stop working on it");

@@ -81,6 +81,7 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
     })
     .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
   ctx.taskWake.wakeAll();
+  ctx.localRunner.poke();
   return toTask(row!, noUsage);
 }
 

@@ -5,8 +5,7 @@ import { codebases, tasks, workers } from "../db/schema.js";
 import type { ServiceContext } from "./context.js";
 import { notFound } from "./errors.js";
 import type { RunnerModels } from "./models/models.types.js";
-import type { Claimant } from "./task-queue.js";
-import type { RegisterWorkerRequest, Worker } from "./tasks.types.js";
+import type { Claimant, RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
 /** A worker not heard from for this long shows as offline. */
 export const offlineAfterMs = 30_000;

@@ -300,12 +300,7 @@ const routes = {
 
 /** Registers the task queue and worker protocol routes. */
 export function registerTaskRoutes(app: Api) {
-  app.openapi(routes.create, async (c) => {
-    const { ctx } = c.var;
-    const task = await createTask({ ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") });
-    ctx.localRunner.poke();
-    return c.json(task, 201);
-  });
+  app.openapi(routes.create, async (c) => c.json(await createTask({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") }), 201));
   app.openapi(routes.list, async (c) => respondPage(c, await listTasks({ ctx: c.var.ctx, query: c.req.valid("query") })));
   app.openapi(routes.get, async (c) => c.json(await getTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
   app.openapi(routes.retry, async (c) => c.json(await retryTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id, input: c.req.valid("json") }), 200));

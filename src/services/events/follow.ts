@@ -7,7 +7,7 @@
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
 import { untilDatabaseAnswers } from "../outage.js";
-import type { AgentEvent } from "./types.js";
+import type { AgentEvent, EventFilter } from "./types.js";
 
 const pageSize = 500;
 
@@ -94,11 +94,6 @@ export async function* followEventBatches(ctx: ServiceContext, streamId: string,
   } finally {
     leave();
   }
-}
-
-export interface EventFilter {
-  sessionId?: string;
-  taskId?: string;
 }
 
 function matches(e: AgentEvent, filter: EventFilter): boolean {

@@ -14,8 +14,7 @@ import { and, asc, eq, gt, lte } from "drizzle-orm";
 import type { Database, Db, Unlisten } from "../../db/client.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
 import { appendInTx, eventsChannel, toAgentEvent } from "./append.js";
-import type { EventFilter } from "./follow.js";
-import type { AgentEvent, NewEvent } from "./types.js";
+import type { AgentEvent, EventFilter, NewEvent } from "./types.js";
 import { StreamWindow, type WindowLimits } from "./window.js";
 
 /** NOTIFY can be lost (e.g. across a reconnect), so followed streams are also re-checked this often. */

@@ -102,3 +102,9 @@ export const AgentEventSchema = z
     created_at: z.string(),
   })
   .openapi("AgentEvent");
+
+/** Which of a stream's events a reader wants: one session's, one task's (ids stay the stream's). */
+export interface EventFilter {
+  sessionId?: string;
+  taskId?: string;
+}

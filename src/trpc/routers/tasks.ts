@@ -8,11 +8,9 @@ import { publicProcedure, router, toTrpcError } from "../init.js";
 import { followTracked } from "./events.js";
 
 export const tasksRouter = router({
-  create: publicProcedure.input(z.object({ codebaseId: Id, task: CreateTaskRequest })).mutation(async ({ ctx, input }) => {
-    const task = await createTask({ ctx: ctx.services, codebaseId: input.codebaseId, input: input.task });
-    ctx.services.localRunner.poke();
-    return task;
-  }),
+  create: publicProcedure
+    .input(z.object({ codebaseId: Id, task: CreateTaskRequest }))
+    .mutation(({ ctx, input }) => createTask({ ctx: ctx.services, codebaseId: input.codebaseId, input: input.task })),
   /** One page as a plain array (`limit`, `cursor` and `q` apply); `page` also answers the next cursor. */
   list: publicProcedure.input(ListTasksQuery.optional()).query(async ({ ctx, input }) => (await listTasks({ ctx: ctx.services, query: input ?? {} })).items),
   page: publicProcedure.input(ListTasksQuery.optional()).query(({ ctx, input }) => listTasks({ ctx: ctx.services, query: input ?? {} })),

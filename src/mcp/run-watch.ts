@@ -6,7 +6,7 @@
 import type { ServiceContext } from "../services/context.js";
 import { followEvents } from "../services/events/follow.js";
 import type { AgentEvent } from "../services/events/types.js";
-import type { TriggerResponse } from "../services/sessions.types.js";
+import type { TriggerResponse } from "../services/sessions/sessions.types.js";
 
 export interface RunResult {
   outcome: "completed" | "failed" | "aborted" | "cancelled" | "still_running";

@@ -10,21 +10,21 @@ import type { CallToolResult, ServerNotification, ServerRequest } from "@modelco
 import { z } from "zod";
 import type { Logger } from "../observability/log.js";
 import { packageVersion } from "../package-root.js";
-import { createCodebase, getCodebase, listCodebases } from "../services/codebases.js";
-import { CreateCodebaseRequest } from "../services/codebases.types.js";
+import { createCodebase, getCodebase, listCodebases } from "../services/codebases/codebases.js";
+import { CreateCodebaseRequest } from "../services/codebases/codebases.types.js";
 import type { ServiceContext } from "../services/context.js";
 import { asServiceError } from "../services/errors.js";
 import { listModels } from "../services/models/models.js";
 import { PageQuery } from "../services/paging.js";
 import { Id } from "../services/schemas.js";
-import { abortSession, getSession, listSessions, triggerAgent } from "../services/sessions.js";
-import { ListSessionsQuery, TriggerRequest } from "../services/sessions.types.js";
+import { abortSession, getSession, listSessions, triggerAgent } from "../services/sessions/sessions.js";
+import { ListSessionsQuery, TriggerRequest } from "../services/sessions/sessions.types.js";
 import { getStatus } from "../services/status.js";
-import { cancelTask, createTask, getTask, listTasks, retryTask } from "../services/tasks.js";
-import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../services/tasks.types.js";
+import { cancelTask, createTask, getTask, listTasks, retryTask } from "../services/tasks/tasks.js";
+import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../services/tasks/tasks.types.js";
+import { listWorkers } from "../services/tasks/workers.js";
 import { usageReport } from "../services/usage/usage.js";
 import { UsageQuery } from "../services/usage/usage.types.js";
-import { listWorkers } from "../services/workers.js";
 import { watchRun } from "./run-watch.js";
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;

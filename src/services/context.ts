@@ -5,7 +5,7 @@ import type { Logger } from "../observability/log.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Bridge } from "./bridge.js";
 import type { EventLog } from "./events/log.js";
-import type { TaskWake } from "./task-wake.js";
+import type { TaskWake } from "./tasks/task-wake.js";
 
 export interface ServiceContext {
   /** This server process, as the owner of the runs it starts (see run-liveness.ts). */

@@ -10,11 +10,11 @@ import { Bridge } from "./bridge.js";
 import type { ServiceContext } from "./context.js";
 import { EventLog } from "./events/log.js";
 import { startRetention } from "./events/retention.js";
-import { LocalRunner } from "./local-runner.js";
-import { RunLiveness } from "./run-liveness.js";
-import { TaskWake } from "./task-wake.js";
-import { countTasksByStatus } from "./tasks.js";
-import { countOnlineWorkers } from "./workers.js";
+import { RunLiveness } from "./sessions/run-liveness.js";
+import { LocalRunner } from "./tasks/local-runner.js";
+import { TaskWake } from "./tasks/task-wake.js";
+import { countTasksByStatus } from "./tasks/tasks.js";
+import { countOnlineWorkers } from "./tasks/workers.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
 const stopAllGraceMs = 5000;

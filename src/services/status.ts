@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import { findOpencodeBinary, opencodeVersion } from "../opencode/binary.js";
-import { countCodebases } from "./codebases.js";
+import { countCodebases } from "./codebases/codebases.js";
 import type { ServiceContext } from "./context.js";
 
 export const Status = z

@@ -7,8 +7,8 @@
  */
 import type { OcMessage } from "../opencode/client.js";
 import type { AgentRunner, RunOutcome } from "../opencode/runner.js";
-import type { AgentConfig } from "../services/codebases.types.js";
-import type { Claim } from "../services/tasks.types.js";
+import type { AgentConfig } from "../services/codebases/codebases.types.js";
+import type { Claim } from "../services/tasks/tasks.types.js";
 import { EventOutbox, type SendBatch } from "./outbox.js";
 import { TranscriptSync } from "./transcript.js";
 

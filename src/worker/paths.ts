@@ -1,6 +1,6 @@
 /** Where a claimed task runs on this worker's machine. */
 import path from "node:path";
-import { isInside, realInside } from "../services/paths.js";
+import { isInside, realInside } from "../services/codebases/paths.js";
 
 /**
  * The task's directory under the worker's own copy of the codebase (`localBase`):

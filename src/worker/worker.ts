@@ -8,7 +8,7 @@
 import type { OpencodeSettings } from "../config.js";
 import { Bridge } from "../services/bridge.js";
 import type { RunnerModels } from "../services/models/models.types.js";
-import type { Claim, Task, Worker } from "../services/tasks.types.js";
+import type { Claim, Task, Worker } from "../services/tasks/tasks.types.js";
 import { executeTask, type TaskReporter } from "../tasks/execute.js";
 import { workerDirectory } from "./paths.js";
 import { RetryableError, ServerApi, withRetry } from "./server-api.js";

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { sql } from "drizzle-orm";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { pruneEvents } from "../../src/services/events/retention.js";
-import { sweepExpiredLeases } from "../../src/services/task-queue.js";
+import { sweepExpiredLeases } from "../../src/services/tasks/task-queue.js";
 import { rollUpUsageInTx } from "../../src/services/usage/rollup.js";
 import { testDrivers } from "../support/db.js";
 import { testConfig } from "../support/harness.js";

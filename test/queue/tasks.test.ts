@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { sql } from "drizzle-orm";
 import { tasks } from "../../src/db/schema.js";
-import { sweepExpiredLeases } from "../../src/services/task-queue.js";
+import { sweepExpiredLeases } from "../../src/services/tasks/task-queue.js";
 import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 

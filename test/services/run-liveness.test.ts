@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { eq } from "drizzle-orm";
 import { sessions } from "../../src/db/schema.js";
-import { failLostRuns, stampRuns } from "../../src/services/run-liveness.js";
+import { failLostRuns, stampRuns } from "../../src/services/sessions/run-liveness.js";
 import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 

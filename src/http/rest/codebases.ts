@@ -1,7 +1,7 @@
 /** REST shim for codebases: validate, call the verb, answer. */
 import { z } from "@hono/zod-openapi";
-import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases.js";
-import { Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases.types.js";
+import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases/codebases.js";
+import { Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases/codebases.types.js";
 import { PageQuery } from "../../services/paging.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, respondPage } from "../openapi.js";
 

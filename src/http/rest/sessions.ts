@@ -1,8 +1,16 @@
 /** REST shim for agent runs and sessions. */
 import { z } from "@hono/zod-openapi";
-import { syncSessions } from "../../services/session-sync.js";
-import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions.js";
-import { ListSessionsQuery, PermissionAnswer, Session, SessionDetail, SyncResult, TriggerRequest, TriggerResponse } from "../../services/sessions.types.js";
+import { syncSessions } from "../../services/sessions/session-sync.js";
+import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
+import {
+  ListSessionsQuery,
+  PermissionAnswer,
+  Session,
+  SessionDetail,
+  SyncResult,
+  TriggerRequest,
+  TriggerResponse,
+} from "../../services/sessions/sessions.types.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
 
 const tags = ["Sessions"];

@@ -1,8 +1,8 @@
 /** REST shim for the task queue (clients) and the worker protocol (workers). */
 import { z } from "@hono/zod-openapi";
 import { RunnerModels } from "../../services/models/models.types.js";
-import { completeTask, heartbeatTask, releaseTask, uploadTaskEvents, uploadTaskMessages } from "../../services/task-queue.js";
-import { cancelTask, createTask, getTask, listTasks, retryTask } from "../../services/tasks.js";
+import { completeTask, heartbeatTask, releaseTask, uploadTaskEvents, uploadTaskMessages } from "../../services/tasks/task-queue.js";
+import { cancelTask, createTask, getTask, listTasks, retryTask } from "../../services/tasks/tasks.js";
 import {
   Claim,
   CompleteManyRequest,
@@ -17,9 +17,9 @@ import {
   UploadEventsRequest,
   UploadMessagesRequest,
   Worker,
-} from "../../services/tasks.types.js";
-import { claimForWorker, completeMany } from "../../services/worker-claims.js";
-import { listWorkers, registerWorker, touchWorker } from "../../services/workers.js";
+} from "../../services/tasks/tasks.types.js";
+import { claimForWorker, completeMany } from "../../services/tasks/worker-claims.js";
+import { listWorkers, registerWorker, touchWorker } from "../../services/tasks/workers.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
 
 const TaskParam = z.object({ task_id: pathId("task_id") });

@@ -1,7 +1,7 @@
 /** A codebase's stored events as pages (what a stream would replay), filtered by session or task. */
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { getCodebaseRow } from "../codebases.js";
+import { getCodebaseRow } from "../codebases/codebases.js";
 import type { ServiceContext } from "../context.js";
 import { cutPage, decodeCursor, defaultPageItems, type Page, PageQuery } from "../paging.js";
 import { Id } from "../schemas.js";

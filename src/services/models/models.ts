@@ -7,7 +7,7 @@
 import { workers } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 import { invalid } from "../errors.js";
-import { isOnline } from "../workers.js";
+import { isOnline } from "../tasks/workers.js";
 import { catalogModels, catalogRecommended } from "./catalog.js";
 import type { Model, ModelList, RunnableModel, RunnerModels } from "./models.types.js";
 

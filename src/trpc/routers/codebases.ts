@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases.js";
-import { CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases.types.js";
+import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases/codebases.js";
+import { CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases/codebases.types.js";
 import { PageQuery } from "../../services/paging.js";
 import { Id } from "../../services/schemas.js";
 import { publicProcedure, router } from "../init.js";

@@ -1,6 +1,6 @@
 import { tracked } from "@trpc/server";
 import { z } from "zod";
-import { getCodebaseRow } from "../../services/codebases.js";
+import { getCodebaseRow } from "../../services/codebases/codebases.js";
 import type { ServiceContext } from "../../services/context.js";
 import { followActivity } from "../../services/events/activity.js";
 import { admitStream, followEvents, parseCursor } from "../../services/events/follow.js";

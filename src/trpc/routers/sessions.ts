@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { Id } from "../../services/schemas.js";
-import { syncSessions } from "../../services/session-sync.js";
-import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions.js";
-import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions.types.js";
+import { syncSessions } from "../../services/sessions/session-sync.js";
+import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
+import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";
 import { publicProcedure, router } from "../init.js";
 
 const SessionRef = z.object({ codebaseId: Id, sessionId: Id });

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { parseCursor } from "../../services/events/follow.js";
 import { Id } from "../../services/schemas.js";
-import { cancelTask, createTask, getTask, getTaskRow, listTasks, retryTask } from "../../services/tasks.js";
-import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../../services/tasks.types.js";
-import { listWorkers } from "../../services/workers.js";
+import { cancelTask, createTask, getTask, getTaskRow, listTasks, retryTask } from "../../services/tasks/tasks.js";
+import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../../services/tasks/tasks.types.js";
+import { listWorkers } from "../../services/tasks/workers.js";
 import { publicProcedure, router, toTrpcError } from "../init.js";
 import { followTracked } from "./events.js";
 

@@ -6,20 +6,20 @@
  * that has moved on. Reports are idempotent: a retry changes nothing.
  */
 import { and, asc, count, desc, eq, getTableColumns, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import type { Config } from "../config.js";
-import type { Db } from "../db/client.js";
-import type { AgentConfigColumn } from "../db/schema.js";
-import { codebases, messages, sessions, tasks, workers } from "../db/schema.js";
-import type { OcMessage } from "../opencode/client.js";
-import type { ServiceContext } from "./context.js";
-import { conflict, invalid, notFound, ServiceError } from "./errors.js";
-import { appendInTx } from "./events/log.js";
-import { type EventType, eventSchemas, type NewEvent } from "./events/types.js";
-import { upsertMessages } from "./session-store.js";
+import type { Config } from "../../config.js";
+import type { Db } from "../../db/client.js";
+import type { AgentConfigColumn } from "../../db/schema.js";
+import { codebases, messages, sessions, tasks, workers } from "../../db/schema.js";
+import type { OcMessage } from "../../opencode/client.js";
+import type { ServiceContext } from "../context.js";
+import { conflict, invalid, notFound, ServiceError } from "../errors.js";
+import { appendInTx } from "../events/log.js";
+import { type EventType, eventSchemas, type NewEvent } from "../events/types.js";
+import { upsertMessages } from "../sessions/session-store.js";
+import { runBudgetUsd } from "../usage/budget.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
 import type { Claim, Claimant, CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
-import { runBudgetUsd } from "./usage/budget.js";
 
 /** The codebase's agent settings as a runner gets them: `max_cost_usd` is the budget in force, the server's cap included. */
 function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<string, unknown> {

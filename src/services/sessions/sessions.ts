@@ -5,21 +5,21 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { and, desc, eq, inArray } from "drizzle-orm";
-import { sessions } from "../db/schema.js";
-import type { RunOutcome, RunSink } from "../opencode/runner.js";
-import { getCodebaseRow } from "./codebases.js";
-import type { AgentConfig } from "./codebases.types.js";
-import type { ServiceContext } from "./context.js";
-import { conflict, invalid, ServiceError } from "./errors.js";
-import type { NewEvent } from "./events/types.js";
-import { requireRunnable } from "./models/models.js";
-import { untilDatabaseAnswers } from "./outage.js";
-import type { Page } from "./paging.js";
-import { realInside } from "./paths.js";
+import { sessions } from "../../db/schema.js";
+import type { RunOutcome, RunSink } from "../../opencode/runner.js";
+import { getCodebaseRow } from "../codebases/codebases.js";
+import type { AgentConfig } from "../codebases/codebases.types.js";
+import { realInside } from "../codebases/paths.js";
+import type { ServiceContext } from "../context.js";
+import { conflict, invalid, ServiceError } from "../errors.js";
+import type { NewEvent } from "../events/types.js";
+import { requireRunnable } from "../models/models.js";
+import { untilDatabaseAnswers } from "../outage.js";
+import type { Page } from "../paging.js";
+import { runBudgetUsd } from "../usage/budget.js";
 import { RunOutbox } from "./run-outbox.js";
 import { getSessionRow, pageSessions, sessionDetail, storeMessages } from "./session-store.js";
 import type { ListSessionsQuery, PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
-import { runBudgetUsd } from "./usage/budget.js";
 
 const defaultPermissionTimeoutSeconds = 300;
 

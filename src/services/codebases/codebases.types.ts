@@ -3,8 +3,8 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
-import { Usage } from "./usage/usage.types.js";
+import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../schemas.js";
+import { Usage } from "../usage/usage.types.js";
 
 export const CodebaseName = z
   .string()

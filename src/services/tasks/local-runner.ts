@@ -4,12 +4,12 @@
  * would, with the queue verbs called in-process instead of over HTTP.
  */
 
-import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
-import type { ServiceContext } from "./context.js";
-import { ServiceError } from "./errors.js";
-import { runnableIds } from "./models/models.js";
-import { realInside } from "./paths.js";
-import { recordMessages } from "./session-store.js";
+import { executeTask, LeaseLostError, type TaskReporter } from "../../tasks/execute.js";
+import { realInside } from "../codebases/paths.js";
+import type { ServiceContext } from "../context.js";
+import { ServiceError } from "../errors.js";
+import { runnableIds } from "../models/models.js";
+import { recordMessages } from "../sessions/session-store.js";
 import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
 import type { Claim } from "./tasks.types.js";
 import { noticeWorkerPresence } from "./workers.js";

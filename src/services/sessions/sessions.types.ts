@@ -3,9 +3,9 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { PageQuery, pageOf } from "./paging.js";
-import { AgentName, Id, ModelId, Timestamp } from "./schemas.js";
-import { Usage } from "./usage/usage.types.js";
+import { PageQuery, pageOf } from "../paging.js";
+import { AgentName, Id, ModelId, Timestamp } from "../schemas.js";
+import { Usage } from "../usage/usage.types.js";
 
 export const TriggerRequest = z
   .object({

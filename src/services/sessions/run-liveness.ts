@@ -7,9 +7,9 @@
  * only by the process that still owns it, so a run is never ended twice.
  */
 import { and, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
-import { sessions } from "../db/schema.js";
-import type { ServiceContext } from "./context.js";
-import { appendInTx } from "./events/log.js";
+import { sessions } from "../../db/schema.js";
+import type { ServiceContext } from "../context.js";
+import { appendInTx } from "../events/log.js";
 
 /** How often a process stamps its runs, and how old a stamp may get before its run counts as lost. */
 export const stampEveryMs = 5_000;

@@ -1,15 +1,15 @@
 /** Reading and writing session rows and their messages. */
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
-import { messages, sessions } from "../db/schema.js";
-import { storableJson, storableText } from "../db/storable.js";
-import type { OcMessage } from "../opencode/client.js";
-import type { ServiceContext } from "./context.js";
-import { notFound } from "./errors.js";
-import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, searchQuery, TimeIdKey } from "./paging.js";
+import type { Db } from "../../db/client.js";
+import { messages, sessions } from "../../db/schema.js";
+import { storableJson, storableText } from "../../db/storable.js";
+import type { OcMessage } from "../../opencode/client.js";
+import type { ServiceContext } from "../context.js";
+import { notFound } from "../errors.js";
+import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, searchQuery, TimeIdKey } from "../paging.js";
+import { noUsage, usageOf } from "../usage/usage.js";
+import type { Usage } from "../usage/usage.types.js";
 import type { ListSessionsQuery, Message, Session, SessionDetail } from "./sessions.types.js";
-import { noUsage, usageOf } from "./usage/usage.js";
-import type { Usage } from "./usage/usage.types.js";
 
 type SessionRow = typeof sessions.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;

@@ -6,7 +6,7 @@
  * so a waiting claim also looks again on its own every second.
  */
 import { sql } from "drizzle-orm";
-import type { Database, Unlisten } from "../db/client.js";
+import type { Database, Unlisten } from "../../db/client.js";
 
 export const tasksChannel = "codetether_tasks";
 

@@ -3,10 +3,10 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { RunnerModels } from "./models/models.types.js";
-import { PageQuery, pageOf } from "./paging.js";
-import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "./schemas.js";
-import { Usage } from "./usage/usage.types.js";
+import { RunnerModels } from "../models/models.types.js";
+import { PageQuery, pageOf } from "../paging.js";
+import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../schemas.js";
+import { Usage } from "../usage/usage.types.js";
 
 export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
 export const TaskStatus = z.enum(taskStatuses).openapi("TaskStatus");

@@ -5,15 +5,15 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { asc, count, eq, sql } from "drizzle-orm";
-import { codebases } from "../db/schema.js";
+import { codebases } from "../../db/schema.js";
+import type { ServiceContext } from "../context.js";
+import { conflict, invalid, isUniqueViolation, notFound } from "../errors.js";
+import { EventLog } from "../events/log.js";
+import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, TimeIdKey } from "../paging.js";
+import { noUsage, usageOf } from "../usage/usage.js";
+import type { Usage } from "../usage/usage.types.js";
 import type { AgentConfig, Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "./codebases.types.js";
-import type { ServiceContext } from "./context.js";
-import { conflict, invalid, isUniqueViolation, notFound } from "./errors.js";
-import { EventLog } from "./events/log.js";
-import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, TimeIdKey } from "./paging.js";
 import { isInside, realInside } from "./paths.js";
-import { noUsage, usageOf } from "./usage/usage.js";
-import type { Usage } from "./usage/usage.types.js";
 
 type Row = typeof codebases.$inferSelect;
 

@@ -1,7 +1,7 @@
 /**
  * Reading what runs spent: the running totals of sessions, tasks and codebases,
- * and the report over a time range, which adds up hourly rollups (never events),
- * so it answers as fast with a billion events as with ten.
+ * and the report over a time range, which adds up daily and hourly rollups (never
+ * events), so its cost follows the range and the groups asked for, not the events.
  */
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import { usageTotals } from "../../db/schema.js";

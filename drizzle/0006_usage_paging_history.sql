@@ -75,8 +75,8 @@ LEFT JOIN "tasks" t ON t.id = e.task_id
 WHERE e.type = 'usage'
 GROUP BY 1, 2, 3, 4, 5;
 --> statement-breakpoint
--- Tasks claimed before claims were counted: their stored uploads were keyed by attempt.
-UPDATE "tasks" SET "claims" = "attempts";
+-- Tasks claimed before claims were counted: their stored uploads were keyed by attempt (which a hand-back lowered).
+UPDATE "tasks" SET "claims" = greatest("attempts", coalesce((SELECT max(e."attempt") FROM "agent_events" e WHERE e."task_id" = "tasks"."id"), 0));
 --> statement-breakpoint
 INSERT INTO "usage_daily" ("day", "codebase_id", "model", "agent", "worker", "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "steps")
 SELECT date_trunc('day', "hour", 'UTC'), "codebase_id", "model", "agent", "worker", sum("input_tokens"), sum("output_tokens"), sum("reasoning_tokens"),

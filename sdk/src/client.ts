@@ -151,7 +151,17 @@ export function createCodeTetherClient(options: CodeTetherClientOptions): CodeTe
 
   return {
     trpc,
-    listCodebases: () => trpc.codebases.list.query(),
+    listCodebases: async () => {
+      // Page by page (the server answers at most 100 at a time), so this is every codebase.
+      const all = [];
+      let cursor: string | undefined;
+      do {
+        const page = await trpc.codebases.page.query(cursor ? { cursor } : undefined);
+        all.push(...page.items);
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+      return all;
+    },
     createCodebase: (input) => trpc.codebases.create.mutate(input),
     listModels: () => trpc.models.list.query(),
     createTask: (codebaseId, task) => trpc.tasks.create.mutate({ codebaseId, task }),

@@ -87,7 +87,14 @@ export function exactTime(column: AnyPgColumn): SQL<string> {
 }
 
 /** A timestamp as `exactTime` writes it, in a cursor. */
-export const ExactTime = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+export const ExactTime = z
+  .string()
+  .regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
+  // A real instant (no month 13), so the database never sees a time it cannot read.
+  .refine((s) => {
+    const ms = Date.parse(`${s.slice(0, 23)}Z`);
+    return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 23) === s.slice(0, 23);
+  });
 /** Key parts as a cursor stores them: an exact timestamp text and an id. */
 export const TimeIdKey = z.tuple([ExactTime, z.string().max(200)]);
 

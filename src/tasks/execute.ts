@@ -115,6 +115,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
             transcript = new TranscriptSync(
               () => readMessages(id),
               (list) => uploadMessages(id, list),
+              log,
             );
           }
           return {

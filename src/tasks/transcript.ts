@@ -10,6 +10,8 @@ import type { OcMessage } from "../opencode/client.js";
 /** Bytes of messages per upload, well inside the server's default 1 MiB body limit. */
 const batchBytes = 512 * 1024;
 const batchMessages = 100;
+/** One message alone must fit the server's default body limit (1 MiB), with room for the envelope. */
+const maxMessageBytes = 1024 * 1024 - 4096;
 
 export class TranscriptSync {
   private readonly sent = new Map<string, string>();
@@ -18,6 +20,7 @@ export class TranscriptSync {
   constructor(
     private readonly read: () => Promise<OcMessage[]>,
     private readonly send: (messages: OcMessage[]) => Promise<void>,
+    private readonly log: (message: string) => void = () => {},
   ) {}
 
   /** Sends what changed since the last sync (one sync at a time; a call made during one runs after it). */
@@ -31,7 +34,15 @@ export class TranscriptSync {
     const changed = list.flatMap((m) => {
       const text = JSON.stringify(m);
       const print = createHash("sha1").update(text).digest("base64");
-      return this.sent.get(m.info.id) === print ? [] : [{ m, print, bytes: text.length }];
+      if (this.sent.get(m.info.id) === print) return [];
+      const bytes = Buffer.byteLength(text);
+      if (bytes > maxMessageBytes) {
+        // Larger than a request may be: it stays in the worker's OpenCode, the rest still goes.
+        this.log(`message ${m.info.id} is ${bytes} bytes, more than an upload takes; it is left out of the server's transcript`);
+        this.sent.set(m.info.id, print);
+        return [];
+      }
+      return [{ m, print, bytes }];
     });
     for (let i = 0; i < changed.length; ) {
       const batch: typeof changed = [];

@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { sql } from "drizzle-orm";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { pruneEvents } from "../../src/services/events/retention.js";
+import { failLostRuns } from "../../src/services/sessions/run-liveness.js";
 import { sweepExpiredLeases } from "../../src/services/tasks/task-queue.js";
 import { rollUpUsageInTx } from "../../src/services/usage/rollup.js";
 import { testDrivers } from "../support/db.js";
@@ -172,7 +173,15 @@ for (const driver of testDrivers()) {
       assert.equal(past.from, "2020-01-01T00:00:00.000Z");
       assert.deepEqual(past.groups, []);
       assert.equal(past.total.steps, 0);
-      for (const bad of ["group_by=colour", "from=yesterday", "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "unknown=1"]) {
+      const bads = [
+        "group_by=colour",
+        "from=yesterday",
+        "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "unknown=1",
+        "from=0000-01-01",
+        "to=+010000-01-01T00:00:00Z",
+      ];
+      for (const bad of bads) {
         const res = await api("GET", `/v1/opencode/usage?${bad}`);
         assert.ok(res.status === 400 || res.status === 422, `${bad}: ${res.status}`);
         assert.ok(typeof res.body.detail === "string" && res.body.detail.length > 0);
@@ -273,6 +282,23 @@ for (const driver of testDrivers()) {
         messages: [message("ses_other", "msg_x", "user", "hi")],
       });
       assert.equal(foreign.status, 422);
+      // Not another session of the codebase, either: only the one this attempt runs.
+      await query(sql`insert into sessions (id, codebase_id, title, status) values ('ses_someone', ${codebaseId}, 'interactive', 'completed')`);
+      const elsewhere = await api("POST", route, {
+        lease_token: lease.lease_token,
+        session_id: "ses_someone",
+        messages: [message("ses_someone", "msg_y", "user", "hi")],
+      });
+      assert.equal(elsewhere.status, 409);
+      const events = `/v1/opencode/worker/tasks/${task.id}/events`;
+      const misnamed = await api("POST", events, { lease_token: lease.lease_token, events: numbered([usage("ses_someone", 1_000_000, 99)]) });
+      assert.equal(misnamed.status, 422, "usage cannot be charged to another session");
+      const fractional = await api("POST", events, { lease_token: lease.lease_token, events: numbered([usage("ses_t", 1.5, 0.1)]) });
+      assert.equal(fractional.status, 422, "tokens are whole");
+      assert.equal((await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_someone`)).usage.steps, 0);
+      // The server's liveness check leaves a worker's running session alone: its task's lease speaks for it.
+      assert.equal(await failLostRuns(server.ctx, { olderThanSeconds: 0, othersNow: true }), 0);
+      assert.equal((await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_t`)).status, "running");
       assert.equal((await api("POST", route, { lease_token: "stale", session_id: "ses_t", messages: both })).status, 409);
       await ok("POST", `/v1/opencode/worker/tasks/${task.id}/complete`, { lease_token: lease.lease_token, status: "completed", session_id: "ses_t" });
       detail = await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_t`);
@@ -300,6 +326,35 @@ for (const driver of testDrivers()) {
         texts.map((t) => t.content),
         ["before the hand-back", "after it"],
       );
+    });
+
+    test("a lost attempt's session ends failed, and the next attempt records a session of its own", async () => {
+      const task = await ok("POST", `/v1/opencode/codebases/${codebaseId}/tasks`, { title: "lost", prompt: "Get lost" });
+      const first = await claim("w1");
+      const route = `/v1/opencode/worker/tasks/${task.id}`;
+      await ok("POST", `${route}/events`, { lease_token: first.lease_token, events: numbered([output("ses_l1", "one")]) });
+      await ok("POST", `${route}/messages`, {
+        lease_token: first.lease_token,
+        session_id: "ses_l1",
+        messages: [message("ses_l1", "msg_l1", "user", "Get lost")],
+      });
+      await query(sql`update tasks set lease_expires_at = now() - interval '1 second' where id = ${task.id}`);
+      await sweepExpiredLeases(server.ctx);
+      const lost = await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_l1`);
+      assert.equal(lost.status, "failed");
+      assert.match(lost.error, /lost/);
+      assert.equal((await ok("GET", `/v1/opencode/tasks/${task.id}`)).session_id, null);
+      await query(sql`update tasks set run_after = now() where id = ${task.id}`);
+      const second = await claim("w2");
+      await ok("POST", `${route}/events`, { lease_token: second.lease_token, events: numbered([output("ses_l2", "two")]) });
+      await ok("POST", `${route}/messages`, {
+        lease_token: second.lease_token,
+        session_id: "ses_l2",
+        messages: [message("ses_l2", "msg_l2", "user", "Get lost")],
+      });
+      await ok("POST", `${route}/complete`, { lease_token: second.lease_token, status: "completed", session_id: "ses_l2" });
+      assert.equal((await ok("GET", `/v1/opencode/tasks/${task.id}`)).session_id, "ses_l2");
+      assert.equal((await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_l2`)).status, "completed");
     });
 
     test("retention prunes old events of finished runs; a client resuming from a pruned cursor gets reset", async () => {
@@ -335,6 +390,11 @@ for (const driver of testDrivers()) {
       assert.equal(reset!.event, "reset");
       assert.match(JSON.parse(reset!.data).reason, /pruned/);
       assert.equal(next!.id, "6");
+      // From 0 (everything there is) no reset is due: what is kept is all there is.
+      const all = await connectSse(`${server.url}/v1/opencode/codebases/${old}/events?last_event_id=0`);
+      const [first] = await all.waitFor(1);
+      all.close();
+      assert.equal(first!.id, "6");
       // A cursor past the pruned ones resumes as usual.
       const fine = await connectSse(`${server.url}/v1/opencode/codebases/${old}/events`, { "last-event-id": "5" });
       const [six] = await fine.waitFor(1);

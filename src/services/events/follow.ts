@@ -56,7 +56,8 @@ export async function* followEventBatches(ctx: ServiceContext, streamId: string,
   if (cursor > head) {
     yield [resetEvent(`Last-Event-ID ${cursor} is beyond this stream's newest event ${head}; replaying from the start`, head)];
     cursor = 0;
-  } else if (options.after !== undefined) {
+  } else if (cursor > 0) {
+    // Resuming from an id retention has pruned past: say so (a replay from 0 asks for whatever is kept anyway).
     const pruned = await ctx.events.prunedThrough(streamId);
     if (cursor < pruned) {
       yield [resetEvent(`Events up to ${pruned} were pruned (CODETETHER_EVENT_RETENTION_DAYS); replaying from the oldest kept`, head)];

@@ -8,6 +8,8 @@ import "@hono/zod-openapi";
 import { z } from "zod";
 
 const base = { session_id: z.string().nullable() };
+/** Tokens are whole and never negative: they are summed into bigint totals. */
+const tokenCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 export const eventSchemas = {
   status: z.object({
@@ -45,12 +47,12 @@ export const eventSchemas = {
   }),
   usage: z.object({
     ...base,
-    input_tokens: z.number(),
-    output_tokens: z.number(),
-    reasoning_tokens: z.number(),
-    cache_read_tokens: z.number(),
-    cache_write_tokens: z.number(),
-    cost: z.number(),
+    input_tokens: tokenCount,
+    output_tokens: tokenCount,
+    reasoning_tokens: tokenCount,
+    cache_read_tokens: tokenCount,
+    cache_write_tokens: tokenCount,
+    cost: z.number().nonnegative().max(1e9),
     model: z.string().max(200).optional(),
     agent: z.string().max(100).optional(),
   }),

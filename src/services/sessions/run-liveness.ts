@@ -34,7 +34,14 @@ export async function failLostRuns(ctx: ServiceContext, options: { olderThanSeco
     const rows = await tx
       .select({ id: sessions.id, codebaseId: sessions.codebaseId, owner: sessions.runOwner })
       .from(sessions)
-      .where(and(eq(sessions.status, "running"), options.othersNow ? or(ne(sessions.runOwner, ctx.instanceId), isNull(sessions.runOwner)) : stale))
+      .where(
+        and(
+          eq(sessions.status, "running"),
+          options.othersNow ? or(ne(sessions.runOwner, ctx.instanceId), isNull(sessions.runOwner)) : stale,
+          // A task's session lives as long as the task's lease; the lease sweep ends it when it is lost.
+          sql`coalesce(${sessions.runOwner}, '') not like 'task:%'`,
+        ),
+      )
       .limit(100)
       .for("update", { skipLocked: true });
     const out = [];

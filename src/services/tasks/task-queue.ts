@@ -156,6 +156,17 @@ export async function claimTasksWaiting(
 const recheckMs = 1000;
 
 /** Locks the task and checks the caller still holds its lease. */
+/** The `run_owner` of a session a task's runner is running (its liveness is the task's lease). */
+export const taskOwner = (taskId: string) => `task:${taskId}`;
+
+/** Ends the session of a task's attempt that did not complete (lost, handed back), if it is still marked running. */
+async function endTaskSession(tx: Db, taskId: string, status: "failed" | "aborted", error: string): Promise<void> {
+  await tx
+    .update(sessions)
+    .set({ status, error, runOwner: null, runHeartbeatAt: null, updatedAt: new Date() })
+    .where(and(eq(sessions.runOwner, taskOwner(taskId)), eq(sessions.status, "running")));
+}
+
 async function lockLeased(tx: Db, taskId: string, token: string): Promise<TaskRow> {
   const [row] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for("update");
   if (!row) throw notFound("Task");
@@ -204,11 +215,14 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
       .update(tasks)
       .set({ uploadedThrough: sql`greatest(${tasks.uploadedThrough}, ${through})`, sessionId: sql`coalesce(${tasks.sessionId}, ${sessionId})` })
       .where(and(eq(tasks.id, taskId), eq(tasks.status, "running"), eq(tasks.leaseToken, input.lease_token)))
-      .returning({ codebaseId: tasks.codebaseId, claims: tasks.claims, uploadedThrough: tasks.uploadedThrough });
+      .returning({ codebaseId: tasks.codebaseId, claims: tasks.claims, uploadedThrough: tasks.uploadedThrough, sessionId: tasks.sessionId });
     if (!row) {
       const [exists] = await tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId));
       throw exists ? leaseLost() : notFound("Task");
     }
+    // An attempt runs one session: its events (and the usage they count) cannot name another.
+    const other = events.find((e) => e.data.session_id && e.data.session_id !== row.sessionId);
+    if (other) throw invalid(`events name session ${other.data.session_id}, but this attempt runs session ${row.sessionId}`);
     const stored = await appendInTx(
       tx,
       row.codebaseId,
@@ -235,12 +249,24 @@ export async function uploadTaskMessages(
   if (foreign) throw invalid(`message ${foreign.info.id} belongs to session ${foreign.info.sessionID}, not ${input.session_id}`);
   return ctx.database.db.transaction(async (tx) => {
     const current = await lockLeased(tx, taskId, input.lease_token);
+    if (current.sessionId && current.sessionId !== input.session_id) {
+      throw conflict(`This attempt runs session ${current.sessionId}, not ${input.session_id}`);
+    }
+    // Running while the task's lease holds: the task owns it (see run-liveness.ts), until it completes or is lost.
     await tx
       .insert(sessions)
-      .values({ id: input.session_id, codebaseId: current.codebaseId, title: current.title, agent: current.agentType, model: current.model, status: "running" })
+      .values({
+        id: input.session_id,
+        codebaseId: current.codebaseId,
+        title: current.title,
+        agent: current.agentType,
+        model: current.model,
+        status: "running",
+        runOwner: taskOwner(taskId),
+      })
       .onConflictDoNothing();
-    const [owner] = await tx.select({ codebaseId: sessions.codebaseId }).from(sessions).where(eq(sessions.id, input.session_id));
-    if (owner?.codebaseId !== current.codebaseId) throw conflict(`Session ${input.session_id} belongs to another codebase`);
+    const [owner] = await tx.select({ runOwner: sessions.runOwner }).from(sessions).where(eq(sessions.id, input.session_id));
+    if (owner?.runOwner !== taskOwner(taskId)) throw conflict(`Session ${input.session_id} is not this task's`);
     if (!current.sessionId) await tx.update(tasks).set({ sessionId: input.session_id }).where(eq(tasks.id, taskId));
     const list = input.messages as unknown as OcMessage[];
     const changed = await upsertMessages(tx, input.session_id, list);
@@ -298,7 +324,12 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
           status: outcome,
           error: input.error ?? null,
         })
-        .onConflictDoUpdate({ target: sessions.id, set: { status: outcome, error: input.error ?? null, updatedAt: new Date() } });
+        .onConflictDoUpdate({
+          target: sessions.id,
+          set: { status: outcome, error: input.error ?? null, runOwner: null, runHeartbeatAt: null, updatedAt: new Date() },
+          // Only the session this task made (its transcript upload), never one a runner merely names.
+          setWhere: eq(sessions.runOwner, taskOwner(taskId)),
+        });
     }
     const stored = await appendInTx(tx, current.codebaseId, [
       {
@@ -325,10 +356,13 @@ export async function releaseTask(ctx: ServiceContext, taskId: string, token: st
         leaseToken: null,
         leaseExpiresAt: null,
         runAfter: sql`now()`,
+        // The next run starts a session of its own.
+        sessionId: null,
         updatedAt: new Date(),
       })
       .where(eq(tasks.id, taskId))
       .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
+    await endTaskSession(tx, taskId, "aborted", `Handed back: ${reason}`);
     const stored = await appendInTx(tx, current.codebaseId, [
       { type: "status", data: { session_id: current.sessionId, status: "released", task_id: taskId, message: reason }, taskId },
     ]);
@@ -366,10 +400,13 @@ export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
           attemptErrors: sql`${tasks.attemptErrors} || ${JSON.stringify([entry])}::jsonb`,
           error: exhausted ? `Gave up after ${current.attempts} attempts: ${reason}` : current.error,
           completedAt: exhausted ? new Date() : null,
+          // A requeued task's next run starts a session of its own; a failed one keeps its last.
+          ...(exhausted ? {} : { sessionId: null }),
           updatedAt: new Date(),
         })
         .where(eq(tasks.id, current.id))
         .returning();
+      await endTaskSession(tx, current.id, "failed", `The attempt was lost: ${reason}`);
       const events: NewEvent[] = [
         {
           type: "status",

@@ -42,13 +42,15 @@ export async function rollUpUsageInTx(tx: Db, codebaseId: string, events: readon
       select u.*,
         coalesce(u.model, s.model, t.model, 'unknown') as m,
         coalesce(u.agent, s.agent, t.agent_type, 'unknown') as a,
-        coalesce(t.worker_id, 'local') as w
+        coalesce(t.worker_id, 'local') as w,
+        -- A session of another codebase is not this event's to count toward (whatever a runner names).
+        case when s.id is null or s.codebase_id = ${codebaseId} then u.session_id end as counted_session
       from u left join sessions s on s.id = u.session_id left join tasks t on t.id = u.task_id
     ), totals as (
       insert into usage_totals (scope, id, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens, cost, steps)
       select k.scope, k.id, sum(d.input_tokens), sum(d.output_tokens), sum(d.reasoning_tokens), sum(d.cache_read_tokens),
         sum(d.cache_write_tokens), sum(d.cost), count(*)
-      from d cross join lateral (values ('session', d.session_id), ('task', d.task_id), ('codebase', ${codebaseId}::text)) as k(scope, id)
+      from d cross join lateral (values ('session', d.counted_session), ('task', d.task_id), ('codebase', ${codebaseId}::text)) as k(scope, id)
       where k.id is not null
       group by k.scope, k.id
       on conflict (scope, id) do update set ${addExcluded("usage_totals")}

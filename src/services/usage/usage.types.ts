@@ -42,10 +42,13 @@ const dimensionList = z
     return dims as UsageDimension[];
   });
 
+const firstMs = Date.UTC(1970, 0, 1);
+const lastMs = Date.UTC(9999, 11, 31);
 const instant = z
   .string()
   .max(40)
   .refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO 8601 date or time")
+  .refine((s) => Date.parse(s) >= firstMs && Date.parse(s) <= lastMs, "must be between 1970 and 9999")
   .openapi({ format: "date-time" });
 
 export const UsageQuery = z

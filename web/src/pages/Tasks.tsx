@@ -1,7 +1,7 @@
 /** The task queue: filters, priorities, creating and cancelling tasks, and one task's attempts and live events. */
 import type { Task } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { dollars, Empty, ErrorNote, Loading, SearchBox, ShowMore, tokens, when } from "../components/bits.tsx";
 import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
@@ -261,6 +261,8 @@ export function TaskPage() {
     mutationFn: () => client.trpc.tasks.cancel.mutate({ id }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }),
   });
+  // Stable, so the events view asks for a refresh once per end, not at every render after it.
+  const refresh = useCallback(() => void queryClient.invalidateQueries({ queryKey: ["task", id] }), [queryClient, id]);
   const retry = useMutation({
     mutationFn: () => client.trpc.tasks.retry.mutate({ id }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }),
@@ -334,7 +336,7 @@ export function TaskPage() {
             </>
           ) : null}
           <h2>Events</h2>
-          <TaskEvents task={t} onEnd={() => void queryClient.invalidateQueries({ queryKey: ["task", id] })} />
+          <TaskEvents task={t} onEnd={refresh} />
         </>
       ) : null}
     </section>

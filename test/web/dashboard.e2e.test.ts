@@ -105,6 +105,17 @@ describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () =>
     await page.getByRole("button", { name: "Continue" }).click();
     await page.getByText("And a second answer in the same session.").waitFor({ timeout: 60_000 });
     await page.getByText("Run completed").waitFor();
+
+    // The session in the codebase's list: what it cost, found by a word of its title.
+    const codebaseId = /\/run\/([^/]+)\//.exec(page.url())![1]!;
+    await page.goto(`${s.server.url}/codebases/${codebaseId}/sessions`);
+    const row = page.getByRole("row", { name: /Create hello\.txt/ });
+    await row.getByText(/ in · .* out/).waitFor();
+    await page.getByPlaceholder("Search titles").fill("nomatch");
+    await page.getByRole("heading", { name: /No session title has/ }).waitFor();
+    await page.getByPlaceholder("Search titles").fill("hello");
+    await row.waitFor();
+    await shot(page, "sessions");
     assert.deepEqual(errors, []);
     await page.close();
   });

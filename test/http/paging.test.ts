@@ -133,6 +133,36 @@ for (const driver of testDrivers()) {
       assert.equal((await h.request("GET", "/v1/opencode/codebases?limit=501")).status, 422);
     });
 
+    test("a session's answer holds its newest 1,000 messages at most; its messages page through all", async () => {
+      await exec(sql`insert into messages (id, session_id, role, text, created_at)
+        select 'msg_' || lpad(i::text, 5, '0'), 'ses_0001', case when i % 2 = 0 then 'assistant' else 'user' end, 'message ' || i,
+          now() - interval '1 day' + make_interval(secs => i)
+        from generate_series(1, 1205) as i`);
+      const detail = await h.trpc.sessions.get({ codebaseId, sessionId: "ses_0001" });
+      assert.equal(detail.messages.length, 1000);
+      assert.equal(detail.messages_truncated, true);
+      assert.equal(detail.messages[0]!.id, "msg_00206", "the newest 1,000, oldest first");
+      assert.equal(detail.messages.at(-1)!.id, "msg_01205");
+      const all = await allPages((cursor) => h.trpc.sessions.messages({ codebaseId, sessionId: "ses_0001", limit: 500, cursor }));
+      assert.deepEqual(
+        all.map((m) => m.id),
+        Array.from({ length: 1205 }, (_, i) => `msg_${String(i + 1).padStart(5, "0")}`),
+      );
+      const rest = await restPage(`/v1/opencode/codebases/${codebaseId}/sessions/ses_0001/messages?limit=2`);
+      assert.deepEqual(
+        rest.items.map((m) => m.text),
+        ["message 1", "message 2"],
+      );
+      // Big messages: the answer stops at about 4 MiB.
+      await exec(sql`insert into messages (id, session_id, role, text, created_at)
+        select 'big_' || i, 'ses_0002', 'assistant', repeat('x', 600000), now() + make_interval(secs => i) from generate_series(1, 10) as i`);
+      const big = await h.request("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_0002`);
+      const body = await big.text();
+      assert.ok(body.length < 5 * 1024 * 1024, `${body.length} bytes`);
+      assert.equal(JSON.parse(body).messages_truncated, true);
+      assert.equal((await h.trpc.sessions.get({ codebaseId, sessionId: "ses_0003" })).messages_truncated, false);
+    });
+
     test("a tRPC batch of 20 list calls over hundreds of codebases stays small", async () => {
       const calls = Array.from({ length: 20 }, () => "codebases.list").join(",");
       const res = await h.app.request(`/trpc/${calls}?batch=1&input=${encodeURIComponent("{}")}`);

@@ -1,9 +1,11 @@
 /** REST shim for agent runs and sessions. */
 import { z } from "@hono/zod-openapi";
+import { PageQuery } from "../../services/paging.js";
 import { syncSessions } from "../../services/sessions/session-sync.js";
-import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
+import { abortSession, answerPermission, getSession, listMessages, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
 import {
   ListSessionsQuery,
+  Message,
   PermissionAnswer,
   Session,
   SessionDetail,
@@ -58,6 +60,20 @@ const get = apiRoute(
     request: { params: SessionParams },
     responses: { 200: jsonResponse(SessionDetail, "The session") },
   },
+  404,
+);
+
+const messagesRoute = apiRoute(
+  {
+    method: "get",
+    path: `${base}/sessions/{session_id}/messages`,
+    operationId: "sessions.messages",
+    tags,
+    summary: "The session's whole transcript, a page at a time, oldest first",
+    request: { params: SessionParams, query: PageQuery },
+    responses: { 200: pagedResponse(Message, "Messages") },
+  },
+  400,
   404,
 );
 
@@ -118,6 +134,10 @@ export function registerSessionRoutes(app: Api) {
   app.openapi(get, async (c) => {
     const { id, session_id } = c.req.valid("param");
     return c.json(await getSession({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id }), 200);
+  });
+  app.openapi(messagesRoute, async (c) => {
+    const { id, session_id } = c.req.valid("param");
+    return respondPage(c, await listMessages({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id, query: c.req.valid("query") }));
   });
   app.openapi(abort, async (c) => {
     const { id, session_id } = c.req.valid("param");

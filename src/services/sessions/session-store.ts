@@ -6,7 +6,7 @@ import { storableJson, storableText } from "../../db/storable.js";
 import type { OcMessage } from "../../opencode/client.js";
 import type { ServiceContext } from "../context.js";
 import { notFound } from "../errors.js";
-import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, searchQuery, TimeIdKey } from "../paging.js";
+import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, searchQuery, TimeIdKey } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
 import type { ListSessionsQuery, Message, Session, SessionDetail } from "./sessions.types.js";
@@ -102,18 +102,48 @@ export async function getSessionRow(ctx: ServiceContext, codebaseId: string, ses
   return row;
 }
 
+/**
+ * A session's answer holds at most this much of its transcript, the newest
+ * messages (`messages_truncated` says when there is more); `pageMessages` reads all of it.
+ */
+const detailMessages = 1000;
+const detailBytes = 4 * 1024 * 1024;
+
 export async function sessionDetail(ctx: ServiceContext, row: SessionRow): Promise<SessionDetail> {
-  const rows = await ctx.database.db.select().from(messages).where(eq(messages.sessionId, row.id)).orderBy(asc(messages.createdAt), asc(messages.id));
-  const list = rows.map(toMessage);
-  const usage = await usageOf(ctx, "session", [row.id]);
-  return {
-    ...toSession(
-      row,
-      list.reduce((sum, m) => sum + (m.cost ?? 0), 0),
-      usage.get(row.id),
-    ),
-    messages: list,
-  };
+  const [session] = await toSessions(ctx, [row]);
+  const newest = await ctx.database.db
+    .select()
+    .from(messages)
+    .where(eq(messages.sessionId, row.id))
+    .orderBy(desc(messages.createdAt), desc(messages.id))
+    .limit(detailMessages + 1);
+  const kept: Message[] = [];
+  let bytes = 0;
+  for (const r of newest.slice(0, detailMessages)) {
+    const m = toMessage(r);
+    bytes += JSON.stringify(m).length;
+    if (kept.length > 0 && bytes > detailBytes) break;
+    kept.push(m);
+  }
+  return { ...session!, messages: kept.reverse(), messages_truncated: kept.length < newest.length };
+}
+
+/** A page of a session's messages, oldest first (the whole transcript, however long). */
+export async function pageMessages(ctx: ServiceContext, sessionId: string, query: PageQuery): Promise<Page<Message>> {
+  const limit = query.limit ?? defaultPageItems;
+  const after = decodeCursor(query.cursor, TimeIdKey);
+  const rows = await ctx.database.db
+    .select({ row: messages, at: exactTime(messages.createdAt) })
+    .from(messages)
+    .where(and(eq(messages.sessionId, sessionId), after ? sql`(${messages.createdAt}, ${messages.id}) > (${after[0]}::timestamptz, ${after[1]})` : undefined))
+    .orderBy(asc(messages.createdAt), asc(messages.id))
+    .limit(limit + 1);
+  return cutPage(
+    rows,
+    limit,
+    (r) => toMessage(r.row),
+    (r) => [r.at, r.row.id],
+  );
 }
 
 /** JSON with object keys sorted: jsonb hands keys back in its own order. */

@@ -15,11 +15,11 @@ import { conflict, invalid, ServiceError } from "../errors.js";
 import type { NewEvent } from "../events/types.js";
 import { requireRunnable } from "../models/models.js";
 import { untilDatabaseAnswers } from "../outage.js";
-import type { Page } from "../paging.js";
+import type { Page, PageQuery } from "../paging.js";
 import { runBudgetUsd } from "../usage/budget.js";
 import { RunOutbox } from "./run-outbox.js";
-import { getSessionRow, pageSessions, sessionDetail, storeMessages } from "./session-store.js";
-import type { ListSessionsQuery, PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
+import { getSessionRow, pageMessages, pageSessions, sessionDetail, storeMessages } from "./session-store.js";
+import type { ListSessionsQuery, Message, PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
 
 const defaultPermissionTimeoutSeconds = 300;
 
@@ -223,6 +223,23 @@ export async function listSessions({
 export async function getSession({ ctx, codebaseId, sessionId }: { ctx: ServiceContext; codebaseId: string; sessionId: string }): Promise<SessionDetail> {
   await getCodebaseRow({ ctx, id: codebaseId });
   return sessionDetail(ctx, await getSessionRow(ctx, codebaseId, sessionId));
+}
+
+/** A page of the session's messages, oldest first. */
+export async function listMessages({
+  ctx,
+  codebaseId,
+  sessionId,
+  query = {},
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  sessionId: string;
+  query?: PageQuery;
+}): Promise<Page<Message>> {
+  await getCodebaseRow({ ctx, id: codebaseId });
+  await getSessionRow(ctx, codebaseId, sessionId);
+  return pageMessages(ctx, sessionId, query);
 }
 
 export async function abortSession({

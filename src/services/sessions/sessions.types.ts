@@ -89,7 +89,10 @@ export const Message = z
   .openapi("Message");
 export type Message = z.infer<typeof Message>;
 
-export const SessionDetail = Session.extend({ messages: z.array(Message) }).openapi("SessionDetail");
+export const SessionDetail = Session.extend({
+  messages: z.array(Message).openapi({ description: "The transcript, oldest first: all of it, or its newest 1,000 messages / 4 MiB when longer" }),
+  messages_truncated: z.boolean().openapi({ description: "True when older messages were left out: GET …/sessions/{session_id}/messages pages through all" }),
+}).openapi("SessionDetail");
 export type SessionDetail = z.infer<typeof SessionDetail>;
 
 export const SyncResult = z

@@ -1,7 +1,8 @@
 import { z } from "zod";
+import { PageQuery } from "../../services/paging.js";
 import { Id } from "../../services/schemas.js";
 import { syncSessions } from "../../services/sessions/session-sync.js";
-import { abortSession, answerPermission, getSession, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
+import { abortSession, answerPermission, getSession, listMessages, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
 import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";
 import { publicProcedure, router } from "../init.js";
 
@@ -19,6 +20,10 @@ export const sessionsRouter = router({
     .input(ListSessionsQuery.extend({ codebaseId: Id }))
     .query(({ ctx, input: { codebaseId, ...query } }) => listSessions({ ctx: ctx.services, codebaseId, query })),
   get: publicProcedure.input(SessionRef).query(({ ctx, input }) => getSession({ ctx: ctx.services, ...input })),
+  /** The whole transcript, a page at a time, oldest first (`get` holds the newest 1,000 messages at most). */
+  messages: publicProcedure
+    .input(SessionRef.extend(PageQuery.shape))
+    .query(({ ctx, input: { codebaseId, sessionId, ...query } }) => listMessages({ ctx: ctx.services, codebaseId, sessionId, query })),
   abort: publicProcedure.input(SessionRef).mutation(({ ctx, input }) => abortSession({ ctx: ctx.services, ...input })),
   answerPermission: publicProcedure.input(SessionRef.extend({ permissionId: Id, reply: PermissionAnswer.shape.reply })).mutation(({ ctx, input }) =>
     answerPermission({

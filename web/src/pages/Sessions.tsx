@@ -110,6 +110,12 @@ export function SessionPage() {
             </Link>
           </div>
           {s.messages.length === 0 ? <Empty title="No messages stored for this session yet" /> : null}
+          {s.messages_truncated ? (
+            <p className="muted" role="note">
+              A long session: this shows its newest {s.messages.length.toLocaleString()} messages. The API reads all of them, a page at a time (
+              <code>GET …/sessions/{s.id}/messages</code>).
+            </p>
+          ) : null}
           <ol className="transcript" aria-label="Transcript">
             {s.messages.map((m) => (
               <MessageView key={m.id} message={m} />

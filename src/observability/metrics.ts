@@ -66,6 +66,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly usageTokens = new Counter({
+    name: "codetether_usage_tokens_total",
+    help: "Tokens the model steps of runs used, by kind (input, output, reasoning, cache_read, cache_write), as stored by this process",
+    labelNames: ["kind"],
+    registers: [this.registry],
+  });
+
+  readonly usageCost = new Counter({
+    name: "codetether_usage_cost_usd_total",
+    help: "US dollars the model steps of runs cost, as stored by this process",
+    registers: [this.registry],
+  });
+
   readonly opencodeRestarts = new Counter({
     name: "codetether_opencode_restarts_total",
     help: "Times the managed opencode serve was restarted (after a crash, or for a configuration change)",

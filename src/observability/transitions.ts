@@ -1,7 +1,7 @@
 /**
  * Run and task transitions, logged and counted from the one place they are all
  * recorded: the events this process stores. A run starting, retrying, ending; a
- * task claimed, requeued, released or given up on: each is a `status`, `error` or
+ * task claimed, requeued, released, retried or given up on: each is a `status`, `error` or
  * `complete` event, whether the server's runner, OpenCode or a worker's upload
  * produced it, so each is logged once, by the process that stored it.
  */
@@ -26,7 +26,19 @@ export class TransitionObserver {
       this.metrics.eventsAppended.inc({ type: event.type });
       if (event.type === "status") this.status(codebaseId, event);
       else if (event.type === "complete") this.complete(codebaseId, event);
-      else if (event.type === "error") {
+      else if (event.type === "usage") {
+        const u = event.data;
+        for (const [kind, n] of [
+          ["input", u.input_tokens],
+          ["output", u.output_tokens],
+          ["reasoning", u.reasoning_tokens],
+          ["cache_read", u.cache_read_tokens],
+          ["cache_write", u.cache_write_tokens],
+        ] as const) {
+          if (n > 0) this.metrics.usageTokens.inc({ kind }, n);
+        }
+        if (u.cost > 0) this.metrics.usageCost.inc(u.cost);
+      } else if (event.type === "error") {
         this.log.warn({ ...ids(codebaseId, event), error: event.data.name, message: event.data.message }, "run error");
       }
     }
@@ -54,6 +66,7 @@ export class TransitionObserver {
         return;
       case "claimed":
       case "released":
+      case "retried":
       case "failed":
       case "cancelling":
       case "aborting":

@@ -100,11 +100,17 @@ describe("request ids, logs and metrics", () => {
     await open.ctx.events.append(id, [
       { type: "status", data: { session_id: "ses_m", status: "running" } },
       { type: "output", data: { session_id: "ses_m", message_id: "m", part_id: "p", content: "hi" } },
+      {
+        type: "usage",
+        data: { session_id: "ses_m", input_tokens: 10, output_tokens: 5, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0.25 },
+      },
       { type: "complete", data: { session_id: "ses_m", status: "completed" } },
     ]);
     const text = await (await open.request("GET", "/metrics")).text();
     assert.match(text, /codetether_events_appended_total\{type="output"\} 1/);
     assert.match(text, /codetether_runs_total\{outcome="completed"\} 1/);
     assert.match(text, /codetether_run_duration_seconds_count\{outcome="completed"\} 1/);
+    assert.match(text, /codetether_usage_tokens_total\{kind="input"\} 10/);
+    assert.match(text, /codetether_usage_cost_usd_total 0\.25/);
   });
 });

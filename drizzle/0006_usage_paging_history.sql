@@ -54,9 +54,9 @@ INSERT INTO "usage_totals" ("scope", "id", "input_tokens", "output_tokens", "rea
 SELECT x.scope, x.id, sum(x.i), sum(x.o), sum(x.r), sum(x.cr), sum(x.cw), sum(x.c), count(*)
 FROM (
   SELECT u.scope, u.id,
-    coalesce((e.data->>'input_tokens')::bigint, 0) AS i, coalesce((e.data->>'output_tokens')::bigint, 0) AS o,
-    coalesce((e.data->>'reasoning_tokens')::bigint, 0) AS r, coalesce((e.data->>'cache_read_tokens')::bigint, 0) AS cr,
-    coalesce((e.data->>'cache_write_tokens')::bigint, 0) AS cw, coalesce((e.data->>'cost')::numeric, 0) AS c
+    floor(greatest(coalesce((e.data->>'input_tokens')::numeric, 0), 0))::bigint AS i, floor(greatest(coalesce((e.data->>'output_tokens')::numeric, 0), 0))::bigint AS o,
+    floor(greatest(coalesce((e.data->>'reasoning_tokens')::numeric, 0), 0))::bigint AS r, floor(greatest(coalesce((e.data->>'cache_read_tokens')::numeric, 0), 0))::bigint AS cr,
+    floor(greatest(coalesce((e.data->>'cache_write_tokens')::numeric, 0), 0))::bigint AS cw, greatest(coalesce((e.data->>'cost')::numeric, 0), 0) AS c
   FROM "agent_events" e
   CROSS JOIN LATERAL (VALUES ('session', e.session_id), ('task', e.task_id), ('codebase', e.stream_id)) AS u(scope, id)
   WHERE e.type = 'usage' AND u.id IS NOT NULL
@@ -66,9 +66,9 @@ GROUP BY x.scope, x.id;
 INSERT INTO "usage_hourly" ("hour", "codebase_id", "model", "agent", "worker", "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "steps")
 SELECT date_trunc('hour', e.created_at, 'UTC'), e.stream_id,
   coalesce(e.data->>'model', s.model, t.model, 'unknown'), coalesce(e.data->>'agent', s.agent, t.agent_type, 'unknown'), coalesce(t.worker_id, 'local'),
-  sum(coalesce((e.data->>'input_tokens')::bigint, 0)), sum(coalesce((e.data->>'output_tokens')::bigint, 0)),
-  sum(coalesce((e.data->>'reasoning_tokens')::bigint, 0)), sum(coalesce((e.data->>'cache_read_tokens')::bigint, 0)),
-  sum(coalesce((e.data->>'cache_write_tokens')::bigint, 0)), sum(coalesce((e.data->>'cost')::numeric, 0)), count(*)
+  sum(floor(greatest(coalesce((e.data->>'input_tokens')::numeric, 0), 0))::bigint), sum(floor(greatest(coalesce((e.data->>'output_tokens')::numeric, 0), 0))::bigint),
+  sum(floor(greatest(coalesce((e.data->>'reasoning_tokens')::numeric, 0), 0))::bigint), sum(floor(greatest(coalesce((e.data->>'cache_read_tokens')::numeric, 0), 0))::bigint),
+  sum(floor(greatest(coalesce((e.data->>'cache_write_tokens')::numeric, 0), 0))::bigint), sum(greatest(coalesce((e.data->>'cost')::numeric, 0), 0)), count(*)
 FROM "agent_events" e
 LEFT JOIN "sessions" s ON s.id = e.session_id
 LEFT JOIN "tasks" t ON t.id = e.task_id

@@ -25,6 +25,9 @@ interface ToolState {
   metadata?: Record<string, unknown>;
 }
 
+/** A token count as the usage event takes it: whole and never negative, whatever a provider reports. */
+const count = (n: unknown) => (typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.min(Math.round(n), Number.MAX_SAFE_INTEGER) : 0);
+
 export class RunTranslator {
   private readonly roles = new Map<string, string>();
   /** Which model and agent wrote each assistant message, for its usage events. */
@@ -129,18 +132,18 @@ export class RunTranslator {
         return [];
       case "step-finish": {
         const tokens = (part.tokens ?? {}) as { input?: number; output?: number; reasoning?: number; cache?: { read?: number; write?: number } };
-        const cost = typeof part.cost === "number" && Number.isFinite(part.cost) ? part.cost : 0;
+        const cost = typeof part.cost === "number" && Number.isFinite(part.cost) && part.cost > 0 ? part.cost : 0;
         this.cost += cost;
         return [
           {
             type: "usage",
             data: {
               session_id,
-              input_tokens: tokens.input ?? 0,
-              output_tokens: tokens.output ?? 0,
-              reasoning_tokens: tokens.reasoning ?? 0,
-              cache_read_tokens: tokens.cache?.read ?? 0,
-              cache_write_tokens: tokens.cache?.write ?? 0,
+              input_tokens: count(tokens.input),
+              output_tokens: count(tokens.output),
+              reasoning_tokens: count(tokens.reasoning),
+              cache_read_tokens: count(tokens.cache?.read),
+              cache_write_tokens: count(tokens.cache?.write),
               cost,
               ...this.writers.get(messageID),
             },

@@ -73,7 +73,7 @@ export function cutPage<R, T>(rows: readonly R[], limit: number, toItem: (row: R
   let bytes = 0;
   for (const row of rows.slice(0, limit)) {
     const item = toItem(row);
-    bytes += JSON.stringify(item).length;
+    bytes += Buffer.byteLength(JSON.stringify(item));
     if (items.length > 0 && bytes > maxPageBytes) break;
     items.push(item);
   }
@@ -93,7 +93,7 @@ export const ExactTime = z
   // A real instant (no month 13), so the database never sees a time it cannot read.
   .refine((s) => {
     const ms = Date.parse(`${s.slice(0, 23)}Z`);
-    return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 23) === s.slice(0, 23);
+    return Number(s.slice(0, 4)) >= 1 && !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 23) === s.slice(0, 23);
   });
 /** Key parts as a cursor stores them: an exact timestamp text and an id. */
 export const TimeIdKey = z.tuple([ExactTime, z.string().max(200)]);

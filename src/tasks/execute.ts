@@ -26,6 +26,8 @@ export interface TaskReporter {
   complete(outcome: { status: "completed" | "failed" | "cancelled"; error?: string; result?: string; session_id?: string }): Promise<void>;
   /** Hands the task back without counting the attempt. */
   release(reason: string): Promise<void>;
+  /** Whether an error of `events` is the server refusing the batch for good (resending would never help). */
+  refused(err: unknown): boolean;
   /**
    * Sends messages of the attempt's session to the server (a worker's sessions live
    * in its own OpenCode); absent where the server reads them itself (its local runner).
@@ -58,7 +60,11 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
   const { claim, runner, reporter, directory } = options;
   const log = options.log ?? (() => {});
   const config = claim.codebase.agent_config as AgentConfig;
-  const outbox = new EventOutbox(reporter.events, (err) => log(`event upload failed, will retry: ${(err as Error).message}`));
+  const outbox = new EventOutbox(
+    reporter.events,
+    (err) => log(`event upload failed${reporter.refused(err) ? ", refused" : ", will retry"}: ${(err as Error).message}`),
+    (err) => reporter.refused(err),
+  );
   let output = "";
   let sessionId: string | undefined;
   let cancelRequested = false;
@@ -148,10 +154,16 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
     // The whole transcript is on the server before the task says it is done (best effort: the outcome matters more).
     clearInterval(transcriptTimer);
     await syncTranscript();
-    const status = outcome.status === "completed" ? "completed" : cancelRequested ? "cancelled" : "failed";
+    let status: "completed" | "failed" | "cancelled" = outcome.status === "completed" ? "completed" : cancelRequested ? "cancelled" : "failed";
+    let error = outcome.error;
+    if (outbox.refused > 0 && status === "completed") {
+      // Never completed with holes in its history.
+      status = "failed";
+      error = `${outbox.refused} event(s) of this run were refused by the server: ${outbox.refusal}`;
+    }
     await reporter.complete({
       status,
-      ...(outcome.error ? { error: outcome.error } : {}),
+      ...(error ? { error } : {}),
       ...(output ? { result: output } : {}),
       ...(sessionId ? { session_id: sessionId } : {}),
     });

@@ -14,6 +14,9 @@ export interface OutgoingEvent {
 /** Sends a batch; resolves with the highest seq the server has stored. Throws to retry later. */
 export type SendBatch = (events: OutgoingEvent[]) => Promise<number>;
 
+/** Whether an error is the server refusing the batch for good (a 4xx: resending would never help). */
+export type IsRefusal = (err: unknown) => boolean;
+
 const maxBatch = 200;
 
 export class EventOutbox {
@@ -23,10 +26,14 @@ export class EventOutbox {
   private sending: Promise<void> | null = null;
   private closed = false;
   private failures = 0;
+  /** Events the server refused for good, and why: the attempt must not end `completed` without them. */
+  refused = 0;
+  refusal: string | undefined;
 
   constructor(
     private readonly send: SendBatch,
     private readonly onError: (err: unknown) => void = () => {},
+    private readonly isRefusal: IsRefusal = () => false,
   ) {}
 
   push(event: NewEvent): void {
@@ -65,6 +72,14 @@ export class EventOutbox {
       } catch (err) {
         this.onError(err);
         if (this.closed) return;
+        if (this.isRefusal(err)) {
+          // Resending would be refused forever (and hold the task): drop it, and say so at the end.
+          this.refused += batch.length;
+          this.refusal ??= (err as Error).message;
+          this.acked = Math.max(this.acked, batch.at(-1)!.seq);
+          this.pending.splice(0, batch.length);
+          continue;
+        }
         this.failures++;
         // Jittered backoff, capped at 5 s, so a restarting server is not stampeded.
         const delay = Math.min(5000, 200 * 2 ** Math.min(this.failures, 5)) * (0.5 + Math.random() / 2);

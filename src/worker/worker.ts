@@ -9,7 +9,7 @@ import type { OpencodeSettings } from "../config.js";
 import { Bridge } from "../services/bridge.js";
 import type { RunnerModels } from "../services/models/models.types.js";
 import type { Claim, Task, Worker } from "../services/tasks/tasks.types.js";
-import { executeTask, type TaskReporter } from "../tasks/execute.js";
+import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
 import { workerDirectory } from "./paths.js";
 import { RetryableError, ServerApi, withRetry } from "./server-api.js";
 
@@ -179,6 +179,7 @@ export class CodetetherWorker {
       release: async (reason) => {
         await retry(() => this.api.post<Task>(`${base}/release`, { ...lease, reason }));
       },
+      refused: (err) => !(err instanceof RetryableError) && !(err instanceof LeaseLostError),
       messages: async (sessionId, messages) => {
         await retry(() => this.api.post(`${base}/messages`, { ...lease, session_id: sessionId, messages }));
       },

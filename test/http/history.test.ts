@@ -328,6 +328,29 @@ for (const driver of testDrivers()) {
       );
     });
 
+    test("an attempt runs a session of its own: it cannot take over another, nor complete with another", async () => {
+      const task = await ok("POST", `/v1/opencode/codebases/${codebaseId}/tasks`, { title: "intruder", prompt: "Borrow a session" });
+      const lease = await claim("w1");
+      const route = `/v1/opencode/worker/tasks/${task.id}`;
+      // ses_someone is an interactive session of the codebase (made by the transcript test).
+      const taken = await api("POST", `${route}/events`, { lease_token: lease.lease_token, events: numbered([output("ses_someone", "mine now")]) });
+      assert.equal(taken.status, 409, JSON.stringify(taken.body));
+      await ok("POST", `${route}/events`, { lease_token: lease.lease_token, events: numbered([output("ses_i1", "my own")]) });
+      const listed = await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_i1`);
+      assert.equal(listed.status, "running", "listed while its first events arrive");
+      const elsewhere = await api("POST", `${route}/complete`, { lease_token: lease.lease_token, status: "completed", session_id: "ses_someone" });
+      assert.equal(elsewhere.status, 409);
+      await ok("POST", `${route}/complete`, { lease_token: lease.lease_token, status: "completed", session_id: "ses_i1" });
+      assert.equal((await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_someone`)).status, "completed", "untouched");
+      assert.equal((await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_i1`)).status, "completed");
+      const huge = await api("POST", `/v1/opencode/worker/tasks/${task.id}/messages`, {
+        lease_token: lease.lease_token,
+        session_id: "ses_i1",
+        messages: [{ info: { id: "msg_z", sessionID: "ses_i1", role: "user", time: { created: 9e15 } }, parts: [] }],
+      });
+      assert.equal(huge.status, 422, "a time no database can store is refused up front");
+    });
+
     test("a lost attempt's session ends failed, and the next attempt records a session of its own", async () => {
       const task = await ok("POST", `/v1/opencode/codebases/${codebaseId}/tasks`, { title: "lost", prompt: "Get lost" });
       const first = await claim("w1");

@@ -125,7 +125,8 @@ for (const driver of testDrivers()) {
       assert.equal(all[0]!.id, codebaseId);
       assert.equal(all.at(-1)!.name, "many-250");
       const impossible = Buffer.from('["2024-13-45T99:00:00.000000Z","x"]').toString("base64url");
-      for (const bad of ["nonsense", Buffer.from('["x"]').toString("base64url"), "a".repeat(1001), impossible]) {
+      const yearZero = Buffer.from('["0000-01-01T00:00:00.000000Z","x"]').toString("base64url");
+      for (const bad of ["nonsense", Buffer.from('["x"]').toString("base64url"), "a".repeat(1001), impossible, yearZero]) {
         const res = await h.request("GET", `/v1/opencode/codebases?cursor=${bad}`);
         assert.ok(res.status === 400 || res.status === 422, `${bad.slice(0, 20)}: ${res.status}`);
         assert.match((await res.json()).detail, /cursor/);

@@ -121,7 +121,7 @@ export async function sessionDetail(ctx: ServiceContext, row: SessionRow): Promi
   let bytes = 0;
   for (const r of newest.slice(0, detailMessages)) {
     const m = toMessage(r);
-    bytes += JSON.stringify(m).length;
+    bytes += Buffer.byteLength(JSON.stringify(m));
     if (kept.length > 0 && bytes > detailBytes) break;
     kept.push(m);
   }

@@ -35,6 +35,8 @@ export async function syncSessions({ ctx, codebaseId }: { ctx: ServiceContext; c
     const outcome = await ctx.database.db.transaction(async (tx) => {
       const [row] = await tx.select().from(sessions).where(eq(sessions.id, oc.id));
       if (row && row.codebaseId !== codebaseId) return "unchanged"; // another codebase's session
+      // A run of this server's (a trigger, or a task on its own runner) records its session itself.
+      if (ctx.bridge.runner.isRunning(oc.id)) return "unchanged";
       if (!row) {
         await tx.insert(sessions).values({
           id: oc.id,
@@ -49,7 +51,6 @@ export async function syncSessions({ ctx, codebaseId }: { ctx: ServiceContext; c
         await storeMessages(tx, oc.id, list);
         return "imported";
       }
-      if (ctx.bridge.runner.isRunning(oc.id)) return "unchanged"; // the run's end stores its messages
       const changed = await storeMessages(tx, oc.id, list);
       if (!changed && row.title === oc.title) return "unchanged";
       await tx

@@ -123,6 +123,7 @@ export class LocalRunner {
         }
       },
       release: (reason) => fenced(() => releaseTask(ctx, id, token, reason)).then(() => {}),
+      refused: (err) => err instanceof ServiceError && (err.code === "UNPROCESSABLE" || err.code === "BAD_REQUEST"),
     };
     try {
       if (!(await realInside(claim.codebase.path, directory))) {

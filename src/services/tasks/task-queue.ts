@@ -215,7 +215,18 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
       .update(tasks)
       .set({ uploadedThrough: sql`greatest(${tasks.uploadedThrough}, ${through})`, sessionId: sql`coalesce(${tasks.sessionId}, ${sessionId})` })
       .where(and(eq(tasks.id, taskId), eq(tasks.status, "running"), eq(tasks.leaseToken, input.lease_token)))
-      .returning({ codebaseId: tasks.codebaseId, claims: tasks.claims, uploadedThrough: tasks.uploadedThrough, sessionId: tasks.sessionId });
+      .returning({
+        codebaseId: tasks.codebaseId,
+        claims: tasks.claims,
+        uploadedThrough: tasks.uploadedThrough,
+        sessionId: tasks.sessionId,
+        title: tasks.title,
+        agentType: tasks.agentType,
+        model: tasks.model,
+        // Whose the attempt's session is, read in the same statement (no round trip in the steady state).
+        sessionRow: sql<boolean>`exists(select 1 from sessions s where s.id = ${tasks.sessionId})`,
+        sessionOwner: sql<string | null>`(select s.run_owner from sessions s where s.id = ${tasks.sessionId})`,
+      });
     if (!row) {
       const [exists] = await tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId));
       throw exists ? leaseLost() : notFound("Task");
@@ -223,6 +234,23 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
     // An attempt runs one session: its events (and the usage they count) cannot name another.
     const other = events.find((e) => e.data.session_id && e.data.session_id !== row.sessionId);
     if (other) throw invalid(`events name session ${other.data.session_id}, but this attempt runs session ${row.sessionId}`);
+    if (row.sessionId && !row.sessionRow) {
+      // The attempt's first word of its session: it is listed (running, the task's) from now on.
+      await tx
+        .insert(sessions)
+        .values({
+          id: row.sessionId,
+          codebaseId: row.codebaseId,
+          title: row.title,
+          agent: row.agentType,
+          model: row.model,
+          status: "running",
+          runOwner: taskOwner(taskId),
+        })
+        .onConflictDoNothing();
+    } else if (row.sessionId && row.sessionOwner !== taskOwner(taskId)) {
+      throw conflict(`Session ${row.sessionId} is not this task's: an attempt runs a session of its own`);
+    }
     const stored = await appendInTx(
       tx,
       row.codebaseId,
@@ -294,6 +322,9 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
       throw leaseLost();
     }
     if (current.leaseToken !== input.lease_token) throw leaseLost();
+    if (input.session_id && current.sessionId && input.session_id !== current.sessionId) {
+      throw conflict(`This attempt ran session ${current.sessionId}, not ${input.session_id}`);
+    }
     const status = current.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
     const sessionId = input.session_id ?? current.sessionId;
     const [row] = await tx
@@ -331,6 +362,8 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
           setWhere: eq(sessions.runOwner, taskOwner(taskId)),
         });
     }
+    // Nothing of this task is left running (a session it named, then did not end with).
+    await endTaskSession(tx, taskId, "failed", "The task ended without this session");
     const stored = await appendInTx(tx, current.codebaseId, [
       {
         type: "complete",

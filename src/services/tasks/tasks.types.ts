@@ -172,7 +172,16 @@ export const UploadedMessage = z
         id: Id,
         sessionID: Id,
         role: z.enum(["user", "assistant"]),
-        time: z.object({ created: z.number() }).passthrough(),
+        time: z
+          .object({
+            created: z
+              .number()
+              .int()
+              .min(0)
+              .max(Date.UTC(9999, 11, 31))
+              .openapi({ description: "Milliseconds since 1970" }),
+          })
+          .passthrough(),
         cost: z.number().optional(),
         tokens: z.record(z.string(), z.unknown()).optional(),
       })

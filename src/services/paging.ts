@@ -81,6 +81,29 @@ export function cutPage<R, T>(rows: readonly R[], limit: number, toItem: (row: R
   return { items, next_cursor: more && items.length > 0 ? encodeCursor(keyOf(rows[items.length - 1]!)) : null };
 }
 
+/**
+ * `cutPage` for rows read as `{ row, at: exactTime(...) }` of a list ordered by
+ * that time and the row's id (most lists): the key is [at, id].
+ */
+export function cutTimedPage<R extends { id: string }, T = R>(
+  rows: readonly { row: R; at: string }[],
+  limit: number,
+  toItem: (row: R) => T = (row) => row as unknown as T,
+): Page<T> {
+  return cutPage(
+    rows,
+    limit,
+    (r) => toItem(r.row),
+    (r) => [r.at, r.row.id],
+  );
+}
+
+/** Where a time-and-id keyset continues: rows after (`>`, ascending lists) or before (`<`, descending) the cursor's key. */
+export function pastKey(time: AnyPgColumn, id: AnyPgColumn, key: [string, string] | undefined, direction: ">" | "<"): SQL | undefined {
+  if (!key) return undefined;
+  return sql`(${time}, ${id}) ${sql.raw(direction)} (${key[0]}::timestamptz, ${key[1]})`;
+}
+
 /** A timestamp column as text with its full microseconds (a JS Date keeps only milliseconds: not enough for a key). */
 export function exactTime(column: AnyPgColumn): SQL<string> {
   return sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;

@@ -4,12 +4,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import { asc, count, eq, sql } from "drizzle-orm";
+import { asc, count, eq } from "drizzle-orm";
 import { codebases } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 import { conflict, invalid, isUniqueViolation, notFound } from "../errors.js";
 import { EventLog } from "../events/log.js";
-import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, TimeIdKey } from "../paging.js";
+import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, TimeIdKey } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
 import type { AgentConfig, Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "./codebases.types.js";
@@ -69,15 +69,10 @@ export async function listCodebases({ ctx, query = {} }: { ctx: ServiceContext; 
   const rows = await ctx.database.db
     .select({ row: codebases, at: exactTime(codebases.createdAt) })
     .from(codebases)
-    .where(after ? sql`(${codebases.createdAt}, ${codebases.id}) > (${after[0]}::timestamptz, ${after[1]})` : undefined)
+    .where(pastKey(codebases.createdAt, codebases.id, after, ">"))
     .orderBy(asc(codebases.createdAt), asc(codebases.id))
     .limit(limit + 1);
-  const page = cutPage(
-    rows,
-    limit,
-    (r) => r.row,
-    (r) => [r.at, r.row.id],
-  );
+  const page = cutTimedPage(rows, limit);
   const usage = await usageOf(
     ctx,
     "codebase",

@@ -17,7 +17,14 @@ const everyMs = 60_000;
 export async function pruneEvents(ctx: ServiceContext, retentionDays: number, now = Date.now()): Promise<number> {
   const cutoff = new Date(now - retentionDays * 86_400_000);
   const db = ctx.database.db;
-  const streams = await db.select({ id: eventStreams.streamId, head: eventStreams.head, pruned: eventStreams.prunedThrough }).from(eventStreams);
+  // Pruning keeps a prefix, so only a stream whose oldest kept event is past the cutoff has work (one key lookup each).
+  const streams = await db
+    .select({ id: eventStreams.streamId, head: eventStreams.head, pruned: eventStreams.prunedThrough })
+    .from(eventStreams)
+    .where(
+      sql`exists (select 1 from agent_events e where e.stream_id = ${eventStreams.streamId}
+        and e.seq = ${eventStreams.prunedThrough} + 1 and e.created_at < ${cutoff.toISOString()}::timestamptz)`,
+    );
   let total = 0;
   for (const stream of streams) {
     // The first event that must stay: a recent one, or one of a run that is still going.

@@ -6,7 +6,7 @@ import { storableJson, storableText } from "../../db/storable.js";
 import type { OcMessage } from "../../opencode/client.js";
 import type { ServiceContext } from "../context.js";
 import { notFound } from "../errors.js";
-import { cutPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, searchQuery, TimeIdKey } from "../paging.js";
+import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, searchQuery, TimeIdKey } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
 import type { ListSessionsQuery, Message, Session, SessionDetail } from "./sessions.types.js";
@@ -79,17 +79,12 @@ export async function pageSessions(ctx: ServiceContext, codebaseId: string, quer
       and(
         eq(sessions.codebaseId, codebaseId),
         words ? sql`to_tsvector('simple', ${sessions.title}) @@ to_tsquery('simple', ${words})` : undefined,
-        after ? sql`(${sessions.updatedAt}, ${sessions.id}) < (${after[0]}::timestamptz, ${after[1]})` : undefined,
+        pastKey(sessions.updatedAt, sessions.id, after, "<"),
       ),
     )
     .orderBy(desc(sessions.updatedAt), desc(sessions.id))
     .limit(limit + 1);
-  const page = cutPage(
-    rows,
-    limit,
-    (r) => r.row,
-    (r) => [r.at, r.row.id],
-  );
+  const page = cutTimedPage(rows, limit);
   return { items: await toSessions(ctx, page.items), next_cursor: page.next_cursor };
 }
 
@@ -135,15 +130,10 @@ export async function pageMessages(ctx: ServiceContext, sessionId: string, query
   const rows = await ctx.database.db
     .select({ row: messages, at: exactTime(messages.createdAt) })
     .from(messages)
-    .where(and(eq(messages.sessionId, sessionId), after ? sql`(${messages.createdAt}, ${messages.id}) > (${after[0]}::timestamptz, ${after[1]})` : undefined))
+    .where(and(eq(messages.sessionId, sessionId), pastKey(messages.createdAt, messages.id, after, ">")))
     .orderBy(asc(messages.createdAt), asc(messages.id))
     .limit(limit + 1);
-  return cutPage(
-    rows,
-    limit,
-    (r) => toMessage(r.row),
-    (r) => [r.at, r.row.id],
-  );
+  return cutTimedPage(rows, limit, toMessage);
 }
 
 /** JSON with object keys sorted: jsonb hands keys back in its own order. */

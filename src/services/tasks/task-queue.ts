@@ -223,9 +223,9 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
         title: tasks.title,
         agentType: tasks.agentType,
         model: tasks.model,
-        // Whose the attempt's session is, read in the same statement (no round trip in the steady state).
-        sessionRow: sql<boolean>`exists(select 1 from sessions s where s.id = ${tasks.sessionId})`,
-        sessionOwner: sql<string | null>`(select s.run_owner from sessions s where s.id = ${tasks.sessionId})`,
+        // Whose the attempt's session is, read in the same statement (no round trip in the steady state):
+        // null when it has no row yet, "" when nobody runs it.
+        sessionOwner: sql<string | null>`(select coalesce(s.run_owner, '') from sessions s where s.id = ${tasks.sessionId})`,
       });
     if (!row) {
       const [exists] = await tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId));
@@ -234,7 +234,7 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
     // An attempt runs one session: its events (and the usage they count) cannot name another.
     const other = events.find((e) => e.data.session_id && e.data.session_id !== row.sessionId);
     if (other) throw invalid(`events name session ${other.data.session_id}, but this attempt runs session ${row.sessionId}`);
-    if (row.sessionId && !row.sessionRow) {
+    if (row.sessionId && row.sessionOwner === null) {
       // The attempt's first word of its session: it is listed (running, the task's) from now on.
       await tx
         .insert(sessions)

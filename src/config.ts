@@ -20,6 +20,26 @@ export interface OpencodeSettings {
    * `opencode.json`, watched so an edit applies to the next run, or its JSON content inline.
    */
   providerConfig: { file: string } | { content: string } | undefined;
+  /**
+   * OpenCode's own per-step snapshots (CODETETHER_OPENCODE_SNAPSHOTS), off by default in the OpenCode
+   * CodeTether starts: runs keep their changes in their worktree's git history instead, and on a big
+   * repository the snapshots cost minutes.
+   */
+  snapshots: boolean;
+}
+
+/** Where runs' worktrees live and how much of them is kept (see services/worktrees). */
+export interface WorktreeSettings {
+  /** The directory CodeTether owns for worktrees (CODETETHER_WORKTREE_DIR); unset: `<data dir>/worktrees` (see `worktreeRoot`). */
+  dir: string | undefined;
+  /** Worktrees kept prepared per repository (CODETETHER_WORKTREE_POOL). */
+  poolSize: number;
+  /** Hours an ended run's worktree is kept before it is removed, its branch staying (CODETETHER_WORKTREE_TTL_HOURS). */
+  ttlHours: number;
+  /** Disk one codebase's worktrees may take; past it the oldest ended ones go first (CODETETHER_WORKTREE_QUOTA_GB). */
+  quotaBytes: number;
+  /** Bytes of a run's patch stored; larger diffs keep whole files up to it and say so (CODETETHER_DIFF_MAX_BYTES). */
+  diffMaxBytes: number;
 }
 
 export interface Config {
@@ -62,7 +82,25 @@ export interface Config {
   eventRetentionDays: number | undefined;
   /** Tasks the server's own runner runs at once for codebases without a worker (CODETETHER_LOCAL_CONCURRENCY; 0 = none). */
   localConcurrency: number;
+  worktrees: WorktreeSettings;
   opencode: OpencodeSettings;
+}
+
+/** Where the server keeps its runs' worktrees. */
+export function worktreeRoot(config: Pick<Config, "dataDir" | "worktrees">): string {
+  return config.worktrees.dir ?? path.join(config.dataDir, "worktrees");
+}
+
+/** The worktree settings from the environment. */
+export function worktreeSettings(env: NodeJS.ProcessEnv): WorktreeSettings {
+  const quotaGb = positive("CODETETHER_WORKTREE_QUOTA_GB", env.CODETETHER_WORKTREE_QUOTA_GB, 1_000_000) ?? 20;
+  return {
+    dir: nonEmpty(env.CODETETHER_WORKTREE_DIR) === undefined ? undefined : path.resolve(nonEmpty(env.CODETETHER_WORKTREE_DIR)!),
+    poolSize: int("CODETETHER_WORKTREE_POOL", env.CODETETHER_WORKTREE_POOL, 1, 0, 16),
+    ttlHours: positive("CODETETHER_WORKTREE_TTL_HOURS", env.CODETETHER_WORKTREE_TTL_HOURS, 87_600) ?? 72,
+    quotaBytes: Math.round(quotaGb * 1024 ** 3),
+    diffMaxBytes: int("CODETETHER_DIFF_MAX_BYTES", env.CODETETHER_DIFF_MAX_BYTES, 2 * 1024 * 1024, 4096, 64 * 1024 * 1024),
+  };
 }
 
 function bool(value: string | undefined, fallback: boolean): boolean {
@@ -177,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     eventRetentionDays: positive("CODETETHER_EVENT_RETENTION_DAYS", env.CODETETHER_EVENT_RETENTION_DAYS, 36_500),
     runBufferBytes: int("CODETETHER_RUN_BUFFER_BYTES", env.CODETETHER_RUN_BUFFER_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),
+    worktrees: worktreeSettings(env),
     opencode: {
       host: nonEmpty(env.OPENCODE_HOST) ?? "localhost",
       port: int("OPENCODE_PORT", env.OPENCODE_PORT, 9777, 1, 65535),
@@ -184,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       binary: nonEmpty(env.OPENCODE_BIN),
       dbPath: nonEmpty(env.OPENCODE_DB_PATH),
       providerConfig: parseProviderConfig(env.CODETETHER_OPENCODE_CONFIG),
+      snapshots: bool(env.CODETETHER_OPENCODE_SNAPSHOTS, false),
     },
   };
 }

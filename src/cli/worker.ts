@@ -19,6 +19,8 @@ Options:
   --drain-seconds <n>   On SIGTERM, how long running tasks may finish before they are handed back (default 30)
   --opencode-config <f> Providers and models for this worker's OpenCode: an opencode.json (default
                         CODETETHER_OPENCODE_CONFIG); an edit applies to the next task
+  --worktree-dir <dir>  Where runs on git codebases get their worktrees (default CODETETHER_WORKTREE_DIR,
+                        else $XDG_DATA_HOME/codetether/worktrees, else ~/.local/share/codetether/worktrees)
   -h, --help            Show this help
 
 OpenCode is found and started as for the server: OPENCODE_BIN, OPENCODE_HOST, OPENCODE_PORT, OPENCODE_AUTO_START.
@@ -46,6 +48,12 @@ export function parseCodebase(spec: string): { name: string; path: string } {
   return { name, path: resolved };
 }
 
+/** A worker's own worktree directory, beside its other data (XDG), never inside a codebase. */
+function defaultWorktreeDir(env: NodeJS.ProcessEnv): string {
+  const data = env.XDG_DATA_HOME?.trim() || path.join(os.homedir(), ".local", "share");
+  return path.join(data, "codetether", "worktrees");
+}
+
 function positiveInt(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -61,6 +69,7 @@ const options = {
   concurrency: { type: "string" },
   "drain-seconds": { type: "string" },
   "opencode-config": { type: "string" },
+  "worktree-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -114,6 +123,8 @@ async function main(argv: string[]) {
     concurrency: positiveInt("--concurrency", values.concurrency, 1),
     drainMs: positiveInt("--drain-seconds", values["drain-seconds"], 30) * 1000,
     opencode: config.opencode,
+    worktreeDir: path.resolve(values["worktree-dir"] ?? config.worktrees.dir ?? defaultWorktreeDir(process.env)),
+    worktreePool: config.worktrees.poolSize,
   });
   let stopping: Promise<void> | null = null;
   const stop = (signal: string) => {

@@ -4,7 +4,7 @@
  */
 
 import { sql } from "drizzle-orm";
-import { bigint, boolean, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, boolean, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { RunnerModels } from "../services/models/models.types.js";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
@@ -20,6 +20,8 @@ export type AgentConfigColumn = {
   working_directory?: string;
   permission_timeout_seconds?: number;
   max_cost_usd?: number;
+  isolation?: "worktree" | "none";
+  max_concurrent_runs?: number;
 };
 
 export const codebases = pgTable("codebases", {
@@ -29,6 +31,8 @@ export const codebases = pgTable("codebases", {
   description: text("description").notNull().default(""),
   workerId: text("worker_id"),
   agentConfig: jsonb("agent_config").$type<AgentConfigColumn>().notNull().default({}),
+  /** `git` when the path was a git repository with a commit when last looked at (registration, edits, runs), `none` when not; null: not known here (a worker's). */
+  vcs: text("vcs"),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -127,6 +131,15 @@ export const tasks = pgTable(
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
     runAfter: timestamp("run_after", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     cancelRequested: boolean("cancel_requested").notNull().default(false),
+    /** The commit (or ref) its run's worktree starts from; null: the codebase's HEAD when it is claimed. */
+    baseRef: text("base_ref"),
+    /**
+     * `agent` (a prompt for an agent), or work on a run's worktree that only the runner holding it can do:
+     * `apply`, `discard`, `push` (with `action`), pinned to that runner by `runner_pin`.
+     */
+    kind: text("kind").notNull().default("agent"),
+    action: jsonb("action").$type<Record<string, unknown>>(),
+    runnerPin: text("runner_pin"),
     sessionId: text("session_id"),
     /** The highest worker seq stored for the current attempt (what an upload answers as `acked_through`). */
     uploadedThrough: integer("uploaded_through").notNull().default(0),
@@ -246,4 +259,63 @@ export const usageDaily = pgTable(
     ...usageColumns(),
   },
   (t) => [primaryKey({ columns: [t.day, t.codebaseId, t.model, t.agent, t.worker] })],
+);
+
+/** Bytes, as Buffers on both drivers (PGlite answers Uint8Array). */
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => "bytea",
+  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
+});
+
+/**
+ * A run's worktree and what it changed: one row per isolated session (and task
+ * attempt), kept after the worktree itself is gone, so the diff can still be read
+ * and applied from its branch. `runner` says on which machine it lives.
+ */
+export const worktrees = pgTable(
+  "worktrees",
+  {
+    id: text("id").primaryKey(),
+    codebaseId: text("codebase_id")
+      .notNull()
+      .references(() => codebases.id, { onDelete: "cascade" }),
+    sessionId: text("session_id"),
+    taskId: text("task_id"),
+    /** `local` (this server's machine) or the worker's name. */
+    runner: text("runner").notNull(),
+    /** The repository it belongs to and the worktree's own directory, on the runner's machine. */
+    repoPath: text("repo_path").notNull(),
+    path: text("path").notNull(),
+    /** Where the agent works inside it (the codebase's subdirectory of the repository). */
+    directory: text("directory").notNull(),
+    branch: text("branch").notNull(),
+    baseRef: text("base_ref").notNull(),
+    baseCommit: text("base_commit").notNull(),
+    headCommit: text("head_commit"),
+    /** active | applied | discarded | removed (pruned: the branch stays) */
+    state: text("state").notNull().default("active"),
+    files: jsonb("files").$type<unknown[]>().notNull().default([]),
+    additions: integer("additions").notNull().default(0),
+    deletions: integer("deletions").notNull().default(0),
+    patch: bytea("patch"),
+    truncated: boolean("truncated").notNull().default(false),
+    omittedFiles: integer("omitted_files").notNull().default(0),
+    diffAt: timestamp("diff_at", { withTimezone: true, mode: "date" }),
+    diskBytes: bigint("disk_bytes", { mode: "number" }),
+    /** How it was applied (fast-forward, merge, uncommitted) and the codebase's commit afterwards. */
+    appliedMode: text("applied_mode"),
+    appliedCommit: text("applied_commit"),
+    pushedTo: text("pushed_to"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    /** When its run last ended (the time to live counts from here); null while one runs. */
+    endedAt: timestamp("ended_at", { withTimezone: true, mode: "date" }),
+    removedAt: timestamp("removed_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    uniqueIndex("worktrees_session_idx").on(t.sessionId),
+    index("worktrees_task_idx").on(t.taskId, t.createdAt),
+    index("worktrees_codebase_idx").on(t.codebaseId, t.state),
+    index("worktrees_prunable_idx").on(t.endedAt).where(sql`removed_at is null`),
+  ],
 );

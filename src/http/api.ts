@@ -12,6 +12,7 @@ import { registerSessionRoutes } from "./rest/sessions.js";
 import { registerSystemRoutes } from "./rest/system.js";
 import { registerTaskRoutes } from "./rest/tasks.js";
 import { registerUsageRoutes } from "./rest/usage.js";
+import { registerWorktreeRoutes } from "./rest/worktrees.js";
 
 /** Registers every documented route, and the security schemes they refer to, on `app`. */
 export function registerApi(app: Api): void {
@@ -24,6 +25,7 @@ export function registerApi(app: Api): void {
   registerEventRoutes(app);
   registerTaskRoutes(app);
   registerUsageRoutes(app);
+  registerWorktreeRoutes(app);
 }
 
 /** The API's routes alone, to document them: no middleware and no context, so it must not serve requests. */

@@ -58,7 +58,17 @@ export function createApp(ctx: ServiceContext): Api {
     app.use("/v1/*", allow);
     app.use("/trpc/*", allow);
   }
-  app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)), limit);
+  // A worker's diff report carries a patch of up to CODETETHER_DIFF_MAX_BYTES, base64 (4/3 larger), and its file list.
+  const reportBytes = Math.max(ctx.config.maxBodyBytes, Math.ceil((ctx.config.worktrees.diffMaxBytes * 4) / 3) + 8 * 1024 * 1024);
+  const reportLimit = bodyLimit({
+    maxSize: reportBytes,
+    onError: (c) => detail(c, 413, `Request body is larger than ${reportBytes} bytes`),
+  });
+  app.use(
+    "/v1/*",
+    (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)),
+    (c, next) => (/^\/v1\/opencode\/worker\/tasks\/[^/]+\/worktree$/.test(c.req.path) ? reportLimit(c, next) : limit(c, next)),
+  );
   app.use("/trpc/*", auth, limit);
   app.use("/mcp", auth, limit);
   // Scrapers may get a token of their own, so they need not hold the key that runs agents.

@@ -41,7 +41,7 @@ export function handleError(err: Error, c: Context) {
   if (known) {
     if (known.retryAfterSeconds !== undefined) c.header("Retry-After", String(known.retryAfterSeconds));
     if (known !== err) ctx?.log.warn({ req_id: requestId, method: c.req.method, path: c.req.path, cause: rootCause(err).message }, known.message);
-    return detail(c, errorCodes[known.code].http as ContentfulStatusCode, known.message);
+    return c.json({ detail: known.message, ...known.details }, errorCodes[known.code].http as ContentfulStatusCode);
   }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;

@@ -13,7 +13,7 @@ import { packageVersion } from "../package-root.js";
 import { createCodebase, getCodebase, listCodebases } from "../services/codebases/codebases.js";
 import { CreateCodebaseRequest } from "../services/codebases/codebases.types.js";
 import type { ServiceContext } from "../services/context.js";
-import { asServiceError } from "../services/errors.js";
+import { asServiceError, invalid } from "../services/errors.js";
 import { listModels } from "../services/models/models.js";
 import { PageQuery } from "../services/paging.js";
 import { Id } from "../services/schemas.js";
@@ -25,6 +25,8 @@ import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../services
 import { listWorkers } from "../services/tasks/workers.js";
 import { usageReport } from "../services/usage/usage.js";
 import { UsageQuery } from "../services/usage/usage.types.js";
+import { changeRun, getRunDiff, type RunRef } from "../services/worktrees/changes.js";
+import { ApplyRequest, PushRequest } from "../services/worktrees/worktrees.types.js";
 import { watchRun } from "./run-watch.js";
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -32,6 +34,8 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 /** What an agent can read in one go: longer transcripts keep their newest messages. */
 const transcriptChars = 20_000;
 const defaultWaitSeconds = 300;
+/** How much of a diff a tool answer carries. */
+const diffChars = 50_000;
 
 /** The tool's answer: JSON text for any client, the same object as structured content for those that read it (a list as `items`). */
 function ok(value: unknown): CallToolResult {
@@ -197,6 +201,58 @@ export function createMcpServer(ctx: ServiceContext): McpServer {
       inputSchema: { task_id: Id, attempts: RetryTaskRequest.shape.attempts },
     },
     ({ task_id, attempts }) => call(log, "retry_task", () => retryTask({ ctx, id: task_id, input: { attempts } })),
+  );
+  const runRef = { codebase_id: Id.optional(), session_id: Id.optional(), task_id: Id.optional() };
+  const refOf = (input: { codebase_id?: string; session_id?: string; task_id?: string }): RunRef => {
+    if (input.task_id) return { taskId: input.task_id };
+    if (input.codebase_id && input.session_id) return { codebaseId: input.codebase_id, sessionId: input.session_id };
+    throw invalid("Name the run: task_id, or codebase_id and session_id");
+  };
+  const whose = "a session's run (codebase_id and session_id) or a task's latest attempt (task_id)";
+  server.registerTool(
+    "get_diff",
+    {
+      title: "Read a run's changes",
+      description: `What ${whose} changed in its worktree against its base commit: files with additions and deletions, and the unified diff (the first ${diffChars.toLocaleString("en")} characters).`,
+      inputSchema: runRef,
+      annotations: { readOnlyHint: true },
+    },
+    (input) =>
+      call(log, "get_diff", async () => {
+        const { diff } = await getRunDiff({ ctx, ref: refOf(input) });
+        const cut = diff.diff.length > diffChars;
+        return { ...diff, diff: cut ? `${diff.diff.slice(0, diffChars)}\n# … (cut here for the tool answer; GET the diff for all of it)\n` : diff.diff };
+      }),
+  );
+  server.registerTool(
+    "apply_changes",
+    {
+      title: "Apply a run's changes",
+      description:
+        `Brings ${whose} into the codebase: mode merge (a merge commit, the default), fast-forward, or uncommitted (edits in the working tree). ` +
+        "Refuses, naming the files and changing nothing, when it would conflict.",
+      inputSchema: { ...runRef, mode: ApplyRequest.shape.mode },
+    },
+    ({ mode, ...input }) => call(log, "apply_changes", () => changeRun({ ctx, ref: refOf(input), action: { op: "apply", mode: mode ?? "merge" } })),
+  );
+  server.registerTool(
+    "discard_changes",
+    {
+      title: "Discard a run's changes",
+      description: `Removes the worktree and branch of ${whose}.`,
+      inputSchema: runRef,
+      annotations: { destructiveHint: true },
+    },
+    (input) => call(log, "discard_changes", () => changeRun({ ctx, ref: refOf(input), action: { op: "discard" } })),
+  );
+  server.registerTool(
+    "push_branch",
+    {
+      title: "Push a run's branch",
+      description: `Pushes the branch of ${whose} to the repository's remote (origin, or the one named) with the machine's git credentials.`,
+      inputSchema: { ...runRef, remote: PushRequest.shape.remote },
+    },
+    ({ remote, ...input }) => call(log, "push_branch", () => changeRun({ ctx, ref: refOf(input), action: { op: "push", remote } })),
   );
   server.registerTool(
     "get_usage",

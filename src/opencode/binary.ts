@@ -46,3 +46,51 @@ export function opencodeVersion(binary: string, timeoutMs = 15_000): Promise<str
     });
   });
 }
+
+/** The OpenCode API generation this bridge speaks: 1.x (classic routes). 2.x moved them under `/api/*`. */
+export const supportedOpencodeMajor = 1;
+
+/** The major version of a version string (`1.18.33` → 1, `v2.0.1` → 2), or null. */
+export function majorVersion(version: string | null | undefined): number | null {
+  const m = /(\d+)\.\d+/.exec(version ?? "");
+  return m ? Number(m[1]) : null;
+}
+
+/** True when the version is of an OpenCode this bridge cannot drive yet. */
+export const isUnsupportedOpencode = (version: string | null | undefined) => {
+  const major = majorVersion(version);
+  return major !== null && major > supportedOpencodeMajor;
+};
+
+export interface OpencodeBinaryChoice {
+  binary: string | null;
+  version: string | null;
+  /** An `opencode` passed over because it is a version this bridge does not speak (the pinned one runs instead). */
+  skipped: { binary: string; version: string } | null;
+}
+
+const versions = new Map<string, Promise<string | null>>();
+
+/** `opencode --version` costs a process start: asked once per binary (a failed probe is asked again next time). */
+export function cachedOpencodeVersion(binary: string): Promise<string | null> {
+  let v = versions.get(binary);
+  if (!v) {
+    v = opencodeVersion(binary);
+    versions.set(binary, v);
+    void v.then((r) => r === null && versions.delete(binary));
+  }
+  return v;
+}
+
+/**
+ * The binary to run, as `findOpencodeBinary` finds it, unless that one is an
+ * OpenCode 2.x (or later): then the pinned 1.x dependency runs, and `skipped` says
+ * what was passed over, so the status and the log can say so.
+ */
+export async function chooseOpencodeBinary(explicit?: string, envPath = process.env.PATH ?? ""): Promise<OpencodeBinaryChoice> {
+  const found = findOpencodeBinary(explicit, envPath);
+  if (!found) return { binary: null, version: null, skipped: null };
+  const version = await cachedOpencodeVersion(found);
+  if (!isUnsupportedOpencode(version) || found === bundled || !isExecutableFile(bundled)) return { binary: found, version, skipped: null };
+  return { binary: bundled, version: await cachedOpencodeVersion(bundled), skipped: { binary: found, version: version! } };
+}

@@ -101,6 +101,21 @@ export class OpencodeClient {
     return this.call("GET", "/global/health", null);
   }
 
+  /**
+   * Whether the server answers OpenCode 2's API instead (its routes under `/api/*`):
+   * asked only when `/global/health` did not answer, to tell "nothing there" from "a newer OpenCode".
+   */
+  async speaksApiV2(): Promise<boolean> {
+    for (const route of ["/api/health", "/api/session"]) {
+      const ok = await fetch(new URL(route, this.baseUrl), { signal: AbortSignal.timeout(this.timeoutMs) }).then(
+        (res) => res.ok && (res.headers.get("content-type") ?? "").includes("json"),
+        () => false,
+      );
+      if (ok) return true;
+    }
+    return false;
+  }
+
   /** Providers that are configured and have credentials, with their models (`GET /config/providers`). */
   providers(): Promise<{ providers: OcProvider[]; default: Record<string, string> }> {
     return this.call("GET", "/config/providers", null);

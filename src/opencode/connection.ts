@@ -7,7 +7,7 @@
 import { statSync } from "node:fs";
 import type { OpencodeSettings } from "../config.js";
 import { ServiceError } from "../services/errors.js";
-import { findOpencodeBinary } from "./binary.js";
+import { chooseOpencodeBinary, isUnsupportedOpencode, supportedOpencodeMajor } from "./binary.js";
 import { type OcGlobalEvent, OpencodeClient } from "./client.js";
 import { type OpencodeServerProcess, startOpencodeServer } from "./process.js";
 
@@ -35,6 +35,18 @@ export interface ConnectionOptions {
   /** Handling one of OpenCode's events threw (a bug to log; the stream goes on). */
   onEventError?: (type: string, err: unknown) => void;
   onStateChange?: (change: { state: ConnectionState; previous: ConnectionState; mode: ConnectionMode; restarts: number; error: string | null }) => void;
+  /** Something an operator should know that is not a state change (an OpenCode 2.x on PATH passed over). */
+  onNotice?: (message: string) => void;
+}
+
+/** What an external OpenCode of a newer API generation gets told: it cannot be driven, and what to do instead. */
+function unsupportedServer(url: string, version: string | null): ServiceError {
+  return new ServiceError(
+    "UNAVAILABLE",
+    `The OpenCode at ${url} is ${version ? `version ${version}` : "OpenCode 2.x (its routes are under /api/*)"}, whose API this CodeTether does not speak yet ` +
+      `(it drives OpenCode ${supportedOpencodeMajor}.x). Point OPENCODE_HOST/OPENCODE_PORT at an OpenCode 1.x server, or at a port where nothing ` +
+      "listens so CodeTether starts its pinned opencode-ai",
+  );
 }
 
 const probeTimeoutMs = 2000;
@@ -132,6 +144,8 @@ export class OpencodeConnection {
       if (this.process) return await this.attach(new OpencodeClient(this.process.url));
       const external = new OpencodeClient(`http://${settings.host}:${settings.port}`, probeTimeoutMs);
       const health = await external.health().catch(() => null);
+      if (health?.healthy && isUnsupportedOpencode(health.version)) throw unsupportedServer(external.baseUrl, health.version);
+      if (!health && (await external.speaksApiV2())) throw unsupportedServer(external.baseUrl, null);
       if (health?.healthy) {
         this.mode = "external";
         this.version = health.version;
@@ -150,13 +164,19 @@ export class OpencodeConnection {
   }
 
   private async startManaged(): Promise<OpencodeClient> {
-    const binary = findOpencodeBinary(this.options.settings.binary);
+    const { binary, skipped } = await chooseOpencodeBinary(this.options.settings.binary);
+    if (skipped) {
+      this.options.onNotice?.(
+        `${skipped.binary} is OpenCode ${skipped.version}, whose API this CodeTether does not speak yet: starting the pinned ${binary} instead`,
+      );
+    }
     if (!binary) throw new ServiceError("UNAVAILABLE", "OpenCode bridge not available: no opencode binary found");
     const env = { ...(this.options.env ?? process.env) };
     if (this.options.settings.dbPath) env.OPENCODE_DB = this.options.settings.dbPath;
     const providerConfig = this.options.settings.providerConfig;
     if (providerConfig && "file" in providerConfig) env.OPENCODE_CONFIG = providerConfig.file;
     if (providerConfig && "content" in providerConfig) env.OPENCODE_CONFIG_CONTENT = providerConfig.content;
+    if (!this.options.settings.snapshots) env.OPENCODE_CONFIG_CONTENT = withoutSnapshots(env.OPENCODE_CONFIG_CONTENT);
     if (this.shutDown) throw new ServiceError("UNAVAILABLE", "The server is shutting down");
     this.state = "starting";
     this.configSeen = this.configFingerprint();
@@ -267,4 +287,19 @@ export class OpencodeConnection {
     // A start still in flight sees "stopped" and stops what it started; wait for that too.
     await this.connecting?.catch(() => {});
   }
+}
+
+/**
+ * The inline configuration with OpenCode's own snapshots off, unless it sets them
+ * itself: runs keep their changes in their worktree's git history instead.
+ */
+export function withoutSnapshots(content: string | undefined): string {
+  let config: Record<string, unknown> = {};
+  try {
+    const parsed = content ? JSON.parse(content) : {};
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) config = parsed as Record<string, unknown>;
+  } catch {
+    return content ?? "{}"; // not ours to fix: OpenCode will say what is wrong with it
+  }
+  return "snapshot" in config ? content! : JSON.stringify({ ...config, snapshot: false });
 }

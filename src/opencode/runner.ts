@@ -171,12 +171,15 @@ export class AgentRunner {
     return { sessionId, created };
   }
 
-  /** Asks OpenCode to stop the session; the run then completes as aborted. */
-  async abort(directory: string, sessionId: string): Promise<void> {
+  /**
+   * Asks OpenCode to stop the session; the run then completes as aborted. OpenCode
+   * is asked in the run's own directory (its worktree), else in `directory`.
+   */
+  async abort(sessionId: string, directory: string): Promise<void> {
     const run = this.runs.get(sessionId);
     if (run) run.stopping = true;
     const client = await this.connect();
-    await client.abort(directory, sessionId);
+    await client.abort(run?.spec.directory ?? directory, sessionId);
   }
 
   async answerPermission(sessionId: string, permissionId: string, reply: PermissionReply): Promise<void> {

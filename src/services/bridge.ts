@@ -31,6 +31,7 @@ export class Bridge {
       env,
       onEvent: (event) => this.runner.handle(event),
       onDisconnect: (reason) => this.runner.failAll(`OpenCode connection lost: ${reason}`),
+      onNotice: (message) => log?.warn({ opencode: "notice" }, message),
       onEventError: (type, err) => log?.error({ err, opencode_event: type }, "handling an OpenCode event failed"),
       onStateChange: ({ state, previous, mode, restarts, error }) => {
         const fields = { opencode: state, previous, mode, restarts, error: error ?? undefined, url: this.connection.status().url ?? undefined };

@@ -1,6 +1,7 @@
 /** What every service verb receives: the database, the event log, the OpenCode bridge and the settings. */
 import type { Config } from "../config.js";
 import type { Database } from "../db/client.js";
+import type { WorktreeManager } from "../git/worktrees.js";
 import type { Logger } from "../observability/log.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Bridge } from "./bridge.js";
@@ -16,6 +17,8 @@ export interface ServiceContext {
   bridge: Bridge;
   /** The server's own task runner, as the verbs need it (not the runner itself, which needs them). */
   localRunner: LocalRunnerControl;
+  /** The worktrees of runs on this machine, under the directory CodeTether owns (see git/worktrees.ts). */
+  worktrees: WorktreeManager;
   /** Wakes claims waiting for work (see task-wake.ts). */
   taskWake: TaskWake;
   log: Logger;

@@ -1,8 +1,9 @@
 /** Builds the service context one server process runs on, and tears it down in order. */
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { Config } from "../config.js";
+import { type Config, worktreeRoot } from "../config.js";
 import type { Database } from "../db/client.js";
+import { WorktreeManager } from "../git/worktrees.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { Metrics } from "../observability/metrics.js";
 import { TransitionObserver } from "../observability/transitions.js";
@@ -15,6 +16,7 @@ import { LocalRunner } from "./tasks/local-runner.js";
 import { TaskWake } from "./tasks/task-wake.js";
 import { countTasksByStatus } from "./tasks/tasks.js";
 import { countOnlineWorkers } from "./tasks/workers.js";
+import { startWorktreeCleanup } from "./worktrees/cleanup.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
 const stopAllGraceMs = 5000;
@@ -54,8 +56,14 @@ export async function createServices(options: {
   setMaxListeners(0, shutdown.signal);
   const localRunner = new LocalRunner(() => ctx);
   const liveness = new RunLiveness(() => ctx);
+  const worktrees = new WorktreeManager({
+    root: worktreeRoot(options.config),
+    poolSize: options.config.worktrees.poolSize,
+    warn: (message, err) => log.warn({ err }, message),
+  });
   const ctx: ServiceContext = {
     instanceId: randomUUID(),
+    worktrees,
     database: options.database,
     config: options.config,
     events,
@@ -71,10 +79,12 @@ export async function createServices(options: {
   bridge.warmUp();
   localRunner.start();
   const stopRetention = startRetention(() => ctx);
+  const stopWorktreeCleanup = startWorktreeCleanup(() => ctx);
   return {
     ctx,
     stop: async () => {
       stopRetention();
+      stopWorktreeCleanup();
       await localRunner.stop(); // hands its tasks back
       liveness.stop();
       // Triggered runs end as aborted, recorded while the streams are still open and before the
@@ -85,6 +95,7 @@ export async function createServices(options: {
       shutdown.abort(); // ends the streams and waiting claims
       await stopped;
       await bridge.stop();
+      await worktrees.drainPool();
       await events.stop();
       await taskWake.stop();
     },

@@ -20,15 +20,18 @@ export type ServiceErrorCode = keyof typeof errorCodes;
 export class ServiceError extends Error {
   /** For a 503: when the client may try again (sent as `Retry-After`). */
   readonly retryAfterSeconds: number | undefined;
+  /** Facts a client can act on beside the message (the conflicting files of an apply), sent with it on every transport. */
+  readonly details: Record<string, unknown> | undefined;
 
   constructor(
     readonly code: ServiceErrorCode,
     message: string,
-    options?: { cause?: unknown; retryAfterSeconds?: number },
+    options?: { cause?: unknown; retryAfterSeconds?: number; details?: Record<string, unknown> },
   ) {
     super(message, options);
     this.name = "ServiceError";
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.details = options?.details;
   }
 }
 

@@ -1,9 +1,11 @@
 /** `GET /v1/opencode/status`: is the OpenCode CLI here, which one, and how much is registered. */
 import { z } from "@hono/zod-openapi";
-import { sql } from "drizzle-orm";
-import { findOpencodeBinary, opencodeVersion } from "../opencode/binary.js";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { worktrees } from "../db/schema.js";
+import { chooseOpencodeBinary } from "../opencode/binary.js";
 import { countCodebases } from "./codebases/codebases.js";
 import type { ServiceContext } from "./context.js";
+import { localRunner } from "./worktrees/records.js";
 
 export const Status = z
   .object({
@@ -24,26 +26,32 @@ export const Status = z
         last_error: z.string().nullable(),
       })
       .openapi({ description: "The `opencode serve` the bridge uses: external, started by us (managed), or none yet" }),
+    worktrees: z
+      .object({
+        dir: z.string().openapi({ description: "Where this server makes its runs' worktrees (CODETETHER_WORKTREE_DIR)" }),
+        count: z.number().int().openapi({ description: "Worktrees of runs kept on this server's machine" }),
+        disk_bytes: z.number().int().openapi({ description: "What they take on disk, as measured when each run ended" }),
+        pooled: z.number().int().openapi({ description: "Worktrees prepared ahead of runs (CODETETHER_WORKTREE_POOL per repository)" }),
+        ttl_hours: z.number(),
+        quota_bytes: z.number().int().openapi({ description: "Per codebase (CODETETHER_WORKTREE_QUOTA_GB)" }),
+      })
+      .openapi({ description: "Runs' worktrees on this machine" }),
+    opencode_skipped: z.object({ binary: z.string(), version: z.string(), message: z.string() }).nullable().openapi({
+      description: "An `opencode` found first (PATH, OPENCODE_BIN) that is OpenCode 2.x or later, passed over for the pinned 1.x; null when none was",
+    }),
   })
   .openapi("Status");
 export type Status = z.infer<typeof Status>;
 
-const versions = new Map<string, Promise<string | null>>();
-
-/** `opencode --version` costs a process start; ask once per binary. */
-function cachedVersion(binary: string): Promise<string | null> {
-  let v = versions.get(binary);
-  if (!v) {
-    v = opencodeVersion(binary);
-    versions.set(binary, v);
-    void v.then((r) => r === null && versions.delete(binary)); // retry a failed probe next time
-  }
-  return v;
-}
-
 export async function getStatus({ ctx }: { ctx: ServiceContext }): Promise<Status> {
-  const binary = findOpencodeBinary(ctx.config.opencode.binary);
-  const [version, registered] = await Promise.all([binary ? cachedVersion(binary) : Promise.resolve(null), countCodebases({ ctx })]);
+  const [{ binary, version, skipped }, registered, [kept]] = await Promise.all([
+    chooseOpencodeBinary(ctx.config.opencode.binary),
+    countCodebases({ ctx }),
+    ctx.database.db
+      .select({ n: sql<number>`count(*)::int`, bytes: sql<string>`coalesce(sum(${worktrees.diskBytes}), 0)` })
+      .from(worktrees)
+      .where(and(eq(worktrees.runner, localRunner), isNull(worktrees.removedAt))),
+  ]);
   const server = ctx.bridge.connection.status();
   const available = (binary !== null && version !== null) || (server.mode === "external" && server.state === "ready");
   return {
@@ -53,6 +61,18 @@ export async function getStatus({ ctx }: { ctx: ServiceContext }): Promise<Statu
     registered_codebases: registered,
     database: ctx.database.driver,
     opencode_server: server,
+    worktrees: {
+      dir: ctx.worktrees.root,
+      count: Number(kept?.n ?? 0),
+      disk_bytes: Number(kept?.bytes ?? 0),
+      pooled: ctx.worktrees.pooled(),
+      ttl_hours: ctx.config.worktrees.ttlHours,
+      quota_bytes: ctx.config.worktrees.quotaBytes,
+    },
+    opencode_skipped: skipped && {
+      ...skipped,
+      message: `${skipped.binary} is OpenCode ${skipped.version}, whose API this CodeTether does not speak yet: the pinned ${binary} (${version}) runs instead`,
+    },
     ...(available ? {} : { message: "OpenCode bridge not available" }),
   };
 }

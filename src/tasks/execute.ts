@@ -8,9 +8,11 @@
 import type { OcMessage } from "../opencode/client.js";
 import type { AgentRunner, RunOutcome } from "../opencode/runner.js";
 import type { AgentConfig } from "../services/codebases/codebases.types.js";
+import { runLimits } from "../services/run-settings.js";
 import type { Claim } from "../services/tasks/tasks.types.js";
 import { EventOutbox, type SendBatch } from "./outbox.js";
 import { TranscriptSync } from "./transcript.js";
+import { type OpenedWorkspace, type WorkspaceRecorder, WorkspaceTracker } from "./workspace.js";
 
 export class LeaseLostError extends Error {
   constructor() {
@@ -37,8 +39,12 @@ export interface TaskReporter {
 
 export interface ExecuteOptions {
   claim: Claim;
-  /** Where the codebase is on this machine. */
-  directory: string;
+  /** Where the agent works on this machine: the attempt's worktree (see workspace.ts), or the codebase's directory. */
+  workspace: OpenedWorkspace;
+  /** Where the worktree and its diffs are recorded (with isolation). */
+  recorder?: WorkspaceRecorder;
+  /** Bytes of patch a diff keeps (the server's CODETETHER_DIFF_MAX_BYTES, given with the claim). */
+  maxPatchBytes: number;
   runner: AgentRunner;
   reporter: TaskReporter;
   heartbeatMs: number;
@@ -57,7 +63,10 @@ const resultLength = 4000;
 const defaultTranscriptMs = 10_000;
 
 export async function executeTask(options: ExecuteOptions): Promise<"completed" | "failed" | "cancelled" | "released" | "lost"> {
-  const { claim, runner, reporter, directory } = options;
+  const { claim, runner, reporter, workspace } = options;
+  const directory = workspace.directory;
+  const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;
+  let tracker: WorkspaceTracker | undefined;
   const log = options.log ?? (() => {});
   const config = claim.codebase.agent_config as AgentConfig;
   const outbox = new EventOutbox(
@@ -81,7 +90,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
     if (cancelRequested || !sessionId) return;
     cancelRequested = true;
     log(`task ${claim.task.id} cancelled: aborting session ${sessionId}`);
-    void runner.abort(directory, sessionId).catch(() => {});
+    void runner.abort(sessionId, directory).catch(() => {});
   };
   options.cancel?.addEventListener("abort", cancel, { once: true });
   const heartbeat = setInterval(() => {
@@ -95,7 +104,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
         lost = true;
         outbox.close();
         log(`task ${claim.task.id}: lease lost, stopping`);
-        if (sessionId) void runner.abort(directory, sessionId).catch(() => {});
+        if (sessionId) void runner.abort(sessionId, directory).catch(() => {});
         finish({ status: "aborted", error: "lease lost" });
       });
   }, options.heartbeatMs);
@@ -109,14 +118,23 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
           agent: claim.task.agent_type,
           model: claim.task.model ?? undefined,
           prompt: claim.task.prompt,
-          autoApprove: config.auto_approve ?? false,
-          permissionTimeoutMs: (config.permission_timeout_seconds ?? 300) * 1000,
-          maxIterations: config.max_iterations,
-          maxCostUsd: config.max_cost_usd,
-          maxRetrySeconds: config.max_retry_seconds,
+          // The claim's agent_config carries the budget in force already (the server's cap included).
+          ...runLimits(config),
         },
         async (id) => {
           sessionId = id;
+          if (worktree && options.recorder) {
+            await options.recorder.opened(worktree, id);
+            tracker = new WorkspaceTracker({
+              worktree,
+              sessionId: id,
+              maxPatchBytes: options.maxPatchBytes,
+              recorder: options.recorder,
+              push: (e) => outbox.push(e),
+              flushed: () => outbox.drain(),
+              log: (message, err) => log(`${message}${err ? `: ${(err as Error).message}` : ""}`),
+            });
+          }
           if (readMessages && uploadMessages) {
             transcript = new TranscriptSync(
               () => readMessages(id),
@@ -127,6 +145,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
           return {
             event: (e) => {
               if (e.type === "output") output = (output + e.data.content).slice(-resultLength);
+              tracker?.observe(e);
               outbox.push(e);
             },
             finished: finish,
@@ -144,8 +163,10 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
     const outcome = await finished;
     options.release?.removeEventListener("abort", onRelease);
     if (lost) return "lost";
+    // The attempt's changes are committed and their diff recorded before it reports how it ended.
+    if (outcome.error === "released" && sessionId) await runner.abort(sessionId, directory).catch(() => {});
+    await tracker?.endTurn();
     if (outcome.error === "released") {
-      if (sessionId) await runner.abort(directory, sessionId).catch(() => {});
       await outbox.drain();
       await reporter.release("runner shutting down");
       return "released";

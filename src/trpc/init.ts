@@ -7,7 +7,7 @@ import superjson from "superjson";
 import { ZodError } from "zod";
 import { formatZodIssues } from "../http/errors.js";
 import type { ServiceContext } from "../services/context.js";
-import { asServiceError, errorCodes, isDatabaseUnavailable } from "../services/errors.js";
+import { asServiceError, errorCodes, isDatabaseUnavailable, ServiceError } from "../services/errors.js";
 
 declare const opaque: unique symbol;
 /**
@@ -36,7 +36,7 @@ const t = initTRPC.context<TrpcContext>().create({
     return {
       ...shape,
       message: zod ? formatZodIssues(zod.issues) : shape.message,
-      data: { ...shape.data, zodIssues: zod ? zod.issues : null },
+      data: { ...shape.data, zodIssues: zod ? zod.issues : null, details: error.cause instanceof ServiceError ? (error.cause.details ?? null) : null },
     };
   },
 });

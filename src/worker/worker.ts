@@ -6,10 +6,17 @@
  * what it holds.
  */
 import type { OpencodeSettings } from "../config.js";
+import { ApplyConflict } from "../git/apply.js";
+import type { WorktreeDiff } from "../git/diff.js";
+import { repositoryOf } from "../git/repo.js";
+import { WorktreeManager } from "../git/worktrees.js";
 import { Bridge } from "../services/bridge.js";
 import type { RunnerModels } from "../services/models/models.types.js";
 import type { Claim, Task, Worker } from "../services/tasks/tasks.types.js";
+import type { WorktreeReport } from "../services/worktrees/worktrees.types.js";
 import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
+import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder, type WorktreeInfo } from "../tasks/workspace.js";
+import { performWorktreeAction, type WorktreeAction } from "../tasks/worktree-actions.js";
 import { workerDirectory } from "./paths.js";
 import { RetryableError, ServerApi, withRetry } from "./server-api.js";
 
@@ -31,12 +38,16 @@ export interface WorkerOptions {
   pollMs?: number;
   /** How often a running task's transcript is sent to the server (default 10 s). */
   transcriptMs?: number;
+  /** Where this worker makes its runs' worktrees (never inside a codebase), and how many it keeps prepared per repository. */
+  worktreeDir: string;
+  worktreePool: number;
   log?: (message: string) => void;
 }
 
 export class CodetetherWorker {
   private readonly api: ServerApi;
   private readonly bridge: Bridge;
+  private readonly worktrees: WorktreeManager;
   private readonly stopping = new AbortController();
   private readonly running = new Map<string, { release: AbortController; done: Promise<unknown> }>();
   private wake: (() => void) | null = null;
@@ -48,6 +59,11 @@ export class CodetetherWorker {
     this.api = new ServerApi(options.server, options.token);
     this.bridge = new Bridge(options.opencode, options.opencodeEnv);
     this.log = options.log ?? ((m) => console.log(`codetether-worker: ${m}`));
+    this.worktrees = new WorktreeManager({
+      root: options.worktreeDir,
+      poolSize: options.worktreePool,
+      warn: (message, err) => this.log(`${message}: ${(err as Error).message}`),
+    });
   }
 
   /** Registers, then claims and runs tasks until `stop()`. */
@@ -62,6 +78,7 @@ export class CodetetherWorker {
       (err) => this.log(`cannot register yet (${err.message}); retrying`),
     );
     this.log(`registered as ${registered!.name} with ${this.options.codebases.map((c) => `${c.name}:${c.path}`).join(", ") || "no codebases"}`);
+    await this.recoverWorktrees();
     const beat = setInterval(() => void this.heartbeat(), 5000);
     try {
       await this.claimLoop();
@@ -153,9 +170,21 @@ export class CodetetherWorker {
    * leads outside the worker's own copy.
    */
   private localPath(claim: Claim): Promise<string | null> {
-    const mine = this.options.codebases.find((c) => c.name === claim.codebase.name);
+    const mine = this.mine(claim);
     if (!mine) return Promise.resolve(null);
     return workerDirectory(mine.path, claim.codebase.path, claim.codebase.agent_config.working_directory);
+  }
+
+  private mine(claim: Claim): { name: string; path: string } | undefined {
+    return this.options.codebases.find((c) => c.name === claim.codebase.name);
+  }
+
+  /** A crash (or kill) of an earlier worker process leaves nothing in its codebases' repositories that blocks a run. */
+  private async recoverWorktrees(): Promise<void> {
+    for (const c of this.options.codebases) {
+      const repo = await repositoryOf(c.path);
+      if (repo) await this.worktrees.recover(repo.root, c.name).catch((err) => this.log(`recovering worktrees of ${c.name} failed: ${(err as Error).message}`));
+    }
   }
 
   private async execute(claim: Claim, release: AbortSignal): Promise<void> {
@@ -184,30 +213,129 @@ export class CodetetherWorker {
         await retry(() => this.api.post(`${base}/messages`, { ...lease, session_id: sessionId, messages }));
       },
     };
-    const directory = await this.localPath(claim);
     this.log(`task ${id} (attempt ${claim.attempt}): ${claim.task.title}`);
+    const report = (body: Omit<WorktreeReport, "lease_token">) => retry(() => this.api.post(`${base}/worktree`, { ...lease, ...body }));
     try {
-      if (!directory) {
+      if (claim.task.kind !== "agent") {
+        await this.runAction(claim, reporter, report);
+        return;
+      }
+      const directory = await this.localPath(claim);
+      const mine = this.mine(claim);
+      if (!directory || !mine) {
         await reporter.complete({
           status: "failed",
           error: `Codebase "${claim.codebase.name}" is not on worker ${this.options.name}, or its working directory leads outside it`,
         });
         return;
       }
+      let workspace: OpenedWorkspace;
+      try {
+        workspace = await openWorkspace({
+          manager: this.worktrees,
+          codebaseDir: mine.path,
+          workingDirectory: directory,
+          setting: claim.codebase.agent_config.isolation as "worktree" | "none" | undefined,
+          key: mine.name,
+          title: claim.task.title,
+          baseRef: claim.task.base_ref ?? undefined,
+        });
+      } catch (err) {
+        await reporter.complete({ status: "failed", error: `Could not prepare the task's worktree on ${this.options.name}: ${(err as Error).message}` });
+        return;
+      }
       const outcome = await executeTask({
         claim,
-        directory,
+        workspace,
+        recorder: this.recorder(report),
+        maxPatchBytes: claim.diff_max_bytes,
         runner: this.bridge.runner,
         reporter,
         heartbeatMs: Math.max(500, (claim.lease_seconds * 1000) / 3),
         release,
         log: this.log,
-        readMessages: async (sessionId) => (await this.bridge.connection.ensure()).messages(directory, sessionId),
+        readMessages: async (sessionId) => (await this.bridge.connection.ensure()).messages(workspace.directory, sessionId),
         transcriptMs: this.options.transcriptMs,
       });
       this.log(`task ${id}: ${outcome}`);
     } catch (err) {
       this.log(`task ${id} could not be reported: ${(err as Error).message}`);
+    }
+  }
+
+  /** The server learns of this worker's worktrees and their diffs through the attempt's reports. */
+  private recorder(report: (body: Omit<WorktreeReport, "lease_token">) => Promise<unknown>): WorkspaceRecorder {
+    const about = (w: WorktreeInfo) => ({
+      worktree_id: w.id,
+      repo_path: w.repo,
+      path: w.path,
+      directory: w.directory,
+      branch: w.branch,
+      base_ref: w.baseRef,
+      base_commit: w.baseCommit,
+    });
+    return {
+      opened: async (w, sessionId) => {
+        await report({ ...about(w), session_id: sessionId });
+      },
+      diffed: async (w, diff: WorktreeDiff) => {
+        const { patch, head_commit, ...summary } = diff;
+        await report({ ...about(w), head_commit, diff: { ...summary, patch_base64: patch.toString("base64") } });
+      },
+      ended: async (w, diskBytes) => {
+        await report({ ...about(w), ended: true, ...(diskBytes === null ? {} : { disk_bytes: diskBytes }) });
+      },
+    };
+  }
+
+  /** Applies, discards or pushes one of this worker's worktrees, as the server asked, and reports how it went. */
+  private async runAction(claim: Claim, reporter: TaskReporter, report: (body: Omit<WorktreeReport, "lease_token">) => Promise<unknown>): Promise<void> {
+    const a = (claim.action ?? {}) as WorktreeAction & {
+      worktree_id: string;
+      repo_path: string;
+      path: string;
+      branch: string;
+      base_commit: string;
+      base_ref: string;
+      directory: string;
+      message: string;
+    };
+    const about = {
+      worktree_id: a.worktree_id,
+      repo_path: a.repo_path,
+      path: a.path,
+      directory: a.directory,
+      branch: a.branch,
+      base_ref: a.base_ref,
+      base_commit: a.base_commit,
+    };
+    try {
+      const ref = { repo: a.repo_path, path: a.path, branch: a.branch, baseCommit: a.base_commit };
+      const done = await performWorktreeAction(this.worktrees, ref, a, a.message, claim.diff_max_bytes);
+      if (done.op === "push") {
+        await report({ ...about, pushed_to: done.remote });
+        await reporter.complete({ status: "completed", result: `Pushed ${a.branch} to ${done.remote}` });
+      } else if (done.op === "discard") {
+        await report({ ...about, state: "discarded" });
+        await reporter.complete({ status: "completed", result: `Discarded ${a.branch}` });
+      } else {
+        const { patch, head_commit, ...summary } = done.diff ?? ({} as Partial<WorktreeDiff>);
+        await report({
+          ...about,
+          state: "applied",
+          applied_mode: done.outcome.mode,
+          applied_commit: done.outcome.commit,
+          ...(done.diff ? { head_commit, diff: { ...(summary as Omit<WorktreeDiff, "patch" | "head_commit">), patch_base64: patch!.toString("base64") } } : {}),
+        });
+        await reporter.complete({
+          status: "completed",
+          result: JSON.stringify({ mode: done.outcome.mode, target_branch: done.outcome.branch, commit: done.outcome.commit, files: done.outcome.files }),
+        });
+      }
+    } catch (err) {
+      const files = err instanceof ApplyConflict ? err.files : [];
+      this.log(`task ${claim.task.id}: ${a.op} of ${a.branch} failed: ${(err as Error).message}`);
+      await reporter.complete({ status: "failed", error: (err as Error).message, ...(files.length ? { result: JSON.stringify({ conflicts: files }) } : {}) });
     }
   }
 
@@ -229,6 +357,7 @@ export class CodetetherWorker {
     }, this.options.drainMs);
     await all();
     clearTimeout(timer);
+    await this.worktrees.drainPool();
     await this.bridge.stop();
   }
 }

@@ -25,6 +25,11 @@ export interface FakeLlm {
   url: string;
   port: number;
   setScript(steps: ScriptStep[]): void;
+  /**
+   * A script of its own for the requests of one conversation: those whose first user
+   * message contains `marker` (so runs in parallel each get their own answers).
+   */
+  setScriptFor(marker: string, steps: ScriptStep[]): void;
   requests: RecordedRequest[];
   close(): Promise<void>;
 }
@@ -89,6 +94,7 @@ async function answer(res: http.ServerResponse, step: ScriptStep, signal: AbortS
 
 export async function startFakeLlm(opts: { script?: ScriptStep[] } = {}): Promise<FakeLlm> {
   let script = [...(opts.script ?? [])];
+  const byMarker = new Map<string, ScriptStep[]>();
   const requests: RecordedRequest[] = [];
   const closing = new AbortController();
   const server = http.createServer((req, res) => {
@@ -113,6 +119,9 @@ export async function startFakeLlm(opts: { script?: ScriptStep[] } = {}): Promis
         const title = isTitleRequest(body);
         requests.push({ messages: body.messages ?? [], tools: (body.tools ?? []).map((t) => t.function.name), title });
         if (title) return answer(res, { text: "Test session" }, closing.signal);
+        const first = JSON.stringify(body.messages?.find((m) => m.role === "user")?.content ?? "");
+        const own = [...byMarker.entries()].find(([marker]) => first.includes(marker))?.[1];
+        if (own) return answer(res, own.shift() ?? { text: "done" }, closing.signal);
         return answer(res, script.shift() ?? { text: "done" }, closing.signal);
       })().catch(() => res.destroy());
     });
@@ -125,6 +134,9 @@ export async function startFakeLlm(opts: { script?: ScriptStep[] } = {}): Promis
     requests,
     setScript: (steps) => {
       script = [...steps];
+    },
+    setScriptFor: (marker, steps) => {
+      byMarker.set(marker, [...steps]);
     },
     close: () =>
       new Promise<void>((resolve) => {

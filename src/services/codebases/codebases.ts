@@ -4,20 +4,41 @@
  */
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import { asc, count, eq } from "drizzle-orm";
-import { codebases } from "../../db/schema.js";
+import { and, asc, count, eq, isNull } from "drizzle-orm";
+import { codebases, worktrees } from "../../db/schema.js";
+import { repositoryOf } from "../../git/repo.js";
 import type { ServiceContext } from "../context.js";
 import { conflict, invalid, isUniqueViolation, notFound } from "../errors.js";
 import { EventLog } from "../events/log.js";
 import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, TimeIdKey } from "../paging.js";
+import { runsInFlight } from "../sessions/in-flight.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
+import { localRunner, toInfo, worktreeUse } from "../worktrees/records.js";
 import type { AgentConfig, Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "./codebases.types.js";
 import { isInside, realInside } from "./paths.js";
 
 type Row = typeof codebases.$inferSelect;
 
-export function toCodebase(row: Row, usage: Usage): Codebase {
+/** What a codebase answer adds to the row: spend, runs in flight, worktrees on disk. */
+export interface CodebaseExtras {
+  usage: Usage;
+  runsInFlight: number;
+  worktrees: { count: number; disk_bytes: number };
+}
+
+const noExtras: CodebaseExtras = { usage: noUsage, runsInFlight: 0, worktrees: { count: 0, disk_bytes: 0 } };
+
+/** The isolation the codebase's runs get, as far as this server knows (see `Codebase.isolation`). */
+function isolationOf(row: Row): "worktree" | "none" | null {
+  const setting = (row.agentConfig as AgentConfig).isolation;
+  if (setting === "none") return "none";
+  if (row.vcs === "git") return "worktree";
+  if (row.vcs === "none") return "none";
+  return setting ?? null;
+}
+
+export function toCodebase(row: Row, extras: CodebaseExtras = noExtras): Codebase {
   return {
     id: row.id,
     name: row.name,
@@ -25,7 +46,10 @@ export function toCodebase(row: Row, usage: Usage): Codebase {
     description: row.description,
     worker_id: row.workerId,
     agent_config: row.agentConfig as AgentConfig,
-    usage,
+    usage: extras.usage,
+    isolation: isolationOf(row),
+    runs_in_flight: extras.runsInFlight,
+    worktrees: extras.worktrees,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -73,12 +97,20 @@ export async function listCodebases({ ctx, query = {} }: { ctx: ServiceContext; 
     .orderBy(asc(codebases.createdAt), asc(codebases.id))
     .limit(limit + 1);
   const page = cutTimedPage(rows, limit);
-  const usage = await usageOf(
-    ctx,
-    "codebase",
-    page.items.map((c) => c.id),
+  return { items: await withExtras(ctx, page.items), next_cursor: page.next_cursor };
+}
+
+/** Codebase answers for rows: their spend, runs in flight and worktrees (three queries for all). */
+async function withExtras(ctx: ServiceContext, rows: Row[]): Promise<Codebase[]> {
+  const ids = rows.map((r) => r.id);
+  const [usage, inFlight, use] = await Promise.all([usageOf(ctx, "codebase", ids), runsInFlight(ctx, ids), worktreeUse(ctx, ids)]);
+  return rows.map((r) =>
+    toCodebase(r, {
+      usage: usage.get(r.id) ?? noUsage,
+      runsInFlight: inFlight.get(r.id) ?? 0,
+      worktrees: use.get(r.id) ?? { count: 0, disk_bytes: 0 },
+    }),
   );
-  return { items: page.items.map((r) => toCodebase(r, usage.get(r.id) ?? noUsage)), next_cursor: page.next_cursor };
 }
 
 export async function countCodebases({ ctx }: { ctx: ServiceContext }): Promise<number> {
@@ -98,8 +130,21 @@ export async function getCodebase(args: { ctx: ServiceContext; id: string }): Pr
 }
 
 async function withUsage(ctx: ServiceContext, row: Row): Promise<Codebase> {
-  const usage = await usageOf(ctx, "codebase", [row.id]);
-  return toCodebase(row, usage.get(row.id) ?? noUsage);
+  return (await withExtras(ctx, [row]))[0]!;
+}
+
+/**
+ * Whether a codebase on this machine is a git repository (with a commit), noted on
+ * its row; its repository gets a worktree prepared for its first run.
+ */
+async function lookAtRepository(ctx: ServiceContext, row: Row): Promise<Row> {
+  if (row.workerId) return row;
+  const repo = await repositoryOf(row.path);
+  const vcs = repo?.head ? "git" : "none";
+  if ((row.agentConfig as AgentConfig).isolation !== "none" && repo?.head) ctx.worktrees.refill(repo.root, row.id);
+  if (row.vcs === vcs) return row;
+  const [updated] = await ctx.database.db.update(codebases).set({ vcs }).where(eq(codebases.id, row.id)).returning();
+  return updated ?? row;
 }
 
 export async function createCodebase({ ctx, input }: { ctx: ServiceContext; input: CreateCodebaseRequest }): Promise<Codebase> {
@@ -118,7 +163,7 @@ export async function createCodebase({ ctx, input }: { ctx: ServiceContext; inpu
         agentConfig,
       })
       .returning();
-    return toCodebase(row!, noUsage);
+    return toCodebase(await lookAtRepository(ctx, row!));
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
     throw err;
@@ -142,20 +187,26 @@ export async function updateCodebase({ ctx, id, input }: { ctx: ServiceContext; 
       .where(eq(codebases.id, id))
       .returning();
     if (!row) throw notFound("Codebase");
-    return await withUsage(ctx, row);
+    return await withUsage(ctx, next.path !== current.path || next.workerId !== current.workerId ? await lookAtRepository(ctx, row) : row);
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(next.name);
     throw err;
   }
 }
 
-/** Deletes the codebase with its sessions, tasks and events. */
+/** Deletes the codebase with its sessions, tasks and events, and the worktrees of its runs here (their branches stay). */
 export async function deleteCodebase({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<{ id: string; deleted: true }> {
+  const kept = await ctx.database.db
+    .select()
+    .from(worktrees)
+    .where(and(eq(worktrees.codebaseId, id), eq(worktrees.runner, localRunner), isNull(worktrees.removedAt)));
   const deleted = await ctx.database.db.transaction(async (tx) => {
     const rows = await tx.delete(codebases).where(eq(codebases.id, id)).returning({ id: codebases.id });
     if (rows.length > 0) await EventLog.deleteStream(tx, id);
     return rows;
   });
   if (deleted.length === 0) throw notFound("Codebase");
+  for (const row of kept)
+    await ctx.worktrees.remove(toInfo(row)).catch((err) => ctx.log.warn({ err, worktree_id: row.id }, "removing a deleted codebase's worktree failed"));
   return { id, deleted: true };
 }

@@ -11,6 +11,9 @@ export const CodebaseName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
   .openapi({ example: "my-project" });
 
+/** Runs in flight on one codebase at once unless its agent_config says otherwise. */
+export const defaultMaxConcurrentRuns = 4;
+
 export const AgentConfig = z
   .object({
     default_model: ModelId.optional(),
@@ -32,6 +35,21 @@ export const AgentConfig = z
       .optional()
       .openapi({ description: "US dollars one run may cost; a run that passes it is stopped and fails with an `error` named BudgetExceeded" }),
     permission_timeout_seconds: z.number().int().min(1).max(86_400).optional(),
+    isolation: z
+      .enum(["worktree", "none"])
+      .optional()
+      .openapi({
+        description:
+          "`worktree` (the default for git repositories): each run works in a git worktree of its own, on its own branch, and its diff is the result; " +
+          "`none` (the default otherwise): runs work in the codebase's directory itself",
+      }),
+    max_concurrent_runs: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: `Runs (triggers and tasks) in flight on the codebase at once; default ${defaultMaxConcurrentRuns}` }),
   })
   .strict()
   .openapi("AgentConfig");
@@ -70,6 +88,18 @@ export const Codebase = z
     worker_id: z.string().nullable(),
     agent_config: AgentConfig,
     usage: Usage.openapi({ description: "What the codebase's runs spent, all time" }),
+    isolation: z
+      .enum(["worktree", "none"])
+      .nullable()
+      .openapi({
+        description:
+          "How its runs work: `worktree` (a git worktree each), `none` (in its directory: not a git repository, or agent_config.isolation none); " +
+          "null for a worker's codebase the server has not seen run (the worker decides from its own copy)",
+      }),
+    runs_in_flight: z.number().int().openapi({ description: "Runs (triggers and tasks) going on it now; agent_config.max_concurrent_runs bounds them" }),
+    worktrees: z
+      .object({ count: z.number().int(), disk_bytes: z.number().int() })
+      .openapi({ description: "Worktrees of its runs kept on disk (on this server's machine and on workers, as measured when each run ended)" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

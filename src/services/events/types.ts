@@ -64,6 +64,18 @@ export const eventSchemas = {
     task_id: z.string().optional(),
     run_id: z.string().optional(),
   }),
+  diff: z.object({
+    ...base,
+    worktree_id: z.string(),
+    branch: z.string(),
+    base_commit: z.string(),
+    head_commit: z.string(),
+    files: z.number().int().nonnegative(),
+    additions: z.number().int().nonnegative(),
+    deletions: z.number().int().nonnegative(),
+    truncated: z.boolean(),
+    final: z.boolean(),
+  }),
   reset: z.object({ ...base, reason: z.string(), head: z.number().int() }),
 } as const;
 
@@ -81,6 +93,9 @@ export const eventMeanings: { [T in EventType]: string } = {
   usage: "Tokens and cost (US dollars) of one model step, with the `model` and `agent` that ran it, where OpenCode reports them.",
   error: "Something went wrong; a `complete` with status failed or aborted follows when the run ends.",
   complete: "The run ended.",
+  diff:
+    "What the run changed in its worktree so far, against its base commit: how many files, lines added and deleted, the worktree's head " +
+    "commit. Sent after steps that used tools and, with `final: true`, when a turn ends (after its commit). Read the diff itself with GET …/sessions/{session_id}/diff.",
   reset:
     "The client's Last-Event-ID is beyond this stream's newest event (another database, a reset stream): " +
     "the stream replays from the start. Sent without an `id:` line; its `data.id` is 0.",

@@ -9,12 +9,14 @@ import { notFound } from "../errors.js";
 import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, searchQuery, TimeIdKey } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
+import { summariesBySession } from "../worktrees/records.js";
+import type { WorktreeSummary } from "../worktrees/worktrees.types.js";
 import type { ListSessionsQuery, Message, Session, SessionDetail } from "./sessions.types.js";
 
 type SessionRow = typeof sessions.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;
 
-export function toSession(row: SessionRow, cost = 0, usage: Usage = noUsage): Session {
+export function toSession(row: SessionRow, cost = 0, usage: Usage = noUsage, worktree: WorktreeSummary | null = null): Session {
   return {
     id: row.id,
     codebase_id: row.codebaseId,
@@ -27,6 +29,7 @@ export function toSession(row: SessionRow, cost = 0, usage: Usage = noUsage): Se
     message_count: row.messageCount,
     cost,
     usage,
+    worktree,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -44,11 +47,11 @@ function toMessage(row: MessageRow): Message {
   };
 }
 
-/** Sessions as clients see them, each with the cost of its stored messages and its usage totals (two queries for all). */
+/** Sessions as clients see them, each with the cost of its stored messages, its usage totals and its worktree (three queries for all). */
 export async function toSessions(ctx: ServiceContext, rows: SessionRow[]): Promise<Session[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const usage = await usageOf(ctx, "session", ids);
+  const [usage, worktrees] = await Promise.all([usageOf(ctx, "session", ids), summariesBySession(ctx, ids)]);
   const costs = await ctx.database.db
     .select({ sessionId: messages.sessionId, cost: sql<string>`coalesce(sum(${messages.cost}::numeric), 0)` })
     .from(messages)
@@ -60,7 +63,7 @@ export async function toSessions(ctx: ServiceContext, rows: SessionRow[]): Promi
     )
     .groupBy(messages.sessionId);
   const bySession = new Map(costs.map((c) => [c.sessionId, Number(c.cost)]));
-  return rows.map((r) => toSession(r, bySession.get(r.id) ?? 0, usage.get(r.id)));
+  return rows.map((r) => toSession(r, bySession.get(r.id) ?? 0, usage.get(r.id), worktrees.get(r.id) ?? null));
 }
 
 export async function listSessionRows(ctx: ServiceContext, codebaseId: string): Promise<SessionRow[]> {

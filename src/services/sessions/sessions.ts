@@ -7,6 +7,7 @@ import { stat } from "node:fs/promises";
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { sessions } from "../../db/schema.js";
 import type { RunOutcome, RunSink } from "../../opencode/runner.js";
+import { abandonWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../tasks/workspace.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import { realInside } from "../codebases/paths.js";
@@ -16,12 +17,12 @@ import type { NewEvent } from "../events/types.js";
 import { requireRunnable } from "../models/models.js";
 import { untilDatabaseAnswers } from "../outage.js";
 import type { Page, PageQuery } from "../paging.js";
-import { runBudgetUsd } from "../usage/budget.js";
+import { runLimits } from "../run-settings.js";
+import { localRecorder, openLocalWorkspace } from "../worktrees/local.js";
+import { requireRunSlot } from "./in-flight.js";
 import { RunOutbox } from "./run-outbox.js";
 import { getSessionRow, pageMessages, pageSessions, sessionDetail, storeMessages } from "./session-store.js";
 import type { ListSessionsQuery, Message, PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
-
-const defaultPermissionTimeoutSeconds = 300;
 
 type CodebaseRow = Awaited<ReturnType<typeof getCodebaseRow>>;
 
@@ -35,21 +36,35 @@ export function workingDirectory(codebase: CodebaseRow): string {
  * this process no longer owns the run (it was declared lost meanwhile, see
  * run-liveness.ts): then its end was already recorded and must not be twice.
  */
-function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, directory: string): RunSink {
+function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, directory: string, worktree?: WorktreeInfo): RunSink {
   const outbox = new RunOutbox(
     (events) => ctx.events.append(codebaseId, events),
     ctx.config.runBufferBytes,
     ctx.shutdown,
     (message, err) => ctx.log.error({ codebase_id: codebaseId, session_id: sessionId, err }, message),
   );
+  const tracker =
+    worktree &&
+    new WorkspaceTracker({
+      worktree,
+      sessionId,
+      maxPatchBytes: ctx.config.worktrees.diffMaxBytes,
+      recorder: localRecorder(ctx, { codebaseId, taskId: null }),
+      push: (e) => outbox.push(e),
+      flushed: () => outbox.flushed(),
+      log: (message, err) => ctx.log.warn({ codebase_id: codebaseId, session_id: sessionId, err }, message),
+    });
   const owned = and(eq(sessions.id, sessionId), eq(sessions.runOwner, ctx.instanceId));
   const ended = { runOwner: null, runHeartbeatAt: null, updatedAt: new Date() };
   return {
     event(e) {
+      tracker?.observe(e);
       outbox.push(e);
     },
     finished(outcome) {
       return (async () => {
+        // The turn's changes are committed and their diff stored before the run says it ended.
+        await tracker?.endTurn();
         await outbox.flushed();
         let { status, error } = outcome;
         if (outbox.lost > 0) {
@@ -138,26 +153,29 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
   if (resume && ctx.bridge.runner.isRunning(resume.id)) {
     throw conflict(`Session ${resume.id} is still running: wait for it to complete, abort it, or send new_session: true`);
   }
+  if (resume && input.base_ref !== undefined)
+    throw invalid("base_ref starts a new worktree: it cannot be given when resuming a session (send new_session: true)");
+  await requireRunSlot(ctx, codebase);
 
-  const lastEventId = await ctx.events.head(codebaseId);
-  const title = input.title ?? input.prompt.trim().replace(/\s+/g, " ").slice(0, 80);
+  const [lastEventId, workspace] = await Promise.all([
+    ctx.events.head(codebaseId),
+    openLocalWorkspace(ctx, { codebase, directory, title: titleOf(input), baseRef: input.base_ref, resumeSessionId: resume?.id }),
+  ]);
+  const title = titleOf(input);
   const runId = randomUUID();
+  const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;
   let prepared = false;
   const start = () =>
     ctx.bridge.runner.start(
       {
         runId,
-        directory,
+        directory: workspace.directory,
         sessionId: resume?.id,
         title,
         agent,
         model,
         prompt: input.prompt,
-        autoApprove: config.auto_approve ?? false,
-        permissionTimeoutMs: (config.permission_timeout_seconds ?? defaultPermissionTimeoutSeconds) * 1000,
-        maxIterations: config.max_iterations,
-        maxCostUsd: runBudgetUsd(config, ctx.config),
-        maxRetrySeconds: config.max_retry_seconds,
+        ...runLimits(config, ctx.config),
       },
       async (id) => {
         prepared = true;
@@ -170,9 +188,12 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
             target: sessions.id,
             set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
           });
-        return logSink(ctx, codebaseId, id, directory);
+        if (worktree) await localRecorder(ctx, { codebaseId, taskId: null }).opened(worktree, id);
+        return logSink(ctx, codebaseId, id, workspace.directory, worktree);
       },
     );
+  // A worktree made for a run that then never started is not kept.
+  const abandon = () => (prepared ? Promise.resolve() : abandonWorkspace(ctx.worktrees, workspace));
 
   const base = `/v1/opencode/codebases/${codebaseId}`;
   const answer = (sessionId: string | null, status: "running" | "starting"): TriggerResponse => ({
@@ -186,11 +207,16 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
     last_event_id: lastEventId,
     events_url: `${base}/events`,
     session_url: sessionId ? `${base}/sessions/${sessionId}` : null,
+    isolation: workspace.isolation,
+    isolation_reason: workspace.isolation === "none" ? workspace.reason : null,
+    worktree: worktree ? { id: worktree.id, branch: worktree.branch, base_ref: worktree.baseRef, base_commit: worktree.baseCommit, path: worktree.path } : null,
+    diff_url: worktree && sessionId ? `${base}/sessions/${sessionId}/diff` : null,
   });
   if (booting) {
     // OpenCode is still booting (it starts with the server): accept now, begin the run once it is up.
     void start().catch(async (err: unknown) => {
       if (prepared) return; // the run's own end (failed) is already on record
+      await abandon();
       const message = `The run could not start: ${(err as Error).message}`;
       const session_id = resume?.id ?? null;
       await ctx.events
@@ -202,9 +228,14 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
     });
     return answer(resume?.id ?? null, "starting");
   }
-  const { sessionId } = await start();
+  const { sessionId } = await start().catch(async (err) => {
+    await abandon();
+    throw err;
+  });
   return answer(sessionId, "running");
 }
+
+const titleOf = (input: TriggerRequest) => input.title ?? input.prompt.trim().replace(/\s+/g, " ").slice(0, 80);
 
 /** A page of the codebase's sessions, most recently active first; `q` searches titles. */
 export async function listSessions({
@@ -256,7 +287,7 @@ export async function abortSession({
   if (!ctx.bridge.runner.isRunning(row.id)) {
     throw conflict(`Session ${row.id} is not running on this server (status: ${row.status})`);
   }
-  await ctx.bridge.runner.abort(workingDirectory(codebase), row.id);
+  await ctx.bridge.runner.abort(row.id, workingDirectory(codebase));
   return { session_id: row.id, status: "aborting" };
 }
 

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { PageQuery, pageOf } from "../paging.js";
 import { AgentName, Id, ModelId, Timestamp } from "../schemas.js";
 import { Usage } from "../usage/usage.types.js";
+import { BaseRef, Isolation, WorktreeSummary } from "../worktrees/worktrees.types.js";
 
 export const TriggerRequest = z
   .object({
@@ -19,6 +20,7 @@ export const TriggerRequest = z
     session_id: Id.optional().openapi({ description: "Resume this session" }),
     new_session: z.boolean().optional().openapi({ description: "Start a new session even if one could be resumed" }),
     title: z.string().max(200).optional(),
+    base_ref: BaseRef.optional(),
   })
   .strict()
   .openapi("TriggerRequest");
@@ -44,6 +46,16 @@ export const TriggerResponse = z
     last_event_id: z.number().int(),
     events_url: z.string(),
     session_url: z.string().nullable(),
+    isolation: Isolation,
+    isolation_reason: z
+      .string()
+      .nullable()
+      .openapi({ description: "Why the run has no worktree (not a git repository, isolation turned off); null when it has one" }),
+    worktree: z
+      .object({ id: z.string(), branch: z.string(), base_ref: z.string(), base_commit: z.string(), path: z.string() })
+      .nullable()
+      .openapi({ description: "The run's worktree: its branch, the commit it started from and its directory; null without isolation" }),
+    diff_url: z.string().nullable().openapi({ description: "Where the run's diff can be read (GET); null without isolation or before the session is named" }),
   })
   .openapi("TriggerResponse");
 export type TriggerResponse = z.infer<typeof TriggerResponse>;
@@ -63,6 +75,7 @@ export const Session = z
     message_count: z.number().int(),
     cost: z.number().openapi({ description: "US dollars, summed over the session's stored messages" }),
     usage: Usage.openapi({ description: "Totals of the session's usage events, kept as its runs go" }),
+    worktree: WorktreeSummary.nullable().openapi({ description: "The session's worktree and what it changed; null when it ran without isolation" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

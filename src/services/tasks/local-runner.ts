@@ -5,11 +5,14 @@
  */
 
 import { executeTask, LeaseLostError, type TaskReporter } from "../../tasks/execute.js";
+import type { OpenedWorkspace } from "../../tasks/workspace.js";
+import { getCodebaseRow } from "../codebases/codebases.js";
 import { realInside } from "../codebases/paths.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
 import { runnableIds } from "../models/models.js";
 import { recordMessages } from "../sessions/session-store.js";
+import { localRecorder, openLocalWorkspace } from "../worktrees/local.js";
 import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
 import type { Claim } from "./tasks.types.js";
 import { noticeWorkerPresence } from "./workers.js";
@@ -112,7 +115,8 @@ export class LocalRunner {
     this.running.set(claim.task.id, controls);
     const token = claim.lease_token;
     const id = claim.task.id;
-    const directory = (claim.codebase.agent_config.working_directory as string | undefined) ?? claim.codebase.path;
+    const codebaseDirectory = (claim.codebase.agent_config.working_directory as string | undefined) ?? claim.codebase.path;
+    let directory = codebaseDirectory;
     const reporter: TaskReporter = {
       heartbeat: () => fenced(() => heartbeatTask(ctx, id, token)),
       events: (events) => fenced(() => uploadTaskEvents(ctx, id, { lease_token: token, events })).then((r) => r.acked_through),
@@ -126,16 +130,32 @@ export class LocalRunner {
       refused: (err) => err instanceof ServiceError && (err.code === "UNPROCESSABLE" || err.code === "BAD_REQUEST"),
     };
     try {
-      if (!(await realInside(claim.codebase.path, directory))) {
+      if (!(await realInside(claim.codebase.path, codebaseDirectory))) {
         await reporter.complete({
           status: "failed",
-          error: `The working directory leads outside the codebase (${claim.codebase.path}) through a symlink, or is gone: ${directory}`,
+          error: `The working directory leads outside the codebase (${claim.codebase.path}) through a symlink, or is gone: ${codebaseDirectory}`,
         });
         return;
       }
+      let workspace: OpenedWorkspace;
+      try {
+        const codebase = await getCodebaseRow({ ctx, id: claim.codebase.id });
+        workspace = await openLocalWorkspace(ctx, {
+          codebase,
+          directory: codebaseDirectory,
+          title: claim.task.title,
+          baseRef: claim.task.base_ref ?? undefined,
+        });
+      } catch (err) {
+        await reporter.complete({ status: "failed", error: `Could not prepare the task's worktree: ${(err as Error).message}` });
+        return;
+      }
+      directory = workspace.directory;
       await executeTask({
         claim,
-        directory,
+        workspace,
+        recorder: localRecorder(ctx, { codebaseId: claim.codebase.id, taskId: id }),
+        maxPatchBytes: ctx.config.worktrees.diffMaxBytes,
         runner: ctx.bridge.runner,
         reporter,
         heartbeatMs: Math.max(500, (ctx.config.leaseSeconds * 1000) / 3),

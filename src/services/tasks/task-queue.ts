@@ -15,11 +15,20 @@ import type { ServiceContext } from "../context.js";
 import { conflict, invalid, notFound, ServiceError } from "../errors.js";
 import { appendInTx } from "../events/log.js";
 import { type EventType, eventSchemas, type NewEvent } from "../events/types.js";
+import { candidateCodebase, inFlightSql, runLimitSql } from "../sessions/in-flight.js";
 import { upsertMessages } from "../sessions/session-store.js";
 import { runBudgetUsd } from "../usage/budget.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
-import type { Claim, Claimant, CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
+import {
+  type Claim,
+  type Claimant,
+  type CompleteTaskRequest,
+  localRunnerName,
+  type Task,
+  type UploadEventsRequest,
+  type UploadMessagesRequest,
+} from "./tasks.types.js";
 
 /** The codebase's agent settings as a runner gets them: `max_cost_usd` is the budget in force, the server's cap included. */
 function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<string, unknown> {
@@ -27,18 +36,22 @@ function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<stri
   return budget === undefined ? agentConfig : { ...agentConfig, max_cost_usd: budget };
 }
 
-export const localWorkerId = "local";
+export const localWorkerId = localRunnerName;
 const leaseLost = () => new ServiceError("CONFLICT", "lease lost: this task was reassigned or finished; stop working on it");
 
 const leaseEnd = (seconds: number) => sql`now() + make_interval(secs => ${seconds})`;
 
 function routing(claimant: Claimant): SQL {
   const models = claimant.models === null ? undefined : or(isNull(tasks.model), inArray(tasks.model, claimant.models));
-  if (claimant.kind === "local") return and(isNull(codebases.workerId), models)!;
+  // Work on a run's worktree goes only to the runner that holds it (the server does its own at once).
+  if (claimant.kind === "local") return and(isNull(codebases.workerId), isNull(tasks.runnerPin), models)!;
   const mine = eq(codebases.workerId, claimant.name);
   const where = claimant.codebaseNames.length === 0 ? mine : or(mine, and(isNull(codebases.workerId), inArray(codebases.name, claimant.codebaseNames)))!;
-  return and(where, models)!;
+  return and(where, or(isNull(tasks.runnerPin), eq(tasks.runnerPin, claimant.name)), models)!;
 }
+
+/** An agent task waits while its codebase has as many runs in flight as it allows (agent_config.max_concurrent_runs). */
+const withinRunLimit = sql`(${tasks.kind} <> 'agent' or ${inFlightSql(candidateCodebase)} < ${runLimitSql})`;
 
 /**
  * Takes the most urgent runnable task this claimant may run, in one statement
@@ -61,7 +74,7 @@ export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: n
     .select({ id: tasks.id })
     .from(tasks)
     .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
-    .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant)))
+    .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant), withinRunLimit))
     .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
     .limit(max)
     .for("update", { of: tasks, skipLocked: true });
@@ -116,6 +129,8 @@ export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: n
       attempt: row.attempts,
       lease_token: row.leaseToken!,
       lease_seconds: lease,
+      diff_max_bytes: ctx.config.worktrees.diffMaxBytes,
+      action: row.action ?? null,
     };
   });
 }
@@ -167,7 +182,7 @@ async function endTaskSession(tx: Db, taskId: string, status: "failed" | "aborte
     .where(and(eq(sessions.runOwner, taskOwner(taskId)), eq(sessions.status, "running")));
 }
 
-async function lockLeased(tx: Db, taskId: string, token: string): Promise<TaskRow> {
+export async function lockLeased(tx: Db, taskId: string, token: string): Promise<TaskRow> {
   const [row] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for("update");
   if (!row) throw notFound("Task");
   if (row.status !== "running" || row.leaseToken !== token) throw leaseLost();
@@ -189,7 +204,7 @@ export async function heartbeatTask(ctx: ServiceContext, taskId: string, token: 
   return { cancel_requested: row.cancelRequested, lease_seconds: lease };
 }
 
-const uploadable = new Set<EventType>(["status", "output", "reasoning", "tool_use", "file_change", "permission", "usage", "error"]);
+const uploadable = new Set<EventType>(["status", "output", "reasoning", "tool_use", "file_change", "permission", "usage", "error", "diff"]);
 
 /**
  * Stores a batch of a runner's events for its current attempt, skipping any it
@@ -340,6 +355,17 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
       })
       .where(eq(tasks.id, taskId))
       .returning();
+    if (current.kind !== "agent") {
+      // Work on a worktree ran no agent: no session to end, and no `complete` that a client would take for a run's end.
+      const stored = await appendInTx(tx, current.codebaseId, [
+        {
+          type: "status",
+          data: { session_id: null, status: `${current.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? current.title },
+          taskId,
+        },
+      ]);
+      return { row: row!, stored };
+    }
     if (sessionId) {
       // The task's session shows up among the codebase's sessions, whichever runner ran it
       // (a worker's lives in that worker's OpenCode; the local runner adds its messages after this).

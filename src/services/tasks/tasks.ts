@@ -13,6 +13,8 @@ import type { RunnerModels } from "../models/models.types.js";
 import { cutPage, decodeCursor, defaultPageItems, ExactTime, exactTime, type Page, searchQuery } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
+import { summariesByTask } from "../worktrees/records.js";
+import type { WorktreeSummary } from "../worktrees/worktrees.types.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type CreateTaskRequest, defaultMaxAttempts, type ListTasksQuery, type RetryTaskRequest, type Task } from "./tasks.types.js";
 import { isOnline } from "./workers.js";
@@ -21,7 +23,7 @@ export type TaskRow = typeof tasks.$inferSelect;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export function toTask(row: TaskRow, usage?: Usage): Task {
+export function toTask(row: TaskRow, usage?: Usage, worktree?: WorktreeSummary | null): Task {
   return {
     id: row.id,
     codebase_id: row.codebaseId,
@@ -39,6 +41,9 @@ export function toTask(row: TaskRow, usage?: Usage): Task {
     error: row.error,
     attempt_errors: row.attemptErrors,
     cancel_requested: row.cancelRequested,
+    kind: row.kind as Task["kind"],
+    base_ref: row.baseRef,
+    ...(worktree !== undefined ? { worktree } : {}),
     ...(usage ? { usage } : {}),
     created_at: row.createdAt.toISOString(),
     started_at: iso(row.startedAt),
@@ -78,11 +83,12 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
       model: model ?? null,
       priority: input.priority ?? 0,
       maxAttempts: input.max_attempts ?? defaultMaxAttempts,
+      baseRef: input.base_ref ?? null,
     })
     .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
   ctx.taskWake.wakeAll();
   ctx.localRunner.poke();
-  return toTask(row!, noUsage);
+  return toTask(row!, noUsage, null);
 }
 
 /** The key of a task's place in the list: priority, then exact creation time and id. */
@@ -135,12 +141,9 @@ export async function getTask({ ctx, id }: { ctx: ServiceContext; id: string }):
 
 /** Tasks as clients read them: with what all their attempts spent (one query for all). */
 export async function tasksWithUsage(ctx: ServiceContext, rows: TaskRow[]): Promise<Task[]> {
-  const usage = await usageOf(
-    ctx,
-    "task",
-    rows.map((r) => r.id),
-  );
-  return rows.map((r) => toTask(r, usage.get(r.id) ?? noUsage));
+  const ids = rows.map((r) => r.id);
+  const [usage, worktrees] = await Promise.all([usageOf(ctx, "task", ids), summariesByTask(ctx, ids)]);
+  return rows.map((r) => toTask(r, usage.get(r.id) ?? noUsage, worktrees.get(r.id) ?? null));
 }
 
 /**

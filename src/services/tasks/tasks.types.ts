@@ -7,12 +7,16 @@ import { RunnerModels } from "../models/models.types.js";
 import { PageQuery, pageOf } from "../paging.js";
 import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../schemas.js";
 import { Usage } from "../usage/usage.types.js";
+import { BaseRef, WorktreeSummary } from "../worktrees/worktrees.types.js";
 
 export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
 export const TaskStatus = z.enum(taskStatuses).openapi("TaskStatus");
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
 export const defaultMaxAttempts = 3;
+
+/** The name the server's own runner goes by, where a worker's name would be (a task's worker_id, a worktree's runner). */
+export const localRunnerName = "local";
 
 export const CreateTaskRequest = z
   .object({
@@ -31,6 +35,7 @@ export const CreateTaskRequest = z
       .max(20)
       .optional()
       .openapi({ description: `Default ${defaultMaxAttempts}` }),
+    base_ref: BaseRef.optional(),
   })
   .strict()
   .openapi("CreateTaskRequest");
@@ -73,6 +78,13 @@ export const Task = z
     error: z.string().nullable(),
     attempt_errors: z.array(AttemptError),
     cancel_requested: z.boolean(),
+    kind: z.enum(["agent", "apply", "discard", "push"]).openapi({
+      description: "`agent`: a prompt for an agent; `apply`, `discard`, `push`: work on a run's worktree that lives on a worker, queued for it by those verbs",
+    }),
+    base_ref: z.string().nullable().openapi({ description: "The git ref its worktree starts from; null: the codebase's HEAD when it runs" }),
+    worktree: WorktreeSummary.nullable()
+      .optional()
+      .openapi({ description: "The worktree of its latest attempt and what it changed; null without isolation (not in the worker protocol's answers)" }),
     usage: Usage.optional().openapi({
       description: "Totals of the task's usage events over all its attempts; in every answer to clients (not in the worker protocol's)",
     }),
@@ -141,6 +153,14 @@ export const Claim = z
     attempt: z.number().int(),
     lease_token: z.string(),
     lease_seconds: z.number().int(),
+    diff_max_bytes: z
+      .number()
+      .int()
+      .openapi({ description: "Bytes of patch the server stores per diff (CODETETHER_DIFF_MAX_BYTES): a runner cuts its diffs there" }),
+    action: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .openapi({ description: "For a task of kind apply, discard or push: what to do (`op`, `worktree_id`, `mode`, `remote`)" }),
   })
   .openapi("Claim");
 export type Claim = z.infer<typeof Claim>;

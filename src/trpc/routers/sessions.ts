@@ -4,6 +4,8 @@ import { Id } from "../../services/schemas.js";
 import { syncSessions } from "../../services/sessions/session-sync.js";
 import { abortSession, answerPermission, getSession, listMessages, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
 import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";
+import { changeRun, getRunDiff } from "../../services/worktrees/changes.js";
+import { ApplyRequest, PushRequest } from "../../services/worktrees/worktrees.types.js";
 import { publicProcedure, router } from "../init.js";
 
 const SessionRef = z.object({ codebaseId: Id, sessionId: Id });
@@ -34,5 +36,14 @@ export const sessionsRouter = router({
       input: { reply: input.reply },
     }),
   ),
+  /** What the session's run changed in its worktree (REST `?format=patch` gives the patch itself). */
+  diff: publicProcedure.input(SessionRef).query(async ({ ctx, input }) => (await getRunDiff({ ctx: ctx.services, ref: input })).diff),
+  applyChanges: publicProcedure
+    .input(SessionRef.extend(ApplyRequest.shape))
+    .mutation(({ ctx, input: { mode, ...ref } }) => changeRun({ ctx: ctx.services, ref, action: { op: "apply", mode: mode ?? "merge" } })),
+  discardChanges: publicProcedure.input(SessionRef).mutation(({ ctx, input }) => changeRun({ ctx: ctx.services, ref: input, action: { op: "discard" } })),
+  pushBranch: publicProcedure
+    .input(SessionRef.extend(PushRequest.shape))
+    .mutation(({ ctx, input: { remote, ...ref } }) => changeRun({ ctx: ctx.services, ref, action: { op: "push", remote } })),
   sync: publicProcedure.input(z.object({ codebaseId: Id })).mutation(({ ctx, input }) => syncSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
 });

@@ -4,6 +4,8 @@ import { Id } from "../../services/schemas.js";
 import { cancelTask, createTask, getTask, getTaskRow, listTasks, retryTask } from "../../services/tasks/tasks.js";
 import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../../services/tasks/tasks.types.js";
 import { listWorkers } from "../../services/tasks/workers.js";
+import { changeRun, getRunDiff } from "../../services/worktrees/changes.js";
+import { ApplyRequest, PushRequest } from "../../services/worktrees/worktrees.types.js";
 import { publicProcedure, router, toTrpcError } from "../init.js";
 import { followTracked } from "./events.js";
 
@@ -19,6 +21,17 @@ export const tasksRouter = router({
   retry: publicProcedure
     .input(z.object({ id: Id, attempts: RetryTaskRequest.shape.attempts }))
     .mutation(({ ctx, input }) => retryTask({ ctx: ctx.services, id: input.id, input: { attempts: input.attempts } })),
+  /** What the task's latest attempt changed in its worktree. */
+  diff: publicProcedure.input(z.object({ id: Id })).query(async ({ ctx, input }) => (await getRunDiff({ ctx: ctx.services, ref: { taskId: input.id } })).diff),
+  applyChanges: publicProcedure
+    .input(z.object({ id: Id, mode: ApplyRequest.shape.mode }))
+    .mutation(({ ctx, input }) => changeRun({ ctx: ctx.services, ref: { taskId: input.id }, action: { op: "apply", mode: input.mode ?? "merge" } })),
+  discardChanges: publicProcedure
+    .input(z.object({ id: Id }))
+    .mutation(({ ctx, input }) => changeRun({ ctx: ctx.services, ref: { taskId: input.id }, action: { op: "discard" } })),
+  pushBranch: publicProcedure
+    .input(z.object({ id: Id, remote: PushRequest.shape.remote }))
+    .mutation(({ ctx, input }) => changeRun({ ctx: ctx.services, ref: { taskId: input.id }, action: { op: "push", remote: input.remote } })),
   /** One task's events across all its attempts: from its start (or after `lastEventId`), then live; each `tracked()`. */
   onEvents: publicProcedure.input(z.object({ id: Id, lastEventId: z.string().nullish() })).subscription(async function* ({ ctx, input, signal }) {
     try {

@@ -1,0 +1,235 @@
+/**
+ * The worktrees CodeTether makes for runs, under a directory it owns (never the
+ * user's tree): one per run on a branch of its own, created from a warm pool when
+ * one is ready, removed and pruned safely, and recovered after a crash so nothing
+ * a killed process left behind blocks the next run.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { git, gitText, RepositoryLocks } from "./git.js";
+import { branchExists } from "./repo.js";
+
+export interface WorktreeRef {
+  /** The repository the worktree belongs to (the user's, or a worker's copy). */
+  repo: string;
+  path: string;
+  branch: string;
+  baseCommit: string;
+}
+
+export interface WorktreeManagerOptions {
+  /** The directory CodeTether owns: `<root>/<key>/<worktree id>`. */
+  root: string;
+  /** Prepared worktrees to keep ready per repository (0: none). */
+  poolSize: number;
+  /** For things that went wrong in the background (a pool refill, say). */
+  warn?: (message: string, err: unknown) => void;
+}
+
+/** A directory name from any key: letters, digits, `.`, `_`, `-`. */
+const safeName = (key: string) => key.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 120) || "_";
+const poolPrefix = `.pool-${process.pid}-`;
+
+function isInside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export class WorktreeManager {
+  readonly root: string;
+  /** Git changes to one repository happen one at a time in this process. */
+  readonly locks = new RepositoryLocks();
+  /** Ready, detached worktrees per repository (their paths), and refills under way. */
+  private readonly pools = new Map<string, string[]>();
+  private readonly refilling = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: WorktreeManagerOptions) {
+    this.root = path.resolve(options.root);
+  }
+
+  /** Where the worktree `id` of the codebase `key` lives. */
+  pathFor(key: string, id: string): string {
+    return path.join(this.root, safeName(key), safeName(id));
+  }
+
+  /**
+   * A new worktree for a run at `baseCommit` on a new branch: a pooled one moved
+   * into place when ready (no checkout of the whole tree), else `git worktree add`.
+   * The branch must not exist yet.
+   */
+  async create(input: { repo: string; key: string; id: string; branch: string; baseCommit: string }): Promise<WorktreeRef> {
+    const target = this.pathFor(input.key, input.id);
+    await mkdir(path.dirname(target), { recursive: true });
+    const ref = { repo: input.repo, path: target, branch: input.branch, baseCommit: input.baseCommit };
+    const pooled = this.pools.get(input.repo)?.shift();
+    if (pooled) {
+      try {
+        await this.locks.run(input.repo, async () => {
+          await git(["worktree", "move", pooled, target], { cwd: input.repo });
+          // From the pooled commit to the base: only the files that differ are written.
+          await git(["checkout", "--quiet", "-b", input.branch, input.baseCommit], { cwd: target });
+        });
+        this.refill(input.repo, input.key);
+        return ref;
+      } catch (err) {
+        this.options.warn?.("a pooled worktree could not be used; creating a fresh one", err);
+        await this.removeDirectory(input.repo, (await exists(target)) ? target : pooled);
+      }
+    }
+    await this.locks.run(input.repo, () =>
+      git(["worktree", "add", "--quiet", "--no-checkout", "-b", input.branch, target, input.baseCommit], { cwd: input.repo }),
+    );
+    // The checkout itself runs outside the lock: a big tree does not hold up other runs' worktrees.
+    await git(["reset", "--hard", "--quiet"], { cwd: target, timeoutMs: 30 * 60_000 });
+    this.refill(input.repo, input.key);
+    return ref;
+  }
+
+  /**
+   * Makes sure a resumed run's worktree is there: as it was, or added again at its
+   * path (on its branch if that still exists, else on a new branch of that name from
+   * `fallbackBase`). Answers the base its diff is now measured from.
+   */
+  async reopen(ref: WorktreeRef, fallbackBase: string): Promise<{ recreated: boolean; baseCommit: string }> {
+    if (await exists(path.join(ref.path, ".git"))) {
+      await this.clearStaleLocks(ref.path);
+      return { recreated: false, baseCommit: ref.baseCommit };
+    }
+    await mkdir(path.dirname(ref.path), { recursive: true });
+    return this.locks.run(ref.repo, async () => {
+      await git(["worktree", "prune"], { cwd: ref.repo });
+      if (await branchExists(ref.repo, ref.branch)) {
+        await git(["worktree", "add", "--quiet", ref.path, ref.branch], { cwd: ref.repo, timeoutMs: 30 * 60_000 });
+        return { recreated: true, baseCommit: ref.baseCommit };
+      }
+      await git(["worktree", "add", "--quiet", "-b", ref.branch, ref.path, fallbackBase], { cwd: ref.repo, timeoutMs: 30 * 60_000 });
+      return { recreated: true, baseCommit: fallbackBase };
+    });
+  }
+
+  /**
+   * Removes a worktree (its files, untracked ones included, and git's record of it).
+   * `deleteBranch` also deletes its branch: `"merged"` only if it is merged
+   * (`git branch -d`), `"force"` whatever it holds (a discard).
+   */
+  async remove(ref: WorktreeRef, deleteBranch?: "merged" | "force"): Promise<void> {
+    await this.removeDirectory(ref.repo, ref.path);
+    if (!deleteBranch) return;
+    await this.locks.run(ref.repo, async () => {
+      if (!(await branchExists(ref.repo, ref.branch))) return;
+      await git(["branch", deleteBranch === "force" ? "-D" : "-d", "--", ref.branch], { cwd: ref.repo, okCodes: deleteBranch === "merged" ? [1] : [] });
+    });
+  }
+
+  private async removeDirectory(repo: string, dir: string): Promise<void> {
+    await this.locks.run(repo, async () => {
+      const removed = await git(["worktree", "remove", "--force", "--force", dir], { cwd: repo, okCodes: [128] });
+      // Not (or no longer) a registered worktree: delete what is left, only ever inside our own directory.
+      if (removed.exitCode !== 0 && isInside(this.root, dir)) await rm(dir, { recursive: true, force: true });
+      await git(["worktree", "prune"], { cwd: repo });
+    });
+  }
+
+  /**
+   * After a crash: forgets worktrees whose directories are gone, removes those an
+   * interrupted `worktree add` left locked and pooled ones of processes no longer
+   * running, and lock files a killed git left in our worktrees.
+   */
+  async recover(repo: string, key: string): Promise<void> {
+    await this.locks.run(repo, async () => {
+      const listed = await gitText(["worktree", "list", "--porcelain"], { cwd: repo });
+      for (const entry of listed.split("\n\n")) {
+        const dir = /^worktree (.+)$/m.exec(entry)?.[1];
+        if (!dir || !isInside(this.root, dir)) continue;
+        const pooledBy = /\/\.pool-(\d+)-[^/]+$/.exec(dir);
+        const abandonedPool =
+          pooledBy !== null && (Number(pooledBy[1]) === process.pid ? !this.pools.get(repo)?.includes(dir) : !processAlive(Number(pooledBy[1])));
+        if (/^locked/m.test(entry) || abandonedPool) {
+          await git(["worktree", "remove", "--force", "--force", dir], { cwd: repo, okCodes: [128] });
+          if (abandonedPool) await rm(dir, { recursive: true, force: true });
+        }
+      }
+      await git(["worktree", "prune"], { cwd: repo });
+    });
+    const dir = path.join(this.root, safeName(key));
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const full = path.join(dir, name);
+      if (!name.startsWith(".pool-")) await this.clearStaleLocks(full);
+    }
+  }
+
+  /** Lock files git leaves in a worktree's own git directory when it is killed mid-command. */
+  private async clearStaleLocks(worktree: string): Promise<void> {
+    const pointer = await readFile(path.join(worktree, ".git"), "utf8").catch(() => null);
+    const gitdir = pointer && /^gitdir: (.+)$/m.exec(pointer)?.[1]?.trim();
+    if (!gitdir) return;
+    await rm(path.join(path.resolve(worktree, gitdir), "index.lock"), { force: true });
+  }
+
+  /** Keeps `poolSize` detached worktrees of the repository ready, in the background. */
+  refill(repo: string, key: string): void {
+    if (this.options.poolSize <= 0 || this.refilling.has(repo)) return;
+    const work = (async () => {
+      const pool = this.pools.get(repo) ?? [];
+      this.pools.set(repo, pool);
+      while (pool.length < this.options.poolSize) {
+        const dir = path.join(this.root, safeName(key), `${poolPrefix}${randomBytes(4).toString("hex")}`);
+        await mkdir(path.dirname(dir), { recursive: true });
+        await this.locks.run(repo, () => git(["worktree", "add", "--quiet", "--detach", "--no-checkout", dir, "HEAD"], { cwd: repo }));
+        await git(["reset", "--hard", "--quiet"], { cwd: dir, timeoutMs: 30 * 60_000 });
+        pool.push(dir);
+      }
+    })()
+      .catch((err) => this.options.warn?.("preparing a pooled worktree failed", err))
+      .finally(() => this.refilling.delete(repo));
+    this.refilling.set(repo, work);
+  }
+
+  /** Resolves once pool refills under way have finished (tests and benchmarks wait for a warm pool). */
+  async poolReady(): Promise<void> {
+    while (this.refilling.size > 0) await Promise.allSettled([...this.refilling.values()]);
+  }
+
+  /** Pooled worktrees ready now, over all repositories. */
+  pooled(): number {
+    let n = 0;
+    for (const pool of this.pools.values()) n += pool.length;
+    return n;
+  }
+
+  /** Removes the pooled worktrees (shutdown): they are cheap to make again and must not outlive their process. */
+  async drainPool(): Promise<void> {
+    await Promise.allSettled([...this.refilling.values()]);
+    const all = [...this.pools.entries()];
+    this.pools.clear();
+    for (const [repo, dirs] of all) for (const dir of dirs) await this.removeDirectory(repo, dir).catch(() => {});
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Bytes a directory takes on disk (`du`), or null when it cannot be measured. */
+export function diskBytes(dir: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    execFile("du", ["-sk", dir], { timeout: 60_000 }, (err, stdout) => {
+      const kib = Number(stdout.split(/\s/)[0]);
+      resolve(err || !Number.isFinite(kib) ? null : kib * 1024);
+    });
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * Runs on this server's machine (triggers and the local task runner): where they
+ * work (a worktree of the codebase's repository, or the directory itself) and the
+ * recorder that keeps their worktrees and diffs in the database.
+ */
+import { eq } from "drizzle-orm";
+import { codebases } from "../../db/schema.js";
+import type { WorktreeDiff } from "../../git/diff.js";
+import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder } from "../../tasks/workspace.js";
+import type { AgentConfig } from "../codebases/codebases.types.js";
+import type { ServiceContext } from "../context.js";
+import { untilDatabaseAnswers } from "../outage.js";
+import { localRunner, recordEnded, recordOpened, storeDiff, toInfo, worktreeOfSession } from "./records.js";
+
+type CodebaseRow = typeof codebases.$inferSelect;
+
+/**
+ * Where a run of the codebase works. A resumed session goes back to its own
+ * worktree (made again if it was removed); a new run gets a worktree when the
+ * codebase is a git repository and isolation is not turned off.
+ */
+export async function openLocalWorkspace(
+  ctx: ServiceContext,
+  input: { codebase: CodebaseRow; directory: string; title: string; baseRef?: string; resumeSessionId?: string },
+): Promise<OpenedWorkspace> {
+  const config = input.codebase.agentConfig as AgentConfig;
+  const row = input.resumeSessionId ? await worktreeOfSession(ctx.database.db, input.resumeSessionId) : undefined;
+  const opened = await openWorkspace({
+    manager: ctx.worktrees,
+    codebaseDir: input.codebase.path,
+    workingDirectory: input.directory,
+    setting: config.isolation,
+    key: input.codebase.id,
+    title: input.title,
+    baseRef: input.baseRef,
+    resume: row && row.runner === localRunner ? toInfo(row) : undefined,
+  });
+  // What the codebase answer says about isolation follows what the last run found.
+  const vcs = opened.isolation === "worktree" || opened.git ? "git" : "none";
+  if (input.codebase.vcs !== vcs) await ctx.database.db.update(codebases).set({ vcs }).where(eq(codebases.id, input.codebase.id));
+  return opened;
+}
+
+/** Keeps a local run's worktree and diffs in the database; an outage is waited out (until shutdown). */
+export function localRecorder(ctx: ServiceContext, run: { codebaseId: string; taskId: string | null }): WorkspaceRecorder {
+  const db = ctx.database.db;
+  const retried = <T>(work: () => Promise<T>) => untilDatabaseAnswers(work, { signal: ctx.shutdown });
+  return {
+    opened: async (worktree, sessionId) => {
+      await retried(() => recordOpened(db, { info: worktree, codebaseId: run.codebaseId, sessionId, taskId: run.taskId, runner: localRunner }));
+    },
+    diffed: async (worktree, diff: WorktreeDiff) => {
+      await retried(() => storeDiff(db, worktree.id, diff));
+    },
+    ended: async (worktree, diskBytes) => {
+      await retried(() => recordEnded(db, worktree.id, diskBytes));
+    },
+  };
+}

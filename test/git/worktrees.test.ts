@@ -1,0 +1,172 @@
+/**
+ * The git layer on real repositories: worktrees that never touch the user's tree,
+ * diffs with new, deleted, renamed and binary files and a size cap that keeps the
+ * patch applicable, a warm pool, and recovery from what a killed process leaves.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { commitAll, readablePatch, worktreeDiff } from "../../src/git/diff.js";
+import { redactUrls } from "../../src/git/git.js";
+import { branchExists, repositoryOf } from "../../src/git/repo.js";
+import { WorktreeManager } from "../../src/git/worktrees.js";
+import { createRepo, runGit, scratch } from "../support/git-repo.js";
+
+describe("run worktrees", () => {
+  let tmp: Awaited<ReturnType<typeof scratch>>;
+  let n = 0;
+  before(async () => {
+    tmp = await scratch("ct-git-");
+  });
+  after(() => tmp.cleanup());
+
+  const fresh = async (files?: Record<string, string | Buffer>) => {
+    const repo = await createRepo(tmp.dir, `repo${++n}`, files);
+    const manager = new WorktreeManager({ root: path.join(tmp.dir, `worktrees${n}`), poolSize: 0 });
+    const info = (await repositoryOf(repo.dir))!;
+    return { repo, manager, head: info.head! };
+  };
+
+  test("a worktree is made on its own branch from the base; the user's tree and uncommitted edit stay as they were", async () => {
+    const { repo, manager, head } = await fresh({ "a.txt": "one\n" });
+    await repo.write("a.txt", "the user's edit\n");
+    const status = await repo.git("status", "--porcelain");
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_1", branch: "codetether/1-test", baseCommit: head });
+    assert.ok(wt.path.startsWith(manager.root), wt.path);
+    assert.equal(await runGit(wt.path, "rev-parse", "HEAD"), `${head}\n`);
+    await writeFile(path.join(wt.path, "new.txt"), "from the run\n");
+    assert.equal(existsSync(path.join(repo.dir, "new.txt")), false);
+    assert.equal(await repo.read("a.txt"), "the user's edit\n");
+    assert.equal(await repo.git("status", "--porcelain"), status);
+    assert.ok(await branchExists(repo.dir, "codetether/1-test"));
+  });
+
+  test("the diff counts committed and uncommitted changes, new, deleted and renamed files, and names binary files without inlining them", async () => {
+    const long = Array.from({ length: 30 }, (_, i) => `line ${i}\n`).join("");
+    const { repo, manager, head } = await fresh({ "keep.txt": "keep\n", "gone.txt": "bye\n", "old-name.txt": long, "img.bin": Buffer.from([0, 1, 2, 3]) });
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_2", branch: "codetether/2-diff", baseCommit: head });
+    await writeFile(path.join(wt.path, "keep.txt"), "keep\nmore\n");
+    await commitAll(wt.path, "turn 1");
+    await writeFile(path.join(wt.path, "added.txt"), "new\n");
+    await runGit(wt.path, "rm", "-q", "gone.txt");
+    await runGit(wt.path, "mv", "old-name.txt", "new-name.txt");
+    await writeFile(path.join(wt.path, "img.bin"), Buffer.from([0, 9, 9, 9, 0, 255]));
+    const diff = await worktreeDiff(wt.path, head, 1 << 20);
+    const byPath = Object.fromEntries(diff.files.map((f) => [f.path, f]));
+    assert.deepEqual(Object.keys(byPath).sort(), ["added.txt", "gone.txt", "img.bin", "keep.txt", "new-name.txt"]);
+    assert.equal(byPath["keep.txt"]!.status, "modified");
+    assert.equal(byPath["keep.txt"]!.additions, 1);
+    assert.equal(byPath["added.txt"]!.status, "added");
+    assert.equal(byPath["gone.txt"]!.status, "deleted");
+    assert.equal(byPath["new-name.txt"]!.status, "renamed");
+    assert.equal(byPath["new-name.txt"]!.old_path, "old-name.txt");
+    assert.equal(byPath["img.bin"]!.binary, true);
+    assert.equal(diff.truncated, false);
+    const text = readablePatch(diff, "codetether/2-diff");
+    assert.match(text, /Binary files differ/);
+    assert.doesNotMatch(text, /GIT binary patch/);
+    // The stored patch is binary-safe: it applies to the base and gives the worktree's files.
+    const check = path.join(tmp.dir, `check${n}`);
+    await runGit(tmp.dir, "clone", "-q", repo.dir, check);
+    await runGit(check, "checkout", "-q", head);
+    await applyPatch(check, diff.patch);
+    assert.equal(await readFile(path.join(check, "added.txt"), "utf8"), "new\n");
+    assert.equal(await readFile(path.join(check, "keep.txt"), "utf8"), "keep\nmore\n");
+    assert.equal(existsSync(path.join(check, "gone.txt")), false);
+    assert.equal(await readFile(path.join(check, "new-name.txt"), "utf8"), long);
+    assert.deepEqual([...(await readFile(path.join(check, "img.bin")))], [0, 9, 9, 9, 0, 255]);
+  });
+
+  test("a patch over the cap keeps whole files only, says how many it left out, and still applies", async () => {
+    const { repo, manager, head } = await fresh();
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_3", branch: "codetether/3-big", baseCommit: head });
+    for (let i = 0; i < 50; i++) await writeFile(path.join(wt.path, `f${String(i).padStart(2, "0")}.txt`), `${"x".repeat(200)}\n`.repeat(10));
+    const full = await worktreeDiff(wt.path, head, 10 << 20);
+    const cut = await worktreeDiff(wt.path, head, Math.floor(full.patch.length / 3));
+    assert.equal(cut.files.length, 50, "the summary names every file");
+    assert.ok(cut.truncated);
+    assert.ok(cut.omitted_files > 0 && cut.omitted_files < 50);
+    assert.ok(cut.patch.length <= full.patch.length / 3);
+    assert.match(readablePatch(cut, "codetether/3-big"), /diff truncated: \d+ more file\(s\) not shown/);
+    await runGit(repo.dir, "stash", "-u", "-q").catch(() => {});
+    await applyPatch(repo.dir, cut.patch, true);
+  });
+
+  test("removing a worktree removes its files; a discard deletes its branch, a merged one only if merged", async () => {
+    const { repo, manager, head } = await fresh();
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_4", branch: "codetether/4-x", baseCommit: head });
+    await writeFile(path.join(wt.path, "untracked.txt"), "x\n");
+    await commitAll(wt.path, "turn");
+    await manager.remove(wt, "merged");
+    assert.equal(existsSync(wt.path), false);
+    assert.ok(await branchExists(repo.dir, "codetether/4-x"), "an unmerged branch survives a 'merged' delete");
+    await manager.remove(wt, "force");
+    assert.equal(await branchExists(repo.dir, "codetether/4-x"), false);
+    assert.equal((await repo.git("worktree", "list")).split("\n").filter(Boolean).length, 1);
+  });
+
+  test("a removed worktree of a resumed run comes back on its branch, with its commits", async () => {
+    const { repo, manager, head } = await fresh();
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_5", branch: "codetether/5-resume", baseCommit: head });
+    await writeFile(path.join(wt.path, "kept.txt"), "kept\n");
+    await commitAll(wt.path, "turn");
+    await manager.remove(wt);
+    const back = await manager.reopen(wt, head);
+    assert.equal(back.recreated, true);
+    assert.equal(back.baseCommit, head);
+    assert.equal(existsSync(path.join(wt.path, "kept.txt")), true);
+  });
+
+  test("a warm pool hands out a worktree at the base without a checkout, and refills", async () => {
+    const { repo, head } = await fresh({ "a.txt": "a\n" });
+    const manager = new WorktreeManager({ root: path.join(tmp.dir, "pooled"), poolSize: 1 });
+    manager.refill(repo.dir, "cb");
+    await manager.poolReady();
+    assert.equal(manager.pooled(), 1);
+    await repo.write("b.txt", "b\n");
+    const moved = await repo.commit("the user commits after the pool was made");
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_6", branch: "codetether/6-pool", baseCommit: moved });
+    assert.equal(await runGit(wt.path, "rev-parse", "HEAD"), `${moved}\n`);
+    assert.equal(existsSync(path.join(wt.path, "b.txt")), true);
+    assert.equal(await runGit(wt.path, "status", "--porcelain"), "");
+    await manager.poolReady();
+    assert.equal(manager.pooled(), 1, "refilled");
+    await manager.drainPool();
+    assert.equal(manager.pooled(), 0);
+    assert.ok(head);
+  });
+
+  test("after a kill: a stale index.lock and an interrupted, locked worktree do not block the next run", async () => {
+    const { repo, manager, head } = await fresh();
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_7", branch: "codetether/7-crash", baseCommit: head });
+    const gitdir = (await runGit(wt.path, "rev-parse", "--absolute-git-dir")).trim();
+    await writeFile(path.join(gitdir, "index.lock"), "");
+    // What `git worktree add` leaves when killed half way: an admin entry marked locked.
+    const half = path.join(manager.root, "cb", "wt_half");
+    await repo.git("worktree", "add", "-q", "--lock", "--detach", half, head);
+    await manager.recover(repo.dir, "cb");
+    assert.equal(existsSync(path.join(gitdir, "index.lock")), false);
+    assert.equal(existsSync(half), false);
+    await writeFile(path.join(wt.path, "after.txt"), "x\n");
+    await commitAll(wt.path, "turn after the crash");
+    const next = await manager.create({ repo: repo.dir, key: "cb", id: "wt_8", branch: "codetether/8-next", baseCommit: head });
+    assert.ok(existsSync(next.path));
+  });
+
+  test("credentials in remote URLs are masked", () => {
+    assert.equal(redactUrls("fatal: could not read from https://bob:ghp_secret@github.com/x.git"), "fatal: could not read from https://***@github.com/x.git");
+  });
+});
+
+async function applyPatch(dir: string, patch: Buffer, checkOnly = false): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn("git", ["apply", ...(checkOnly ? ["--check"] : []), "-"], { cwd: dir, stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (c) => (err += c));
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`git apply failed: ${err}`))));
+    child.stdin.end(patch);
+  });
+}

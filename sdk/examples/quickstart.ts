@@ -36,6 +36,12 @@ for await (const event of run) {
 }
 console.log(`agent said: ${said}`);
 
+// The run worked in a git worktree of its own: review its diff, then bring it into the repository.
+const diff = await ct.diff(codebase.id, run.response.session_id!);
+console.log(`diff: ${diff.files.map((f) => `${f.status} ${f.path} +${f.additions} -${f.deletions}`).join(", ")} on ${diff.branch}`);
+const applied = await ct.applyChanges(codebase.id, run.response.session_id!, { mode: "merge" });
+console.log(`applied: ${applied.files?.join(", ")} into ${applied.target_branch} at ${applied.commit?.slice(0, 8)}`);
+
 // Resume after an event you saw: the stream replays only what came later.
 const cursor = seen[1]!.id;
 let later = 0;

@@ -9,7 +9,19 @@ import { EventSource as FetchEventSource, type FetchLike } from "eventsource";
 import superjson from "superjson";
 import { subscriptionIterator } from "./iterate.js";
 import { type AgentRun, agentRun, eventsOfRun, type RunResult, type WaitOptions } from "./runs.js";
-import type { AgentEvent, AppRouter, Codebase, CreateCodebaseInput, CreateTaskInput, ModelList, Task, TriggerRequest } from "./types.js";
+import type {
+  AgentEvent,
+  AppRouter,
+  ApplyMode,
+  ChangeResult,
+  Codebase,
+  CreateCodebaseInput,
+  CreateTaskInput,
+  ModelList,
+  RunDiff,
+  Task,
+  TriggerRequest,
+} from "./types.js";
 
 /** How to reach and authenticate with a CodeTether server. */
 export interface CodeTetherClientOptions {
@@ -63,6 +75,15 @@ export interface CodeTetherClient {
   trigger(codebaseId: string, request: TriggerRequest): Promise<AgentRun>;
   /** Starts an agent and waits for it to finish; `onEvent` sees each event as it arrives. */
   triggerAndWait(codebaseId: string, request: TriggerRequest, options?: WaitOptions): Promise<RunResult>;
+  /** What a session's run changed in its worktree, against the commit it started from. */
+  diff(codebaseId: string, sessionId: string): Promise<RunDiff>;
+  /**
+   * Brings a session's changes into the codebase: a merge commit (the default), a fast-forward, or
+   * uncommitted edits. A conflict throws (`CONFLICT`, the files in `err.data.details.conflicts`) and changes nothing.
+   */
+  applyChanges(codebaseId: string, sessionId: string, options?: { mode?: ApplyMode }): Promise<ChangeResult>;
+  /** Throws a session's changes away: its worktree and branch go; its diff stays readable. */
+  discardChanges(codebaseId: string, sessionId: string): Promise<ChangeResult>;
 }
 
 /**
@@ -168,5 +189,8 @@ export function createCodeTetherClient(options: CodeTetherClientOptions): CodeTe
     events,
     trigger,
     triggerAndWait: async (codebaseId, request, waitOptions) => (await trigger(codebaseId, request)).wait(waitOptions),
+    diff: (codebaseId, sessionId) => trpc.sessions.diff.query({ codebaseId, sessionId }),
+    applyChanges: (codebaseId, sessionId, applyOptions = {}) => trpc.sessions.applyChanges.mutate({ codebaseId, sessionId, ...applyOptions }),
+    discardChanges: (codebaseId, sessionId) => trpc.sessions.discardChanges.mutate({ codebaseId, sessionId }),
   };
 }

@@ -16,6 +16,8 @@ export type { AgentRun, RunResult, WaitOptions } from "./runs.js";
 export type {
   AgentEvent,
   AppRouter,
+  ApplyMode,
+  ChangeResult,
   Codebase,
   CreateCodebaseInput,
   CreateTaskInput,
@@ -25,6 +27,7 @@ export type {
   ModelList,
   RouterInputs,
   RouterOutputs,
+  RunDiff,
   Task,
   TriggerRequest,
   TriggerResponse,

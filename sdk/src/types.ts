@@ -30,3 +30,9 @@ export type CreateTaskInput = RouterInputs["tasks"]["create"]["task"];
 export type ModelList = RouterOutputs["models"]["list"];
 /** One event of a given type, e.g. `EventOf<"complete">`. */
 export type EventOf<T extends EventType> = Extract<AgentEvent, { type: T }>;
+/** What a run changed in its worktree: per-file summary and the unified diff. */
+export type RunDiff = RouterOutputs["sessions"]["diff"];
+/** How `applyChanges` brings a run's branch in: `merge` (default), `fast-forward` or `uncommitted`. */
+export type ApplyMode = NonNullable<RouterInputs["sessions"]["applyChanges"]["mode"]>;
+/** The outcome of applying, discarding or pushing a run's changes. */
+export type ChangeResult = RouterOutputs["sessions"]["applyChanges"];

@@ -63,6 +63,10 @@ const documentConfig = {
     { name: "Codebases", description: "Directories the agent works on" },
     { name: "Sessions", description: "Running an agent now and the sessions it leaves" },
     { name: "Events", description: "The live, resumable stream of agent events" },
+    {
+      name: "Changes",
+      description: "What a run changed in its git worktree (its diff), and what the user decides: apply it, discard it, push its branch",
+    },
     { name: "Tasks", description: "The durable task queue: tasks run in priority order, on this server or a worker" },
     { name: "Usage", description: "Tokens and cost of every run, added up as they are stored" },
     { name: "Workers", description: "The workers that run tasks for their codebases" },

@@ -164,6 +164,7 @@ export class OpencodeConnection {
   }
 
   private async startManaged(): Promise<OpencodeClient> {
+    this.state = "starting";
     const { binary, skipped } = await chooseOpencodeBinary(this.options.settings.binary);
     if (skipped) {
       this.options.onNotice?.(

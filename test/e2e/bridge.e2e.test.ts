@@ -90,7 +90,10 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     assert.ok(data.some((d) => d.type === "usage" && d.input_tokens === 10 && d.output_tokens === 5));
     assert.equal(data.at(-1).status, "completed");
 
-    assert.equal(await readFile(path.join(dir, "hello.txt"), "utf8"), "hello from the agent\n");
+    // The run worked in a worktree of its own: the file is there, on the run's branch, not in the codebase's tree.
+    assert.equal(trigger.body.isolation, "worktree");
+    assert.equal(await readFile(path.join(trigger.body.worktree.path, "hello.txt"), "utf8"), "hello from the agent\n");
+    await assert.rejects(readFile(path.join(dir, "hello.txt")));
     // The prompt reached the model byte for byte.
     const prompted = s.llm.requests.find((r) => !r.title && JSON.stringify(r.messages).includes("Create hello.txt with a greeting"));
     assert.ok(prompted);
@@ -218,7 +221,7 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
       ["asked", "approved"],
     );
     assert.equal(JSON.parse(done.at(-1)!.data).status, "completed");
-    assert.equal(await readFile(path.join(askDir, "allowed.txt"), "utf8"), "ok\n");
+    assert.equal(await readFile(path.join(t1.body.worktree.path, "allowed.txt"), "utf8"), "ok\n");
     const unknown = await s.api("POST", `/v1/opencode/codebases/${cb.body.id}/sessions/${t1.body.session_id}/permissions/per_nope`, { reply: "once" });
     assert.equal(unknown.status, 404);
 
@@ -226,6 +229,7 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     s.llm.setScript([{ tool: "write", args: { filePath: "denied.txt", content: "no\n" } }, { text: "could not write" }]);
     const t2 = await s.api("POST", `/v1/opencode/codebases/${cb.body.id}/trigger`, { prompt: "write denied.txt" });
     assert.equal(t2.body.session_id, t1.body.session_id, "resumed");
+    assert.equal(t2.body.worktree.path, t1.body.worktree.path, "in its own worktree");
     const sse2 = await connectSse(url, { "last-event-id": String(t2.body.last_event_id) });
     const events = await until(sse2, "complete", t2.body.session_id);
     sse2.close();
@@ -235,14 +239,17 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
       ["asked", "timed_out"],
     );
     assert.equal(mine.find((d) => d.type === "tool_use" && d.status === "error")?.tool, "write");
-    await assert.rejects(readFile(path.join(askDir, "denied.txt")));
+    await assert.rejects(readFile(path.join(t1.body.worktree.path, "denied.txt")));
   });
 
   test("with auto_approve the bridge answers permission requests itself", { timeout }, async () => {
     const autoDir = await s.sandbox.createCodebase("auto", { "opencode.json": JSON.stringify({ permission: { edit: "ask" } }) });
-    const cb = await s.api("POST", "/v1/opencode/codebases", { name: "auto", path: autoDir, agent_config: { auto_approve: true } });
+    // Without isolation, as before worktrees: the agent writes in the codebase's own directory.
+    const cb = await s.api("POST", "/v1/opencode/codebases", { name: "auto", path: autoDir, agent_config: { auto_approve: true, isolation: "none" } });
     s.llm.setScript([{ tool: "write", args: { filePath: "auto.txt", content: "auto\n" } }, { text: "done" }]);
     const t = await s.api("POST", `/v1/opencode/codebases/${cb.body.id}/trigger`, { prompt: "write auto.txt" });
+    assert.equal(t.body.isolation, "none");
+    assert.equal(t.body.isolation_reason, "agent_config.isolation is none");
     const sse = await connectSse(`${s.server.url}/v1/opencode/codebases/${cb.body.id}/events?last_event_id=0`);
     const events = await until(sse, "complete", t.body.session_id);
     sse.close();

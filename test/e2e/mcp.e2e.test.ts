@@ -58,9 +58,12 @@ describe("the MCP endpoint (/mcp)", { timeout: 300_000 }, () => {
     const names = tools.map((t) => t.name).sort();
     assert.deepEqual(names, [
       "abort_session",
+      "apply_changes",
       "cancel_task",
       "create_task",
+      "discard_changes",
       "get_codebase",
+      "get_diff",
       "get_session",
       "get_status",
       "get_task",
@@ -70,6 +73,7 @@ describe("the MCP endpoint (/mcp)", { timeout: 300_000 }, () => {
       "list_sessions",
       "list_tasks",
       "list_workers",
+      "push_branch",
       "register_codebase",
       "retry_task",
       "trigger_agent",
@@ -112,7 +116,20 @@ describe("the MCP endpoint (/mcp)", { timeout: 300_000 }, () => {
     assert.equal(run.final_text, "Wrote from-mcp.txt for you.");
     assert.deepEqual(run.files_changed, [{ action: "created", path: "from-mcp.txt" }]);
     assert.match(String(run.session_id), /^ses_/);
+    assert.equal(await readFile(path.join(String((run.worktree as { path: string }).path), "from-mcp.txt"), "utf8"), "written via MCP\n");
+    // Its changes, read and applied through the tools too.
+    const diff = await callTool("get_diff", { codebase_id: codebaseId, session_id: run.session_id });
+    assert.deepEqual(
+      (diff.value!.files as { path: string }[]).map((f) => f.path),
+      ["from-mcp.txt"],
+    );
+    const applied = await callTool("apply_changes", { codebase_id: codebaseId, session_id: run.session_id, mode: "fast-forward" });
+    assert.equal(applied.value!.state, "applied", applied.error);
     assert.equal(await readFile(path.join(dir, "from-mcp.txt"), "utf8"), "written via MCP\n");
+    const twice = await callTool("discard_changes", { codebase_id: codebaseId, session_id: run.session_id });
+    assert.match(twice.error!, /already applied/);
+    const unnamed = await callTool("get_diff", {});
+    assert.match(unnamed.error!, /task_id, or codebase_id and session_id/);
     assert.ok(
       progress.some((m) => m.startsWith("status: running")),
       `progress says the run started: ${progress.join(" | ")}`,

@@ -91,8 +91,10 @@ describe("triggered runs across server shutdowns and crashes", { timeout: 600_00
     assert.match(session.body.error, /shut down/);
     const events = await readUntil((type, data) => type === "complete" && data.session_id === sessionId);
     const mine = events.filter((e) => e.data.session_id === sessionId).map((e) => [e.type, e.data.name ?? e.data.status]);
-    assert.deepEqual(mine.slice(-2), [
+    // The run's worktree is committed and its diff recorded on the way out, before its end.
+    assert.deepEqual(mine.slice(-3), [
       ["error", "ServerShutdown"],
+      ["diff", undefined],
       ["complete", "aborted"],
     ]);
   });

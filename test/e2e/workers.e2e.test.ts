@@ -3,6 +3,7 @@
  * worker with its own real `opencode serve`, on the real Postgres.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -40,7 +41,11 @@ describeNeeds(hasPostgres ? false : "needs DATABASE_URL", "workers and the serve
     assert.match(done.worker_id, /^worker-[ab]$/);
     assert.match(done.session_id, /^ses_/);
     assert.equal(done.result, "Done on the worker.");
-    assert.equal(await readFile(path.join(c.dir, "from-worker.txt"), "utf8"), "worker wrote this\n");
+    // The worker ran it in a worktree of its copy: the copy itself is untouched until the change is applied.
+    assert.equal(existsSync(path.join(c.dir, "from-worker.txt")), false);
+    assert.equal(done.worktree.state, "active");
+    assert.match(done.worktree.runner, /^worker-[ab]$/);
+    assert.equal(await readFile(path.join(done.worktree.path, "from-worker.txt"), "utf8"), "worker wrote this\n");
 
     const stream = await untilComplete(done.id);
     const types = stream.filter((e) => e.data.task_id === done.id || e.data.session_id === done.session_id).map((e) => e.type);
@@ -62,6 +67,28 @@ describeNeeds(hasPostgres ? false : "needs DATABASE_URL", "workers and the serve
     assert.equal(task.usage.steps, usage.length);
     assert.ok(task.usage.steps >= 2 && task.usage.cost > 0, JSON.stringify(task.usage));
     assert.deepEqual(session.body.usage, task.usage);
+    // The worker's diff reached the server, with a diff event on the stream.
+    const diff = await c.api("GET", `/v1/opencode/tasks/${done.id}/diff`);
+    assert.equal(diff.status, 200, JSON.stringify(diff.body));
+    assert.deepEqual(
+      diff.body.files.map((f: { path: string; status: string }) => [f.path, f.status]),
+      [["from-worker.txt", "added"]],
+    );
+    assert.match(diff.body.diff, /\+worker wrote this/);
+    assert.ok(stream.some((e) => e.type === "diff" && e.data.task_id === done.id && e.data.final));
+    // Applying it is the worker's to do, in its copy: queued for it, then reported back.
+    const applied = await c.api("POST", `/v1/opencode/tasks/${done.id}/apply`, { mode: "merge" });
+    assert.equal(applied.status, 202, JSON.stringify(applied.body));
+    assert.equal(applied.body.state, "queued");
+    const action = await c.finished(applied.body.task_id);
+    assert.equal(action.status, "completed", JSON.stringify(action));
+    assert.equal(action.kind, "apply");
+    assert.equal(action.worker_id, done.worker_id);
+    assert.equal(await readFile(path.join(c.dir, "from-worker.txt"), "utf8"), "worker wrote this\n");
+    const after = await c.api("GET", `/v1/opencode/tasks/${done.id}/diff`);
+    assert.equal(after.body.state, "applied");
+    assert.equal(after.body.applied_mode, "merge");
+    assert.equal(existsSync(done.worktree.path), false);
   });
 
   test("the server's and workers' logs say what happened, as JSON lines, and hold no secret", async () => {

@@ -30,6 +30,8 @@ describe("runs in worktrees, their diffs, apply and discard", { timeout: 900_000
   /** session id → its trigger's answer */
   // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON
   const runs = new Map<string, any>();
+  /** marker → the session of the run it started */
+  const sessionOf = new Map<string, string>();
 
   const start = async () => {
     server = await startCli(["serve", "--port", "0"], {
@@ -72,6 +74,7 @@ describe("runs in worktrees, their diffs, apply and discard", { timeout: 900_000
     assert.equal(trigger.status, 202, JSON.stringify(trigger.body));
     const events = await eventsUntilComplete(trigger.body.last_event_id, trigger.body.session_id);
     runs.set(trigger.body.session_id, trigger.body);
+    sessionOf.set(marker, trigger.body.session_id);
     return { trigger: trigger.body, events };
   };
   const eventsUntilComplete = async (after: number, sessionId: string) => {
@@ -146,7 +149,7 @@ describe("runs in worktrees, their diffs, apply and discard", { timeout: 900_000
   });
 
   test("the diff is stored and served: a per-file summary, the unified diff, and a patch git apply takes", { timeout: 180_000 }, async () => {
-    const sessionA = [...runs.keys()][0]!;
+    const sessionA = sessionOf.get("[run-a]")!;
     const diff = await api("GET", `${base()}/sessions/${sessionA}/diff`);
     assert.equal(diff.status, 200, diff.text);
     assert.equal(diff.body.state, "active");
@@ -170,7 +173,7 @@ describe("runs in worktrees, their diffs, apply and discard", { timeout: 900_000
   });
 
   test("apply: A fast-forwards; B no longer can (409), and merges; the user's uncommitted edit survives both", { timeout: 180_000 }, async () => {
-    const [sessionA, sessionB] = [...runs.keys()] as [string, string];
+    const [sessionA, sessionB] = [sessionOf.get("[run-a]")!, sessionOf.get("[run-b]")!];
     const a = await api("POST", `${base()}/sessions/${sessionA}/apply`, { mode: "fast-forward" });
     assert.equal(a.status, 200, a.text);
     assert.equal(a.body.state, "applied");

@@ -190,6 +190,9 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     const resumed = /^resumed after event (\d+): (\d+) later events$/m.exec(stdout);
     assert.ok(total > 2 && resumed, stdout);
     assert.equal(Number(resumed[2]), total - 2, "resuming after the 2nd event yields exactly the rest");
+    assert.match(stdout, /^diff: added hello\.txt \+1 -0 on codetether\/\S+$/m);
+    assert.match(stdout, /^applied: hello\.txt into \S+ at [0-9a-f]{8}$/m);
+    // Only applying put it in the repository.
     assert.equal(await readFile(path.join(repo, "hello.txt"), "utf8"), "Hello from the agent!\n");
   });
 

@@ -16,7 +16,10 @@ const taskBase = "/v1/opencode/tasks/{task_id}";
 const diffResponses = {
   200: {
     description: "The diff: JSON by default, or with `?format=patch` the binary-safe patch itself (for `git apply`)",
-    content: { "application/json": { schema: RunDiff }, "text/x-diff": { schema: z.string() } },
+    content: {
+      "application/json": { schema: RunDiff },
+      "text/x-diff": { schema: z.string().openapi("Patch", { description: "A `git diff --binary` patch: `git apply` takes it" }) },
+    },
     headers: { "X-Diff-Truncated": { description: "`true` when the patch leaves files out (the size cap)", schema: { type: "string" as const } } },
   },
 };

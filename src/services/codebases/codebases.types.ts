@@ -11,9 +11,6 @@ export const CodebaseName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
   .openapi({ example: "my-project" });
 
-/** Runs in flight on one codebase at once unless its agent_config says otherwise. */
-export const defaultMaxConcurrentRuns = 4;
-
 export const AgentConfig = z
   .object({
     default_model: ModelId.optional(),
@@ -43,13 +40,10 @@ export const AgentConfig = z
           "`worktree` (the default for git repositories): each run works in a git worktree of its own, on its own branch, and its diff is the result; " +
           "`none` (the default otherwise): runs work in the codebase's directory itself",
       }),
-    max_concurrent_runs: z
-      .number()
-      .int()
-      .min(1)
-      .max(64)
-      .optional()
-      .openapi({ description: `Runs (triggers and tasks) in flight on the codebase at once; default ${defaultMaxConcurrentRuns}` }),
+    max_concurrent_runs: z.number().int().min(1).max(64).optional().openapi({
+      description:
+        "Runs (triggers and tasks) in flight on the codebase at once, each in its own worktree: a trigger past it is a 409, a task waits. Unset: no limit beyond the runners' own slots",
+    }),
   })
   .strict()
   .openapi("AgentConfig");

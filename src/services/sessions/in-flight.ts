@@ -1,11 +1,13 @@
 /**
  * Runs in flight on a codebase: its running sessions (triggers, and task attempts
  * whose session exists) and the running agent tasks whose session does not yet.
- * `agent_config.max_concurrent_runs` bounds them; triggers and claims both check it.
+ * `agent_config.max_concurrent_runs`, when set, bounds them; triggers and claims both
+ * check it. Unset, the runners' own slots (CODETETHER_LOCAL_CONCURRENCY, a worker's
+ * --concurrency) are the only bound.
  */
 import { inArray, type SQL, sql } from "drizzle-orm";
 import { codebases } from "../../db/schema.js";
-import { type AgentConfig, defaultMaxConcurrentRuns } from "../codebases/codebases.types.js";
+import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
 import { conflict } from "../errors.js";
 
@@ -22,8 +24,8 @@ export function inFlightSql(codebaseId: SQL | string): SQL<number> {
 /** The claim's candidate task's codebase, qualified (see `inFlightSql`). */
 export const candidateCodebase = sql.raw(`"tasks"."codebase_id"`);
 
-/** The codebase's limit, as SQL over `codebases.agent_config`. */
-export const runLimitSql = sql<number>`coalesce((${codebases.agentConfig}->>'max_concurrent_runs')::int, ${defaultMaxConcurrentRuns})`;
+/** The codebase's limit, as SQL over `codebases.agent_config` (null: none). */
+export const runLimitSql = sql<number | null>`(${codebases.agentConfig}->>'max_concurrent_runs')::int`;
 
 /** Runs in flight per codebase (one query). */
 export async function runsInFlight(ctx: ServiceContext, codebaseIds: string[]): Promise<Map<string, number>> {
@@ -40,7 +42,8 @@ export async function runsInFlight(ctx: ServiceContext, codebaseIds: string[]): 
  * starting runs at the same instant may both pass it: the limit is a guard, not a lock.
  */
 export async function requireRunSlot(ctx: ServiceContext, codebase: { id: string; name: string; agentConfig: unknown }): Promise<void> {
-  const limit = (codebase.agentConfig as AgentConfig).max_concurrent_runs ?? defaultMaxConcurrentRuns;
+  const limit = (codebase.agentConfig as AgentConfig).max_concurrent_runs;
+  if (limit === undefined) return;
   const running = (await runsInFlight(ctx, [codebase.id])).get(codebase.id) ?? 0;
   if (running >= limit) {
     throw conflict(

@@ -50,8 +50,8 @@ function routing(claimant: Claimant): SQL {
   return and(where, or(isNull(tasks.runnerPin), eq(tasks.runnerPin, claimant.name)), models)!;
 }
 
-/** An agent task waits while its codebase has as many runs in flight as it allows (agent_config.max_concurrent_runs). */
-const withinRunLimit = sql`(${tasks.kind} <> 'agent' or ${inFlightSql(candidateCodebase)} < ${runLimitSql})`;
+/** An agent task waits while its codebase has as many runs in flight as it allows (agent_config.max_concurrent_runs, when set). */
+const withinRunLimit = sql`(${tasks.kind} <> 'agent' or ${runLimitSql} is null or ${inFlightSql(candidateCodebase)} < ${runLimitSql})`;
 
 /**
  * Takes the most urgent runnable task this claimant may run, in one statement

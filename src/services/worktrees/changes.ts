@@ -113,6 +113,7 @@ export function mergeMessage(row: { branch: string; sessionId: string | null }, 
 /** The worktree lives on a worker: a task pinned to it does the work there (see the worker's `runAction`). */
 async function queueOnWorker(ctx: ServiceContext, row: WorktreeRow, action: WorktreeAction): Promise<ChangeResult> {
   const what = action.op === "apply" ? `Apply ${row.branch} (${action.mode})` : action.op === "discard" ? `Discard ${row.branch}` : `Push ${row.branch}`;
+  const message = mergeMessage(row, (await getCodebaseRow({ ctx, id: row.codebaseId })).name);
   const { task, events } = await ctx.database.db.transaction(async (tx) => {
     const [task] = await tx
       .insert(tasks)
@@ -132,7 +133,7 @@ async function queueOnWorker(ctx: ServiceContext, row: WorktreeRow, action: Work
           base_commit: row.baseCommit,
           base_ref: row.baseRef,
           directory: row.directory,
-          message: mergeMessage(row, (await getCodebaseRow({ ctx, id: row.codebaseId })).name),
+          message,
         },
         runnerPin: row.runner,
         // Git work is done once or reported failed: a second try would meet a half-changed repository.

@@ -146,7 +146,11 @@ export function readablePatch(diff: Pick<WorktreeDiff, "patch" | "truncated" | "
   const text = fileSections(diff.patch)
     .map((section) => {
       const at = section.indexOf(marker);
-      return at === -1 ? section.toString("utf8") : `${section.subarray(0, at + 1).toString("utf8")}Binary files differ\n`;
+      if (at === -1) return section.toString("utf8");
+      // As git itself says it without --binary, so diff viewers know the form.
+      const names = /^diff --git a\/(.*) b\/(.*)$/m.exec(section.subarray(0, section.indexOf(0x0a)).toString("utf8"));
+      const [from, to] = names ? [`a/${names[1]}`, `b/${names[2]}`] : ["a", "b"];
+      return `${section.subarray(0, at + 1).toString("utf8")}Binary files ${from} and ${to} differ\n`;
     })
     .join("");
   if (!diff.truncated) return text;

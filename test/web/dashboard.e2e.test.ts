@@ -85,8 +85,14 @@ describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () =>
   });
 
   test("run: streamed text, the tool row and the file change, then continue the session", { timeout }, async () => {
+    const greet = 'export function greet(name: string): string {\n  // Say hello, politely.\n  return `Hello, ${name}!`;\n}\n';
     s.llm.setScript([
-      { tool: "write", args: { filePath: "hello.txt", content: "hello from the dashboard\n" } },
+      {
+        tools: [
+          { tool: "write", args: { filePath: "hello.txt", content: "hello from the dashboard\n" } },
+          { tool: "write", args: { filePath: "greet.ts", content: greet } },
+        ],
+      },
       { text: "I wrote **hello.txt** for you.", chunks: 5, chunkDelayMs: 50 },
     ]);
     const { page, errors } = await open(browser, `${s.server.url}/run`);
@@ -95,10 +101,31 @@ describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () =>
     await page.waitForURL(/\/run\/[^/]+\/ses_/);
     await page.getByText("Run completed").waitFor({ timeout: 60_000 });
     const log = page.getByRole("list", { name: "Run output" });
-    await log.getByRole("listitem", { name: "Tool write: completed" }).waitFor();
+    await log.getByRole("listitem", { name: "Tool write: completed" }).first().waitFor();
     await log.getByText("hello.txt", { exact: true }).first().waitFor();
     assert.equal(await log.locator("strong", { hasText: "hello.txt" }).count(), 1, "markdown rendered");
     await shot(page, "run-completed");
+
+    // The run worked in a worktree of its own: its Changes tab shows the diff, and applying brings it into the codebase.
+    const changes = page.getByRole("tab", { name: /Changes/ });
+    await changes.getByText("+5").waitFor();
+    await changes.click();
+    await page.getByRole("list", { name: "Changed files" }).getByText("hello.txt").waitFor();
+    await page.getByRole("region", { name: "Diff of hello.txt" }).getByText("hello from the dashboard").waitFor();
+    // Code is coloured by its language.
+    await page.getByRole("region", { name: "Diff of greet.ts" }).locator(".token.keyword").first().waitFor();
+    await page.getByText(/Merges codetether\/\S+ into \S+ with a merge commit\./).waitFor();
+    await shot(page, "run-changes");
+    await page.getByLabel("Side by side").check();
+    await page.getByRole("region", { name: "Diff of hello.txt" }).locator("table.diff-split").waitFor();
+    await shot(page, "run-changes-split");
+    const codebaseDir = path.join(s.sandbox.root, "code", "webapp");
+    assert.equal(existsSync(path.join(codebaseDir, "hello.txt")), false, "not in the codebase until applied");
+    await page.getByRole("button", { name: /^Apply to / }).click();
+    await page.getByText(/Applied \(merge\)/).waitFor();
+    assert.equal(existsSync(path.join(codebaseDir, "hello.txt")), true);
+    await shot(page, "run-applied");
+    await page.getByRole("tab", { name: "Output" }).click();
 
     s.llm.setScript([{ text: "And a second answer in the same session." }]);
     await page.getByLabel("Follow-up prompt").fill("Anything else?");
@@ -143,6 +170,11 @@ describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () =>
     await page.getByLabel("Prompt").fill("Take your time");
     await page.getByRole("button", { name: "Run", exact: true }).click();
     await page.getByText("Thinking slowly").waitFor({ timeout: 60_000 });
+    // The codebases page says what is going on where, in another tab.
+    const other = await open(browser, `${s.server.url}/codebases`);
+    await other.page.getByRole("listitem", { name: "webapp" }).getByText("1 run in flight").waitFor();
+    await shot(other.page, "codebases-running");
+    await other.page.close();
     await page.getByRole("button", { name: "Abort" }).click();
     await page.getByText("Run aborted").waitFor({ timeout: 30_000 });
     await shot(page, "run-aborted");

@@ -9,6 +9,7 @@ import { eq, getTableColumns } from "drizzle-orm";
 import { sessions, tasks, worktrees } from "../../db/schema.js";
 import { ApplyConflict, NoRemote } from "../../git/apply.js";
 import { readablePatch } from "../../git/diff.js";
+import { currentBranch, remotes } from "../../git/repo.js";
 import { type ActionOutcome, performWorktreeAction, type WorktreeAction } from "../../tasks/worktree-actions.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { ServiceContext } from "../context.js";
@@ -42,6 +43,11 @@ async function worktreeOf(ctx: ServiceContext, ref: RunRef): Promise<WorktreeRow
 export async function getRunDiff({ ctx, ref }: { ctx: ServiceContext; ref: RunRef }): Promise<{ diff: RunDiff; patch: Buffer }> {
   const row = await worktreeOf(ctx, ref);
   const patch = row.patch ?? Buffer.alloc(0);
+  // What apply and push would work with, when the repository is on this machine.
+  const here = row.runner === localRunner;
+  const [target, remoteNames] = here
+    ? await Promise.all([currentBranch(row.repoPath).catch(() => null), remotes(row.repoPath).catch(() => null)])
+    : [null, null];
   return {
     patch,
     diff: {
@@ -52,6 +58,8 @@ export async function getRunDiff({ ctx, ref }: { ctx: ServiceContext; ref: RunRe
       files: row.files as RunDiff["files"],
       omitted_files: row.omittedFiles,
       diff: readablePatch({ patch, truncated: row.truncated, omitted_files: row.omittedFiles }, row.branch),
+      target_branch: target,
+      remotes: remoteNames,
     },
   };
 }

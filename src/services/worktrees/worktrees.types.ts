@@ -70,6 +70,13 @@ export const RunDiff = WorktreeSummary.extend({
   task_id: z.string().nullable(),
   files: z.array(FileChange).openapi({ description: "Every changed file, even when the patch was cut" }),
   omitted_files: z.number().int().openapi({ description: "Files whose changes are left out of `diff` (and the patch) by the size cap" }),
+  target_branch: z.string().nullable().openapi({
+    description: "The codebase's current branch, which an apply merges into; null when its HEAD is detached or the repository is on a worker",
+  }),
+  remotes: z
+    .array(z.string())
+    .nullable()
+    .openapi({ description: "The repository's git remotes, which `push` can push to; null when the repository is on a worker" }),
   diff: z.string().openapi({
     description:
       "The unified diff against the base commit (committed and uncommitted changes, new files included), binary files named; " +

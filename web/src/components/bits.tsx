@@ -64,3 +64,15 @@ export function dollars(amount: number): string {
 export function tokens(u: { input_tokens: number; output_tokens: number }): string {
   return `${u.input_tokens.toLocaleString()} in · ${u.output_tokens.toLocaleString()} out`;
 }
+
+/** Disk sizes as a person reads them (1.2 MB). */
+export function bytes(n: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}

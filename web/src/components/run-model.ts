@@ -25,6 +25,9 @@ export interface RunModel {
   tokens: { input: number; output: number; reasoning: number; cache: number };
   cost: number;
   done: boolean;
+  /** The run's latest diff (its worktree against the base), and how many diff events came: a new one means refetch. */
+  diff: { files: number; additions: number; deletions: number } | null;
+  diffs: number;
 }
 
 export function emptyModel(): RunModel {
@@ -37,6 +40,8 @@ export function emptyModel(): RunModel {
     tokens: { input: 0, output: 0, reasoning: 0, cache: 0 },
     cost: 0,
     done: false,
+    diff: null,
+    diffs: 0,
   };
 }
 
@@ -109,6 +114,10 @@ function apply(model: RunModel, event: AgentEvent): void {
       if (!model.done) model.status = status;
       return;
     }
+    case "diff":
+      model.diff = { files: event.data.files, additions: event.data.additions, deletions: event.data.deletions };
+      model.diffs += 1;
+      return;
     case "complete":
       model.done = true;
       model.status = event.data.status;

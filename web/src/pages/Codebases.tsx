@@ -1,10 +1,10 @@
 /** Codebases: what is registered, whether each is busy, and the forms to register, edit and remove them. */
 import type { Codebase } from "@codetether/sdk";
-import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "wouter";
 import { errorText } from "../client.ts";
-import { dollars, Empty, ErrorNote, Loading, ShowMore, tokens } from "../components/bits.tsx";
+import { bytes, dollars, Empty, ErrorNote, Loading, ShowMore, tokens } from "../components/bits.tsx";
 import { CodebaseForm } from "../components/CodebaseForm.tsx";
 import { useClient } from "../context.tsx";
 import { usePaged } from "../paged.ts";
@@ -16,14 +16,6 @@ export function CodebasesPage() {
   const queryClient = useQueryClient();
   const codebases = usePaged(["codebases", "pages"], (cursor) => client.trpc.codebases.page.query({ cursor }));
   const workers = useQuery({ queryKey: ["workers"], queryFn: () => client.trpc.workers.list.query() });
-  const running = useQuery({ queryKey: ["tasks", { status: "running" }], queryFn: () => client.trpc.tasks.list.query({ status: "running" }) });
-  const sessions = useQueries({
-    queries: (codebases.items ?? []).map((c) => ({
-      queryKey: ["sessions", c.id],
-      queryFn: () => client.trpc.sessions.list.query({ codebaseId: c.id }),
-      enabled: !c.worker_id,
-    })),
-  });
   const [adding, setAdding] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
@@ -34,13 +26,12 @@ export function CodebasesPage() {
     onSuccess: (_r, id) => queryClient.invalidateQueries({ queryKey: ["sessions", id] }),
   });
 
-  const statusOf = (c: Codebase, i: number): Status => {
+  const statusOf = (c: Codebase): Status => {
     if (c.worker_id) {
       const w = workers.data?.find((x) => x.name === c.worker_id);
       return w?.status === "online" ? "worker" : "worker offline";
     }
-    const busy = running.data?.some((t) => t.codebase_id === c.id) || sessions[i]?.data?.some((s) => s.status === "running");
-    return busy ? "running" : "idle";
+    return c.runs_in_flight > 0 ? "running" : "idle";
   };
 
   return (
@@ -71,8 +62,8 @@ export function CodebasesPage() {
       ) : null}
       {codebases.items && codebases.items.length > 0 ? (
         <ul className="cards" aria-label="Codebases">
-          {codebases.items.map((c, i) => {
-            const status = statusOf(c, i);
+          {codebases.items.map((c) => {
+            const status = statusOf(c);
             return (
               <li key={c.id} className="card" aria-label={c.name}>
                 <div className="card-head">
@@ -89,6 +80,19 @@ export function CodebasesPage() {
                   ) : null}
                 </p>
                 {c.description ? <p>{c.description}</p> : null}
+                <p className="muted">
+                  {c.runs_in_flight > 0 ? (
+                    <Link href={`/codebases/${c.id}/sessions`}>
+                      <strong>
+                        {c.runs_in_flight} run{c.runs_in_flight === 1 ? "" : "s"} in flight
+                      </strong>
+                    </Link>
+                  ) : (
+                    "No run in flight"
+                  )}
+                  {c.isolation === "worktree" ? " · each run in a worktree of its own" : c.isolation === "none" ? " · runs work in the directory itself" : ""}
+                  {c.worktrees.count > 0 ? ` · ${c.worktrees.count} worktree${c.worktrees.count === 1 ? "" : "s"} kept, ${bytes(c.worktrees.disk_bytes)}` : ""}
+                </p>
                 {c.usage.steps > 0 ? (
                   <p className="muted">
                     Spent {dollars(c.usage.cost)} · {tokens(c.usage)}

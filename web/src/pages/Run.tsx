@@ -9,6 +9,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { Empty, ErrorNote } from "../components/bits.tsx";
+import { Changes, diffKey } from "../components/Changes.tsx";
 import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { useClient } from "../context.tsx";
 import { useEventStream } from "../live.ts";
@@ -159,6 +160,11 @@ function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionI
   useEffect(() => {
     if (model.done) void queryClient.invalidateQueries({ queryKey: ["sessions", codebaseId] });
   }, [model.done, queryClient, codebaseId]);
+  // Each diff event says the worktree changed: the Changes tab reads the new diff.
+  useEffect(() => {
+    if (model.diffs > 0) void queryClient.invalidateQueries({ queryKey: diffKey(codebaseId, sessionId) });
+  }, [model.diffs, queryClient, codebaseId, sessionId]);
+  const [tab, setTab] = useState<"output" | "changes">("output");
   const running = !model.done;
   return (
     <>
@@ -185,8 +191,27 @@ function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionI
       </div>
       {abort.error ? <ErrorNote error={abort.error} /> : null}
       {answer.error ? <ErrorNote error={answer.error} /> : null}
-      <RunLog model={model} onPermission={(permissionId, reply) => answer.mutate({ permissionId, reply })} />
-      <UsageLine model={model} />
+      <div className="tabs" role="tablist" aria-label="Run views">
+        <button type="button" role="tab" id="tab-output" aria-selected={tab === "output"} aria-controls="panel-output" onClick={() => setTab("output")}>
+          Output
+        </button>
+        <button type="button" role="tab" id="tab-changes" aria-selected={tab === "changes"} aria-controls="panel-changes" onClick={() => setTab("changes")}>
+          Changes
+          {model.diff ? (
+            <span className="tab-count">
+              {" "}
+              {model.diff.files} · <span className="plus">+{model.diff.additions}</span> <span className="minus">−{model.diff.deletions}</span>
+            </span>
+          ) : null}
+        </button>
+      </div>
+      <div role="tabpanel" id="panel-output" aria-labelledby="tab-output" hidden={tab !== "output"}>
+        <RunLog model={model} onPermission={(permissionId, reply) => answer.mutate({ permissionId, reply })} />
+        <UsageLine model={model} />
+      </div>
+      <div role="tabpanel" id="panel-changes" aria-labelledby="tab-changes" hidden={tab !== "changes"}>
+        {tab === "changes" ? <Changes codebaseId={codebaseId} sessionId={sessionId} running={running} /> : null}
+      </div>
       {model.done ? <PromptForm codebaseId={codebaseId} sessionId={sessionId} /> : null}
     </>
   );

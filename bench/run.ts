@@ -11,6 +11,7 @@ import { benchFanout } from "./fanout.js";
 import { benchClaimLatency, benchFailover, benchQueueThroughput } from "./queue.js";
 import { benchStartup } from "./startup.js";
 import { benchUsage } from "./usage.js";
+import { benchWorktrees } from "./worktrees.js";
 
 const only = process.argv[2];
 const rows: [string, string][] = [];
@@ -58,6 +59,10 @@ if (!only || only === "queue") {
     ]);
     for (const lease of [15, 3]) rows.push([`worker SIGKILLed → its task running on another worker, lease ${lease} s`, await benchFailover(lease)]);
   }
+}
+
+if (!only || only === "worktrees") {
+  for (const [k, v] of Object.entries(await benchWorktrees())) rows.push([k, v]);
 }
 
 if ((!only || only === "usage") && url) {

@@ -1,5 +1,5 @@
 /** What CodeTether asks of a user's repository before it isolates a run in it: read-only questions. */
-import { realpath } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { GitError, git, gitText, nulFields } from "./git.js";
 
@@ -12,19 +12,65 @@ export interface RepositoryInfo {
   head: string | null;
 }
 
-/** The repository `dir` is in, or null when it is not inside a git work tree (or git is missing). */
+/** Repositories found before, by directory: their root and where git keeps them (a trigger asks every time). */
+const known = new Map<string, { root: string; subdir: string; gitDir: string }>();
+
+/**
+ * The repository `dir` is in, or null when it is not inside a git work tree (or
+ * git is missing). A directory seen before costs no git process: its HEAD is read
+ * from the repository's own files (falling back to git for anything unusual).
+ */
 export async function repositoryOf(dir: string): Promise<RepositoryInfo | null> {
-  let top: string;
-  try {
-    top = await gitText(["rev-parse", "--show-toplevel"], { cwd: dir, timeoutMs: 10_000 });
-  } catch {
-    return null;
+  const seen = known.get(dir);
+  if (seen) {
+    const head = await headFromFiles(seen.gitDir);
+    if (head !== undefined) return { root: seen.root, subdir: seen.subdir, head };
+    known.delete(dir);
   }
-  if (!top) return null; // a bare repository or inside .git
-  const root = await realpath(top);
-  const real = await realpath(dir);
-  const head = await resolveCommit(root, "HEAD");
-  return { root, subdir: path.relative(root, real), head };
+  // The top level, then HEAD's commit; a repository without commits answers 128 after printing the top level.
+  const out = await git(["rev-parse", "--show-toplevel", "HEAD"], { cwd: dir, timeoutMs: 10_000, okCodes: [128] }).catch(() => null);
+  const [top, head] = out ? out.stdout.toString("utf8").split("\n") : [];
+  if (!top || top.startsWith("fatal")) return null; // not a work tree (a bare repository, or inside .git)
+  const [root, real] = await Promise.all([realpath(top), realpath(dir)]);
+  const info = { root, subdir: path.relative(root, real), head: out!.exitCode === 0 && head && /^[0-9a-f]{40,64}$/.test(head) ? head : null };
+  // Only a plain repository (its .git a directory) is read from its files next time.
+  if (
+    await stat(path.join(root, ".git")).then(
+      (s) => s.isDirectory(),
+      () => false,
+    )
+  )
+    known.set(dir, { root, subdir: info.subdir, gitDir: path.join(root, ".git") });
+  return info;
+}
+
+/**
+ * HEAD's commit from `.git/HEAD` and the ref it names (loose or packed); null for a
+ * branch with no commit yet; undefined when the files say something else (the
+ * caller asks git then).
+ */
+async function headFromFiles(gitDir: string): Promise<string | null | undefined> {
+  const sha = /^[0-9a-f]{40,64}$/;
+  const head = await readFile(path.join(gitDir, "HEAD"), "utf8").then(
+    (t) => t.trim(),
+    () => null,
+  );
+  if (head === null) return undefined;
+  if (sha.test(head)) return head;
+  const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
+  if (!ref || ref.includes("..")) return undefined;
+  const loose = await readFile(path.join(gitDir, ref), "utf8").then(
+    (t) => t.trim(),
+    () => null,
+  );
+  if (loose !== null) return sha.test(loose) ? loose : undefined;
+  const packed = await readFile(path.join(gitDir, "packed-refs"), "utf8").catch(() => "");
+  const line = packed.split("\n").find((l) => l.endsWith(` ${ref}`));
+  if (line) {
+    const id = line.split(" ")[0]!;
+    return sha.test(id) ? id : undefined;
+  }
+  return null;
 }
 
 /** Refs a caller may name: no option-looking, empty or control-character names (git checks the rest). */

@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { git, gitText, RepositoryLocks } from "./git.js";
 import { branchExists } from "./repo.js";
@@ -26,11 +26,28 @@ export interface WorktreeManagerOptions {
   poolSize: number;
   /** For things that went wrong in the background (a pool refill, say). */
   warn?: (message: string, err: unknown) => void;
+  /** A worktree was prepared for the pool (the bridge warms OpenCode's instance for its directory). */
+  prepared?: (dir: string) => void;
+  /** A worktree was removed (the bridge lets OpenCode forget its directories). */
+  removed?: (dir: string) => void;
+}
+
+/** A prepared worktree: its directory (already named as the run's) and the commit it was checked out at. */
+interface Pooled {
+  id: string;
+  path: string;
+  commit: string;
 }
 
 /** A directory name from any key: letters, digits, `.`, `_`, `-`. */
 const safeName = (key: string) => key.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 120) || "_";
-const poolPrefix = `.pool-${process.pid}-`;
+/** A pooled worktree has a marker file beside it naming the process that prepared it (`<dir>.pool`). */
+const poolMarker = (dir: string) => `${dir}.pool`;
+/** How long after a worktree is taken its replacement is prepared: not while the run it went to is starting. */
+const refillDelayMs = 1500;
+
+/** A new worktree id: `wt_` and 16 hex digits. */
+export const newWorktreeId = () => `wt_${randomBytes(8).toString("hex")}`;
 
 function isInside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
@@ -51,7 +68,7 @@ export class WorktreeManager {
   /** Git changes to one repository happen one at a time in this process. */
   readonly locks = new RepositoryLocks();
   /** Ready, detached worktrees per repository (their paths), and refills under way. */
-  private readonly pools = new Map<string, string[]>();
+  private readonly pools = new Map<string, Pooled[]>();
   private readonly refilling = new Map<string, Promise<void>>();
 
   constructor(private readonly options: WorktreeManagerOptions) {
@@ -64,36 +81,54 @@ export class WorktreeManager {
   }
 
   /**
-   * A new worktree for a run at `baseCommit` on a new branch: a pooled one moved
-   * into place when ready (no checkout of the whole tree), else `git worktree add`.
-   * The branch must not exist yet.
+   * A new worktree for a run at `baseCommit` on a new branch: a pooled one when
+   * ready (its directory is named already; at the same commit only the branch is
+   * made, with no checkout at all), else `git worktree add`. The branch must not
+   * exist yet. Answers the worktree, whose id is the pooled one's or `id`.
    */
-  async create(input: { repo: string; key: string; id: string; branch: string; baseCommit: string }): Promise<WorktreeRef> {
-    const target = this.pathFor(input.key, input.id);
-    await mkdir(path.dirname(target), { recursive: true });
-    const ref = { repo: input.repo, path: target, branch: input.branch, baseCommit: input.baseCommit };
+  async create(input: {
+    repo: string;
+    key: string;
+    id: string;
+    branch: string;
+    baseCommit: string;
+  }): Promise<WorktreeRef & { id: string; ready: Promise<void> }> {
     const pooled = this.pools.get(input.repo)?.shift();
     if (pooled) {
+      const ref = { repo: input.repo, path: pooled.path, branch: input.branch, baseCommit: input.baseCommit, id: pooled.id };
+      // Its directory is there already: the caller may start on it (OpenCode's session) while the branch is made.
+      const ready = this.locks
+        .run(input.repo, async () => {
+          if (pooled.commit === input.baseCommit) {
+            // Plumbing: the branch, and HEAD on it; index and files are already this commit's.
+            await git(["update-ref", `refs/heads/${input.branch}`, input.baseCommit, ""], { cwd: pooled.path });
+            await git(["symbolic-ref", "HEAD", `refs/heads/${input.branch}`], { cwd: pooled.path });
+          } else {
+            // From the pooled commit to the base: only the files that differ are written.
+            await git(["checkout", "--quiet", "-b", input.branch, input.baseCommit], { cwd: pooled.path });
+          }
+          await rm(poolMarker(pooled.path), { force: true });
+        })
+        .finally(() => this.refillSoon(input.repo, input.key));
+      // Awaited here only when the base is another commit: a checkout may fail (and then a fresh worktree is made).
+      if (pooled.commit === input.baseCommit) return { ...ref, ready };
       try {
-        await this.locks.run(input.repo, async () => {
-          await git(["worktree", "move", pooled, target], { cwd: input.repo });
-          // From the pooled commit to the base: only the files that differ are written.
-          await git(["checkout", "--quiet", "-b", input.branch, input.baseCommit], { cwd: target });
-        });
-        this.refill(input.repo, input.key);
-        return ref;
+        await ready;
+        return { ...ref, ready };
       } catch (err) {
         this.options.warn?.("a pooled worktree could not be used; creating a fresh one", err);
-        await this.removeDirectory(input.repo, (await exists(target)) ? target : pooled);
+        await this.removeDirectory(input.repo, pooled.path);
       }
     }
+    const target = this.pathFor(input.key, input.id);
+    await mkdir(path.dirname(target), { recursive: true });
     await this.locks.run(input.repo, () =>
       git(["worktree", "add", "--quiet", "--no-checkout", "-b", input.branch, target, input.baseCommit], { cwd: input.repo }),
     );
     // The checkout itself runs outside the lock: a big tree does not hold up other runs' worktrees.
     await git(["reset", "--hard", "--quiet"], { cwd: target, timeoutMs: 30 * 60_000 });
-    this.refill(input.repo, input.key);
-    return ref;
+    this.refillSoon(input.repo, input.key);
+    return { repo: input.repo, path: target, branch: input.branch, baseCommit: input.baseCommit, id: input.id, ready: Promise.resolve() };
   }
 
   /**
@@ -137,8 +172,10 @@ export class WorktreeManager {
       const removed = await git(["worktree", "remove", "--force", "--force", dir], { cwd: repo, okCodes: [128] });
       // Not (or no longer) a registered worktree: delete what is left, only ever inside our own directory.
       if (removed.exitCode !== 0 && isInside(this.root, dir)) await rm(dir, { recursive: true, force: true });
+      await rm(poolMarker(dir), { force: true });
       await git(["worktree", "prune"], { cwd: repo });
     });
+    this.options.removed?.(dir);
   }
 
   /**
@@ -152,21 +189,29 @@ export class WorktreeManager {
       for (const entry of listed.split("\n\n")) {
         const dir = /^worktree (.+)$/m.exec(entry)?.[1];
         if (!dir || !isInside(this.root, dir)) continue;
-        const pooledBy = /\/\.pool-(\d+)-[^/]+$/.exec(dir);
-        const abandonedPool =
-          pooledBy !== null && (Number(pooledBy[1]) === process.pid ? !this.pools.get(repo)?.includes(dir) : !processAlive(Number(pooledBy[1])));
-        if (/^locked/m.test(entry) || abandonedPool) {
-          await git(["worktree", "remove", "--force", "--force", dir], { cwd: repo, okCodes: [128] });
-          if (abandonedPool) await rm(dir, { recursive: true, force: true });
-        }
+        // Pooled by a process still running: that process's. Pooled by a dead one, or locked (an interrupted add): left by a kill.
+        const owner = Number(await readFile(poolMarker(dir), "utf8").catch(() => "NaN"));
+        const abandonedPool = Number.isInteger(owner) && (owner === process.pid ? !this.isPooled(repo, dir) : !processAlive(owner));
+        if (!abandonedPool && !/^locked/m.test(entry)) continue;
+        await git(["worktree", "remove", "--force", "--force", dir], { cwd: repo, okCodes: [128] });
+        await rm(dir, { recursive: true, force: true });
+        await rm(poolMarker(dir), { force: true });
       }
       await git(["worktree", "prune"], { cwd: repo });
     });
     const dir = path.join(this.root, safeName(key));
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const full = path.join(dir, name);
-      if (!name.startsWith(".pool-")) await this.clearStaleLocks(full);
+      if (name.endsWith(".pool")) {
+        // A marker whose worktree is gone (killed before `worktree add` finished).
+        if (!(await exists(path.join(dir, name.slice(0, -5))))) await rm(path.join(dir, name), { force: true });
+        continue;
+      }
+      await this.clearStaleLocks(path.join(dir, name));
     }
+  }
+
+  private isPooled(repo: string, dir: string): boolean {
+    return this.pools.get(repo)?.some((p) => p.path === dir) ?? false;
   }
 
   /** Lock files git leaves in a worktree's own git directory when it is killed mid-command. */
@@ -184,16 +229,33 @@ export class WorktreeManager {
       const pool = this.pools.get(repo) ?? [];
       this.pools.set(repo, pool);
       while (pool.length < this.options.poolSize) {
-        const dir = path.join(this.root, safeName(key), `${poolPrefix}${randomBytes(4).toString("hex")}`);
+        const id = newWorktreeId();
+        const dir = this.pathFor(key, id);
         await mkdir(path.dirname(dir), { recursive: true });
-        await this.locks.run(repo, () => git(["worktree", "add", "--quiet", "--detach", "--no-checkout", dir, "HEAD"], { cwd: repo }));
+        const commit = await gitText(["rev-parse", "HEAD"], { cwd: repo });
+        await writeFile(poolMarker(dir), String(process.pid));
+        await this.locks.run(repo, () => git(["worktree", "add", "--quiet", "--detach", "--no-checkout", dir, commit], { cwd: repo }));
         await git(["reset", "--hard", "--quiet"], { cwd: dir, timeoutMs: 30 * 60_000 });
-        pool.push(dir);
+        pool.push({ id, path: dir, commit });
+        this.options.prepared?.(dir);
       }
     })()
       .catch((err) => this.options.warn?.("preparing a pooled worktree failed", err))
       .finally(() => this.refilling.delete(repo));
     this.refilling.set(repo, work);
+  }
+
+  /** `refill`, a little later: the run that took a pooled worktree starts without a checkout competing with it. */
+  private refillSoon(repo: string, key: string): void {
+    if (this.options.poolSize <= 0) return;
+    const pending = new Promise<void>((resolve) => {
+      setTimeout(() => {
+        this.refilling.delete(repo);
+        this.refill(repo, key);
+        resolve(this.refilling.get(repo));
+      }, refillDelayMs);
+    });
+    if (!this.refilling.has(repo)) this.refilling.set(repo, pending);
   }
 
   /** Resolves once pool refills under way have finished (tests and benchmarks wait for a warm pool). */
@@ -213,7 +275,7 @@ export class WorktreeManager {
     await Promise.allSettled([...this.refilling.values()]);
     const all = [...this.pools.entries()];
     this.pools.clear();
-    for (const [repo, dirs] of all) for (const dir of dirs) await this.removeDirectory(repo, dir).catch(() => {});
+    for (const [repo, pooled] of all) for (const p of pooled) await this.removeDirectory(repo, p.path).catch(() => {});
   }
 }
 

@@ -160,6 +160,11 @@ export class OpencodeClient {
     });
   }
 
+  /** Lets OpenCode forget a directory it has served (its per-directory state, file watcher included). */
+  async disposeInstance(directory: string): Promise<void> {
+    await this.call("POST", "/instance/dispose", directory);
+  }
+
   async abort(directory: string, id: string): Promise<void> {
     await this.call("POST", `/session/${encodeURIComponent(id)}/abort`, directory);
   }

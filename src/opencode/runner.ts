@@ -85,6 +85,8 @@ export class AgentRunner {
 
   /** Starts between their first call and their run being registered (or failing). */
   private startsInFlight = 0;
+  /** Directories runs have worked in, so OpenCode can be told to forget them when they are removed. */
+  private readonly directories = new Set<string>();
 
   constructor(
     private readonly connect: () => Promise<OpencodeClient>,
@@ -125,6 +127,7 @@ export class AgentRunner {
 
   private async startRun(spec: RunSpec, prepare: (sessionId: string, created: boolean) => Promise<RunSink>): Promise<{ sessionId: string; created: boolean }> {
     const client = await this.connect();
+    this.directories.add(spec.directory);
     let sessionId = spec.sessionId;
     const created = !sessionId;
     if (sessionId) {
@@ -191,6 +194,18 @@ export class AgentRunner {
     const client = await this.connect();
     await client.replyPermission(run.spec.directory, permissionId, reply);
     this.emitPermission(run, permissionId, reply === "reject" ? "rejected" : "approved", { reply });
+  }
+
+  /**
+   * A directory (a run's worktree) is gone: OpenCode forgets it and every directory
+   * under it that runs worked in, so its per-directory state does not pile up.
+   */
+  async forgetDirectory(root: string): Promise<void> {
+    const under = [...this.directories].filter((d) => d === root || d.startsWith(`${root}/`));
+    for (const d of under) this.directories.delete(d);
+    if (under.length === 0) under.push(root);
+    const client = await this.connect();
+    await Promise.allSettled(under.map((d) => client.disposeInstance(d)));
   }
 
   /** Feed for the connection's event stream. */

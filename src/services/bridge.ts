@@ -81,6 +81,27 @@ export class Bridge {
     return this.restarting;
   }
 
+  /**
+   * Hooks for a process's worktrees: OpenCode serves a prepared one at once (its
+   * first request for a directory costs tens of ms), and forgets a removed one.
+   * Best effort, and never starts OpenCode for it.
+   */
+  worktreeHooks(): { prepared: (dir: string) => void; removed: (dir: string) => void } {
+    const ready = () => this.connection.status().state === "ready";
+    return {
+      prepared: (dir) => {
+        if (ready())
+          void this.client().then(
+            (c) => c.listSessions(dir).catch(() => {}),
+            () => {},
+          );
+      },
+      removed: (dir) => {
+        if (ready()) void this.runner.forgetDirectory(dir).catch(() => {});
+      },
+    };
+  }
+
   /** Calls `listener` each time the managed OpenCode restarts (metrics). */
   onRestart(listener: () => void): void {
     this.restartListeners.add(listener);

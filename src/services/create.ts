@@ -60,6 +60,7 @@ export async function createServices(options: {
     root: worktreeRoot(options.config),
     poolSize: options.config.worktrees.poolSize,
     warn: (message, err) => log.warn({ err }, message),
+    ...bridge.worktreeHooks(),
   });
   const ctx: ServiceContext = {
     instanceId: randomUUID(),

@@ -127,6 +127,7 @@ export async function executeTask(options: ExecuteOptions): Promise<"completed" 
             await options.recorder.opened(worktree, id);
             tracker = new WorkspaceTracker({
               worktree,
+              ready: workspace.isolation === "worktree" ? workspace.ready : undefined,
               sessionId: id,
               maxPatchBytes: options.maxPatchBytes,
               recorder: options.recorder,

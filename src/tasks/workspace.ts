@@ -11,7 +11,7 @@ import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { commitAll, type WorktreeDiff, worktreeDiff } from "../git/diff.js";
 import { isPlausibleRef, type RepositoryInfo, repositoryOf, resolveCommit } from "../git/repo.js";
-import { diskBytes, type WorktreeManager, type WorktreeRef } from "../git/worktrees.js";
+import { diskBytes, newWorktreeId, type WorktreeManager, type WorktreeRef } from "../git/worktrees.js";
 import { invalid } from "../services/errors.js";
 import type { NewEvent } from "../services/events/types.js";
 
@@ -28,7 +28,17 @@ export interface WorktreeInfo extends WorktreeRef {
 
 export type OpenedWorkspace =
   | { isolation: "none"; directory: string; reason: string /** Whether the directory is in a git repository at all. */; git: boolean }
-  | { isolation: "worktree"; directory: string; worktree: WorktreeInfo; recreated: boolean };
+  | {
+      isolation: "worktree";
+      directory: string;
+      worktree: WorktreeInfo;
+      recreated: boolean;
+      /**
+       * Resolves once the run's branch is in place: a pooled worktree's directory is usable at
+       * once (the prompt goes out meanwhile), its branch is made alongside; the tracker waits for it.
+       */
+      ready: Promise<void>;
+    };
 
 /** `codetether/<8 hex>-<slug of the title>`: readable in `git branch`, unique by its id. */
 export function runBranchName(shortId: string, title: string): string {
@@ -41,8 +51,6 @@ export function runBranchName(shortId: string, title: string): string {
     .replace(/-+$/, "");
   return `codetether/${shortId}${slug ? `-${slug}` : ""}`;
 }
-
-export const newWorktreeId = () => `wt_${randomBytes(8).toString("hex")}`;
 
 /** The isolation a codebase's runs get: its `agent_config.isolation`, else worktrees for git repositories. */
 export function isolationFor(setting: Isolation | undefined, repo: RepositoryInfo | null): { isolation: Isolation; reason: string } {
@@ -87,7 +95,7 @@ export async function openWorkspace(request: OpenRequest): Promise<OpenedWorkspa
       (await repositoryOf(request.resume.repo))?.head ?? request.resume.baseCommit,
     );
     const worktree = { ...request.resume, baseCommit };
-    return { isolation: "worktree", directory: worktree.directory, worktree, recreated };
+    return { isolation: "worktree", directory: worktree.directory, worktree, recreated, ready: Promise.resolve() };
   }
   const repo = await repositoryOf(request.codebaseDir);
   const decided = isolationFor(request.setting, repo);
@@ -101,13 +109,14 @@ export async function openWorkspace(request: OpenRequest): Promise<OpenedWorkspa
     );
   }
   const baseCommit = await resolveBase(repo, request.baseRef);
-  const id = newWorktreeId();
-  const branch = runBranchName(id.slice(3, 11), request.title);
-  const ref = await request.manager.create({ repo: repo.root, key: request.key, id, branch, baseCommit });
+  const branch = runBranchName(randomBytes(4).toString("hex"), request.title);
+  const { ready, ...ref } = await request.manager.create({ repo: repo.root, key: request.key, id: newWorktreeId(), branch, baseCommit });
+  // Never an unhandled rejection: whoever starts the run awaits it and says what failed.
+  ready.catch(() => {});
   // The agent works where the codebase (and its working_directory) sit inside the repository.
   const inRepo = path.relative(repo.root, await realOrSelf(request.workingDirectory));
   const directory = inRepo && !inRepo.startsWith("..") ? path.join(ref.path, inRepo) : path.join(ref.path, repo.subdir);
-  return { isolation: "worktree", directory, worktree: { ...ref, id, baseRef: request.baseRef ?? "HEAD", directory }, recreated: false };
+  return { isolation: "worktree", directory, worktree: { ...ref, baseRef: request.baseRef ?? "HEAD", directory }, recreated: false, ready };
 }
 
 function isInsideDir(base: string, target: string): boolean {
@@ -134,11 +143,15 @@ export interface WorkspaceRecorder {
 
 /** A worktree made for a run that never started (OpenCode refused it, say): nothing of it is kept. */
 export async function abandonWorkspace(manager: WorktreeManager, opened: OpenedWorkspace): Promise<void> {
-  if (opened.isolation === "worktree" && !opened.recreated) await manager.remove(opened.worktree, "force").catch(() => {});
+  if (opened.isolation !== "worktree" || opened.recreated) return;
+  await opened.ready.catch(() => {});
+  await manager.remove(opened.worktree, "force").catch(() => {});
 }
 
 export interface TrackerOptions {
   worktree: WorktreeInfo;
+  /** The worktree's branch is in place (see `OpenedWorkspace.ready`): no diff or commit before it. */
+  ready?: Promise<void>;
   sessionId: string;
   /** Bytes of patch kept (CODETETHER_DIFF_MAX_BYTES). */
   maxPatchBytes: number;
@@ -201,6 +214,7 @@ export class WorkspaceTracker {
 
   private async take(final: boolean): Promise<void> {
     const { worktree } = this.options;
+    await this.options.ready;
     if (final) await commitAll(worktree.path, `CodeTether: ${path.basename(worktree.branch)} (session ${this.options.sessionId})`);
     const diff = await worktreeDiff(worktree.path, worktree.baseCommit, this.options.maxPatchBytes);
     this.nameUnnamedFiles(diff);

@@ -63,6 +63,7 @@ export class CodetetherWorker {
       root: options.worktreeDir,
       poolSize: options.worktreePool,
       warn: (message, err) => this.log(`${message}: ${(err as Error).message}`),
+      ...this.bridge.worktreeHooks(),
     });
   }
 

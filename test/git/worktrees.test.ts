@@ -134,6 +134,14 @@ describe("run worktrees", () => {
     assert.equal(await runGit(wt.path, "status", "--porcelain"), "");
     await manager.poolReady();
     assert.equal(manager.pooled(), 1, "refilled");
+    // Taken at the commit it was prepared at: only the branch is made (no checkout), and the tree is clean.
+    const same = await manager.create({ repo: repo.dir, key: "cb", id: "wt_6b", branch: "codetether/6b-same", baseCommit: moved });
+    await same.ready;
+    assert.equal((await runGit(same.path, "symbolic-ref", "--short", "HEAD")).trim(), "codetether/6b-same");
+    assert.equal(await runGit(same.path, "rev-parse", "HEAD"), `${moved}\n`);
+    assert.equal(await runGit(same.path, "status", "--porcelain"), "");
+    assert.match(await runGit(repo.dir, "worktree", "list", "--porcelain"), new RegExp(`worktree ${same.path}\n[^\n]*\nbranch refs/heads/codetether/6b-same`));
+    await manager.poolReady();
     await manager.drainPool();
     assert.equal(manager.pooled(), 0);
     assert.ok(head);

@@ -46,6 +46,7 @@ for (const driver of testDrivers()) {
       const opened = await openLocalWorkspace(h.ctx, { codebase, directory: repo.dir, title: `run ${++n}` });
       assert.equal(opened.isolation, "worktree");
       if (opened.isolation !== "worktree") throw new Error("no worktree");
+      await opened.ready;
       const sessionId = `ses_test${n}${driver.name}`;
       await h.ctx.database.db.insert(sessions).values({ id: sessionId, codebaseId, title: `run ${n}`, status: "completed" });
       const recorder = localRecorder(h.ctx, { codebaseId, taskId: null });

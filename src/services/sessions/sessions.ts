@@ -36,7 +36,13 @@ export function workingDirectory(codebase: CodebaseRow): string {
  * this process no longer owns the run (it was declared lost meanwhile, see
  * run-liveness.ts): then its end was already recorded and must not be twice.
  */
-function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, directory: string, worktree?: WorktreeInfo): RunSink {
+function logSink(
+  ctx: ServiceContext,
+  codebaseId: string,
+  sessionId: string,
+  directory: string,
+  workspace?: { worktree: WorktreeInfo; ready: Promise<void> },
+): RunSink {
   const outbox = new RunOutbox(
     (events) => ctx.events.append(codebaseId, events),
     ctx.config.runBufferBytes,
@@ -44,9 +50,10 @@ function logSink(ctx: ServiceContext, codebaseId: string, sessionId: string, dir
     (message, err) => ctx.log.error({ codebase_id: codebaseId, session_id: sessionId, err }, message),
   );
   const tracker =
-    worktree &&
+    workspace &&
     new WorkspaceTracker({
-      worktree,
+      worktree: workspace.worktree,
+      ready: workspace.ready,
       sessionId,
       maxPatchBytes: ctx.config.worktrees.diffMaxBytes,
       recorder: localRecorder(ctx, { codebaseId, taskId: null }),
@@ -189,7 +196,7 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
             set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
           });
         if (worktree) await localRecorder(ctx, { codebaseId, taskId: null }).opened(worktree, id);
-        return logSink(ctx, codebaseId, id, workspace.directory, worktree);
+        return logSink(ctx, codebaseId, id, workspace.directory, workspace.isolation === "worktree" ? workspace : undefined);
       },
     );
   // A worktree made for a run that then never started is not kept.

@@ -10,8 +10,8 @@ import type { Config } from "./config.js";
 import { createDb, type Database, dbOptionsFromEnv } from "./db/client.js";
 import { createApp } from "./http/app.js";
 import { createLogger, knownSecrets, type Logger, providerConfigKeys } from "./observability/log.js";
+import { createServices } from "./runtime.js";
 import type { ServiceContext } from "./services/context.js";
-import { createServices } from "./services/create.js";
 
 export interface RunningServer {
   url: string;

@@ -11,8 +11,8 @@ import { subscriptionIterator } from "./iterate.js";
 import { type AgentRun, agentRun, eventsOfRun, type RunResult, type WaitOptions } from "./runs.js";
 import type {
   AgentEvent,
-  AppRouter,
   ApplyMode,
+  AppRouter,
   ChangeResult,
   Codebase,
   CreateCodebaseInput,

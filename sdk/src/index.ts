@@ -15,8 +15,8 @@ export { createCodeTetherClient } from "./client.js";
 export type { AgentRun, RunResult, WaitOptions } from "./runs.js";
 export type {
   AgentEvent,
-  AppRouter,
   ApplyMode,
+  AppRouter,
   ChangeResult,
   Codebase,
   CreateCodebaseInput,

@@ -4,7 +4,7 @@
  * declaration bundle keeps only what these types reach (see rollup.config.mjs).
  */
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import type { AgentEvent, EventData, EventType } from "../../src/services/events/types.js";
+import type { AgentEvent, EventData, EventType } from "../../src/contracts/events.js";
 import type { AppRouter } from "../../src/trpc/router.js";
 
 export type { AgentEvent, AppRouter, EventData, EventType };

@@ -5,7 +5,7 @@
 
 import { sql } from "drizzle-orm";
 import { bigint, boolean, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import type { RunnerModels } from "../services/models/models.types.js";
+import type { RunnerModels } from "../contracts/models.js";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();

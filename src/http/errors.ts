@@ -6,19 +6,8 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
+import { asServiceError, errorCodes, formatZodIssues, isDatabaseUnavailable } from "../contracts/errors.js";
 import type { ServiceContext } from "../services/context.js";
-import { asServiceError, errorCodes, isDatabaseUnavailable } from "../services/errors.js";
-
-/** One readable line from zod issues: `path.to.field: message; ...`. */
-export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .map((i) => {
-      const where = i.path.map(String).join(".");
-      const message = i.code === "unrecognized_keys" ? `unknown field(s) ${i.keys.join(", ")}` : i.message;
-      return where ? `${where}: ${message}` : message;
-    })
-    .join("; ");
-}
 
 export function detail(c: Context, status: ContentfulStatusCode, message: string) {
   return c.json({ detail: message }, status);

@@ -5,9 +5,9 @@
  */
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { Id } from "../contracts/fields.js";
 import type { ServiceContext } from "../services/context.js";
 import type { Page } from "../services/paging.js";
-import { Id } from "../services/schemas.js";
 
 /** What every handler finds on its Hono context: `createApp` sets `ctx` before any route runs. */
 export interface AppEnv {

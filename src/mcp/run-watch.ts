@@ -3,9 +3,10 @@
  * agent's final text and the files it changed, with progress reported on the way
  * (every status change, each tool and file, and the output at most four times a second).
  */
+
+import type { AgentEvent } from "../contracts/events.js";
 import type { ServiceContext } from "../services/context.js";
 import { followEvents } from "../services/events/follow.js";
-import type { AgentEvent } from "../services/events/types.js";
 import type { TriggerResponse } from "../services/sessions/sessions.types.js";
 
 export interface RunResult {

@@ -8,15 +8,15 @@ import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mc
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import { asServiceError, invalid } from "../contracts/errors.js";
+import { Id } from "../contracts/fields.js";
 import type { Logger } from "../observability/log.js";
 import { packageVersion } from "../package-root.js";
 import { createCodebase, getCodebase, listCodebases } from "../services/codebases/codebases.js";
 import { CreateCodebaseRequest } from "../services/codebases/codebases.types.js";
 import type { ServiceContext } from "../services/context.js";
-import { asServiceError, invalid } from "../services/errors.js";
 import { listModels } from "../services/models/models.js";
 import { PageQuery } from "../services/paging.js";
-import { Id } from "../services/schemas.js";
 import { abortSession, getSession, listSessions, triggerAgent } from "../services/sessions/sessions.js";
 import { ListSessionsQuery, TriggerRequest } from "../services/sessions/sessions.types.js";
 import { getStatus } from "../services/status.js";

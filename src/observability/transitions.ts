@@ -5,7 +5,7 @@
  * `complete` event, whether the server's runner, OpenCode or a worker's upload
  * produced it, so each is logged once, by the process that stored it.
  */
-import type { AgentEvent } from "../services/events/types.js";
+import type { AgentEvent } from "../contracts/events.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 

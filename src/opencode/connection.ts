@@ -6,7 +6,7 @@
  */
 import { statSync } from "node:fs";
 import type { OpencodeSettings } from "../config.js";
-import { ServiceError } from "../services/errors.js";
+import { ServiceError } from "../contracts/errors.js";
 import { chooseOpencodeBinary, isUnsupportedOpencode, supportedOpencodeMajor } from "./binary.js";
 import { type OcGlobalEvent, OpencodeClient } from "./client.js";
 import { type OpencodeServerProcess, startOpencodeServer } from "./process.js";

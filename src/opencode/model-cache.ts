@@ -3,7 +3,7 @@
  * few seconds, so a models list or a trigger's model check costs nothing most of
  * the time and never waits on an unreachable OpenCode for more than a second.
  */
-import type { RunnerModels } from "../services/models/models.types.js";
+import type { RunnerModels } from "../contracts/models.js";
 import type { OpencodeClient } from "./client.js";
 import { readRunnerModels } from "./models.js";
 

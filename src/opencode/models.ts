@@ -3,7 +3,7 @@
  * its configured default, read from its own provider API. The server reads its
  * OpenCode's; a worker reads its own and reports them.
  */
-import type { RunnableModel, RunnerModels } from "../services/models/models.types.js";
+import type { RunnableModel, RunnerModels } from "../contracts/models.js";
 import type { OcProviderModel, OpencodeClient } from "./client.js";
 
 const positive = (n: number | undefined) => (typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.round(n) : null);

@@ -4,8 +4,8 @@
  * (the event log here, an upload buffer on a worker).
  */
 
-import { notFound, ServiceError } from "../services/errors.js";
-import type { EventData, NewEvent } from "../services/events/types.js";
+import { notFound, ServiceError } from "../contracts/errors.js";
+import type { EventData, NewEvent } from "../contracts/events.js";
 import type { OcGlobalEvent, OpencodeClient, PermissionReply } from "./client.js";
 import { RunTranslator } from "./translate.js";
 

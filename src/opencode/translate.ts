@@ -4,7 +4,7 @@
  * text of each part was sent, each tool call's last state, which files were reported).
  */
 import path from "node:path";
-import type { NewEvent } from "../services/events/types.js";
+import type { NewEvent } from "../contracts/events.js";
 
 const summaryLength = 200;
 

@@ -4,7 +4,7 @@ import type { Database } from "../db/client.js";
 import type { WorktreeManager } from "../git/worktrees.js";
 import type { Logger } from "../observability/log.js";
 import type { Metrics } from "../observability/metrics.js";
-import type { Bridge } from "./bridge.js";
+import type { Bridge } from "../opencode/bridge.js";
 import type { EventLog } from "./events/log.js";
 import type { TaskWake } from "./tasks/task-wake.js";
 

@@ -1,5 +1,5 @@
 /** Riding out a database outage: try again until the database answers. */
-import { isDatabaseUnavailable } from "./errors.js";
+import { isDatabaseUnavailable } from "../contracts/errors.js";
 
 /**
  * Runs `work` until it succeeds, waiting `retryMs` between tries while the

@@ -10,7 +10,7 @@ import "@hono/zod-openapi";
 import { type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { z } from "zod";
-import { ServiceError } from "./errors.js";
+import { ServiceError } from "../contracts/errors.js";
 
 export const defaultPageItems = 100;
 export const maxPageItems = 500;

@@ -5,9 +5,8 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError } from "zod";
-import { formatZodIssues } from "../http/errors.js";
+import { asServiceError, errorCodes, formatZodIssues, isDatabaseUnavailable, ServiceError } from "../contracts/errors.js";
 import type { ServiceContext } from "../services/context.js";
-import { asServiceError, errorCodes, isDatabaseUnavailable, ServiceError } from "../services/errors.js";
 
 declare const opaque: unique symbol;
 /**

@@ -4,7 +4,7 @@
  * error page, a cut-off body) are retryable; 409 "lease lost" means stop; only a
  * well-formed 4xx `{"detail"}` from the server itself is final.
  */
-import { LeaseLostError } from "../tasks/execute.js";
+import { LeaseLostError } from "../runner/execute.js";
 
 export class RetryableError extends Error {
   override name = "RetryableError";

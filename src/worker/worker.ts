@@ -6,17 +6,17 @@
  * what it holds.
  */
 import type { OpencodeSettings } from "../config.js";
+import type { RunnerModels } from "../contracts/models.js";
 import { ApplyConflict } from "../git/apply.js";
 import type { WorktreeDiff } from "../git/diff.js";
 import { repositoryOf } from "../git/repo.js";
 import { WorktreeManager } from "../git/worktrees.js";
-import { Bridge } from "../services/bridge.js";
-import type { RunnerModels } from "../services/models/models.types.js";
+import { Bridge } from "../opencode/bridge.js";
+import { executeTask, LeaseLostError, type TaskReporter } from "../runner/execute.js";
 import type { Claim, Task, Worker } from "../services/tasks/tasks.types.js";
 import type { WorktreeReport } from "../services/worktrees/worktrees.types.js";
-import { executeTask, LeaseLostError, type TaskReporter } from "../tasks/execute.js";
-import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder, type WorktreeInfo } from "../tasks/workspace.js";
-import { performWorktreeAction, type WorktreeAction } from "../tasks/worktree-actions.js";
+import { performWorktreeAction, type WorktreeAction } from "../workspace/actions.js";
+import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder, type WorktreeInfo } from "../workspace/workspace.js";
 import { workerDirectory } from "./paths.js";
 import { RetryableError, ServerApi, withRetry } from "./server-api.js";
 

@@ -9,10 +9,10 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { validate } from "@readme/openapi-parser";
+import type { AgentEvent } from "../../src/contracts/events.js";
 import { createApi } from "../../src/http/api.js";
 import { buildDocument, serializeDocument } from "../../src/http/document.js";
 import { EventStreamMessage, toFrame } from "../../src/http/rest/event-stream.js";
-import type { AgentEvent } from "../../src/services/events/types.js";
 import { pgliteDriver } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 

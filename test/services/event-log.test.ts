@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { AgentEvent, NewEvent } from "../../src/contracts/events.js";
 import { createDb, type Database } from "../../src/db/client.js";
 import { EventLog } from "../../src/services/events/log.js";
-import type { AgentEvent, NewEvent } from "../../src/services/events/types.js";
 import { StreamWindow } from "../../src/services/events/window.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
 import { describeNeeds } from "../support/skip.js";

@@ -3,7 +3,7 @@
  * only: register a codebase and a worker that has it, queue a task, claim it, and
  * upload numbered events under the lease. Used by fan-out tests and benchmarks.
  */
-import type { NewEvent } from "../../src/services/events/types.js";
+import type { NewEvent } from "../../src/contracts/events.js";
 
 export interface LeasedTask {
   codebaseId: string;

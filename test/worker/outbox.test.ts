@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EventOutbox, type OutgoingEvent } from "../../src/tasks/outbox.js";
+import { EventOutbox, type OutgoingEvent } from "../../src/runner/outbox.js";
 
 const output = (content: string) => ({ type: "output" as const, data: { session_id: "ses_o", message_id: "m", part_id: "p", content } });
 

@@ -4,8 +4,8 @@
  * they cannot disagree. The payloads come from `eventSchemas`.
  */
 import { z } from "@hono/zod-openapi";
-import { type AgentEvent, eventMeanings, eventSchemas, eventTypes } from "../../services/events/types.js";
-import { Timestamp } from "../../services/schemas.js";
+import { type AgentEvent, eventMeanings, eventSchemas, eventTypes } from "../../contracts/events.js";
+import { Timestamp } from "../../contracts/fields.js";
 
 /** An event as `writeSSE` sends it: `event:`, `id:` (none for a reset) and `data:` one line of JSON. */
 export function toFrame(event: AgentEvent): { event: string; id: string | undefined; data: string } {

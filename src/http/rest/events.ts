@@ -6,10 +6,10 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { AgentEventSchema, eventMeanings, eventTypes } from "../../contracts/events.js";
 import { getCodebaseRow } from "../../services/codebases/codebases.js";
 import { admitStream, followEventBatches, parseCursor } from "../../services/events/follow.js";
 import { EventHistoryQuery, eventHistory } from "../../services/events/history.js";
-import { AgentEventSchema, eventMeanings, eventTypes } from "../../services/events/types.js";
 import { getTaskRow } from "../../services/tasks/tasks.js";
 import { type Api, type AppEnv, apiRoute, IdParam, pagedResponse, pathId, respondPage } from "../openapi.js";
 import { respondWithSse } from "../sse-writer.js";

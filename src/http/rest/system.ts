@@ -1,7 +1,7 @@
 /** REST shim for health, status and models. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { ModelList } from "../../contracts/models.js";
 import { listModels } from "../../services/models/models.js";
-import { ModelList } from "../../services/models/models.types.js";
 import { getReadiness, getStatus, Readiness, Status } from "../../services/status.js";
 import { type Api, apiRoute, ErrorBody, jsonResponse } from "../openapi.js";
 

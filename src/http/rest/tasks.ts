@@ -1,6 +1,6 @@
 /** REST shim for the task queue (clients) and the worker protocol (workers). */
 import { z } from "@hono/zod-openapi";
-import { RunnerModels } from "../../services/models/models.types.js";
+import { RunnerModels } from "../../contracts/models.js";
 import { completeTask, heartbeatTask, releaseTask, uploadTaskEvents, uploadTaskMessages } from "../../services/tasks/task-queue.js";
 import { cancelTask, createTask, getTask, listTasks, retryTask } from "../../services/tasks/tasks.js";
 import {

@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import { changeRun, getRunDiff, type RunRef } from "../../services/worktrees/changes.js";
 import { reportWorktree } from "../../services/worktrees/reports.js";
 import { ApplyRequest, ChangeResult, DiffQuery, PushRequest, RunDiff, WorktreeReport } from "../../services/worktrees/worktrees.types.js";
-import type { WorktreeAction } from "../../tasks/worktree-actions.js";
+import type { WorktreeAction } from "../../workspace/actions.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
 
 const tags = ["Changes"];

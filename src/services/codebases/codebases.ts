@@ -5,10 +5,10 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { and, asc, count, eq, isNull } from "drizzle-orm";
+import { conflict, invalid, isUniqueViolation, notFound } from "../../contracts/errors.js";
 import { codebases, worktrees } from "../../db/schema.js";
 import { repositoryOf } from "../../git/repo.js";
 import type { ServiceContext } from "../context.js";
-import { conflict, invalid, isUniqueViolation, notFound } from "../errors.js";
 import { EventLog } from "../events/log.js";
 import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, TimeIdKey } from "../paging.js";
 import { runsInFlight } from "../sessions/in-flight.js";

@@ -3,7 +3,7 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../schemas.js";
+import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../../contracts/fields.js";
 import { Usage } from "../usage/usage.types.js";
 
 export const CodebaseName = z

@@ -18,10 +18,10 @@
  * refuse a duplicate if one ever got through.
  */
 import { sql } from "drizzle-orm";
+import type { AgentEvent, NewEvent } from "../../contracts/events.js";
 import type { Db } from "../../db/client.js";
 import { storableJson } from "../../db/storable.js";
 import { rollUpUsageInTx } from "../usage/rollup.js";
-import type { AgentEvent, NewEvent } from "./types.js";
 
 /** The NOTIFY channel that tells other processes a stream moved (payload `stream:head`). */
 export const eventsChannel = "codetether_events";

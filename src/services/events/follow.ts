@@ -4,10 +4,10 @@
  * events with the same ids.
  */
 
+import { ServiceError } from "../../contracts/errors.js";
+import type { AgentEvent, EventFilter } from "../../contracts/events.js";
 import type { ServiceContext } from "../context.js";
-import { ServiceError } from "../errors.js";
 import { untilDatabaseAnswers } from "../outage.js";
-import type { AgentEvent, EventFilter } from "./types.js";
 
 const pageSize = 500;
 

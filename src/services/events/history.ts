@@ -1,11 +1,11 @@
 /** A codebase's stored events as pages (what a stream would replay), filtered by session or task. */
 import "@hono/zod-openapi";
 import { z } from "zod";
+import type { AgentEvent } from "../../contracts/events.js";
+import { Id } from "../../contracts/fields.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { ServiceContext } from "../context.js";
 import { cutPage, decodeCursor, defaultPageItems, type Page, PageQuery } from "../paging.js";
-import { Id } from "../schemas.js";
-import type { AgentEvent } from "./types.js";
 
 export const EventHistoryQuery = PageQuery.extend({
   session_id: Id.optional().openapi({ description: "Only this session's events" }),

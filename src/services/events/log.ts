@@ -11,10 +11,10 @@
  * falls behind the window and reads the database on its own until it catches up.
  */
 import { and, asc, eq, gt, lte } from "drizzle-orm";
+import type { AgentEvent, EventFilter, NewEvent } from "../../contracts/events.js";
 import type { Database, Db, Unlisten } from "../../db/client.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
 import { appendInTx, eventsChannel, toAgentEvent } from "./append.js";
-import type { AgentEvent, EventFilter, NewEvent } from "./types.js";
 import { StreamWindow, type WindowLimits } from "./window.js";
 
 /** NOTIFY can be lost (e.g. across a reconnect), so followed streams are also re-checked this often. */
@@ -130,6 +130,24 @@ export class EventLog {
         for (const p of batch) p.reject(err);
       }
     }
+  }
+
+  /**
+   * Runs `work` in one transaction in which `append` stores events with the change
+   * they record (both commit, or neither), and hands them to this process's readers
+   * once it has committed: the one way a verb writes events in a transaction.
+   */
+  async transaction<T>(work: (tx: Db, append: (streamId: string, events: readonly NewEvent[]) => Promise<(AgentEvent | null)[]>) => Promise<T>): Promise<T> {
+    const appended: [string, (AgentEvent | null)[]][] = [];
+    const result = await this.database.db.transaction((tx) =>
+      work(tx, async (streamId, events) => {
+        const stored = await appendInTx(tx, streamId, events);
+        appended.push([streamId, stored]);
+        return stored;
+      }),
+    );
+    for (const [streamId, stored] of appended) this.stored(streamId, stored);
+    return result;
   }
 
   /**

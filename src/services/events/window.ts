@@ -6,7 +6,7 @@
  * its oldest events first. A follower whose cursor is older than the window reads
  * the database by itself until it catches up, then reads from here again.
  */
-import type { AgentEvent } from "./types.js";
+import type { AgentEvent } from "../../contracts/events.js";
 
 export interface WindowLimits {
   /** Most bytes of event JSON held (CODETETHER_STREAM_WINDOW_BYTES). */

@@ -4,12 +4,13 @@
  * models kept (marked unavailable when nothing runs them). Triggers and tasks
  * check their model against it.
  */
+
+import { invalid } from "../../contracts/errors.js";
+import type { Model, ModelList, RunnableModel, RunnerModels } from "../../contracts/models.js";
 import { workers } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
-import { invalid } from "../errors.js";
 import { isOnline } from "../tasks/workers.js";
 import { catalogModels, catalogRecommended } from "./catalog.js";
-import type { Model, ModelList, RunnableModel, RunnerModels } from "./models.types.js";
 
 /** `server` or a worker's name, with what it can run. */
 interface Runner {

@@ -6,10 +6,10 @@
  * --concurrency) are the only bound.
  */
 import { inArray, type SQL, sql } from "drizzle-orm";
+import { conflict } from "../../contracts/errors.js";
 import { codebases } from "../../db/schema.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
-import { conflict } from "../errors.js";
 
 /**
  * How many runs are in flight on the codebase named by `codebaseId`: an SQL

@@ -9,7 +9,6 @@
 import { and, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { sessions } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
-import { appendInTx } from "../events/log.js";
 
 /** How often a process stamps its runs, and how old a stamp may get before its run counts as lost. */
 export const stampEveryMs = 5_000;
@@ -29,7 +28,7 @@ export async function stampRuns(ctx: ServiceContext): Promise<void> {
  * which is right when no other process can share the database (PGlite).
  */
 export async function failLostRuns(ctx: ServiceContext, options: { olderThanSeconds: number; othersNow?: boolean }): Promise<number> {
-  const lost = await ctx.database.db.transaction(async (tx) => {
+  const lost = await ctx.events.transaction(async (tx, append) => {
     const stale = or(isNull(sessions.runHeartbeatAt), lt(sessions.runHeartbeatAt, sql`now() - make_interval(secs => ${options.olderThanSeconds})`));
     const rows = await tx
       .select({ id: sessions.id, codebaseId: sessions.codebaseId, owner: sessions.runOwner })
@@ -48,15 +47,14 @@ export async function failLostRuns(ctx: ServiceContext, options: { olderThanSeco
     for (const row of rows) {
       const error = "The server process running this session stopped before it finished";
       await tx.update(sessions).set({ status: "failed", error, runOwner: null, runHeartbeatAt: null, updatedAt: new Date() }).where(eq(sessions.id, row.id));
-      const stored = await appendInTx(tx, row.codebaseId, [
+      await append(row.codebaseId, [
         { type: "error", data: { session_id: row.id, name: "RunLost", message: error } },
         { type: "complete", data: { session_id: row.id, status: "failed", error } },
       ]);
-      out.push({ streamId: row.codebaseId, stored });
+      out.push(row.id);
     }
     return out;
   });
-  for (const { streamId, stored } of lost) ctx.events.stored(streamId, stored);
   return lost.length;
 }
 

@@ -5,8 +5,8 @@
  * are counted as lost, so the run can end `failed` saying so, never silently
  * `completed` with holes in its stream.
  */
-import { isDatabaseUnavailable } from "../errors.js";
-import type { NewEvent } from "../events/types.js";
+import { isDatabaseUnavailable } from "../../contracts/errors.js";
+import type { NewEvent } from "../../contracts/events.js";
 
 const batchSize = 200;
 const firstRetryMs = 100;

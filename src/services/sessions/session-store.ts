@@ -1,11 +1,11 @@
 /** Reading and writing session rows and their messages. */
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { notFound } from "../../contracts/errors.js";
 import type { Db } from "../../db/client.js";
 import { messages, sessions } from "../../db/schema.js";
 import { storableJson, storableText } from "../../db/storable.js";
 import type { OcMessage } from "../../opencode/client.js";
 import type { ServiceContext } from "../context.js";
-import { notFound } from "../errors.js";
 import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, searchQuery, TimeIdKey } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";

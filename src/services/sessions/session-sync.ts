@@ -4,12 +4,12 @@
  */
 import path from "node:path";
 import { eq } from "drizzle-orm";
+import { ServiceError } from "../../contracts/errors.js";
 import { sessions } from "../../db/schema.js";
+import { workingDirectory } from "../../opencode/run-settings.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { ServiceContext } from "../context.js";
-import { ServiceError } from "../errors.js";
 import { listSessionRows, storeMessages, toSessions } from "./session-store.js";
-import { workingDirectory } from "./sessions.js";
 import type { SyncResult } from "./sessions.types.js";
 
 function inside(root: string, dir: string): boolean {

@@ -5,31 +5,24 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { and, desc, eq, inArray } from "drizzle-orm";
+import { conflict, invalid, ServiceError } from "../../contracts/errors.js";
+import type { NewEvent } from "../../contracts/events.js";
 import { sessions } from "../../db/schema.js";
+import { runLimits, workingDirectory } from "../../opencode/run-settings.js";
 import type { RunOutcome, RunSink } from "../../opencode/runner.js";
-import { abandonWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../tasks/workspace.js";
+import { abandonWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../workspace/workspace.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import { realInside } from "../codebases/paths.js";
 import type { ServiceContext } from "../context.js";
-import { conflict, invalid, ServiceError } from "../errors.js";
-import type { NewEvent } from "../events/types.js";
 import { requireRunnable } from "../models/models.js";
 import { untilDatabaseAnswers } from "../outage.js";
 import type { Page, PageQuery } from "../paging.js";
-import { runLimits } from "../run-settings.js";
 import { localRecorder, openLocalWorkspace } from "../worktrees/local.js";
 import { requireRunSlot } from "./in-flight.js";
 import { RunOutbox } from "./run-outbox.js";
 import { getSessionRow, pageMessages, pageSessions, sessionDetail, storeMessages } from "./session-store.js";
 import type { ListSessionsQuery, Message, PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
-
-type CodebaseRow = Awaited<ReturnType<typeof getCodebaseRow>>;
-
-/** The directory an agent works in: agent_config.working_directory, else the codebase path. */
-export function workingDirectory(codebase: CodebaseRow): string {
-  return (codebase.agentConfig as AgentConfig).working_directory ?? codebase.path;
-}
 
 /**
  * Writes a run's events to the codebase's stream and records how it ended, unless

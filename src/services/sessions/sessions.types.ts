@@ -3,8 +3,8 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
+import { AgentName, Id, ModelId, Timestamp } from "../../contracts/fields.js";
 import { PageQuery, pageOf } from "../paging.js";
-import { AgentName, Id, ModelId, Timestamp } from "../schemas.js";
 import { Usage } from "../usage/usage.types.js";
 import { BaseRef, Isolation, WorktreeSummary } from "../worktrees/worktrees.types.js";
 

@@ -7,17 +7,16 @@
  */
 import { and, asc, count, desc, eq, getTableColumns, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config.js";
+import { conflict, invalid, notFound, ServiceError } from "../../contracts/errors.js";
+import { type EventType, eventSchemas, type NewEvent } from "../../contracts/events.js";
 import type { Db } from "../../db/client.js";
 import type { AgentConfigColumn } from "../../db/schema.js";
 import { codebases, messages, sessions, tasks, workers } from "../../db/schema.js";
 import type { OcMessage } from "../../opencode/client.js";
+import { runBudgetUsd } from "../../opencode/run-settings.js";
 import type { ServiceContext } from "../context.js";
-import { conflict, invalid, notFound, ServiceError } from "../errors.js";
-import { appendInTx } from "../events/log.js";
-import { type EventType, eventSchemas, type NewEvent } from "../events/types.js";
 import { candidateCodebase, inFlightSql, runLimitSql } from "../sessions/in-flight.js";
 import { upsertMessages } from "../sessions/session-store.js";
-import { runBudgetUsd } from "../usage/budget.js";
 import { taskRunnableHint } from "./task-wake.js";
 import { type TaskRow, toTask } from "./tasks.js";
 import {
@@ -80,7 +79,7 @@ export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: n
     .for("update", { of: tasks, skipLocked: true });
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
   // One transaction, one commit: the leases and the `claimed` events exist together or not at all.
-  const claimed = await db.transaction(async (tx) => {
+  const claimed = await ctx.events.transaction(async (tx, append) => {
     const rows = await tx
       .update(tasks)
       .set({
@@ -103,7 +102,6 @@ export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: n
       .select()
       .from(codebases)
       .where(inArray(codebases.id, [...new Set(rows.map((r) => r.codebaseId))]));
-    const stored: { codebaseId: string; events: Awaited<ReturnType<typeof appendInTx>> }[] = [];
     for (const codebaseId of new Set(rows.map((r) => r.codebaseId))) {
       const events = rows
         .filter((r) => r.codebaseId === codebaseId)
@@ -114,12 +112,11 @@ export async function claimTasks(ctx: ServiceContext, claimant: Claimant, max: n
             taskId: row.id,
           }),
         );
-      stored.push({ codebaseId, events: await appendInTx(tx, codebaseId, events) });
+      await append(codebaseId, events);
     }
-    return { rows, codebases: new Map(codebaseRows.map((c) => [c.id, c])), stored };
+    return { rows, codebases: new Map(codebaseRows.map((c) => [c.id, c])) };
   });
   if (!claimed) return [];
-  for (const { codebaseId, events } of claimed.stored) ctx.events.stored(codebaseId, events);
   return claimed.rows.map((row) => {
     ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
     const codebase = claimed.codebases.get(row.codebaseId)!;
@@ -225,7 +222,7 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
   const through = events.reduce((high, e) => Math.max(high, e.workerSeq ?? 0), 0);
   // Three statements: the lease check that also locks the task, records the session and what is stored
   // (every event of the batch is, once this commits: fresh or already there), then the append.
-  const { streamId, stored, acked } = await ctx.database.db.transaction(async (tx) => {
+  const { stored, acked } = await ctx.events.transaction(async (tx, append) => {
     const [row] = await tx
       .update(tasks)
       .set({ uploadedThrough: sql`greatest(${tasks.uploadedThrough}, ${through})`, sessionId: sql`coalesce(${tasks.sessionId}, ${sessionId})` })
@@ -266,15 +263,13 @@ export async function uploadTaskEvents(ctx: ServiceContext, taskId: string, inpu
     } else if (row.sessionId && row.sessionOwner !== taskOwner(taskId)) {
       throw conflict(`Session ${row.sessionId} is not this task's: an attempt runs a session of its own`);
     }
-    const stored = await appendInTx(
-      tx,
+    const stored = await append(
       row.codebaseId,
       // Per claim, not per counted attempt: a run after a hand-back numbers its events from 1 again.
       events.map((e) => ({ ...e, attempt: row.claims })),
     );
-    return { streamId: row.codebaseId, stored, acked: row.uploadedThrough };
+    return { stored, acked: row.uploadedThrough };
   });
-  ctx.events.stored(streamId, stored);
   return { acked_through: acked, stored: stored.filter(Boolean).length };
 }
 
@@ -328,11 +323,11 @@ export async function uploadTaskMessages(
  * answers the same task; a different outcome or a stale lease is a 409.
  */
 export async function completeTask(ctx: ServiceContext, taskId: string, input: CompleteTaskRequest): Promise<Task> {
-  const { row, stored } = await ctx.database.db.transaction(async (tx) => {
+  const { row } = await ctx.events.transaction(async (tx, append) => {
     const [current] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for("update");
     if (!current) throw notFound("Task");
     if (current.status !== "running") {
-      if (current.leaseToken === input.lease_token && current.status === input.status) return { row: current, stored: [] };
+      if (current.leaseToken === input.lease_token && current.status === input.status) return { row: current };
       if (current.leaseToken === input.lease_token) throw conflict(`Task is already ${current.status}`);
       throw leaseLost();
     }
@@ -357,14 +352,14 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
       .returning();
     if (current.kind !== "agent") {
       // Work on a worktree ran no agent: no session to end, and no `complete` that a client would take for a run's end.
-      const stored = await appendInTx(tx, current.codebaseId, [
+      await append(current.codebaseId, [
         {
           type: "status",
           data: { session_id: null, status: `${current.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? current.title },
           taskId,
         },
       ]);
-      return { row: row!, stored };
+      return { row: row! };
     }
     if (sessionId) {
       // The task's session shows up among the codebase's sessions, whichever runner ran it
@@ -390,22 +385,21 @@ export async function completeTask(ctx: ServiceContext, taskId: string, input: C
     }
     // Nothing of this task is left running (a session it named, then did not end with).
     await endTaskSession(tx, taskId, "failed", "The task ended without this session");
-    const stored = await appendInTx(tx, current.codebaseId, [
+    await append(current.codebaseId, [
       {
         type: "complete",
         data: { session_id: sessionId ?? null, status, task_id: taskId, ...(input.error ? { error: input.error } : {}) },
         taskId,
       },
     ]);
-    return { row: row!, stored };
+    return { row: row! };
   });
-  ctx.events.stored(row.codebaseId, stored);
   return toTask(row);
 }
 
 /** A runner hands a task back (it is shutting down): it runs again at once, and this attempt does not count. */
 export async function releaseTask(ctx: ServiceContext, taskId: string, token: string, reason: string): Promise<Task> {
-  const { row, stored } = await ctx.database.db.transaction(async (tx) => {
+  const { row } = await ctx.events.transaction(async (tx, append) => {
     const current = await lockLeased(tx, taskId, token);
     const [row] = await tx
       .update(tasks)
@@ -422,12 +416,11 @@ export async function releaseTask(ctx: ServiceContext, taskId: string, token: st
       .where(eq(tasks.id, taskId))
       .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
     await endTaskSession(tx, taskId, "aborted", `Handed back: ${reason}`);
-    const stored = await appendInTx(tx, current.codebaseId, [
+    await append(current.codebaseId, [
       { type: "status", data: { session_id: current.sessionId, status: "released", task_id: taskId, message: reason }, taskId },
     ]);
-    return { row: row!, stored };
+    return { row: row! };
   });
-  ctx.events.stored(row.codebaseId, stored);
   ctx.taskWake.wakeAll();
   return toTask(row);
 }
@@ -437,14 +430,14 @@ export async function releaseTask(ctx: ServiceContext, taskId: string, token: st
  * 4 s, ... up to 60 s), or failed with the reason once the attempts are used up.
  */
 export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
-  const expired = await ctx.database.db.transaction(async (tx) => {
+  const expired = await ctx.events.transaction(async (tx, append) => {
     const rows = await tx
       .select()
       .from(tasks)
       .where(and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, sql`now()`)))
       .limit(100)
       .for("update", { skipLocked: true });
-    const out: { row: TaskRow; workerId: string | null; stored: Awaited<ReturnType<typeof appendInTx>> }[] = [];
+    const out: { row: TaskRow; workerId: string | null }[] = [];
     for (const current of rows) {
       const reason = `lease expired on ${current.workerId ?? "unknown runner"} (attempt ${current.attempts})`;
       const exhausted = current.attempts >= current.maxAttempts;
@@ -479,11 +472,11 @@ export async function sweepExpiredLeases(ctx: ServiceContext): Promise<number> {
           data: { session_id: current.sessionId, status: "failed", task_id: current.id, error: row!.error! },
           taskId: current.id,
         });
-      out.push({ row: row!, workerId: current.workerId, stored: await appendInTx(tx, current.codebaseId, events) });
+      await append(current.codebaseId, events);
+      out.push({ row: row!, workerId: current.workerId });
     }
     return out;
   });
-  for (const { row, stored } of expired) ctx.events.stored(row.codebaseId, stored);
   ctx.metrics.leaseExpiries.inc(expired.length);
   const silent = [...new Set(expired.map((e) => e.workerId).filter((w): w is string => w !== null && w !== localWorkerId))];
   if (silent.length > 0) await ctx.database.db.update(workers).set({ leaseLapsedAt: new Date() }).where(inArray(workers.name, silent));

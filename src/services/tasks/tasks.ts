@@ -2,14 +2,13 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
+import { conflict, notFound } from "../../contracts/errors.js";
+import type { RunnerModels } from "../../contracts/models.js";
 import { tasks, workers } from "../../db/schema.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
-import { conflict, notFound } from "../errors.js";
-import { appendInTx } from "../events/log.js";
 import { requireRunnable } from "../models/models.js";
-import type { RunnerModels } from "../models/models.types.js";
 import { cutPage, decodeCursor, defaultPageItems, ExactTime, exactTime, type Page, searchQuery } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
@@ -151,7 +150,7 @@ export async function tasksWithUsage(ctx: ServiceContext, rows: TaskRow[]): Prom
  * learns it from its next heartbeat, aborts the agent and reports `cancelled`.
  */
 export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Task> {
-  const { row, events } = await ctx.database.db.transaction(async (tx) => {
+  const row = await ctx.events.transaction(async (tx, append) => {
     const [current] = await tx.select().from(tasks).where(eq(tasks.id, id)).for("update");
     if (!current) throw notFound("Task");
     if (current.status === "pending") {
@@ -160,20 +159,17 @@ export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string 
         .set({ status: "cancelled", error: "Cancelled before it ran", completedAt: new Date(), updatedAt: new Date() })
         .where(eq(tasks.id, id))
         .returning();
-      const events = await appendInTx(tx, current.codebaseId, [{ type: "complete", data: { session_id: null, status: "cancelled", task_id: id }, taskId: id }]);
-      return { row: row!, events };
+      await append(current.codebaseId, [{ type: "complete", data: { session_id: null, status: "cancelled", task_id: id }, taskId: id }]);
+      return row!;
     }
     if (current.status === "running") {
-      if (current.cancelRequested) return { row: current, events: [] };
+      if (current.cancelRequested) return current;
       const [row] = await tx.update(tasks).set({ cancelRequested: true, updatedAt: new Date() }).where(eq(tasks.id, id)).returning();
-      const events = await appendInTx(tx, current.codebaseId, [
-        { type: "status", data: { session_id: current.sessionId, status: "cancelling", task_id: id }, taskId: id },
-      ]);
-      return { row: row!, events };
+      await append(current.codebaseId, [{ type: "status", data: { session_id: current.sessionId, status: "cancelling", task_id: id }, taskId: id }]);
+      return row!;
     }
     throw conflict(`Task is already ${current.status}`);
   });
-  ctx.events.stored(row.codebaseId, events);
   if (row.status === "running") ctx.localRunner.cancel(row.id);
   return (await tasksWithUsage(ctx, [row]))[0]!;
 }
@@ -184,7 +180,7 @@ export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string 
  * attempt stay apart, and its history reads as one). A new run starts a new session.
  */
 export async function retryTask({ ctx, id, input = {} }: { ctx: ServiceContext; id: string; input?: RetryTaskRequest }): Promise<Task> {
-  const { row, events } = await ctx.database.db.transaction(async (tx) => {
+  const row = await ctx.events.transaction(async (tx, append) => {
     const [current] = await tx.select().from(tasks).where(eq(tasks.id, id)).for("update");
     if (!current) throw notFound("Task");
     if (current.status !== "failed" && current.status !== "cancelled") {
@@ -210,16 +206,15 @@ export async function retryTask({ ctx, id, input = {} }: { ctx: ServiceContext; 
       })
       .where(eq(tasks.id, id))
       .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
-    const events = await appendInTx(tx, current.codebaseId, [
+    await append(current.codebaseId, [
       {
         type: "status",
         data: { session_id: null, status: "retried", task_id: id, attempt: current.attempts, message: `Retried after it ${current.status}` },
         taskId: id,
       },
     ]);
-    return { row: row!, events };
+    return row!;
   });
-  ctx.events.stored(row.codebaseId, events);
   ctx.taskWake.wakeAll();
   ctx.localRunner.poke();
   return (await tasksWithUsage(ctx, [row]))[0]!;

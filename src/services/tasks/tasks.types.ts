@@ -3,9 +3,9 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { RunnerModels } from "../models/models.types.js";
+import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../../contracts/fields.js";
+import { RunnerModels } from "../../contracts/models.js";
 import { PageQuery, pageOf } from "../paging.js";
-import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../schemas.js";
 import { Usage } from "../usage/usage.types.js";
 import { BaseRef, WorktreeSummary } from "../worktrees/worktrees.types.js";
 

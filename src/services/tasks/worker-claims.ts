@@ -3,8 +3,9 @@
  * poll), claiming several tasks in one call, and reporting several outcomes in one
  * call. Each task still has its own lease token and is fenced by it.
  */
+
+import { ServiceError } from "../../contracts/errors.js";
 import type { ServiceContext } from "../context.js";
-import { ServiceError } from "../errors.js";
 import { claimTasksWaiting, completeTask, releaseTask } from "./task-queue.js";
 import type { Claim, CompleteManyRequest, CompletionResult } from "./tasks.types.js";
 import { workerClaimant, workerForClaim, workerHeardFrom } from "./workers.js";

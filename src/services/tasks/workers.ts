@@ -1,10 +1,10 @@
 /** Workers: registration, liveness, and the list clients see. */
 import { randomUUID } from "node:crypto";
 import { and, asc, count, eq, gt, sql } from "drizzle-orm";
+import { notFound } from "../../contracts/errors.js";
+import type { RunnerModels } from "../../contracts/models.js";
 import { codebases, tasks, workers } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
-import { notFound } from "../errors.js";
-import type { RunnerModels } from "../models/models.types.js";
 import type { Claimant, RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
 /** A worker not heard from for this long shows as offline. */

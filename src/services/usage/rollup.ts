@@ -10,8 +10,8 @@
  * `local` for the server's own OpenCode.
  */
 import { sql } from "drizzle-orm";
+import type { AgentEvent } from "../../contracts/events.js";
 import type { Db } from "../../db/client.js";
-import type { AgentEvent } from "../events/types.js";
 
 type UsageEvent = Extract<AgentEvent, { type: "usage" }>;
 

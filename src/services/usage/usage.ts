@@ -4,9 +4,9 @@
  * events), so its cost follows the range and the groups asked for, not the events.
  */
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { invalid } from "../../contracts/errors.js";
 import { usageTotals } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
-import { invalid } from "../errors.js";
 import type { Usage, UsageDimension, UsageQuery, UsageReport } from "./usage.types.js";
 
 export const noUsage: Usage = {

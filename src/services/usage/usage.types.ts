@@ -3,7 +3,7 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { Id, Timestamp } from "../schemas.js";
+import { Id, Timestamp } from "../../contracts/fields.js";
 
 /** Sums of `usage` events: what a session, a task, a codebase or a report group spent. */
 export const Usage = z

@@ -6,15 +6,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { eq, getTableColumns } from "drizzle-orm";
+import { conflict, notFound, ServiceError } from "../../contracts/errors.js";
 import { sessions, tasks, worktrees } from "../../db/schema.js";
 import { ApplyConflict, NoRemote } from "../../git/apply.js";
 import { readablePatch } from "../../git/diff.js";
 import { currentBranch, remotes } from "../../git/repo.js";
-import { type ActionOutcome, performWorktreeAction, type WorktreeAction } from "../../tasks/worktree-actions.js";
+import { type ActionOutcome, performWorktreeAction, type WorktreeAction } from "../../workspace/actions.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { ServiceContext } from "../context.js";
-import { conflict, notFound, ServiceError } from "../errors.js";
-import { appendInTx } from "../events/log.js";
 import { getSessionRow } from "../sessions/session-store.js";
 import { taskRunnableHint } from "../tasks/task-wake.js";
 import { getTaskRow } from "../tasks/tasks.js";
@@ -122,7 +121,7 @@ export function mergeMessage(row: { branch: string; sessionId: string | null }, 
 async function queueOnWorker(ctx: ServiceContext, row: WorktreeRow, action: WorktreeAction): Promise<ChangeResult> {
   const what = action.op === "apply" ? `Apply ${row.branch} (${action.mode})` : action.op === "discard" ? `Discard ${row.branch}` : `Push ${row.branch}`;
   const message = mergeMessage(row, (await getCodebaseRow({ ctx, id: row.codebaseId })).name);
-  const { task, events } = await ctx.database.db.transaction(async (tx) => {
+  const task = await ctx.events.transaction(async (tx, append) => {
     const [task] = await tx
       .insert(tasks)
       .values({
@@ -149,16 +148,15 @@ async function queueOnWorker(ctx: ServiceContext, row: WorktreeRow, action: Work
         priority: 1000,
       })
       .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
-    const events = await appendInTx(tx, row.codebaseId, [
+    await append(row.codebaseId, [
       {
         type: "status",
         data: { session_id: row.sessionId, status: "queued", task_id: task!.id, message: `${what}: queued for worker ${row.runner}` },
         taskId: task!.id,
       },
     ]);
-    return { task: task!, events };
+    return task!;
   });
-  ctx.events.stored(row.codebaseId, events);
   ctx.taskWake.wakeAll();
   return { worktree_id: row.id, state: "queued", branch: row.branch, ...(action.op === "apply" ? { mode: action.mode } : {}), task_id: task.id };
 }

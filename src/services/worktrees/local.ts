@@ -6,7 +6,7 @@
 import { eq } from "drizzle-orm";
 import { codebases } from "../../db/schema.js";
 import type { WorktreeDiff } from "../../git/diff.js";
-import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder } from "../../tasks/workspace.js";
+import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder } from "../../workspace/workspace.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
 import { untilDatabaseAnswers } from "../outage.js";

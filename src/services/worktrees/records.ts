@@ -7,7 +7,7 @@ import { and, desc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
 import { worktrees } from "../../db/schema.js";
 import type { FileChange, WorktreeDiff } from "../../git/diff.js";
-import type { WorktreeInfo } from "../../tasks/workspace.js";
+import type { WorktreeInfo } from "../../workspace/workspace.js";
 import type { ServiceContext } from "../context.js";
 import { localRunnerName } from "../tasks/tasks.types.js";
 import type { WorktreeState, WorktreeSummary } from "./worktrees.types.js";

@@ -5,9 +5,9 @@
  * every other report, and idempotent: a resent report changes nothing more.
  */
 import { eq, sql } from "drizzle-orm";
+import { conflict, invalid } from "../../contracts/errors.js";
 import { tasks, worktrees } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
-import { conflict, invalid } from "../errors.js";
 import { lockLeased } from "../tasks/task-queue.js";
 import { recordOpened, storeDiff, worktreeById } from "./records.js";
 import type { WorktreeReport } from "./worktrees.types.js";

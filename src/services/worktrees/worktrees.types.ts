@@ -3,7 +3,7 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { Timestamp } from "../schemas.js";
+import { Timestamp } from "../../contracts/fields.js";
 
 export const Isolation = z.enum(["worktree", "none"]).openapi("Isolation", {
   description: "`worktree`: the run works in a git worktree of its own, on its own branch; `none`: in the codebase's directory itself",

@@ -1,8 +1,8 @@
 import { z } from "zod";
+import { Id } from "../../contracts/fields.js";
 import { createCodebase, deleteCodebase, getCodebase, listCodebases, updateCodebase } from "../../services/codebases/codebases.js";
 import { CreateCodebaseRequest, UpdateCodebaseRequest } from "../../services/codebases/codebases.types.js";
 import { PageQuery } from "../../services/paging.js";
-import { Id } from "../../services/schemas.js";
 import { publicProcedure, router } from "../init.js";
 
 export const codebasesRouter = router({

@@ -1,11 +1,11 @@
 import { tracked } from "@trpc/server";
 import { z } from "zod";
+import { Id } from "../../contracts/fields.js";
 import { getCodebaseRow } from "../../services/codebases/codebases.js";
 import type { ServiceContext } from "../../services/context.js";
 import { followActivity } from "../../services/events/activity.js";
 import { admitStream, followEvents, parseCursor } from "../../services/events/follow.js";
 import { EventHistoryQuery, eventHistory } from "../../services/events/history.js";
-import { Id } from "../../services/schemas.js";
 import { publicProcedure, router, toTrpcError } from "../init.js";
 
 export const eventsRouter = router({

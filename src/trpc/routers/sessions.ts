@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { Id } from "../../contracts/fields.js";
 import { PageQuery } from "../../services/paging.js";
-import { Id } from "../../services/schemas.js";
 import { syncSessions } from "../../services/sessions/session-sync.js";
 import { abortSession, answerPermission, getSession, listMessages, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
 import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { Id } from "../../contracts/fields.js";
 import { parseCursor } from "../../services/events/follow.js";
-import { Id } from "../../services/schemas.js";
 import { cancelTask, createTask, getTask, getTaskRow, listTasks, retryTask } from "../../services/tasks/tasks.js";
 import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../../services/tasks/tasks.types.js";
 import { listWorkers } from "../../services/tasks/workers.js";

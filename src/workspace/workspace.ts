@@ -9,11 +9,11 @@
 import { randomBytes } from "node:crypto";
 import { realpath } from "node:fs/promises";
 import path from "node:path";
+import { invalid } from "../contracts/errors.js";
+import type { NewEvent } from "../contracts/events.js";
 import { commitAll, type WorktreeDiff, worktreeDiff } from "../git/diff.js";
 import { isPlausibleRef, type RepositoryInfo, repositoryOf, resolveCommit } from "../git/repo.js";
 import { diskBytes, newWorktreeId, type WorktreeManager, type WorktreeRef } from "../git/worktrees.js";
-import { invalid } from "../services/errors.js";
-import type { NewEvent } from "../services/events/types.js";
 
 export type Isolation = "worktree" | "none";
 

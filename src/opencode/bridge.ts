@@ -4,10 +4,10 @@
  */
 import type { OpencodeSettings } from "../config.js";
 import type { Logger } from "../observability/log.js";
-import type { OpencodeClient } from "../opencode/client.js";
-import { OpencodeConnection } from "../opencode/connection.js";
-import { ModelCache } from "../opencode/model-cache.js";
-import { AgentRunner } from "../opencode/runner.js";
+import type { OpencodeClient } from "./client.js";
+import { OpencodeConnection } from "./connection.js";
+import { ModelCache } from "./model-cache.js";
+import { AgentRunner } from "./runner.js";
 
 export class Bridge {
   readonly runner: AgentRunner;

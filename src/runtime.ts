@@ -1,22 +1,22 @@
 /** Builds the service context one server process runs on, and tears it down in order. */
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { type Config, worktreeRoot } from "../config.js";
-import type { Database } from "../db/client.js";
-import { WorktreeManager } from "../git/worktrees.js";
-import { createLogger, type Logger } from "../observability/log.js";
-import { Metrics } from "../observability/metrics.js";
-import { TransitionObserver } from "../observability/transitions.js";
-import { Bridge } from "./bridge.js";
-import type { ServiceContext } from "./context.js";
-import { EventLog } from "./events/log.js";
-import { startRetention } from "./events/retention.js";
-import { RunLiveness } from "./sessions/run-liveness.js";
-import { LocalRunner } from "./tasks/local-runner.js";
-import { TaskWake } from "./tasks/task-wake.js";
-import { countTasksByStatus } from "./tasks/tasks.js";
-import { countOnlineWorkers } from "./tasks/workers.js";
-import { startWorktreeCleanup } from "./worktrees/cleanup.js";
+import { type Config, worktreeRoot } from "./config.js";
+import type { Database } from "./db/client.js";
+import { WorktreeManager } from "./git/worktrees.js";
+import { createLogger, type Logger } from "./observability/log.js";
+import { Metrics } from "./observability/metrics.js";
+import { TransitionObserver } from "./observability/transitions.js";
+import { Bridge } from "./opencode/bridge.js";
+import { LocalRunner } from "./runner/local-runner.js";
+import type { ServiceContext } from "./services/context.js";
+import { EventLog } from "./services/events/log.js";
+import { startRetention } from "./services/events/retention.js";
+import { RunLiveness } from "./services/sessions/run-liveness.js";
+import { TaskWake } from "./services/tasks/task-wake.js";
+import { countTasksByStatus } from "./services/tasks/tasks.js";
+import { countOnlineWorkers } from "./services/tasks/workers.js";
+import { startWorktreeCleanup } from "./services/worktrees/cleanup.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
 const stopAllGraceMs = 5000;

@@ -2,6 +2,8 @@
  * The one place that says how a domain failure looks on every transport:
  * REST maps `code` to an HTTP status with `{"detail": message}`, tRPC to a TRPCError code.
  */
+import type { z } from "zod";
+
 export const errorCodes = {
   BAD_REQUEST: { http: 400, trpc: "BAD_REQUEST" },
   UNAUTHORIZED: { http: 401, trpc: "UNAUTHORIZED" },
@@ -103,4 +105,15 @@ export function asServiceError(err: unknown): ServiceError | undefined {
     });
   }
   return undefined;
+}
+
+/** One readable line from zod issues: `path.to.field: message; ...`. */
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const where = i.path.map(String).join(".");
+      const message = i.code === "unrecognized_keys" ? `unknown field(s) ${i.keys.join(", ")}` : i.message;
+      return where ? `${where}: ${message}` : message;
+    })
+    .join("; ");
 }

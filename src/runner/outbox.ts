@@ -3,7 +3,7 @@
  * they happened, sent in batches, resent until acknowledged. Nothing is dropped
  * while the server is unreachable; the server skips what it already has.
  */
-import type { NewEvent } from "../services/events/types.js";
+import type { NewEvent } from "../contracts/events.js";
 
 export interface OutgoingEvent {
   seq: number;

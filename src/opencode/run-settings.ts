@@ -4,8 +4,13 @@
  */
 import type { Config } from "../config.js";
 import type { AgentConfigColumn } from "../db/schema.js";
-import type { RunSpec } from "../opencode/runner.js";
-import { runBudgetUsd } from "./usage/budget.js";
+import type { RunSpec } from "./runner.js";
+
+/** What one run may cost: the codebase's `max_cost_usd`, capped by the server-wide CODETETHER_MAX_COST_PER_RUN_USD. */
+export function runBudgetUsd(agentConfig: AgentConfigColumn, config: Pick<Config, "maxCostPerRunUsd">): number | undefined {
+  const limits = [agentConfig.max_cost_usd, config.maxCostPerRunUsd].filter((n): n is number => n !== undefined);
+  return limits.length > 0 ? Math.min(...limits) : undefined;
+}
 
 /** How long a permission request waits for an answer before it is rejected, unless the codebase says otherwise. */
 export const defaultPermissionTimeoutSeconds = 300;
@@ -26,4 +31,10 @@ export function runLimits(
     maxCostUsd: server ? runBudgetUsd(agentConfig, server) : agentConfig.max_cost_usd,
     maxRetrySeconds: agentConfig.max_retry_seconds,
   };
+}
+
+/** The directory a codebase's agent works in: its `agent_config.working_directory`, else its path. */
+export function workingDirectory(codebase: { path: string; agentConfig?: AgentConfigColumn; agent_config?: Record<string, unknown> }): string {
+  const config = (codebase.agentConfig ?? codebase.agent_config ?? {}) as AgentConfigColumn;
+  return config.working_directory ?? codebase.path;
 }

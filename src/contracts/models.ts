@@ -6,7 +6,7 @@
 // importing @hono/zod-openapi first still gives every schema `.openapi()`.
 import "@hono/zod-openapi";
 import { z } from "zod";
-import { ModelId } from "../schemas.js";
+import { ModelId } from "./fields.js";
 
 /** Prices in US dollars per million tokens, as OpenCode's catalogue gives them. */
 export const ModelCost = z

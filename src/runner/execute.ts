@@ -6,13 +6,13 @@
  * `codetether-worker`; only the reporter differs.
  */
 import type { OcMessage } from "../opencode/client.js";
+import { runLimits } from "../opencode/run-settings.js";
 import type { AgentRunner, RunOutcome } from "../opencode/runner.js";
 import type { AgentConfig } from "../services/codebases/codebases.types.js";
-import { runLimits } from "../services/run-settings.js";
 import type { Claim } from "../services/tasks/tasks.types.js";
+import { type OpenedWorkspace, type WorkspaceRecorder, WorkspaceTracker } from "../workspace/workspace.js";
 import { EventOutbox, type SendBatch } from "./outbox.js";
 import { TranscriptSync } from "./transcript.js";
-import { type OpenedWorkspace, type WorkspaceRecorder, WorkspaceTracker } from "./workspace.js";
 
 export class LeaseLostError extends Error {
   constructor() {

@@ -4,18 +4,19 @@
  * would, with the queue verbs called in-process instead of over HTTP.
  */
 
-import { executeTask, LeaseLostError, type TaskReporter } from "../../tasks/execute.js";
-import type { OpenedWorkspace } from "../../tasks/workspace.js";
-import { getCodebaseRow } from "../codebases/codebases.js";
-import { realInside } from "../codebases/paths.js";
-import type { ServiceContext } from "../context.js";
-import { ServiceError } from "../errors.js";
-import { runnableIds } from "../models/models.js";
-import { recordMessages } from "../sessions/session-store.js";
-import { localRecorder, openLocalWorkspace } from "../worktrees/local.js";
-import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "./task-queue.js";
-import type { Claim } from "./tasks.types.js";
-import { noticeWorkerPresence } from "./workers.js";
+import { ServiceError } from "../contracts/errors.js";
+import { workingDirectory } from "../opencode/run-settings.js";
+import { getCodebaseRow } from "../services/codebases/codebases.js";
+import { realInside } from "../services/codebases/paths.js";
+import type { ServiceContext } from "../services/context.js";
+import { runnableIds } from "../services/models/models.js";
+import { recordMessages } from "../services/sessions/session-store.js";
+import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "../services/tasks/task-queue.js";
+import type { Claim } from "../services/tasks/tasks.types.js";
+import { noticeWorkerPresence } from "../services/tasks/workers.js";
+import { localRecorder, openLocalWorkspace } from "../services/worktrees/local.js";
+import type { OpenedWorkspace } from "../workspace/workspace.js";
+import { executeTask, LeaseLostError, type TaskReporter } from "./execute.js";
 
 const pollMs = 1000;
 const sweepMs = 2000;
@@ -115,7 +116,7 @@ export class LocalRunner {
     this.running.set(claim.task.id, controls);
     const token = claim.lease_token;
     const id = claim.task.id;
-    const codebaseDirectory = (claim.codebase.agent_config.working_directory as string | undefined) ?? claim.codebase.path;
+    const codebaseDirectory = workingDirectory(claim.codebase);
     let directory = codebaseDirectory;
     const reporter: TaskReporter = {
       heartbeat: () => fenced(() => heartbeatTask(ctx, id, token)),

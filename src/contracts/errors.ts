@@ -10,6 +10,8 @@ export const errorCodes = {
   FORBIDDEN: { http: 403, trpc: "FORBIDDEN" },
   NOT_FOUND: { http: 404, trpc: "NOT_FOUND" },
   CONFLICT: { http: 409, trpc: "CONFLICT" },
+  /** A runner's lease on a task is no longer current: stop working on it (a 409 whose body says `code: "lease_lost"`). */
+  LEASE_LOST: { http: 409, trpc: "CONFLICT" },
   PAYLOAD_TOO_LARGE: { http: 413, trpc: "PAYLOAD_TOO_LARGE" },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, trpc: "UNSUPPORTED_MEDIA_TYPE" },
   UNPROCESSABLE: { http: 422, trpc: "UNPROCESSABLE_CONTENT" },
@@ -40,6 +42,9 @@ export class ServiceError extends Error {
 export const notFound = (what: string) => new ServiceError("NOT_FOUND", `${what} not found`);
 export const invalid = (message: string) => new ServiceError("UNPROCESSABLE", message);
 export const conflict = (message: string) => new ServiceError("CONFLICT", message);
+/** The runner's lease is gone (the task was reassigned or finished): its reports are refused. */
+export const leaseLost = () =>
+  new ServiceError("LEASE_LOST", "lease lost: this task was reassigned or finished; stop working on it", { details: { code: "lease_lost" } });
 
 /** Postgres unique violation, from either driver. */
 export function isUniqueViolation(err: unknown): boolean {

@@ -12,6 +12,7 @@ import { registerSessionRoutes } from "./rest/sessions.js";
 import { registerSystemRoutes } from "./rest/system.js";
 import { registerTaskRoutes } from "./rest/tasks.js";
 import { registerUsageRoutes } from "./rest/usage.js";
+import { registerWorkerRoutes } from "./rest/worker.js";
 import { registerWorktreeRoutes } from "./rest/worktrees.js";
 
 /** Registers every documented route, and the security schemes they refer to, on `app`. */
@@ -24,6 +25,7 @@ export function registerApi(app: Api): void {
   registerSessionRoutes(app);
   registerEventRoutes(app);
   registerTaskRoutes(app);
+  registerWorkerRoutes(app);
   registerUsageRoutes(app);
   registerWorktreeRoutes(app);
 }

@@ -11,7 +11,9 @@ import { realInside } from "../services/codebases/paths.js";
 import type { ServiceContext } from "../services/context.js";
 import { runnableIds } from "../services/models/models.js";
 import { recordMessages } from "../services/sessions/session-store.js";
-import { claimTask, completeTask, heartbeatTask, releaseTask, sweepExpiredLeases, uploadTaskEvents } from "../services/tasks/task-queue.js";
+import { claimTask } from "../services/tasks/claims.js";
+import { heartbeatTask, releaseTask, sweepExpiredLeases } from "../services/tasks/leases.js";
+import { completeTask, uploadTaskEvents } from "../services/tasks/reports.js";
 import type { Claim } from "../services/tasks/tasks.types.js";
 import { noticeWorkerPresence } from "../services/tasks/workers.js";
 import { localRecorder, openLocalWorkspace } from "../services/worktrees/local.js";
@@ -23,7 +25,7 @@ const sweepMs = 2000;
 
 function fenced<T>(call: () => Promise<T>): Promise<T> {
   return call().catch((err) => {
-    if (err instanceof ServiceError && err.code === "CONFLICT" && err.message.startsWith("lease lost")) throw new LeaseLostError();
+    if (err instanceof ServiceError && err.code === "LEASE_LOST") throw new LeaseLostError();
     throw err;
   });
 }
@@ -70,7 +72,7 @@ export class LocalRunner {
 
   private async sweep(): Promise<void> {
     try {
-      await sweepExpiredLeases(this.ctx());
+      await sweepExpiredLeases({ ctx: this.ctx() });
       this.workersOnline = await noticeWorkerPresence(this.ctx(), this.workersOnline);
     } catch (err) {
       if (!this.stopping.signal.aborted) this.ctx().log.warn({ err }, "lease sweep failed");
@@ -86,7 +88,7 @@ export class LocalRunner {
     while (!this.stopping.signal.aborted) {
       let claim: Claim | null = null;
       if (this.running.size < ctx.config.localConcurrency) {
-        claim = await claimTask(ctx, { kind: "local", models: runnableIds(ctx.bridge.models.known()) }).catch((err) => {
+        claim = await claimTask({ ctx, claimant: { kind: "local", models: runnableIds(ctx.bridge.models.known()) } }).catch((err) => {
           this.ctx().log.warn({ err }, "claiming a task failed");
           return null;
         });
@@ -119,15 +121,15 @@ export class LocalRunner {
     const codebaseDirectory = workingDirectory(claim.codebase);
     let directory = codebaseDirectory;
     const reporter: TaskReporter = {
-      heartbeat: () => fenced(() => heartbeatTask(ctx, id, token)),
-      events: (events) => fenced(() => uploadTaskEvents(ctx, id, { lease_token: token, events })).then((r) => r.acked_through),
+      heartbeat: () => fenced(() => heartbeatTask({ ctx, taskId: id, token })),
+      events: (events) => fenced(() => uploadTaskEvents({ ctx, taskId: id, input: { lease_token: token, events } })).then((r) => r.acked_through),
       complete: async (outcome) => {
-        await fenced(() => completeTask(ctx, id, { lease_token: token, ...outcome }));
+        await fenced(() => completeTask({ ctx, taskId: id, input: { lease_token: token, ...outcome } }));
         if (outcome.session_id) {
           await recordMessages(ctx, outcome.session_id, directory).catch((err) => ctx.log.warn({ task_id: id, err }, "keeping the session's messages failed"));
         }
       },
-      release: (reason) => fenced(() => releaseTask(ctx, id, token, reason)).then(() => {}),
+      release: (reason) => fenced(() => releaseTask({ ctx, taskId: id, token, reason })).then(() => {}),
       refused: (err) => err instanceof ServiceError && (err.code === "UNPROCESSABLE" || err.code === "BAD_REQUEST"),
     };
     try {

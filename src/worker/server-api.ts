@@ -1,7 +1,7 @@
 /**
  * The worker's HTTP client for the server's worker protocol. Network failures,
  * timeouts, 5xx and 429 answers, and answers that are not our JSON (a proxy's HTML
- * error page, a cut-off body) are retryable; 409 "lease lost" means stop; only a
+ * error page, a cut-off body) are retryable; a 409 with `code: "lease_lost"` means stop; only a
  * well-formed 4xx `{"detail"}` from the server itself is final.
  */
 import { LeaseLostError } from "../runner/execute.js";
@@ -57,7 +57,7 @@ export class ServerApi {
     if (res.status >= 500 || res.status === 429 || detail === null) {
       throw new RetryableError(`HTTP ${res.status}: ${detail ?? text.replace(/\s+/g, " ").slice(0, 80)}`);
     }
-    if (res.status === 409 && detail.startsWith("lease lost")) throw new LeaseLostError();
+    if (res.status === 409 && (parsed as { code?: unknown } | null)?.code === "lease_lost") throw new LeaseLostError();
     throw new Error(`HTTP ${res.status} from ${path}: ${detail}`);
   }
 }

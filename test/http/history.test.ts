@@ -13,7 +13,7 @@ import { sql } from "drizzle-orm";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { pruneEvents } from "../../src/services/events/retention.js";
 import { failLostRuns } from "../../src/services/sessions/run-liveness.js";
-import { sweepExpiredLeases } from "../../src/services/tasks/task-queue.js";
+import { sweepExpiredLeases } from "../../src/services/tasks/leases.js";
 import { rollUpUsageInTx } from "../../src/services/usage/rollup.js";
 import { testDrivers } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
@@ -98,7 +98,7 @@ for (const driver of testDrivers()) {
 
       // w1 goes quiet: its lease lapses and w2 takes the task (attempt 2), numbering its events from 1 again.
       await query(sql`update tasks set lease_expires_at = now() - interval '1 second' where id = ${taskId}`);
-      assert.equal(await sweepExpiredLeases(server.ctx), 1);
+      assert.equal(await sweepExpiredLeases({ ctx: server.ctx }), 1);
       await query(sql`update tasks set run_after = now() where id = ${taskId}`);
       const second = await claim("w2");
       assert.equal(second.attempt, 2);
@@ -362,7 +362,7 @@ for (const driver of testDrivers()) {
         messages: [message("ses_l1", "msg_l1", "user", "Get lost")],
       });
       await query(sql`update tasks set lease_expires_at = now() - interval '1 second' where id = ${task.id}`);
-      await sweepExpiredLeases(server.ctx);
+      await sweepExpiredLeases({ ctx: server.ctx });
       const lost = await ok("GET", `/v1/opencode/codebases/${codebaseId}/sessions/ses_l1`);
       assert.equal(lost.status, "failed");
       assert.match(lost.error, /lost/);

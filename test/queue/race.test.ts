@@ -11,7 +11,8 @@ import { createDb, type Database } from "../../src/db/client.js";
 import { createServices, type Services } from "../../src/runtime.js";
 import { createCodebase } from "../../src/services/codebases/codebases.js";
 import type { ServiceContext } from "../../src/services/context.js";
-import { claimTask, completeTask } from "../../src/services/tasks/task-queue.js";
+import { claimTask } from "../../src/services/tasks/claims.js";
+import { completeTask } from "../../src/services/tasks/reports.js";
 import { createTask, listTasks } from "../../src/services/tasks/tasks.js";
 import { registerWorker } from "../../src/services/tasks/workers.js";
 import { createPostgresDatabase } from "../support/db.js";
@@ -65,11 +66,11 @@ describeNeeds(url ? false : "needs DATABASE_URL", "claim races on real Postgres"
       Array.from({ length: 16 }, async (_, w) => {
         const c = ctxOf(w);
         for (;;) {
-          const claim = await claimTask(c, { kind: "worker", name: `w${w}`, codebaseNames: ["race"], models: null });
+          const claim = await claimTask({ ctx: c, claimant: { kind: "worker", name: `w${w}`, codebaseNames: ["race"], models: null } });
           if (!claim) return;
           if (claimedBy.has(claim.task.id)) duplicates.push(claim.task.id);
           claimedBy.set(claim.task.id, `w${w}`);
-          await completeTask(c, claim.task.id, { lease_token: claim.lease_token, status: "completed" });
+          await completeTask({ ctx: c, taskId: claim.task.id, input: { lease_token: claim.lease_token, status: "completed" } });
         }
       }),
     );
@@ -88,12 +89,14 @@ describeNeeds(url ? false : "needs DATABASE_URL", "claim races on real Postgres"
     for (let round = 0; round < 50; round++) {
       const task = await createTask({ ctx, codebaseId, input: { title: `barrier ${round}`, prompt: "x" } });
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => claimTask(ctxOf(i), { kind: "worker", name: `w${i % 16}`, codebaseNames: ["race"], models: null })),
+        Array.from({ length: 50 }, (_, i) =>
+          claimTask({ ctx: ctxOf(i), claimant: { kind: "worker", name: `w${i % 16}`, codebaseNames: ["race"], models: null } }),
+        ),
       );
       const winners = results.filter((r) => r !== null);
       assert.equal(winners.length, 1, `round ${round}`);
       assert.equal(winners[0]!.task.id, task.id);
-      await completeTask(ctx, task.id, { lease_token: winners[0]!.lease_token, status: "completed" });
+      await completeTask({ ctx, taskId: task.id, input: { lease_token: winners[0]!.lease_token, status: "completed" } });
     }
   });
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { sql } from "drizzle-orm";
 import { tasks } from "../../src/db/schema.js";
-import { sweepExpiredLeases } from "../../src/services/tasks/task-queue.js";
+import { sweepExpiredLeases } from "../../src/services/tasks/leases.js";
 import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 
@@ -143,7 +143,7 @@ for (const driver of testDrivers()) {
       assert.equal(first.task.id, task.id);
       // Let the lease lapse (time travel instead of sleeping).
       await h.ctx.database.db.update(tasks).set({ leaseExpiresAt: sql`now() - interval '1 second'` }).where(sql`id = ${task.id}`);
-      assert.equal(await sweepExpiredLeases(h.ctx), 1);
+      assert.equal(await sweepExpiredLeases({ ctx: h.ctx }), 1);
       let row = await (await h.request("GET", `/v1/opencode/tasks/${task.id}`)).json();
       assert.equal(row.status, "pending");
       assert.equal(row.attempt_errors[0].reason, "lease_expired");
@@ -153,7 +153,7 @@ for (const driver of testDrivers()) {
       assert.equal(second.attempt, 2);
       assert.equal((await post(`/tasks/${task.id}/heartbeat`, { lease_token: first.lease_token })).status, 409, "the old lease is dead");
       await h.ctx.database.db.update(tasks).set({ leaseExpiresAt: sql`now() - interval '1 second'` }).where(sql`id = ${task.id}`);
-      await sweepExpiredLeases(h.ctx);
+      await sweepExpiredLeases({ ctx: h.ctx });
       row = await (await h.request("GET", `/v1/opencode/tasks/${task.id}`)).json();
       assert.equal(row.status, "failed");
       assert.match(row.error, /Gave up after 2 attempts: lease expired on worker-1/);

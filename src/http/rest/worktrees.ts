@@ -1,11 +1,10 @@
-/** REST shim for runs' changes: a session's or task's diff, apply, discard and push, and the worker's worktree reports. */
+/** REST shim for runs' changes: a session's or task's diff, apply, discard and push. */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { changeRun, getRunDiff, type RunRef } from "../../services/worktrees/changes.js";
-import { reportWorktree } from "../../services/worktrees/reports.js";
-import { ApplyRequest, ChangeResult, DiffQuery, PushRequest, RunDiff, WorktreeReport } from "../../services/worktrees/worktrees.types.js";
+import { ApplyRequest, ChangeResult, DiffQuery, PushRequest, RunDiff } from "../../services/worktrees/worktrees.types.js";
 import type { WorktreeAction } from "../../workspace/actions.js";
-import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pathId } from "../openapi.js";
+import { type Api, apiRoute, IdParam, jsonResponse, pathId } from "../openapi.js";
 
 const tags = ["Changes"];
 const SessionParams = IdParam.extend({ session_id: pathId("session_id") });
@@ -99,24 +98,6 @@ function verbRoutes<P extends typeof SessionParams | typeof TaskParam>(kind: "se
 const sessionRoutes = verbRoutes("session", sessionBase, SessionParams);
 const taskRoutes = verbRoutes("task", taskBase, TaskParam);
 
-const report = apiRoute(
-  {
-    method: "post",
-    path: "/v1/opencode/worker/tasks/{task_id}/worktree",
-    operationId: "worker.reportWorktree",
-    tags: ["Worker protocol"],
-    security: [{ workerToken: [] }],
-    summary: "Report the attempt's worktree: once its session exists, with each diff (the patch base64), when its run ends, after an apply, discard or push",
-    description:
-      "Fenced by the lease like every report, and idempotent. 409 when the lease was lost or the worktree is another task's or runner's. " +
-      "Its body may be as large as the diff cap allows (CODETETHER_DIFF_MAX_BYTES, base64), above CODETETHER_MAX_BODY_BYTES.",
-    request: { params: TaskParam, body: jsonBody(WorktreeReport) },
-    responses: { 200: jsonResponse(z.object({ worktree_id: z.string(), stored: z.literal(true) }).openapi("WorktreeReportResponse"), "Stored") },
-  },
-  404,
-  409,
-);
-
 /** The diff as JSON, or as the patch itself. */
 // biome-ignore lint/suspicious/noExplicitAny: answered as JSON or as the patch, which the route's typed handler cannot express
 async function answerDiff(c: Context<any>, ref: RunRef, format: "json" | "patch" | undefined) {
@@ -146,5 +127,4 @@ export function registerWorktreeRoutes(app: Api) {
   app.openapi(t.discard, (c) => answerChange(c, task(c.req.valid("param")), { op: "discard" }));
   app.openapi(s.push, (c) => answerChange(c, session(c.req.valid("param")), { op: "push", remote: c.req.valid("json")?.remote }));
   app.openapi(t.push, (c) => answerChange(c, task(c.req.valid("param")), { op: "push", remote: c.req.valid("json")?.remote }));
-  app.openapi(report, async (c) => c.json(await reportWorktree(c.var.ctx, c.req.valid("param").task_id, c.req.valid("json")), 200));
 }

@@ -255,3 +255,38 @@ export const CompletionResult = z
   ])
   .openapi("CompletionResult");
 export type CompletionResult = z.infer<typeof CompletionResult>;
+
+/** A claim may wait this long for work at most (a long poll that proxies and clients keep open). */
+export const maxClaimWaitSeconds = 30;
+/** Tasks one batch claim takes at most. */
+export const maxClaimsPerCall = 32;
+export const WaitSeconds = z
+  .number()
+  .min(0)
+  .max(maxClaimWaitSeconds)
+  .optional()
+  .openapi({ description: `Wait up to this many seconds (0-${maxClaimWaitSeconds}) for a task when there is none; default 0` });
+const WorkerName = z.object({ name: RegisterWorkerRequest.shape.name });
+
+export const WorkerHeartbeatRequest = WorkerName.extend({
+  draining: z.boolean().optional(),
+  models: RunnerModels.optional().openapi({ description: "Sent when what the worker's OpenCode can run changed" }),
+})
+  .strict()
+  .openapi("WorkerHeartbeatRequest");
+export const ClaimRequest = WorkerName.extend({ wait_seconds: WaitSeconds }).strict().openapi("ClaimRequest");
+export const ClaimManyRequest = WorkerName.extend({
+  max_tasks: z
+    .number()
+    .int()
+    .min(1)
+    .max(maxClaimsPerCall)
+    .openapi({ description: `How many tasks at most (1-${maxClaimsPerCall})` }),
+  wait_seconds: WaitSeconds,
+})
+  .strict()
+  .openapi("ClaimManyRequest");
+export const ReleaseTaskRequest = LeaseRef.extend({ reason: z.string().max(500).optional() }).openapi("ReleaseTaskRequest");
+export const TaskHeartbeatResponse = z.object({ cancel_requested: z.boolean(), lease_seconds: z.number().int() }).openapi("TaskHeartbeatResponse");
+export const UploadMessagesResponse = z.object({ stored: z.number().int(), message_count: z.number().int() }).openapi("UploadMessagesResponse");
+export const UploadEventsResponse = z.object({ acked_through: z.number().int(), stored: z.number().int() }).openapi("UploadEventsResponse");

@@ -6,7 +6,9 @@
 
 import { ServiceError } from "../../contracts/errors.js";
 import type { ServiceContext } from "../context.js";
-import { claimTasksWaiting, completeTask, releaseTask } from "./task-queue.js";
+import { claimTasksWaiting } from "./claims.js";
+import { releaseTask } from "./leases.js";
+import { completeTask } from "./reports.js";
 import type { Claim, CompleteManyRequest, CompletionResult } from "./tasks.types.js";
 import { workerClaimant, workerForClaim, workerHeardFrom } from "./workers.js";
 
@@ -23,16 +25,24 @@ export interface ClaimOptions {
 }
 
 /** Claims for a registered worker; none while it drains. */
-export async function claimForWorker(ctx: ServiceContext, name: string, options: ClaimOptions): Promise<Claim[]> {
+export async function claimForWorker({ ctx, name, ...options }: { ctx: ServiceContext; name: string } & ClaimOptions): Promise<Claim[]> {
   const row = await workerForClaim(ctx, name);
   if (row.draining) return [];
   // A worker frozen mid-wait (SIGSTOP, a paused VM) keeps its request open but stops its heartbeats:
   // such a wait must not take work it cannot do.
   const stillThere = () => workerHeardFrom(ctx, name, heartbeatGraceMs);
-  const claims = await claimTasksWaiting(ctx, workerClaimant(row), options.max, options.waitSeconds * 1000, options.signal, stillThere);
+  const claims = await claimTasksWaiting({
+    ctx,
+    claimant: workerClaimant(row),
+    max: options.max,
+    waitMs: options.waitSeconds * 1000,
+    signal: options.signal,
+    stillThere,
+  });
   if (claims.length > 0 && options.signal?.aborted) {
     // Nobody will read this answer: hand the tasks back rather than let their leases lapse.
-    for (const claim of claims) await releaseTask(ctx, claim.task.id, claim.lease_token, `${name} hung up before it got the claim`).catch(() => {});
+    for (const claim of claims)
+      await releaseTask({ ctx, taskId: claim.task.id, token: claim.lease_token, reason: `${name} hung up before it got the claim` }).catch(() => {});
     return [];
   }
   return claims;
@@ -43,14 +53,14 @@ export async function claimForWorker(ctx: ServiceContext, name: string, options:
  * answered on its own (a lost lease fails that item, not the batch). Repeating a
  * batch repeats nothing: every report is idempotent.
  */
-export async function completeMany(ctx: ServiceContext, input: CompleteManyRequest): Promise<CompletionResult[]> {
+export async function completeMany({ ctx, input }: { ctx: ServiceContext; input: CompleteManyRequest }): Promise<CompletionResult[]> {
   const results: CompletionResult[] = [];
   for (const { task_id, ...report } of input.completions) {
     try {
-      results.push({ task_id, ok: true, task: await completeTask(ctx, task_id, report) });
+      results.push({ task_id, ok: true, task: await completeTask({ ctx, taskId: task_id, input: report }) });
     } catch (err) {
-      if (!(err instanceof ServiceError) || !["CONFLICT", "NOT_FOUND"].includes(err.code)) throw err;
-      results.push({ task_id, ok: false, error: err.code === "CONFLICT" ? "conflict" : "not_found", detail: err.message });
+      if (!(err instanceof ServiceError) || !["CONFLICT", "LEASE_LOST", "NOT_FOUND"].includes(err.code)) throw err;
+      results.push({ task_id, ok: false, error: err.code === "NOT_FOUND" ? "not_found" : "conflict", detail: err.message });
     }
   }
   return results;

@@ -69,7 +69,15 @@ export async function noticeWorkerPresence(ctx: ServiceContext, wasOnline: Reado
 }
 
 /** Marks the worker alive; `draining` says it takes no new work, `models` what it can run now. */
-export async function touchWorker(ctx: ServiceContext, name: string, report: { draining?: boolean; models?: RunnerModels } = {}): Promise<Row> {
+export async function touchWorker({
+  ctx,
+  name,
+  report = {},
+}: {
+  ctx: ServiceContext;
+  name: string;
+  report?: { draining?: boolean; models?: RunnerModels };
+}): Promise<Row> {
   const { draining, models } = report;
   const [row] = await ctx.database.db
     .update(workers)
@@ -89,7 +97,7 @@ export async function workerForClaim(ctx: ServiceContext, name: string): Promise
   const [row] = await ctx.database.db.select().from(workers).where(eq(workers.name, name));
   if (!row) throw notFound("Worker (register it first)");
   if (Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < claimTouchMs) return row;
-  return touchWorker(ctx, name);
+  return touchWorker({ ctx, name });
 }
 
 /** Workers online now (for the metrics gauge). */

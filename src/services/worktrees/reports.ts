@@ -8,11 +8,19 @@ import { eq, sql } from "drizzle-orm";
 import { conflict, invalid } from "../../contracts/errors.js";
 import { tasks, worktrees } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
-import { lockLeased } from "../tasks/task-queue.js";
+import { lockLeased } from "../tasks/leases.js";
 import { recordOpened, storeDiff, worktreeById } from "./records.js";
 import type { WorktreeReport } from "./worktrees.types.js";
 
-export async function reportWorktree(ctx: ServiceContext, taskId: string, input: WorktreeReport): Promise<{ worktree_id: string; stored: true }> {
+export async function reportWorktree({
+  ctx,
+  taskId,
+  input,
+}: {
+  ctx: ServiceContext;
+  taskId: string;
+  input: WorktreeReport;
+}): Promise<{ worktree_id: string; stored: true }> {
   await ctx.database.db.transaction(async (tx) => {
     const task = await lockLeased(tx, taskId, input.lease_token);
     const runner = task.workerId!;

@@ -1,0 +1,156 @@
+/**
+ * Claims: a runner takes the most urgent task it may run, leased, in one
+ * statement (`FOR UPDATE SKIP LOCKED`, so two never take the same one), now or
+ * after waiting for work. Routing says which runner may take which task.
+ */
+import { and, asc, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
+import type { Config } from "../../config.js";
+import type { NewEvent } from "../../contracts/events.js";
+import type { AgentConfigColumn } from "../../db/schema.js";
+import { codebases, tasks } from "../../db/schema.js";
+import { runBudgetUsd } from "../../opencode/run-settings.js";
+import type { ServiceContext } from "../context.js";
+import { candidateCodebase, inFlightSql, runLimitSql } from "../sessions/in-flight.js";
+import { leaseEnd, localWorkerId } from "./leases.js";
+import { toTask } from "./tasks.js";
+import type { Claim, Claimant } from "./tasks.types.js";
+
+/** The codebase's agent settings as a runner gets them: `max_cost_usd` is the budget in force, the server's cap included. */
+function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<string, unknown> {
+  const budget = runBudgetUsd(agentConfig, config);
+  return budget === undefined ? agentConfig : { ...agentConfig, max_cost_usd: budget };
+}
+
+function routing(claimant: Claimant): SQL {
+  const models = claimant.models === null ? undefined : or(isNull(tasks.model), inArray(tasks.model, claimant.models));
+  // Work on a run's worktree goes only to the runner that holds it (the server does its own at once).
+  if (claimant.kind === "local") return and(isNull(codebases.workerId), isNull(tasks.runnerPin), models)!;
+  const mine = eq(codebases.workerId, claimant.name);
+  const where = claimant.codebaseNames.length === 0 ? mine : or(mine, and(isNull(codebases.workerId), inArray(codebases.name, claimant.codebaseNames)))!;
+  return and(where, or(isNull(tasks.runnerPin), eq(tasks.runnerPin, claimant.name)), models)!;
+}
+
+/** An agent task waits while its codebase has as many runs in flight as it allows (agent_config.max_concurrent_runs, when set). */
+const withinRunLimit = sql`(${tasks.kind} <> 'agent' or ${runLimitSql} is null or ${inFlightSql(candidateCodebase)} < ${runLimitSql})`;
+
+/**
+ * Takes the most urgent runnable task this claimant may run, in one statement
+ * (`FOR UPDATE SKIP LOCKED`), and leases it. Null when there is none.
+ */
+export async function claimTask({ ctx, claimant }: { ctx: ServiceContext; claimant: Claimant }): Promise<Claim | null> {
+  const [claim] = await claimTasks({ ctx, claimant, max: 1 });
+  return claim ?? null;
+}
+
+/**
+ * Takes up to `max` of the most urgent runnable tasks this claimant may run, in one
+ * statement (`FOR UPDATE SKIP LOCKED`, so two claimants never take the same task),
+ * each leased with a token of its own; their `claimed` events commit with them.
+ */
+export async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claimant: Claimant; max: number }): Promise<Claim[]> {
+  const lease = ctx.config.leaseSeconds;
+  const db = ctx.database.db;
+  const candidates = db
+    .select({ id: tasks.id })
+    .from(tasks)
+    .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
+    .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant), withinRunLimit))
+    .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
+    .limit(max)
+    .for("update", { of: tasks, skipLocked: true });
+  const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
+  // One transaction, one commit: the leases and the `claimed` events exist together or not at all.
+  const claimed = await ctx.events.transaction(async (tx, append) => {
+    const rows = await tx
+      .update(tasks)
+      .set({
+        status: "running",
+        attempts: sql`${tasks.attempts} + 1`,
+        claims: sql`${tasks.claims} + 1`,
+        uploadedThrough: 0,
+        workerId,
+        leaseToken: sql`gen_random_uuid()::text`,
+        leaseExpiresAt: leaseEnd(lease),
+        startedAt: sql`coalesce(${tasks.startedAt}, now())`,
+        updatedAt: new Date(),
+      })
+      // ARRAY(subquery) runs once (an InitPlan); a bare `IN (subquery)` may be re-run per row and claim more.
+      .where(and(sql`${tasks.id} = any(array(${candidates}))`, eq(tasks.status, "pending")))
+      .returning();
+    if (rows.length === 0) return null;
+    rows.sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+    const codebaseRows = await tx
+      .select()
+      .from(codebases)
+      .where(inArray(codebases.id, [...new Set(rows.map((r) => r.codebaseId))]));
+    for (const codebaseId of new Set(rows.map((r) => r.codebaseId))) {
+      const events = rows
+        .filter((r) => r.codebaseId === codebaseId)
+        .map(
+          (row): NewEvent => ({
+            type: "status",
+            data: { session_id: null, status: "claimed", task_id: row.id, attempt: row.attempts, message: `Attempt ${row.attempts} on ${workerId}` },
+            taskId: row.id,
+          }),
+        );
+      await append(codebaseId, events);
+    }
+    return { rows, codebases: new Map(codebaseRows.map((c) => [c.id, c])) };
+  });
+  if (!claimed) return [];
+  return claimed.rows.map((row) => {
+    ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
+    const codebase = claimed.codebases.get(row.codebaseId)!;
+    return {
+      task: toTask(row),
+      codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: withBudget(codebase.agentConfig, ctx.config) },
+      attempt: row.attempts,
+      lease_token: row.leaseToken!,
+      lease_seconds: lease,
+      diff_max_bytes: ctx.config.worktrees.diffMaxBytes,
+      action: row.action ?? null,
+    };
+  });
+}
+
+/**
+ * `claimTasks`, waiting up to `waitMs` for work when there is none: woken by the
+ * task hint (see task-wake.ts), looking again each second regardless. Answers
+ * nothing when the wait ends, the caller goes away (`signal`) or the server stops.
+ */
+export async function claimTasksWaiting({
+  ctx,
+  claimant,
+  max,
+  waitMs,
+  signal,
+  stillThere,
+}: {
+  ctx: ServiceContext;
+  claimant: Claimant;
+  max: number;
+  waitMs: number;
+  signal?: AbortSignal;
+  /** Asked before each try after the first: false ends the wait (the claimant stopped showing signs of life). */
+  stillThere?: () => Promise<boolean>;
+}): Promise<Claim[]> {
+  const deadline = Date.now() + waitMs;
+  const stop = signal ? AbortSignal.any([signal, ctx.shutdown]) : ctx.shutdown;
+  const end = ctx.taskWake.begin();
+  try {
+    for (let tries = 0; ; tries++) {
+      if (tries > 0 && stillThere && !(await stillThere())) return [];
+      const mark = ctx.taskWake.mark();
+      const claims = await claimTasks({ ctx, claimant, max });
+      if (claims.length > 0) return claims;
+      const left = deadline - Date.now();
+      if (left <= 0 || stop.aborted) return [];
+      await ctx.taskWake.wait(mark, Math.min(left, recheckMs), stop);
+    }
+  } finally {
+    end();
+  }
+}
+
+/** How often a waiting claim looks again without a hint (a lost hint, a backoff running out). */
+const recheckMs = 1000;

@@ -10,6 +10,8 @@
 
 // Errors a call can throw: `err instanceof TRPCClientError`, then `err.data?.code` (e.g. "NOT_FOUND").
 export { isTRPCClientError, TRPCClientError } from "@trpc/client";
+export type { RunFilter } from "../../src/contracts/run-filter.js";
+export { runFilter } from "../../src/contracts/run-filter.js";
 export type { CodeTetherClient, CodeTetherClientOptions, EventsOptions } from "./client.js";
 export { createCodeTetherClient } from "./client.js";
 export type { AgentRun, RunResult, WaitOptions } from "./runs.js";

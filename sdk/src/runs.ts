@@ -1,4 +1,5 @@
 /** An agent run as the SDK hands it out: the trigger's answer plus its events until `complete`. */
+import { runFilter } from "../../src/contracts/run-filter.js";
 import type { AgentEvent, EventData, TriggerResponse } from "./types.js";
 
 /** Options for reading a run to its end. */
@@ -38,14 +39,8 @@ export interface AgentRun extends AsyncIterable<AgentEvent> {
  * start), and then every event of the session that first event named.
  */
 export async function* eventsOfRun(source: AsyncIterable<AgentEvent>, runId: string): AsyncGenerator<AgentEvent, void, undefined> {
-  let session: string | null = null;
-  for await (const event of source) {
-    const data = event.data as { session_id?: string | null; run_id?: string };
-    if (data.run_id === runId) {
-      session ??= data.session_id ?? null;
-      yield event;
-    } else if (session && data.session_id === session) yield event;
-  }
+  const run = runFilter(runId);
+  for await (const event of source) if (run.keeps(event)) yield event;
 }
 
 /** Yields `source` up to and including the first `complete`, then closes it. */

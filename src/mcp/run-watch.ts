@@ -5,6 +5,7 @@
  */
 
 import type { AgentEvent } from "../contracts/events.js";
+import { runFilter } from "../contracts/run-filter.js";
 import type { ServiceContext } from "../services/context.js";
 import { followEvents } from "../services/events/follow.js";
 import type { TriggerResponse } from "../services/sessions/sessions.types.js";
@@ -29,22 +30,14 @@ export async function watchRun(
   const timer = setTimeout(() => stop.abort(), options.timeoutMs);
   const onAbort = () => stop.abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  let sessionId = started.session_id;
+  const run = runFilter(started.run_id, started.session_id);
   const texts = new Map<string, Map<string, string>>(); // message → part → text
   let lastMessage: string | undefined;
   const files: RunResult["files_changed"] = [];
   let lastOutputNote = 0;
-  const mine = (e: AgentEvent) => {
-    const data = e.data as { session_id: string | null; run_id?: string };
-    if (data.run_id === started.run_id) {
-      sessionId ??= data.session_id;
-      return true;
-    }
-    return sessionId !== null && data.session_id === sessionId;
-  };
   try {
     for await (const event of followEvents(ctx, codebaseId, { after: started.last_event_id, signal: stop.signal })) {
-      if (!mine(event)) continue;
+      if (!run.keeps(event)) continue;
       switch (event.type) {
         case "status":
           options.progress?.(`status: ${event.data.status}${event.data.message ? ` (${event.data.message})` : ""}`);
@@ -73,13 +66,13 @@ export async function watchRun(
             final_text: finalText(texts, lastMessage),
             files_changed: files,
             error: event.data.error ?? null,
-            session_id: sessionId,
+            session_id: run.sessionId,
           };
         default:
           break;
       }
     }
-    return { outcome: "still_running", final_text: finalText(texts, lastMessage), files_changed: files, error: null, session_id: sessionId };
+    return { outcome: "still_running", final_text: finalText(texts, lastMessage), files_changed: files, error: null, session_id: run.sessionId };
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);

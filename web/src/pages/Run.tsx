@@ -4,7 +4,7 @@
  * The URL names the session and the event it started after, so a reload resumes
  * the same view.
  */
-import type { TriggerRequest } from "@codetether/sdk";
+import { runFilter, type TriggerRequest } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
@@ -132,12 +132,13 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
 function StartingRun({ codebaseId, runId, from }: { codebaseId: string; runId: string; from: number }) {
   const [, navigate] = useLocation();
   const stream = useEventStream(codebaseId, { from });
-  const mine = stream.events.find((e) => (e.data as { run_id?: string }).run_id === runId);
-  const sessionId = (mine?.data as { session_id?: string | null } | undefined)?.session_id;
+  const run = runFilter(runId);
+  const mine = stream.events.filter((e) => run.keeps(e));
+  const sessionId = run.sessionId;
   useEffect(() => {
     if (sessionId) navigate(`/run/${codebaseId}/${sessionId}?from=${from}`, { replace: true });
   }, [sessionId, codebaseId, from, navigate]);
-  const failed = stream.events.filter((e) => (e.data as { run_id?: string }).run_id === runId && e.type !== "status");
+  const failed = mine.filter((e) => e.type !== "status");
   const model = useRunModel(failed, stream.version);
   if (failed.length > 0) return <RunLog model={model} />;
   return (

@@ -16,6 +16,7 @@ import { SessionPage, SessionsPage } from "./pages/Sessions.tsx";
 import { StatusPage } from "./pages/Status.tsx";
 import { TaskPage, TasksPage } from "./pages/Tasks.tsx";
 import { WorkersPage } from "./pages/Workers.tsx";
+import { refreshFor } from "./queries.ts";
 
 const nav = [
   ["/codebases", "Codebases"],
@@ -61,16 +62,17 @@ export function App() {
   );
 }
 
-/** One subscription for the whole app: when a codebase's stream moves, the lists that show it refresh. */
+/** One subscription for the whole app: when a codebase's stream moves, what shows it refreshes (see `refreshFor`). */
 function useActivityRefresh() {
   const client = useClient();
   const queryClient = useQueryClient();
   useEffect(() => {
     const sub = client.trpc.events.onActivity.subscribe(undefined, {
-      onData: (activity) => {
-        for (const c of activity.codebases) void queryClient.invalidateQueries({ queryKey: ["sessions", c.codebase_id] });
-        for (const key of ["tasks", "task", "workers", "session", "usage", "codebases"]) void queryClient.invalidateQueries({ queryKey: [key] });
-      },
+      onData: (activity) =>
+        refreshFor(
+          queryClient,
+          activity.codebases.map((c) => c.codebase_id),
+        ),
     });
     return () => sub.unsubscribe();
   }, [client, queryClient]);

@@ -10,12 +10,11 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { lazy, Suspense, useState } from "react";
 import { errorText } from "../client.ts";
 import { useClient } from "../context.tsx";
+import { keys, queries } from "../queries.ts";
 import { ErrorNote, Loading, when } from "./bits.tsx";
 
 /** The diff renderer (react-diff-view with refractor) loads only when a diff is shown. */
 const DiffView = lazy(() => import("./DiffView.tsx"));
-
-export const diffKey = (codebaseId: string, sessionId: string) => ["diff", codebaseId, sessionId] as const;
 
 const modes: { mode: ApplyMode; label: string; says: (d: RunDiff) => string }[] = [
   { mode: "merge", label: "Merge commit", says: (d) => `Merges ${d.branch} into ${d.target_branch ?? "the codebase's branch"} with a merge commit.` },
@@ -32,13 +31,13 @@ const statusMark: Record<string, string> = { added: "A", modified: "M", deleted:
 export function Changes({ codebaseId, sessionId, running }: { codebaseId: string; sessionId: string; running: boolean }) {
   const client = useClient();
   const queryClient = useQueryClient();
-  const diff = useQuery({ queryKey: diffKey(codebaseId, sessionId), queryFn: () => client.diff(codebaseId, sessionId), retry: false });
+  const diff = useQuery(queries(client).diff(codebaseId, sessionId));
   const [view, setView] = useState<"unified" | "split">("unified");
   const [mode, setMode] = useState<ApplyMode>("merge");
   const [confirmDiscard, setConfirmDiscard] = useState(false);
   const done = () => {
-    void queryClient.invalidateQueries({ queryKey: diffKey(codebaseId, sessionId) });
-    void queryClient.invalidateQueries({ queryKey: ["sessions", codebaseId] });
+    void queryClient.invalidateQueries({ queryKey: keys.diff(codebaseId, sessionId) });
+    void queryClient.invalidateQueries({ queryKey: keys.sessionsOf(codebaseId) });
   };
   const apply = useMutation({ mutationFn: () => client.applyChanges(codebaseId, sessionId, { mode }), onSuccess: done });
   const discard = useMutation({ mutationFn: () => client.discardChanges(codebaseId, sessionId), onSuccess: done });

@@ -3,6 +3,7 @@ import type { Codebase } from "@codetether/sdk";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useClient } from "../context.tsx";
+import { queries } from "../queries.ts";
 import { ErrorNote } from "./bits.tsx";
 
 const agents = ["build", "plan", "explore", "general"] as const;
@@ -10,7 +11,7 @@ type Agent = (typeof agents)[number];
 
 export function CodebaseForm({ codebase, onDone }: { codebase?: Codebase; onDone: () => void }) {
   const client = useClient();
-  const models = useQuery({ queryKey: ["models"], queryFn: () => client.listModels() });
+  const models = useQuery(queries(client).models());
   const config = (codebase?.agent_config ?? {}) as { default_agent?: Agent; default_model?: string; auto_approve?: boolean };
   const [name, setName] = useState(codebase?.name ?? "");
   const [path, setPath] = useState(codebase?.path ?? "");

@@ -8,22 +8,23 @@ import { bytes, dollars, Empty, ErrorNote, Loading, ShowMore, tokens } from "../
 import { CodebaseForm } from "../components/CodebaseForm.tsx";
 import { useClient } from "../context.tsx";
 import { usePaged } from "../paged.ts";
+import { keys, pages, queries } from "../queries.ts";
 
 type Status = "idle" | "running" | "worker" | "worker offline";
 
 export function CodebasesPage() {
   const client = useClient();
   const queryClient = useQueryClient();
-  const codebases = usePaged(["codebases", "pages"], (cursor) => client.trpc.codebases.page.query({ cursor }));
-  const workers = useQuery({ queryKey: ["workers"], queryFn: () => client.trpc.workers.list.query() });
+  const codebases = usePaged(keys.codebasePages, pages(client).codebases);
+  const workers = useQuery(queries(client).workers());
   const [adding, setAdding] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
-  const refresh = () => queryClient.invalidateQueries({ queryKey: ["codebases"] });
+  const refresh = () => queryClient.invalidateQueries({ queryKey: keys.codebases });
   const remove = useMutation({ mutationFn: (id: string) => client.trpc.codebases.delete.mutate({ id }), onSuccess: refresh });
   const sync = useMutation({
     mutationFn: (id: string) => client.trpc.sessions.sync.mutate({ codebaseId: id }),
-    onSuccess: (_r, id) => queryClient.invalidateQueries({ queryKey: ["sessions", id] }),
+    onSuccess: (_r, id) => queryClient.invalidateQueries({ queryKey: keys.sessionsOf(id) }),
   });
 
   const statusOf = (c: Codebase): Status => {

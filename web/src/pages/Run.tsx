@@ -9,10 +9,11 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { Empty, ErrorNote } from "../components/bits.tsx";
-import { Changes, diffKey } from "../components/Changes.tsx";
+import { Changes } from "../components/Changes.tsx";
 import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { useClient } from "../context.tsx";
 import { useEventStream } from "../live.ts";
+import { keys, pages, queries } from "../queries.ts";
 
 const agents = ["build", "plan", "explore", "general"] as const;
 
@@ -38,8 +39,8 @@ export function RunPage() {
 function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?: string }) {
   const client = useClient();
   const [, navigate] = useLocation();
-  const codebases = useQuery({ queryKey: ["codebases"], queryFn: () => client.listCodebases() });
-  const models = useQuery({ queryKey: ["models"], queryFn: () => client.listModels() });
+  const codebases = useQuery(queries(client).codebases());
+  const models = useQuery(queries(client).models());
   const local = codebases.data?.filter((c) => !c.worker_id) ?? [];
   const [chosen, setChosen] = useState(codebaseId ?? "");
   const [agent, setAgent] = useState<(typeof agents)[number]>("build");
@@ -159,11 +160,11 @@ function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionI
       client.trpc.sessions.answerPermission.mutate({ codebaseId, sessionId, ...a }),
   });
   useEffect(() => {
-    if (model.done) void queryClient.invalidateQueries({ queryKey: ["sessions", codebaseId] });
+    if (model.done) void queryClient.invalidateQueries({ queryKey: keys.sessionsOf(codebaseId) });
   }, [model.done, queryClient, codebaseId]);
   // Each diff event says the worktree changed: the Changes tab reads the new diff.
   useEffect(() => {
-    if (model.diffs > 0) void queryClient.invalidateQueries({ queryKey: diffKey(codebaseId, sessionId) });
+    if (model.diffs > 0) void queryClient.invalidateQueries({ queryKey: keys.diff(codebaseId, sessionId) });
   }, [model.diffs, queryClient, codebaseId, sessionId]);
   const [tab, setTab] = useState<"output" | "changes">("output");
   const running = !model.done;

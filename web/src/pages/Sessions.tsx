@@ -7,16 +7,17 @@ import { Link, useParams } from "wouter";
 import { dollars, Empty, ErrorNote, Loading, SearchBox, ShowMore, tokens, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
 import { usePaged, useSettled } from "../paged.ts";
+import { keys, pages, queries } from "../queries.ts";
 
 type Message = RouterOutputs["sessions"]["get"]["messages"][number];
 
 export function SessionsPage() {
   const { id } = useParams<{ id: string }>();
   const client = useClient();
-  const codebase = useQuery({ queryKey: ["codebase", id], queryFn: () => client.trpc.codebases.get.query({ id }) });
+  const codebase = useQuery(queries(client).codebase(id));
   const [search, setSearch] = useState("");
   const q = useSettled(search.trim());
-  const sessions = usePaged(["sessions", id, q], (cursor) => client.trpc.sessions.page.query({ codebaseId: id, q: q || undefined, cursor }));
+  const sessions = usePaged(keys.sessions(id, q), pages(client).sessions(id, q));
   return (
     <section>
       <div className="page-head">
@@ -81,7 +82,7 @@ export function SessionsPage() {
 export function SessionPage() {
   const { id, sessionId } = useParams<{ id: string; sessionId: string }>();
   const client = useClient();
-  const session = useQuery({ queryKey: ["session", id, sessionId], queryFn: () => client.trpc.sessions.get.query({ codebaseId: id, sessionId }) });
+  const session = useQuery(queries(client).session(id, sessionId));
   const s = session.data;
   return (
     <section>

@@ -2,12 +2,13 @@
 import { useQuery } from "@tanstack/react-query";
 import { dollars, ErrorNote, Loading, tokens } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
+import { queries } from "../queries.ts";
 
 export function StatusPage() {
   const client = useClient();
-  const status = useQuery({ queryKey: ["status"], queryFn: () => client.trpc.status.get.query() });
-  const models = useQuery({ queryKey: ["models"], queryFn: () => client.listModels() });
-  const usage = useQuery({ queryKey: ["usage"], queryFn: () => client.trpc.usage.report.query({ group_by: "model,worker" }) });
+  const status = useQuery(queries(client).status());
+  const models = useQuery(queries(client).models());
+  const usage = useQuery(queries(client).usage());
   const s = status.data;
   const oc = s?.opencode_server;
   return (

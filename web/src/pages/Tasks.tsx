@@ -8,6 +8,7 @@ import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { useClient } from "../context.tsx";
 import { useEventStream } from "../live.ts";
 import { usePaged, useSettled } from "../paged.ts";
+import { keys, pages, queries } from "../queries.ts";
 
 const statuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
 type TaskStatus = (typeof statuses)[number];
@@ -39,12 +40,12 @@ export function TasksPage() {
   };
   const [search, setSearch] = useState("");
   const q = useSettled(search.trim());
-  const tasks = usePaged(["tasks", filter, q], (cursor) => client.trpc.tasks.page.query({ ...filter, q: q || undefined, cursor }));
-  const codebases = useQuery({ queryKey: ["codebases"], queryFn: () => client.listCodebases() });
-  const workers = useQuery({ queryKey: ["workers"], queryFn: () => client.trpc.workers.list.query() });
+  const tasks = usePaged(keys.tasks({ ...filter, q: q || undefined }), pages(client).tasks({ ...filter, q: q || undefined }));
+  const codebases = useQuery(queries(client).codebases());
+  const workers = useQuery(queries(client).workers());
   const cancel = useMutation({
     mutationFn: (id: string) => client.trpc.tasks.cancel.mutate({ id }),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["tasks"] }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.allTasks }),
   });
   const [creating, setCreating] = useState(false);
   const names = new Map(codebases.data?.map((c) => [c.id, c.name]));
@@ -164,8 +165,8 @@ export function TasksPage() {
 function TaskForm({ onDone }: { onDone: () => void }) {
   const client = useClient();
   const queryClient = useQueryClient();
-  const codebases = useQuery({ queryKey: ["codebases"], queryFn: () => client.listCodebases() });
-  const models = useQuery({ queryKey: ["models"], queryFn: () => client.listModels() });
+  const codebases = useQuery(queries(client).codebases());
+  const models = useQuery(queries(client).models());
   const [codebase, setCodebase] = useState("");
   const [title, setTitle] = useState("");
   const [prompt, setPrompt] = useState("");
@@ -185,7 +186,7 @@ function TaskForm({ onDone }: { onDone: () => void }) {
         ...(model ? { model } : {}),
       }),
     onSuccess: () => {
-      void queryClient.invalidateQueries({ queryKey: ["tasks"] });
+      void queryClient.invalidateQueries({ queryKey: keys.allTasks });
       onDone();
     },
   });
@@ -255,17 +256,17 @@ export function TaskPage() {
   const { id } = useParams<{ id: string }>();
   const client = useClient();
   const queryClient = useQueryClient();
-  const task = useQuery({ queryKey: ["task", id], queryFn: () => client.trpc.tasks.get.query({ id }) });
+  const task = useQuery(queries(client).task(id));
   const t = task.data;
   const cancel = useMutation({
     mutationFn: () => client.trpc.tasks.cancel.mutate({ id }),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.task(id) }),
   });
   // Stable, so the events view asks for a refresh once per end, not at every render after it.
-  const refresh = useCallback(() => void queryClient.invalidateQueries({ queryKey: ["task", id] }), [queryClient, id]);
+  const refresh = useCallback(() => void queryClient.invalidateQueries({ queryKey: keys.task(id) }), [queryClient, id]);
   const retry = useMutation({
     mutationFn: () => client.trpc.tasks.retry.mutate({ id }),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["task", id] }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.task(id) }),
   });
   return (
     <section>

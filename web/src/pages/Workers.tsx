@@ -2,10 +2,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
+import { queries } from "../queries.ts";
 
 export function WorkersPage() {
   const client = useClient();
-  const workers = useQuery({ queryKey: ["workers"], queryFn: () => client.trpc.workers.list.query() });
+  const workers = useQuery(queries(client).workers());
   return (
     <section>
       <h1>Workers</h1>

@@ -1,0 +1,80 @@
+/**
+ * Every query of the dashboard, defined once: its key and how it fetches (through
+ * the SDK). Pages take them from here, so a key cannot drift between the page that
+ * reads a list and the one that refreshes it; `refreshFor` says what an activity
+ * message moves: what belongs to the codebases whose streams moved, nothing else.
+ */
+import type { CodeTetherClient, Task } from "@codetether/sdk";
+import { type QueryClient, queryOptions } from "@tanstack/react-query";
+
+/** What the tasks list is filtered by (the list's own query, without its cursor). */
+type TaskFilter = { status?: Task["status"]; codebase_id?: string; worker_id?: string; q?: string };
+
+/** The keys, by what they hold; the codebase id comes second wherever a query belongs to one. */
+export const keys = {
+  codebases: ["codebases"] as const,
+  codebasePages: ["codebases", "pages"] as const,
+  codebase: (id: string) => ["codebase", id] as const,
+  sessions: (codebaseId: string, q = "") => ["sessions", codebaseId, q] as const,
+  /** Every sessions list of a codebase, whatever its search (a prefix of `sessions`). */
+  sessionsOf: (codebaseId: string) => ["sessions", codebaseId] as const,
+  session: (codebaseId: string, sessionId: string) => ["session", codebaseId, sessionId] as const,
+  diff: (codebaseId: string, sessionId: string) => ["diff", codebaseId, sessionId] as const,
+  tasks: (filter: TaskFilter = {}) => ["tasks", filter] as const,
+  /** Every tasks list, whatever its filter (a prefix of `tasks`). */
+  allTasks: ["tasks"] as const,
+  task: (id: string) => ["task", id] as const,
+  workers: ["workers"] as const,
+  models: ["models"] as const,
+  status: ["status"] as const,
+  usage: ["usage"] as const,
+};
+
+/** The queries that are not paged lists (those are `usePaged` over the fetchers in `pages`). */
+export function queries(client: CodeTetherClient) {
+  return {
+    codebases: () => queryOptions({ queryKey: keys.codebases, queryFn: () => client.listCodebases() }),
+    codebase: (id: string) => queryOptions({ queryKey: keys.codebase(id), queryFn: () => client.trpc.codebases.get.query({ id }) }),
+    session: (codebaseId: string, sessionId: string) =>
+      queryOptions({ queryKey: keys.session(codebaseId, sessionId), queryFn: () => client.trpc.sessions.get.query({ codebaseId, sessionId }) }),
+    diff: (codebaseId: string, sessionId: string) =>
+      queryOptions({ queryKey: keys.diff(codebaseId, sessionId), queryFn: () => client.diff(codebaseId, sessionId), retry: false }),
+    task: (id: string) => queryOptions({ queryKey: keys.task(id), queryFn: () => client.trpc.tasks.get.query({ id }) }),
+    workers: () => queryOptions({ queryKey: keys.workers, queryFn: () => client.trpc.workers.list.query() }),
+    models: () => queryOptions({ queryKey: keys.models, queryFn: () => client.listModels() }),
+    status: () => queryOptions({ queryKey: keys.status, queryFn: () => client.trpc.status.get.query() }),
+    usage: () => queryOptions({ queryKey: keys.usage, queryFn: () => client.trpc.usage.report.query({ group_by: "model,worker" }) }),
+  };
+}
+
+/** The paged lists' fetchers, one page from a cursor. */
+export function pages(client: CodeTetherClient) {
+  return {
+    codebases: (cursor: string | undefined) => client.trpc.codebases.page.query({ cursor }),
+    sessions: (codebaseId: string, q: string) => (cursor: string | undefined) => client.trpc.sessions.page.query({ codebaseId, q: q || undefined, cursor }),
+    tasks: (filter: TaskFilter) => (cursor: string | undefined) => client.trpc.tasks.page.query({ ...filter, cursor }),
+  };
+}
+
+/**
+ * What an activity message moves: the sessions, session views, diffs and the
+ * codebase of each codebase whose stream moved, the codebases list (its runs in
+ * flight), and the task lists and task views that show its tasks. Workers, models,
+ * status and usage keep their own 10 s refresh.
+ */
+export function refreshFor(queryClient: QueryClient, codebaseIds: readonly string[]): void {
+  const moved = new Set(codebaseIds);
+  void queryClient.invalidateQueries({ queryKey: keys.codebases });
+  void queryClient.invalidateQueries({
+    predicate: (query) => {
+      const [kind, second] = query.queryKey as [string, unknown];
+      if (kind === "sessions" || kind === "session" || kind === "diff" || kind === "codebase") return moved.has(second as string);
+      if (kind === "tasks") {
+        const filter = second as TaskFilter | undefined;
+        return !filter?.codebase_id || moved.has(filter.codebase_id);
+      }
+      if (kind === "task") return moved.has((query.state.data as { codebase_id?: string } | undefined)?.codebase_id ?? "");
+      return false;
+    },
+  });
+}

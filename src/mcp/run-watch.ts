@@ -4,7 +4,6 @@
  * (every status change, each tool and file, and the output at most four times a second).
  */
 
-import type { AgentEvent } from "../contracts/events.js";
 import { runFilter } from "../contracts/run-filter.js";
 import type { ServiceContext } from "../services/context.js";
 import { followEvents } from "../services/events/follow.js";

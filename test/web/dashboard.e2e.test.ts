@@ -85,7 +85,7 @@ describeNeeds(skip, "the web dashboard in Chromium", { timeout: 900_000 }, () =>
   });
 
   test("run: streamed text, the tool row and the file change, then continue the session", { timeout }, async () => {
-    const greet = "export function greet(name: string): string {\n  // Say hello, politely.\n  return `Hello, ${name}!`;\n}\n";
+    const greet = 'export function greet(name: string): string {\n  // Say hello, politely.\n  return "Hello, " + name + "!";\n}\n';
     s.llm.setScript([
       {
         tools: [

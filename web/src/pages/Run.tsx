@@ -13,7 +13,7 @@ import { Changes } from "../components/Changes.tsx";
 import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { useClient } from "../context.tsx";
 import { useEventStream } from "../live.ts";
-import { keys, pages, queries } from "../queries.ts";
+import { keys, queries } from "../queries.ts";
 
 const agents = ["build", "plan", "explore", "general"] as const;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Finds every test/**/*.test.ts (or the files given) and runs them with Node's test runner through tsx.
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 
 function find(dir) {
@@ -16,12 +16,42 @@ function find(dir) {
 const built = spawnSync(process.execPath, ["scripts/build-server.mjs"], { stdio: "inherit" });
 if (built.status !== 0) process.exit(built.status ?? 1);
 
+mkdirSync(".tmp", { recursive: true });
+const durations = path.resolve(".tmp", "test-durations.tsv");
+rmSync(durations, { force: true });
 const files = process.argv.length > 2 ? process.argv.slice(2) : find("test").sort();
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 const child = spawn(
   process.execPath,
   // --test-force-exit: a file whose tests all ended must not hold the whole run (and CI) open on a leaked handle.
-  ["--import", "tsx", "--test", "--test-force-exit", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
-  { stdio: "inherit" },
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-force-exit",
+    `--test-concurrency=${concurrency}`,
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    // And each file's time, for the ten slowest printed after the summary.
+    "--test-reporter=./scripts/slowest-files.mjs",
+    "--test-reporter-destination=stdout",
+    ...files,
+  ],
+  { stdio: "inherit", env: { ...process.env, CODETETHER_TEST_DURATIONS: durations } },
 );
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+
+/** The ten files that took longest, summed over their top-level suites and tests. */
+function slowestFiles() {
+  if (!existsSync(durations)) return "";
+  const byFile = new Map();
+  for (const line of readFileSync(durations, "utf8").split("\n")) {
+    const [ms, file] = line.split("\t");
+    if (file) byFile.set(file, (byFile.get(file) ?? 0) + Number(ms));
+  }
+  const top = [...byFile.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
+  return `\nThe ten slowest test files:\n${top.map(([file, ms]) => `  ${(ms / 1000).toFixed(1).padStart(6)} s  ${path.relative(process.cwd(), file)}`).join("\n")}\n`;
+}
+child.on("exit", (code, signal) => {
+  process.stdout.write(slowestFiles());
+  process.exit(code ?? (signal ? 1 : 0));
+});

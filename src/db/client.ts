@@ -21,7 +21,10 @@ export type Schema = typeof schema;
 /** The drizzle database both drivers share; transactions (`tx`) have the same shape. */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
-export type DbOptions = { driver: "postgres"; url: string; maxConnections?: number } | { driver: "pglite"; dataDir: string | null /* null = in memory */ };
+export type DbOptions =
+  | { driver: "postgres"; url: string; maxConnections?: number }
+  /** `loadDataDir`: start an in-memory database from a dump of another (tests start from a migrated template). */
+  | { driver: "pglite"; dataDir: string | null /* null = in memory */; loadDataDir?: Blob };
 
 /** Wakes a listener when another connection (or process) says a channel changed. */
 export type Unlisten = () => Promise<void>;
@@ -37,13 +40,15 @@ export interface Database {
   /** Opens while a server database cannot be reached (the embedded one always can). */
   circuit: DatabaseCircuit | null;
   close(): Promise<void>;
+  /** The embedded database's files as one archive (PGlite only): tests start new databases from a migrated one. */
+  dump?(): Promise<Blob>;
 }
 
 export const migrationsFolder = packagePath("drizzle");
 
 /** Opens the database, applies migrations, and returns it with its close function. */
 export async function createDb(options: DbOptions): Promise<Database> {
-  return options.driver === "postgres" ? openPostgres(options.url, options.maxConnections) : openPglite(options.dataDir);
+  return options.driver === "postgres" ? openPostgres(options.url, options.maxConnections) : openPglite(options.dataDir, options.loadDataDir);
 }
 
 /** Picks the driver from the environment: `DATABASE_URL` or the embedded data dir. */
@@ -109,7 +114,7 @@ const migrationLockKey = 7_301_964_112;
  */
 const embeddedSettings = ["shared_buffers = 16MB", "work_mem = 4MB", "maintenance_work_mem = 16MB", "wal_buffers = 1MB"];
 
-async function openPglite(dataDir: string | null): Promise<Database> {
+async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<Database> {
   let release: (() => void) | undefined;
   if (dataDir) {
     await mkdir(dataDir, { recursive: true });
@@ -118,7 +123,9 @@ async function openPglite(dataDir: string | null): Promise<Database> {
   }
   try {
     const open = async () => {
-      const c = dataDir ? new PGlite(dataDir, { postgresqlconf: embeddedSettings }) : new PGlite({ postgresqlconf: embeddedSettings });
+      const c = dataDir
+        ? new PGlite(dataDir, { postgresqlconf: embeddedSettings })
+        : new PGlite({ postgresqlconf: embeddedSettings, ...(loadDataDir ? { loadDataDir } : {}) });
       await c.waitReady;
       return c;
     };
@@ -141,6 +148,7 @@ async function openPglite(dataDir: string | null): Promise<Database> {
         await client.query("select pg_notify($1, $2)", [channel, payload]);
       },
       listen: async (channel, onPayload) => client.listen(channel, onPayload),
+      dump: async () => client.dumpDataDir("none"),
       close: async () => {
         try {
           await client.close();

@@ -98,12 +98,17 @@ export class LocalRunner {
         tasks.add(run);
         continue;
       }
+      // The wait ends at the next poll, a poke, or the stop (a stop during the claim above included).
+      if (this.stopping.signal.aborted) break;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        this.wake = () => {
+        const done = () => {
           clearTimeout(timer);
+          this.stopping.signal.removeEventListener("abort", done);
           resolve();
         };
+        const timer = setTimeout(done, pollMs);
+        this.wake = done;
+        this.stopping.signal.addEventListener("abort", done, { once: true });
       });
       this.wake = null;
     }

@@ -12,13 +12,26 @@ import { after, before, describe, test } from "node:test";
 import { acquireDataDirLock, DataDirLockedError } from "../../src/db/lock.js";
 import { repoRoot } from "../support/cli.js";
 
-function taker(dir: string, at: number): Promise<string> {
+/** Starts a taker; resolves with what it said (won, locked, error) and a way to let it go and wait for its exit. */
+function taker(dir: string, at: number): Promise<{ said: string; done(): Promise<void> }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "test/support/lock-taker.ts"), dir, String(at)], { cwd: repoRoot });
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    const done = async () => {
+      child.stdin.end();
+      await exited;
+    };
     let out = "";
-    child.stdout.on("data", (c: Buffer) => (out += c));
+    const answer = () => {
+      const line = out.split("\n")[0]!.trim();
+      if (line) resolve({ said: line, done });
+    };
+    child.stdout.on("data", (c: Buffer) => {
+      out += c;
+      if (out.includes("\n")) answer();
+    });
     child.stderr.on("data", (c: Buffer) => (out += c));
-    child.on("exit", () => resolve(out.trim()));
+    void exited.then(() => resolve({ said: out.trim(), done: async () => {} }));
   });
 }
 
@@ -35,7 +48,10 @@ describe("the data directory lock", { timeout: 300_000 }, () => {
       // A lock left by a process that is gone (a pid far above any live one).
       await writeFile(lockFile(), JSON.stringify({ pid: 4_000_000 + round, start: "1", boot: null }));
       const at = Date.now() + 1500; // both are started and spinning by then
-      const results = await Promise.all([taker(dir, at), taker(dir, at)]);
+      // The winner holds the lock until both have answered, so a taker that starts late still meets it.
+      const takers = await Promise.all([taker(dir, at), taker(dir, at)]);
+      const results = takers.map((t) => t.said);
+      await Promise.all(takers.map((t) => t.done()));
       assert.deepEqual([...results].sort(), ["locked", "won"], `round ${round}: ${JSON.stringify(results)}`);
     }
   });

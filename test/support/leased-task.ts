@@ -11,6 +11,8 @@ export interface LeasedTask {
   leaseToken: string;
   /** Uploads events with the next worker seqs; resolves with the server's answer. */
   upload(events: NewEvent[]): Promise<{ acked_through: number; stored: number }>;
+  /** Stops keeping the lease alive (it is renewed every third of its length until then, as a worker does). */
+  stop(): void;
 }
 
 export async function leaseTask(baseUrl: string, options: { name: string; path: string; headers?: Record<string, string> }): Promise<LeasedTask> {
@@ -24,8 +26,16 @@ export async function leaseTask(baseUrl: string, options: { name: string; path: 
   const worker = `w-${options.name}`;
   await call("POST", "/v1/opencode/worker/register", { name: worker, codebases: [{ name: options.name, path: options.path }], concurrency: 1 });
   const task = await call("POST", `/v1/opencode/codebases/${codebase!.id}/tasks`, { title: "produce events", prompt: "produce events" });
-  const claim = (await call("POST", "/v1/opencode/worker/claim", { name: worker })) as { lease_token: string; task: { id: string } } | undefined;
+  const claim = (await call("POST", "/v1/opencode/worker/claim", { name: worker })) as
+    | { lease_token: string; lease_seconds: number; task: { id: string } }
+    | undefined;
   if (!claim || claim.task.id !== task!.id) throw new Error("the worker did not claim the task it was meant to");
+  // A long test on a loaded machine outlives a lease: keep it, as a worker would.
+  const beat = setInterval(
+    () => void call("POST", `/v1/opencode/worker/tasks/${claim.task.id}/heartbeat`, { lease_token: claim.lease_token }).catch(() => {}),
+    Math.max(500, (claim.lease_seconds * 1000) / 3),
+  );
+  beat.unref();
   let seq = 0;
   return {
     codebaseId: codebase!.id as string,
@@ -35,5 +45,6 @@ export async function leaseTask(baseUrl: string, options: { name: string; path: 
       const body = { lease_token: claim.lease_token, events: events.map((e) => ({ seq: ++seq, type: e.type, data: e.data })) };
       return (await call("POST", `/v1/opencode/worker/tasks/${claim.task.id}/events`, body)) as { acked_through: number; stored: number };
     },
+    stop: () => clearInterval(beat),
   };
 }

@@ -1,4 +1,9 @@
-/** A process that tries to take the data-dir lock at an agreed instant: `lock-taker.ts <dir> <epoch ms>`. */
+/**
+ * A process that tries to take the data-dir lock at an agreed instant:
+ * `lock-taker.ts <dir> <epoch ms>`. It says whether it won, and a winner holds the
+ * lock until its standard input closes: however late the other taker starts (a
+ * loaded machine), it meets a held lock, never one released after a fixed time.
+ */
 import { acquireDataDirLock } from "../../src/db/lock.js";
 
 const [dir, at] = process.argv.slice(2);
@@ -8,10 +13,11 @@ while (Date.now() < Number(at)) {
 try {
   const release = acquireDataDirLock(dir!);
   console.log("won");
-  setTimeout(() => {
+  process.stdin.resume();
+  process.stdin.on("end", () => {
     release();
     process.exit(0);
-  }, 700);
+  });
 } catch (err) {
   console.log((err as Error).name === "DataDirLockedError" ? "locked" : `error: ${(err as Error).message}`);
 }

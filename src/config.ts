@@ -92,7 +92,7 @@ export function worktreeRoot(config: Pick<Config, "dataDir" | "worktrees">): str
 }
 
 /** The worktree settings from the environment. */
-export function worktreeSettings(env: NodeJS.ProcessEnv): WorktreeSettings {
+function worktreeSettings(env: NodeJS.ProcessEnv): WorktreeSettings {
   const quotaGb = positive("CODETETHER_WORKTREE_QUOTA_GB", env.CODETETHER_WORKTREE_QUOTA_GB, 1_000_000) ?? 20;
   return {
     dir: nonEmpty(env.CODETETHER_WORKTREE_DIR) === undefined ? undefined : path.resolve(nonEmpty(env.CODETETHER_WORKTREE_DIR)!),
@@ -178,7 +178,7 @@ function corsOrigins(value: string | undefined, apiKey: string | undefined): str
   return list;
 }
 
-export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof logLevels)[number];
 
 /** LOG_LEVEL, checked: a typo is a start-up error, not silence. */

@@ -35,7 +35,7 @@ function fail(message: string): never {
 const nameRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** `name:path` or `path`; the path must be an existing absolute directory. */
-export function parseCodebase(spec: string): { name: string; path: string } {
+function parseCodebase(spec: string): { name: string; path: string } {
   const colon = spec.indexOf(":");
   const [name, dir] = colon > 0 && !spec.startsWith("/") ? [spec.slice(0, colon), spec.slice(colon + 1)] : [path.basename(spec), spec];
   if (!nameRe.test(name)) throw new Error(`--codebase ${spec}: name "${name}" must be 1-100 letters, digits, '.', '_' or '-'`);

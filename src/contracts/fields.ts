@@ -9,7 +9,7 @@ import path from "node:path";
 import "@hono/zod-openapi";
 import { z } from "zod";
 
-export const agentNames = ["build", "plan", "explore", "general"] as const;
+const agentNames = ["build", "plan", "explore", "general"] as const;
 export const AgentName = z.enum(agentNames).openapi("AgentName", { description: "OpenCode agent to run" });
 export type AgentName = z.infer<typeof AgentName>;
 
@@ -31,7 +31,7 @@ export const AbsolutePath = z
 
 /** What an id may not contain: control characters (Postgres cannot even store NUL). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
-export const noControlCharacters = /^[^\u0000-\u001f\u007f]*$/;
+const noControlCharacters = /^[^\u0000-\u001f\u007f]*$/;
 
 export const Id = z.string().min(1).max(200).regex(noControlCharacters, "must not contain control characters");
 

@@ -44,7 +44,7 @@ export interface Database {
   dump?(): Promise<Blob>;
 }
 
-export const migrationsFolder = packagePath("drizzle");
+const migrationsFolder = packagePath("drizzle");
 
 /** Opens the database, applies migrations, and returns it with its close function. */
 export async function createDb(options: DbOptions): Promise<Database> {

@@ -1,7 +1,7 @@
 /** What CodeTether asks of a user's repository before it isolates a run in it: read-only questions. */
 import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import { GitError, git, gitText, nulFields } from "./git.js";
+import { git, gitText, nulFields } from "./git.js";
 
 export interface RepositoryInfo {
   /** The repository's top-level directory (symlinks resolved). */
@@ -119,9 +119,4 @@ export async function uncommittedPaths(repo: string): Promise<{ all: Set<string>
     if (x !== " " && x !== "?") staged.add(file);
   }
   return { all, staged };
-}
-
-/** True when `err` is git saying something the caller can act on, rather than git being absent. */
-export function isGitFailure(err: unknown): err is GitError {
-  return err instanceof GitError && err.exitCode !== null;
 }

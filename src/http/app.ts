@@ -20,7 +20,7 @@ import { registerMcpRoute } from "./mcp.js";
 import type { Api, AppEnv } from "./openapi.js";
 
 /** The most calls one tRPC batch request may carry (the SDK never sends more). */
-export const trpcMaxBatchSize = 20;
+const trpcMaxBatchSize = 20;
 
 /** The whole server's HTTP app over `ctx`. Only /v1 and /trpc need a key; /health, /openapi.json and /docs stay open. */
 export function createApp(ctx: ServiceContext): Api {

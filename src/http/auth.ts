@@ -13,7 +13,7 @@ function keyMatches(given: string, keys: readonly string[]): boolean {
 }
 
 /** True when `header` is `Bearer <one of keys>`. */
-export function bearerMatches(header: string | undefined, keys: readonly string[]): boolean {
+function bearerMatches(header: string | undefined, keys: readonly string[]): boolean {
   const match = /^Bearer\s+(.+)$/i.exec(header ?? "");
   return match ? keyMatches(match[1]!.trim(), keys) : false;
 }
@@ -24,7 +24,7 @@ export function bearerMatches(header: string | undefined, keys: readonly string[
  * header. Only GET requests under /trpc/ (queries and subscriptions) qualify, so a key
  * that ends up in a URL (and so in logs) never authorizes a write or a REST call.
  */
-export function connectionParamsKey(c: Context): string | undefined {
+function connectionParamsKey(c: Context): string | undefined {
   if (c.req.method !== "GET" || !c.req.path.startsWith("/trpc/")) return undefined;
   const raw = c.req.query("connectionParams");
   if (!raw) return undefined;

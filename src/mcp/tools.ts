@@ -46,7 +46,7 @@ export interface Tool<S extends Input = Input> {
 const tool = <S extends Input>(t: Tool<S>): Tool => t as unknown as Tool;
 
 /** What an agent can read in one go: longer transcripts keep their newest messages, longer diffs their start. */
-export const transcriptChars = 20_000;
+const transcriptChars = 20_000;
 const diffChars = 50_000;
 const defaultWaitSeconds = 300;
 const pageNote = "one page of `items` (up to `limit`, default 100); pass `next_cursor` as `cursor` for the next.";

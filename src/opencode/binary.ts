@@ -38,7 +38,7 @@ export function findOpencodeBinary(explicit?: string, envPath = process.env.PATH
 }
 
 /** `opencode --version`, or null when it cannot be run. */
-export function opencodeVersion(binary: string, timeoutMs = 15_000): Promise<string | null> {
+function opencodeVersion(binary: string, timeoutMs = 15_000): Promise<string | null> {
   return new Promise((resolve) => {
     execFile(binary, ["--version"], { timeout: timeoutMs }, (err, stdout) => {
       const version = stdout.trim().split("\n").at(-1)?.trim();
@@ -51,7 +51,7 @@ export function opencodeVersion(binary: string, timeoutMs = 15_000): Promise<str
 export const supportedOpencodeMajor = 1;
 
 /** The major version of a version string (`1.18.33` → 1, `v2.0.1` → 2), or null. */
-export function majorVersion(version: string | null | undefined): number | null {
+function majorVersion(version: string | null | undefined): number | null {
   const m = /(\d+)\.\d+/.exec(version ?? "");
   return m ? Number(m[1]) : null;
 }
@@ -72,7 +72,7 @@ export interface OpencodeBinaryChoice {
 const versions = new Map<string, Promise<string | null>>();
 
 /** `opencode --version` costs a process start: asked once per binary (a failed probe is asked again next time). */
-export function cachedOpencodeVersion(binary: string): Promise<string | null> {
+function cachedOpencodeVersion(binary: string): Promise<string | null> {
   let v = versions.get(binary);
   if (!v) {
     v = opencodeVersion(binary);

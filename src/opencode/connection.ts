@@ -294,7 +294,7 @@ export class OpencodeConnection {
  * The inline configuration with OpenCode's own snapshots off, unless it sets them
  * itself: runs keep their changes in their worktree's git history instead.
  */
-export function withoutSnapshots(content: string | undefined): string {
+function withoutSnapshots(content: string | undefined): string {
   let config: Record<string, unknown> = {};
   try {
     const parsed = content ? JSON.parse(content) : {};

@@ -13,7 +13,7 @@ export function runBudgetUsd(agentConfig: AgentConfigColumn, config: Pick<Config
 }
 
 /** How long a permission request waits for an answer before it is rejected, unless the codebase says otherwise. */
-export const defaultPermissionTimeoutSeconds = 300;
+const defaultPermissionTimeoutSeconds = 300;
 
 /**
  * The run's approval, time, step, retry and cost limits. `server` caps the budget

@@ -38,7 +38,7 @@ export interface RunSpec {
   maxRetrySeconds?: number;
 }
 
-export const defaultMaxRetrySeconds = 120;
+const defaultMaxRetrySeconds = 120;
 
 interface Run {
   spec: RunSpec;
@@ -69,7 +69,7 @@ function sessionOf(props: Record<string, unknown>): string | undefined {
   return typeof nested?.sessionID === "string" ? nested.sessionID : undefined;
 }
 
-export function parseModel(model: string): { providerID: string; modelID: string } {
+function parseModel(model: string): { providerID: string; modelID: string } {
   const slash = model.indexOf("/");
   return { providerID: model.slice(0, slash), modelID: model.slice(slash + 1) };
 }

@@ -9,7 +9,7 @@ import type { NewEvent } from "../contracts/events.js";
 const summaryLength = 200;
 
 /** A short, single-line preview of a tool's input or output. */
-export function summarize(value: unknown): string | undefined {
+function summarize(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   const text = typeof value === "string" ? value : JSON.stringify(value);
   const line = text.replace(/\s+/g, " ").trim();

@@ -13,9 +13,9 @@ import { z } from "zod";
 import { ServiceError } from "../contracts/errors.js";
 
 export const defaultPageItems = 100;
-export const maxPageItems = 500;
+const maxPageItems = 500;
 /** A page stops early once its items add up to this much JSON (it always holds at least one). */
-export const maxPageBytes = 1024 * 1024;
+const maxPageBytes = 1024 * 1024;
 
 export const PageQuery = z.object({
   limit: z.coerce
@@ -48,7 +48,7 @@ export function pageOf<T extends z.ZodType>(item: T, name: string) {
     .openapi(name);
 }
 
-export function encodeCursor(key: readonly (string | number)[]): string {
+function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString("base64url");
 }
 

@@ -74,4 +74,3 @@ const mapServiceErrors = t.middleware(async ({ ctx, next }) => {
 
 export const router = t.router;
 export const publicProcedure = t.procedure.use(mapServiceErrors).use(withServices);
-export const createCallerFactory = t.createCallerFactory;

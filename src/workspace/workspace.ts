@@ -41,7 +41,7 @@ export type OpenedWorkspace =
     };
 
 /** `codetether/<8 hex>-<slug of the title>`: readable in `git branch`, unique by its id. */
-export function runBranchName(shortId: string, title: string): string {
+function runBranchName(shortId: string, title: string): string {
   const slug = title
     .toLowerCase()
     .normalize("NFKD")
@@ -53,7 +53,7 @@ export function runBranchName(shortId: string, title: string): string {
 }
 
 /** The isolation a codebase's runs get: its `agent_config.isolation`, else worktrees for git repositories. */
-export function isolationFor(setting: Isolation | undefined, repo: RepositoryInfo | null): { isolation: Isolation; reason: string } {
+function isolationFor(setting: Isolation | undefined, repo: RepositoryInfo | null): { isolation: Isolation; reason: string } {
   if (setting === "none") return { isolation: "none", reason: "agent_config.isolation is none" };
   if (!repo) return { isolation: "none", reason: "the codebase is not a git repository" };
   if (!repo.head) return { isolation: "none", reason: "the codebase's git repository has no commits yet" };
@@ -64,7 +64,7 @@ export function isolationFor(setting: Isolation | undefined, repo: RepositoryInf
  * Checks a caller's `base_ref` against the repository (422 when it names no
  * commit) and answers the commit, or the repository's HEAD when none is given.
  */
-export async function resolveBase(repo: RepositoryInfo, baseRef: string | undefined): Promise<string> {
+async function resolveBase(repo: RepositoryInfo, baseRef: string | undefined): Promise<string> {
   if (baseRef === undefined) return repo.head!;
   if (!isPlausibleRef(baseRef)) throw invalid(`base_ref "${baseRef}" is not a git ref`);
   const commit = await resolveCommit(repo.root, baseRef);

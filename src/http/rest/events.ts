@@ -16,7 +16,7 @@ import { respondWithSse } from "../sse-writer.js";
 import { EventStreamMessage, toMessage } from "./event-stream.js";
 
 /** How often an idle stream gets a `: ping` comment, so proxies keep it open. */
-export const keepAliveMs = 15_000;
+const keepAliveMs = 15_000;
 const writeTimeoutMs = 30_000;
 const reconnectDelayMs = 2000;
 /**

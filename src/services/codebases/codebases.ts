@@ -38,7 +38,7 @@ function isolationOf(row: Row): "worktree" | "none" | null {
   return setting ?? null;
 }
 
-export function toCodebase(row: Row, extras: CodebaseExtras = noExtras): Codebase {
+function toCodebase(row: Row, extras: CodebaseExtras = noExtras): Codebase {
   return {
     id: row.id,
     name: row.name,

@@ -18,7 +18,7 @@ interface Runner {
   models: RunnerModels;
 }
 
-export const serverRunner = "server";
+const serverRunner = "server";
 
 const noModelMessage =
   "No model can run: connect a provider (set ANTHROPIC_API_KEY or OPENAI_API_KEY, or point CODETETHER_OPENCODE_CONFIG at an opencode.json " +

@@ -11,8 +11,8 @@ import { sessions } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 
 /** How often a process stamps its runs, and how old a stamp may get before its run counts as lost. */
-export const stampEveryMs = 5_000;
-export const lostAfterSeconds = 30;
+const stampEveryMs = 5_000;
+const lostAfterSeconds = 30;
 
 /** Marks this process's running sessions as still alive. */
 export async function stampRuns(ctx: ServiceContext): Promise<void> {

@@ -16,7 +16,7 @@ import type { ListSessionsQuery, Message, Session, SessionDetail } from "./sessi
 type SessionRow = typeof sessions.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;
 
-export function toSession(row: SessionRow, cost = 0, usage: Usage = noUsage, worktree: WorktreeSummary | null = null): Session {
+function toSession(row: SessionRow, cost = 0, usage: Usage = noUsage, worktree: WorktreeSummary | null = null): Session {
   return {
     id: row.id,
     codebase_id: row.codebaseId,

@@ -47,7 +47,7 @@ export async function claimTask({ ctx, claimant }: { ctx: ServiceContext; claima
  * statement (`FOR UPDATE SKIP LOCKED`, so two claimants never take the same task),
  * each leased with a token of its own; their `claimed` events commit with them.
  */
-export async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claimant: Claimant; max: number }): Promise<Claim[]> {
+async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claimant: Claimant; max: number }): Promise<Claim[]> {
   const lease = ctx.config.leaseSeconds;
   const db = ctx.database.db;
   const candidates = db

@@ -8,7 +8,7 @@
 import { sql } from "drizzle-orm";
 import type { Database, Unlisten } from "../../db/client.js";
 
-export const tasksChannel = "codetether_tasks";
+const tasksChannel = "codetether_tasks";
 
 /** A RETURNING column that sends the hint with the statement itself (no extra round trip). */
 export const taskRunnableHint = sql<string>`pg_notify(${tasksChannel}, '')::text`;

@@ -139,7 +139,7 @@ export async function getTask({ ctx, id }: { ctx: ServiceContext; id: string }):
 }
 
 /** Tasks as clients read them: with what all their attempts spent (one query for all). */
-export async function tasksWithUsage(ctx: ServiceContext, rows: TaskRow[]): Promise<Task[]> {
+async function tasksWithUsage(ctx: ServiceContext, rows: TaskRow[]): Promise<Task[]> {
   const ids = rows.map((r) => r.id);
   const [usage, worktrees] = await Promise.all([usageOf(ctx, "task", ids), summariesByTask(ctx, ids)]);
   return rows.map((r) => toTask(r, usage.get(r.id) ?? noUsage, worktrees.get(r.id) ?? null));

@@ -9,7 +9,7 @@ import { PageQuery, pageOf } from "../paging.js";
 import { Usage } from "../usage/usage.types.js";
 import { BaseRef, WorktreeSummary } from "../worktrees/worktrees.types.js";
 
-export const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
+const taskStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
 export const TaskStatus = z.enum(taskStatuses).openapi("TaskStatus");
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
@@ -257,10 +257,10 @@ export const CompletionResult = z
 export type CompletionResult = z.infer<typeof CompletionResult>;
 
 /** A claim may wait this long for work at most (a long poll that proxies and clients keep open). */
-export const maxClaimWaitSeconds = 30;
+const maxClaimWaitSeconds = 30;
 /** Tasks one batch claim takes at most. */
-export const maxClaimsPerCall = 32;
-export const WaitSeconds = z
+const maxClaimsPerCall = 32;
+const WaitSeconds = z
   .number()
   .min(0)
   .max(maxClaimWaitSeconds)

@@ -8,7 +8,7 @@ import type { ServiceContext } from "../context.js";
 import type { Claimant, RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
 /** A worker not heard from for this long shows as offline. */
-export const offlineAfterMs = 30_000;
+const offlineAfterMs = 30_000;
 
 type Row = typeof workers.$inferSelect;
 

@@ -113,7 +113,7 @@ async function changeLocally(ctx: ServiceContext, row: WorktreeRow, action: Work
 }
 
 /** The merge commit's message: which run, of which codebase. */
-export function mergeMessage(row: { branch: string; sessionId: string | null }, codebaseName: string): string {
+function mergeMessage(row: { branch: string; sessionId: string | null }, codebaseName: string): string {
   return `Merge ${row.branch} (CodeTether run${row.sessionId ? ` of session ${row.sessionId}` : ""} on ${codebaseName})`;
 }
 

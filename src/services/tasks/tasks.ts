@@ -1,4 +1,4 @@
-/** Task verbs for clients: create, list, read, cancel. The runner side is in task-queue.ts. */
+/** Task verbs for clients: create, list, read, cancel, retry. The runner side is in claims.ts, leases.ts and reports.ts. */
 import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import { z } from "zod";

@@ -17,7 +17,7 @@ import type { ServerProcess } from "../support/cli.js";
 import type { TestDriver } from "../support/db.js";
 import { type OwnPostgres, postgresBinDir, startOwnPostgres } from "../support/own-postgres.js";
 import { eventually, startServerProcess } from "../support/processes.js";
-import { describeNeeds } from "../support/skip.js";
+import { needs } from "../support/skip.js";
 import { connectSse } from "../support/sse-client.js";
 
 /** initdb refuses to run as root: as root the cluster runs as the `postgres` user. */
@@ -42,11 +42,10 @@ function ownDriver(pg: OwnPostgres): TestDriver {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describeNeeds(
-  canRunPostgres ? false : "needs PostgreSQL server binaries",
+describe(
   "PostgreSQL stopped and started under a running server",
   { timeout: 900_000 },
-  () => {
+  needs(canRunPostgres ? false : "needs PostgreSQL server binaries", () => {
     describe("restarts under load", () => {
       let pg: OwnPostgres;
       let server: ServerProcess;
@@ -222,5 +221,5 @@ describeNeeds(
         assert.equal(session.body.status, "failed");
       });
     });
-  },
+  }),
 );

@@ -16,7 +16,8 @@ describe("a worker behind a proxy that answers 502 Bad Gateway pages", { timeout
   let worker: WorkerProcess;
   let codebaseId: string;
   before(async () => {
-    s = await startAgentServer(undefined, { localConcurrency: 0 });
+    // The worker runs the agent with its own OpenCode; the server needs none.
+    s = await startAgentServer(undefined, { localConcurrency: 0, opencode: false });
     const dir = await s.sandbox.createCodebase("proxied");
     codebaseId = (await s.api("POST", "/v1/opencode/codebases", { name: "proxied", path: dir })).body.id;
     // The first three completion reports, the first two event uploads and every other claim hit a proxy error.

@@ -17,7 +17,7 @@ import type { EventLog } from "../../src/services/events/log.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
 import { leaseTask } from "../support/leased-task.js";
-import { describeNeeds } from "../support/skip.js";
+import { needs } from "../support/skip.js";
 import { connectSse, type SseConnection } from "../support/sse-client.js";
 
 const followers = 200;
@@ -156,52 +156,56 @@ describe("the stream limit (CODETETHER_MAX_STREAMS)", () => {
 });
 
 const pgUrl = process.env.DATABASE_URL?.trim();
-describeNeeds(pgUrl ? false : "needs DATABASE_URL", "followers on two servers sharing Postgres", { timeout: 120_000 }, () => {
-  const servers: RunningServer[] = [];
-  let tmp: string;
-  let drop: () => Promise<void>;
-  before(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fan2-"));
-    const made = await createPostgresDatabase(pgUrl!);
-    drop = made.drop;
-    for (let i = 0; i < 2; i++) {
-      // Each server has its own pool, its own LISTEN connection and its own event log, as separate processes do.
-      const database = await createDb({ driver: "postgres", url: made.url, maxConnections: 4 });
-      servers.push(await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database }));
-    }
-  });
-  after(async () => {
-    for (const s of servers) await s.close(1000);
-    await drop();
-    await rm(tmp, { recursive: true, force: true });
-  });
+describe(
+  "followers on two servers sharing Postgres",
+  { timeout: 120_000 },
+  needs(pgUrl ? false : "needs DATABASE_URL", () => {
+    const servers: RunningServer[] = [];
+    let tmp: string;
+    let drop: () => Promise<void>;
+    before(async () => {
+      tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fan2-"));
+      const made = await createPostgresDatabase(pgUrl!);
+      drop = made.drop;
+      for (let i = 0; i < 2; i++) {
+        // Each server has its own pool, its own LISTEN connection and its own event log, as separate processes do.
+        const database = await createDb({ driver: "postgres", url: made.url, maxConnections: 4 });
+        servers.push(await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database }));
+      }
+    });
+    after(async () => {
+      for (const s of servers) await s.close(1000);
+      await drop();
+      await rm(tmp, { recursive: true, force: true });
+    });
 
-  test("uploads to one server and appends on the other reach followers of both in the same order", async () => {
-    const [a, b] = servers as [RunningServer, RunningServer];
-    const task = await leaseTask(a.url, { name: "two", path: tmp });
-    const onA = await Promise.all(Array.from({ length: 20 }, () => connectSse(`${a.url}/v1/opencode/codebases/${task.codebaseId}/events`)));
-    const onB = await Promise.all(Array.from({ length: 20 }, () => connectSse(`${b.url}/v1/opencode/codebases/${task.codebaseId}/events`)));
-    let n = 0;
-    const localOnB = b.ctx.events as EventLog;
-    for (let i = 0; i < 30; i++) {
-      await Promise.all([task.upload([output(++n), output(++n)]), localOnB.append(task.codebaseId, [output(++n)])]);
-    }
-    const expected = onA[0]!;
-    await expected.waitFor(n);
-    const sequence = expected.events.map((e) => `${e.id}:${e.data}`);
-    const first = Number(expected.events[0]!.id);
-    assert.deepEqual(
-      expected.events.map((e) => Number(e.id)),
-      Array.from({ length: n }, (_, i) => first + i),
-      "contiguous ids",
-    );
-    for (const conn of [...onA, ...onB]) {
-      await conn.waitFor(n);
+    test("uploads to one server and appends on the other reach followers of both in the same order", async () => {
+      const [a, b] = servers as [RunningServer, RunningServer];
+      const task = await leaseTask(a.url, { name: "two", path: tmp });
+      const onA = await Promise.all(Array.from({ length: 20 }, () => connectSse(`${a.url}/v1/opencode/codebases/${task.codebaseId}/events`)));
+      const onB = await Promise.all(Array.from({ length: 20 }, () => connectSse(`${b.url}/v1/opencode/codebases/${task.codebaseId}/events`)));
+      let n = 0;
+      const localOnB = b.ctx.events as EventLog;
+      for (let i = 0; i < 30; i++) {
+        await Promise.all([task.upload([output(++n), output(++n)]), localOnB.append(task.codebaseId, [output(++n)])]);
+      }
+      const expected = onA[0]!;
+      await expected.waitFor(n);
+      const sequence = expected.events.map((e) => `${e.id}:${e.data}`);
+      const first = Number(expected.events[0]!.id);
       assert.deepEqual(
-        conn.events.map((e) => `${e.id}:${e.data}`),
-        sequence,
+        expected.events.map((e) => Number(e.id)),
+        Array.from({ length: n }, (_, i) => first + i),
+        "contiguous ids",
       );
-      conn.close();
-    }
-  });
-});
+      for (const conn of [...onA, ...onB]) {
+        await conn.waitFor(n);
+        assert.deepEqual(
+          conn.events.map((e) => `${e.id}:${e.data}`),
+          sequence,
+        );
+        conn.close();
+      }
+    });
+  }),
+);

@@ -35,6 +35,10 @@ for (const driver of testDrivers()) {
     };
     const createTask = async (title: string) => (await call("POST", `/v1/opencode/codebases/${codebaseId}/tasks`, { title, prompt: title })).body.id as string;
     const claim = (name: string, wait_seconds: number, signal?: AbortSignal) => call("POST", "/v1/opencode/worker/claim", { name, wait_seconds }, signal);
+    /** Completes a claimed task, so no lease is left to lapse (and requeue it) while later tests run, however slowly. */
+    // biome-ignore lint/suspicious/noExplicitAny: a claim as JSON
+    const finish = (got: { body: any }) =>
+      call("POST", `/v1/opencode/worker/tasks/${got.body.task.id}/complete`, { lease_token: got.body.lease_token, status: "completed" });
 
     before(async () => {
       tmp = await mkdtemp(path.join(os.tmpdir(), "ct-poll-"));
@@ -60,6 +64,7 @@ for (const driver of testDrivers()) {
       assert.equal(got.status, 200);
       assert.equal(got.body.task.id, id);
       assert.equal(got.body.attempt, 1);
+      await finish(got);
     });
 
     test("two waiting workers never get the same task: one gets it, the other's wait ends with 204", async () => {
@@ -70,6 +75,7 @@ for (const driver of testDrivers()) {
       const answers = await Promise.all([a, b]);
       assert.deepEqual(answers.map((r) => r.status).sort(), [200, 204]);
       assert.equal(answers.find((r) => r.status === 200)!.body.task.id, id);
+      await finish(answers.find((r) => r.status === 200)!);
     });
 
     test("a worker that hangs up while waiting does not strand the task it would have got", async () => {
@@ -92,6 +98,7 @@ for (const driver of testDrivers()) {
       // Someone who is listening takes it.
       const got = await claim("w1", 0);
       assert.equal(got.body.task.id, id);
+      await finish(got);
     });
 
     test("claims in a batch: up to max_tasks, each its own lease; completions fenced per task and idempotent", async () => {
@@ -147,6 +154,8 @@ for (const driver of testDrivers()) {
       assert.equal(bad.status, 422);
       const long = await call("POST", "/v1/opencode/worker/claim", { name: "w3", wait_seconds: 31 });
       assert.equal(long.status, 422);
+      // Nothing of this test left leased: a lapsed lease would requeue a task under a later test's wait.
+      for (const c of [claims[1]!, rest.body.claims[0]]) await finish({ body: c });
     });
 
     test("a waiting claim ends cleanly, with 204, when the server shuts down", async () => {

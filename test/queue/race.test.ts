@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { createDb, type Database } from "../../src/db/client.js";
 import { createServices, type Services } from "../../src/runtime.js";
 import { createCodebase } from "../../src/services/codebases/codebases.js";
@@ -18,85 +18,89 @@ import { registerWorker } from "../../src/services/tasks/workers.js";
 import { createPostgresDatabase } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
 import { allPages } from "../support/paging.js";
-import { describeNeeds } from "../support/skip.js";
+import { needs } from "../support/skip.js";
 
 const url = process.env.DATABASE_URL?.trim();
 
-describeNeeds(url ? false : "needs DATABASE_URL", "claim races on real Postgres", {}, () => {
-  const pools: { database: Database; services: Services }[] = [];
-  let drop: () => Promise<void>;
-  let tmp: string;
-  let codebaseId: string;
+describe(
+  "claim races on real Postgres",
+  {},
+  needs(url ? false : "needs DATABASE_URL", () => {
+    const pools: { database: Database; services: Services }[] = [];
+    let drop: () => Promise<void>;
+    let tmp: string;
+    let codebaseId: string;
 
-  before(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), "ct-race-"));
-    const created = await createPostgresDatabase(url!);
-    drop = created.drop;
-    // Four server processes' worth of connection pools.
-    for (let i = 0; i < 4; i++) {
-      const database = await createDb({ driver: "postgres", url: created.url, maxConnections: 8 });
-      pools.push({ database, services: await createServices({ database, config: testConfig({ dataDir: tmp, localConcurrency: 0 }) }) });
-    }
-    const ctx = pools[0]!.services.ctx;
-    codebaseId = (await createCodebase({ ctx, input: { name: "race", path: tmp } })).id;
-    for (let w = 0; w < 16; w++) await registerWorker({ ctx, input: { name: `w${w}`, codebases: [{ name: "race", path: tmp }] } });
-  });
-  after(async () => {
-    for (const p of pools) {
-      await p.services.stop();
-      await p.database.close();
-    }
-    await drop();
-    await rm(tmp, { recursive: true, force: true });
-  });
+    before(async () => {
+      tmp = await mkdtemp(path.join(os.tmpdir(), "ct-race-"));
+      const created = await createPostgresDatabase(url!);
+      drop = created.drop;
+      // Four server processes' worth of connection pools.
+      for (let i = 0; i < 4; i++) {
+        const database = await createDb({ driver: "postgres", url: created.url, maxConnections: 8 });
+        pools.push({ database, services: await createServices({ database, config: testConfig({ dataDir: tmp, localConcurrency: 0 }) }) });
+      }
+      const ctx = pools[0]!.services.ctx;
+      codebaseId = (await createCodebase({ ctx, input: { name: "race", path: tmp } })).id;
+      for (let w = 0; w < 16; w++) await registerWorker({ ctx, input: { name: `w${w}`, codebases: [{ name: "race", path: tmp }] } });
+    });
+    after(async () => {
+      for (const p of pools) {
+        await p.services.stop();
+        await p.database.close();
+      }
+      await drop();
+      await rm(tmp, { recursive: true, force: true });
+    });
 
-  const ctxOf = (i: number): ServiceContext => pools[i % pools.length]!.services.ctx;
+    const ctxOf = (i: number): ServiceContext => pools[i % pools.length]!.services.ctx;
 
-  test("16 workers × 800 tasks: every task claimed once, completed once, attempts = 1", async () => {
-    const total = 800;
-    const ctx = ctxOf(0);
-    for (let i = 0; i < total; i += 50) {
+    test("16 workers × 800 tasks: every task claimed once, completed once, attempts = 1", async () => {
+      const total = 800;
+      const ctx = ctxOf(0);
+      for (let i = 0; i < total; i += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, (_, j) => createTask({ ctx, codebaseId, input: { title: `t${i + j}`, prompt: "x", priority: (i + j) % 3 } })),
+        );
+      }
+      const claimedBy = new Map<string, string>();
+      const duplicates: string[] = [];
       await Promise.all(
-        Array.from({ length: 50 }, (_, j) => createTask({ ctx, codebaseId, input: { title: `t${i + j}`, prompt: "x", priority: (i + j) % 3 } })),
+        Array.from({ length: 16 }, async (_, w) => {
+          const c = ctxOf(w);
+          for (;;) {
+            const claim = await claimTask({ ctx: c, claimant: { kind: "worker", name: `w${w}`, codebaseNames: ["race"], models: null } });
+            if (!claim) return;
+            if (claimedBy.has(claim.task.id)) duplicates.push(claim.task.id);
+            claimedBy.set(claim.task.id, `w${w}`);
+            await completeTask({ ctx: c, taskId: claim.task.id, input: { lease_token: claim.lease_token, status: "completed" } });
+          }
+        }),
       );
-    }
-    const claimedBy = new Map<string, string>();
-    const duplicates: string[] = [];
-    await Promise.all(
-      Array.from({ length: 16 }, async (_, w) => {
-        const c = ctxOf(w);
-        for (;;) {
-          const claim = await claimTask({ ctx: c, claimant: { kind: "worker", name: `w${w}`, codebaseNames: ["race"], models: null } });
-          if (!claim) return;
-          if (claimedBy.has(claim.task.id)) duplicates.push(claim.task.id);
-          claimedBy.set(claim.task.id, `w${w}`);
-          await completeTask({ ctx: c, taskId: claim.task.id, input: { lease_token: claim.lease_token, status: "completed" } });
-        }
-      }),
-    );
-    assert.deepEqual(duplicates, []);
-    assert.equal(claimedBy.size, total);
-    const done = await allPages((cursor) => listTasks({ ctx, query: { status: "completed", limit: 500, cursor } }));
-    assert.equal(done.length, total);
-    assert.ok(done.every((t) => t.attempts === 1));
-    assert.ok(new Set(claimedBy.values()).size > 1, "the work was shared");
-    const completes = (await ctx.events.read(codebaseId, 0, 10_000)).filter((e) => e.type === "complete");
-    assert.equal(completes.length, total, "one complete event per task");
-  });
+      assert.deepEqual(duplicates, []);
+      assert.equal(claimedBy.size, total);
+      const done = await allPages((cursor) => listTasks({ ctx, query: { status: "completed", limit: 500, cursor } }));
+      assert.equal(done.length, total);
+      assert.ok(done.every((t) => t.attempts === 1));
+      assert.ok(new Set(claimedBy.values()).size > 1, "the work was shared");
+      const completes = (await ctx.events.read(codebaseId, 0, 10_000)).filter((e) => e.type === "complete");
+      assert.equal(completes.length, total, "one complete event per task");
+    });
 
-  test("50 simultaneous claims on one pending task, 50 rounds: exactly one winner each time", async () => {
-    const ctx = ctxOf(0);
-    for (let round = 0; round < 50; round++) {
-      const task = await createTask({ ctx, codebaseId, input: { title: `barrier ${round}`, prompt: "x" } });
-      const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) =>
-          claimTask({ ctx: ctxOf(i), claimant: { kind: "worker", name: `w${i % 16}`, codebaseNames: ["race"], models: null } }),
-        ),
-      );
-      const winners = results.filter((r) => r !== null);
-      assert.equal(winners.length, 1, `round ${round}`);
-      assert.equal(winners[0]!.task.id, task.id);
-      await completeTask({ ctx, taskId: task.id, input: { lease_token: winners[0]!.lease_token, status: "completed" } });
-    }
-  });
-});
+    test("50 simultaneous claims on one pending task, 50 rounds: exactly one winner each time", async () => {
+      const ctx = ctxOf(0);
+      for (let round = 0; round < 50; round++) {
+        const task = await createTask({ ctx, codebaseId, input: { title: `barrier ${round}`, prompt: "x" } });
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            claimTask({ ctx: ctxOf(i), claimant: { kind: "worker", name: `w${i % 16}`, codebaseNames: ["race"], models: null } }),
+          ),
+        );
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1, `round ${round}`);
+        assert.equal(winners[0]!.task.id, task.id);
+        await completeTask({ ctx, taskId: task.id, input: { lease_token: winners[0]!.lease_token, status: "completed" } });
+      }
+    });
+  }),
+);

@@ -10,14 +10,14 @@ import { existsSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { pgliteDriver } from "../support/db.js";
-import { describeNeeds } from "../support/skip.js";
+import { needs } from "../support/skip.js";
 import type { PageRun } from "./browser-result.js";
 
 const exec = promisify(execFile);
@@ -59,69 +59,73 @@ async function startSameOrigin(api: string, script: string): Promise<{ url: stri
   };
 }
 
-describeNeeds(skip, "@codetether/sdk in Chromium", { timeout: 300_000 }, () => {
-  let live: AgentServer;
-  let origin: Awaited<ReturnType<typeof startSameOrigin>>;
-  let browser: Browser;
+describe(
+  "@codetether/sdk in Chromium",
+  { timeout: 300_000 },
+  needs(skip, () => {
+    let live: AgentServer;
+    let origin: Awaited<ReturnType<typeof startSameOrigin>>;
+    let browser: Browser;
 
-  before(async () => {
-    await exec("npm", ["run", "build", "-w", "@codetether/sdk"], { cwd: repoRoot });
-    await exec(process.execPath, [path.join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "test/sdk/browser"], { cwd: repoRoot });
-    const bundle = await build({
-      entryPoints: [path.join(repoRoot, "test/sdk/browser/page.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      write: false,
-      logLevel: "silent",
+    before(async () => {
+      await exec("npm", ["run", "build", "-w", "@codetether/sdk"], { cwd: repoRoot });
+      await exec(process.execPath, [path.join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "test/sdk/browser"], { cwd: repoRoot });
+      const bundle = await build({
+        entryPoints: [path.join(repoRoot, "test/sdk/browser/page.ts")],
+        bundle: true,
+        format: "esm",
+        platform: "browser",
+        target: "es2022",
+        write: false,
+        logLevel: "silent",
+      });
+      live = await startAgentServer(pgliteDriver, { apiKey });
+      origin = await startSameOrigin(live.server.url, bundle.outputFiles[0]!.text);
+      browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--no-first-run",
+        ],
+      });
     });
-    live = await startAgentServer(pgliteDriver, { apiKey });
-    origin = await startSameOrigin(live.server.url, bundle.outputFiles[0]!.text);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
+    after(async () => {
+      await browser?.close();
+      await origin?.close();
+      await live?.close();
     });
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-    await live?.close();
-  });
 
-  test("batched calls, a run followed to its end with both EventSource flavours, and resumption from a cursor", async () => {
-    const dir = await live.sandbox.createCodebase("browser");
-    const codebase = await live.api("POST", "/v1/opencode/codebases", { name: "browser", path: dir });
-    assert.equal(codebase.status, 201);
-    live.llm.setScript([{ text: "Hello from the agent, in a browser.", chunks: 4 }]);
+    test("batched calls, a run followed to its end with both EventSource flavours, and resumption from a cursor", async () => {
+      const dir = await live.sandbox.createCodebase("browser");
+      const codebase = await live.api("POST", "/v1/opencode/codebases", { name: "browser", path: dir });
+      assert.equal(codebase.status, 201);
+      live.llm.setScript([{ text: "Hello from the agent, in a browser.", chunks: 4 }]);
 
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (err) => errors.push(err.message));
-    await page.goto(origin.url);
-    await page.waitForFunction(() => "codetetherTest" in globalThis);
-    const result = await page.evaluate(
-      ([key, id]) => (globalThis as unknown as { codetetherTest: PageRun }).codetetherTest(key!, id!),
-      [apiKey, codebase.body.id as string],
-    );
-    assert.deepEqual(errors, []);
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (err) => errors.push(err.message));
+      await page.goto(origin.url);
+      await page.waitForFunction(() => "codetetherTest" in globalThis);
+      const result = await page.evaluate(
+        ([key, id]) => (globalThis as unknown as { codetetherTest: PageRun }).codetetherTest(key!, id!),
+        [apiKey, codebase.body.id as string],
+      );
+      assert.deepEqual(errors, []);
 
-    assert.ok(result.models > 0);
-    assert.equal(result.said, "Hello from the agent, in a browser.");
-    assert.equal(result.types[0], "status");
-    assert.equal(result.types.at(-1), "complete");
-    assert.deepEqual(result.nativeTypes, result.types, "the native EventSource (key as connection params) saw the same run");
-    assert.ok(result.resumedIds.length > 0 && result.resumedIds.every((id) => id > result.resumedAfter), "resumed after the cursor only");
-    assert.equal(result.resumedIds.length, result.types.length - 2, "every event after the second one, once");
-    const session = await live.api("GET", `/v1/opencode/codebases/${codebase.body.id}/sessions/${result.sessionId}`);
-    assert.equal(session.body.status, "completed");
-  });
-});
+      assert.ok(result.models > 0);
+      assert.equal(result.said, "Hello from the agent, in a browser.");
+      assert.equal(result.types[0], "status");
+      assert.equal(result.types.at(-1), "complete");
+      assert.deepEqual(result.nativeTypes, result.types, "the native EventSource (key as connection params) saw the same run");
+      assert.ok(result.resumedIds.length > 0 && result.resumedIds.every((id) => id > result.resumedAfter), "resumed after the cursor only");
+      assert.equal(result.resumedIds.length, result.types.length - 2, "every event after the second one, once");
+      const session = await live.api("GET", `/v1/opencode/codebases/${codebase.body.id}/sessions/${result.sessionId}`);
+      assert.equal(session.body.status, "completed");
+    });
+  }),
+);

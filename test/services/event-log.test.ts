@@ -5,7 +5,7 @@ import { createDb, type Database } from "../../src/db/client.js";
 import { EventLog } from "../../src/services/events/log.js";
 import { StreamWindow } from "../../src/services/events/window.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
-import { describeNeeds } from "../support/skip.js";
+import { needs } from "../support/skip.js";
 
 const output = (i: number, writer = 0): NewEvent => ({
   type: "output",
@@ -77,76 +77,80 @@ for (const driver of testDrivers()) {
 }
 
 const url = process.env.DATABASE_URL?.trim();
-describeNeeds(url ? false : "needs DATABASE_URL", "event log across connections (real Postgres)", {}, () => {
-  let dbUrl: string;
-  let drop: () => Promise<void>;
-  const opened: Database[] = [];
-  const logs: EventLog[] = [];
-  before(async () => {
-    ({ url: dbUrl, drop } = await createPostgresDatabase(url!));
-  });
-  after(async () => {
-    for (const l of logs) await l.stop();
-    for (const d of opened) await d.close();
-    await drop();
-  });
-  async function open(pollFallbackMs?: number): Promise<EventLog> {
-    const database = await createDb({ driver: "postgres", url: dbUrl, maxConnections: 4 });
-    opened.push(database);
-    const log = new EventLog(database, { pollFallbackMs });
-    await log.start();
-    logs.push(log);
-    return log;
-  }
-
-  test("8 concurrent writers on separate pools: a tailing reader sees contiguous ids, none twice, none skipped", async () => {
-    const writers = await Promise.all(Array.from({ length: 8 }, () => open()));
-    const reader = await open();
-    const perWriter = 300;
-    const total = writers.length * perWriter;
-    const seen: number[] = [];
-    const tail = (async () => {
-      let cursor = 0;
-      while (seen.length < total) {
-        const page = await reader.read("race", cursor, 1000);
-        for (const e of page) {
-          seen.push(e.id);
-          cursor = e.id;
-        }
-        if (page.length === 0) await reader.waitForMore("race", cursor);
-      }
-    })();
-    await Promise.all(
-      writers.map(async (w, wi) => {
-        for (let i = 0; i < perWriter; i += 3) await w.append("race", [output(i, wi), output(i + 1, wi), output(i + 2, wi)]);
-      }),
-    );
-    await tail;
-    assert.deepEqual(
-      seen,
-      Array.from({ length: total }, (_, i) => i + 1),
-    );
-    // Each writer's own events keep their order.
-    const all = await reader.read("race", 0, total);
-    for (let wi = 0; wi < writers.length; wi++) {
-      const mine = all.filter((e) => (e.data as { message_id: string }).message_id === `w${wi}`).map((e) => Number((e.data as { content: string }).content));
-      assert.deepEqual(
-        mine,
-        Array.from({ length: perWriter }, (_, i) => i),
-      );
+describe(
+  "event log across connections (real Postgres)",
+  {},
+  needs(url ? false : "needs DATABASE_URL", () => {
+    let dbUrl: string;
+    let drop: () => Promise<void>;
+    const opened: Database[] = [];
+    const logs: EventLog[] = [];
+    before(async () => {
+      ({ url: dbUrl, drop } = await createPostgresDatabase(url!));
+    });
+    after(async () => {
+      for (const l of logs) await l.stop();
+      for (const d of opened) await d.close();
+      await drop();
+    });
+    async function open(pollFallbackMs?: number): Promise<EventLog> {
+      const database = await createDb({ driver: "postgres", url: dbUrl, maxConnections: 4 });
+      opened.push(database);
+      const log = new EventLog(database, { pollFallbackMs });
+      await log.start();
+      logs.push(log);
+      return log;
     }
-  });
 
-  test("a reader on another connection is woken by NOTIFY, not by polling", async () => {
-    // The reader's poll fallback is an hour, so only the NOTIFY hint can wake it.
-    const [writer, reader] = [await open(), await open(3_600_000)];
-    const head = await reader.head("notify");
-    const waiting = reader.waitForMore("notify", head);
-    await writer.append("notify", [output(1)]);
-    await waiting;
-    assert.equal((await reader.read("notify", head)).length, 1);
-  });
-});
+    test("8 concurrent writers on separate pools: a tailing reader sees contiguous ids, none twice, none skipped", async () => {
+      const writers = await Promise.all(Array.from({ length: 8 }, () => open()));
+      const reader = await open();
+      const perWriter = 300;
+      const total = writers.length * perWriter;
+      const seen: number[] = [];
+      const tail = (async () => {
+        let cursor = 0;
+        while (seen.length < total) {
+          const page = await reader.read("race", cursor, 1000);
+          for (const e of page) {
+            seen.push(e.id);
+            cursor = e.id;
+          }
+          if (page.length === 0) await reader.waitForMore("race", cursor);
+        }
+      })();
+      await Promise.all(
+        writers.map(async (w, wi) => {
+          for (let i = 0; i < perWriter; i += 3) await w.append("race", [output(i, wi), output(i + 1, wi), output(i + 2, wi)]);
+        }),
+      );
+      await tail;
+      assert.deepEqual(
+        seen,
+        Array.from({ length: total }, (_, i) => i + 1),
+      );
+      // Each writer's own events keep their order.
+      const all = await reader.read("race", 0, total);
+      for (let wi = 0; wi < writers.length; wi++) {
+        const mine = all.filter((e) => (e.data as { message_id: string }).message_id === `w${wi}`).map((e) => Number((e.data as { content: string }).content));
+        assert.deepEqual(
+          mine,
+          Array.from({ length: perWriter }, (_, i) => i),
+        );
+      }
+    });
+
+    test("a reader on another connection is woken by NOTIFY, not by polling", async () => {
+      // The reader's poll fallback is an hour, so only the NOTIFY hint can wake it.
+      const [writer, reader] = [await open(), await open(3_600_000)];
+      const head = await reader.head("notify");
+      const waiting = reader.waitForMore("notify", head);
+      await writer.append("notify", [output(1)]);
+      await waiting;
+      assert.equal((await reader.read("notify", head)).length, 1);
+    });
+  }),
+);
 
 describe("the shared window of a followed stream", () => {
   const event = (id: number, content = "x"): AgentEvent =>

@@ -31,7 +31,15 @@ export interface AgentServer {
  */
 export async function startAgentServer(
   driver: TestDriver = pgliteDriver,
-  options: { apiKey?: string; providerConfigFile?: boolean; localConcurrency?: number; config?: Partial<Config>; waitForOpencode?: boolean } = {},
+  options: {
+    apiKey?: string;
+    providerConfigFile?: boolean;
+    localConcurrency?: number;
+    config?: Partial<Config>;
+    waitForOpencode?: boolean;
+    /** false: no OpenCode at all (a test that runs no agent saves its boot and its memory). */
+    opencode?: boolean;
+  } = {},
 ): Promise<AgentServer> {
   const llm = await startFakeLlm();
   const sandbox = await createOpencodeSandbox({ llmUrl: llm.url });
@@ -42,7 +50,7 @@ export async function startAgentServer(
     ...(options.localConcurrency === undefined ? {} : { localConcurrency: options.localConcurrency }),
     ...options.config,
   });
-  config.opencode = { ...config.opencode, host: "127.0.0.1", port: await freePort(), autoStart: true };
+  config.opencode = { ...config.opencode, host: "127.0.0.1", port: await freePort(), autoStart: options.opencode !== false };
   const env = { ...sandbox.env };
   let configFile: string | undefined;
   if (options.providerConfigFile) {
@@ -53,7 +61,7 @@ export async function startAgentServer(
   }
   const server = await startServer({ config, database: db.database, opencodeEnv: env });
   // OpenCode boots in the background; most tests want the warm server a user has a few seconds after start.
-  if (options.waitForOpencode !== false) {
+  if (options.waitForOpencode !== false && options.opencode !== false) {
     const until = Date.now() + 60_000;
     while (server.ctx.bridge.connection.status().state !== "ready" && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   }

@@ -2,15 +2,16 @@
  * A suite that needs something this machine may lack (Postgres, Chromium, server
  * binaries). Node's summary does not count a skipped `describe`, so a suite that
  * cannot run registers one skipped test naming why: `ℹ skipped` then tells the truth.
+ *
+ *   describe("the dashboard in Chromium", options, needs(skip, () => { ... }));
+ *
+ * The `describe` stays in the test file, so the suite is that file's in every report.
  */
-import { describe, type SuiteContext, type TestOptions, test } from "node:test";
+import { type SuiteContext, test } from "node:test";
 
-export function describeNeeds(skip: string | false, name: string, options: TestOptions, fn: (s: SuiteContext) => void | Promise<void>): void {
-  if (skip === false) {
-    describe(name, options, fn);
-    return;
-  }
-  describe(name, () => {
+export function needs(skip: string | false, fn: (s: SuiteContext) => void | Promise<void>): (s: SuiteContext) => void | Promise<void> {
+  if (skip === false) return fn;
+  return () => {
     test(`every test of this suite (${skip})`, { skip }, () => {});
-  });
+  };
 }

@@ -4,6 +4,7 @@
  * outcomes, and hand tasks back. Worker routes take the worker token (see `createApp`).
  */
 import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { heartbeatTask, releaseTask } from "../../services/tasks/leases.js";
 import { completeTask, uploadTaskEvents, uploadTaskMessages } from "../../services/tasks/reports.js";
 import {
@@ -216,6 +217,12 @@ const routes = {
   ),
 };
 
+/** Whether the client's socket is closed already (Node's request, under @hono/node-server; false elsewhere). */
+function socketGone(c: Context): () => boolean {
+  const incoming = (c.env as { incoming?: { socket?: { destroyed?: boolean; readableEnded?: boolean } } } | undefined)?.incoming;
+  return () => incoming?.socket?.destroyed === true || incoming?.socket?.readableEnded === true;
+}
+
 /** Registers the worker protocol's routes. */
 export function registerWorkerRoutes(app: Api) {
   app.openapi(routes.register, async (c) => c.json(await registerWorker({ ctx: c.var.ctx, input: c.req.valid("json") }), 200));
@@ -226,12 +233,15 @@ export function registerWorkerRoutes(app: Api) {
   });
   app.openapi(routes.claim, async (c) => {
     const { name, wait_seconds = 0 } = c.req.valid("json");
-    const [claim] = await claimForWorker({ ctx: c.var.ctx, name, max: 1, waitSeconds: wait_seconds, signal: c.req.raw.signal });
+    const [claim] = await claimForWorker({ ctx: c.var.ctx, name, max: 1, waitSeconds: wait_seconds, signal: c.req.raw.signal, gone: socketGone(c) });
     return claim ? c.json(claim, 200) : c.body(null, 204);
   });
   app.openapi(routes.claimMany, async (c) => {
     const { name, max_tasks, wait_seconds = 0 } = c.req.valid("json");
-    return c.json({ claims: await claimForWorker({ ctx: c.var.ctx, name, max: max_tasks, waitSeconds: wait_seconds, signal: c.req.raw.signal }) }, 200);
+    return c.json(
+      { claims: await claimForWorker({ ctx: c.var.ctx, name, max: max_tasks, waitSeconds: wait_seconds, signal: c.req.raw.signal, gone: socketGone(c) }) },
+      200,
+    );
   });
   app.openapi(routes.completeMany, async (c) => c.json({ results: await completeMany({ ctx: c.var.ctx, input: c.req.valid("json") }) }, 200));
   app.openapi(routes.taskHeartbeat, async (c) =>

@@ -22,6 +22,11 @@ export interface ClaimOptions {
   waitSeconds: number;
   /** Aborts when the worker hangs up: tasks claimed for it after that are handed back at once. */
   signal?: AbortSignal;
+  /**
+   * Whether the worker's connection is gone already. The request's signal can lag the socket's
+   * close by a turn of the event loop; a claim made in that turn must be handed back too.
+   */
+  gone?: () => boolean;
 }
 
 /** Claims for a registered worker; none while it drains. */
@@ -39,7 +44,10 @@ export async function claimForWorker({ ctx, name, ...options }: { ctx: ServiceCo
     signal: options.signal,
     stillThere,
   });
-  if (claims.length > 0 && options.signal?.aborted) {
+  // A hang-up is seen when the event loop polls the worker's socket; an embedded database can answer
+  // the whole claim without one poll in between, so give it one before looking.
+  if (claims.length > 0 && options.signal) await new Promise((resolve) => setImmediate(resolve));
+  if (claims.length > 0 && (options.signal?.aborted || options.gone?.())) {
     // Nobody will read this answer: hand the tasks back rather than let their leases lapse.
     for (const claim of claims)
       await releaseTask({ ctx, taskId: claim.task.id, token: claim.lease_token, reason: `${name} hung up before it got the claim` }).catch(() => {});

@@ -88,8 +88,10 @@ for (const driver of testDrivers()) {
       // Either the server saw the hang-up and stopped waiting, or it claimed and handed the task straight back.
       const task = await eventually(
         async () => {
+          // Read `active` first: a claim that ends while the GET is answered must not pass for none.
+          if (server.ctx.taskWake.active > 0) return undefined;
           const t = (await call("GET", `/v1/opencode/tasks/${id}`)).body;
-          return t.status === "pending" && server.ctx.taskWake.active === 0 ? t : undefined;
+          return t.status === "pending" ? t : undefined;
         },
         30_000,
         "the task to be pending with nobody waiting",

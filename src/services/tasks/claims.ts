@@ -11,7 +11,7 @@ import { codebases, tasks } from "../../db/schema.js";
 import { runBudgetUsd } from "../../opencode/run-settings.js";
 import type { ServiceContext } from "../context.js";
 import { candidateCodebase, inFlightSql, runLimitSql } from "../sessions/in-flight.js";
-import { leaseEnd, localWorkerId } from "./leases.js";
+import { leaseEnd, localWorkerId, releaseTask } from "./leases.js";
 import { toTask } from "./tasks.js";
 import type { Claim, Claimant } from "./tasks.types.js";
 
@@ -117,6 +117,9 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
  * `claimTasks`, waiting up to `waitMs` for work when there is none: woken by the
  * task hint (see task-wake.ts), looking again each second regardless. Answers
  * nothing when the wait ends, the caller goes away (`signal`) or the server stops.
+ * Tasks claimed for a caller that went away meanwhile are handed back before it
+ * answers, so nothing waits out a lease nobody holds (and `taskWake.active` counts
+ * the claim until they are).
  */
 export async function claimTasksWaiting({
   ctx,
@@ -124,6 +127,7 @@ export async function claimTasksWaiting({
   max,
   waitMs,
   signal,
+  gone,
   stillThere,
 }: {
   ctx: ServiceContext;
@@ -131,6 +135,11 @@ export async function claimTasksWaiting({
   max: number;
   waitMs: number;
   signal?: AbortSignal;
+  /**
+   * Whether the caller's connection is gone already. The request's signal can lag the socket's
+   * close by a turn of the event loop; a claim made in that turn must be handed back too.
+   */
+  gone?: () => boolean;
   /** Asked before each try after the first: false ends the wait (the claimant stopped showing signs of life). */
   stillThere?: () => Promise<boolean>;
 }): Promise<Claim[]> {
@@ -139,10 +148,10 @@ export async function claimTasksWaiting({
   const end = ctx.taskWake.begin();
   try {
     for (let tries = 0; ; tries++) {
-      if (tries > 0 && stillThere && !(await stillThere())) return [];
+      if (tries > 0 && (stop.aborted || (stillThere && !(await stillThere())))) return [];
       const mark = ctx.taskWake.mark();
       const claims = await claimTasks({ ctx, claimant, max });
-      if (claims.length > 0) return claims;
+      if (claims.length > 0) return await unlessGone(ctx, claims, signal, gone, claimant.kind === "worker" ? claimant.name : "the local runner");
       const left = deadline - Date.now();
       if (left <= 0 || stop.aborted) return [];
       await ctx.taskWake.wait(mark, Math.min(left, recheckMs), stop);
@@ -150,6 +159,24 @@ export async function claimTasksWaiting({
   } finally {
     end();
   }
+}
+
+/** Hands `claims` back when their caller hung up while they were made; nobody will read the answer. */
+async function unlessGone(
+  ctx: ServiceContext,
+  claims: Claim[],
+  signal: AbortSignal | undefined,
+  gone: (() => boolean) | undefined,
+  who: string,
+): Promise<Claim[]> {
+  if (!signal) return claims;
+  // A hang-up is seen when the event loop polls the caller's socket; an embedded database can answer
+  // the whole claim without one poll in between, so give it one before looking.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (!signal.aborted && !gone?.()) return claims;
+  for (const claim of claims)
+    await releaseTask({ ctx, taskId: claim.task.id, token: claim.lease_token, reason: `${who} hung up before it got the claim` }).catch(() => {});
+  return [];
 }
 
 /** How often a waiting claim looks again without a hint (a lost hint, a backoff running out). */

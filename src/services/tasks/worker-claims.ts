@@ -7,7 +7,6 @@
 import { ServiceError } from "../../contracts/errors.js";
 import type { ServiceContext } from "../context.js";
 import { claimTasksWaiting } from "./claims.js";
-import { releaseTask } from "./leases.js";
 import { completeTask } from "./reports.js";
 import type { Claim, CompleteManyRequest, CompletionResult } from "./tasks.types.js";
 import { workerClaimant, workerForClaim, workerHeardFrom } from "./workers.js";
@@ -36,24 +35,15 @@ export async function claimForWorker({ ctx, name, ...options }: { ctx: ServiceCo
   // A worker frozen mid-wait (SIGSTOP, a paused VM) keeps its request open but stops its heartbeats:
   // such a wait must not take work it cannot do.
   const stillThere = () => workerHeardFrom(ctx, name, heartbeatGraceMs);
-  const claims = await claimTasksWaiting({
+  return await claimTasksWaiting({
     ctx,
     claimant: workerClaimant(row),
     max: options.max,
     waitMs: options.waitSeconds * 1000,
     signal: options.signal,
+    gone: options.gone,
     stillThere,
   });
-  // A hang-up is seen when the event loop polls the worker's socket; an embedded database can answer
-  // the whole claim without one poll in between, so give it one before looking.
-  if (claims.length > 0 && options.signal) await new Promise((resolve) => setImmediate(resolve));
-  if (claims.length > 0 && (options.signal?.aborted || options.gone?.())) {
-    // Nobody will read this answer: hand the tasks back rather than let their leases lapse.
-    for (const claim of claims)
-      await releaseTask({ ctx, taskId: claim.task.id, token: claim.lease_token, reason: `${name} hung up before it got the claim` }).catch(() => {});
-    return [];
-  }
-  return claims;
 }
 
 /**

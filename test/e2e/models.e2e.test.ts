@@ -106,7 +106,9 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
   before(async () => {
     s = await startAgentServer(undefined, { providerConfigFile: true });
     dir = await s.sandbox.createCodebase("app");
-    const res = await s.api("POST", "/v1/opencode/codebases", { name: "app", path: dir, agent_config: { max_retry_seconds: 4 } });
+    // In its own directory: these runs are about models and how runs end, not where they write, and a worktree
+    // per new session adds OpenCode's first-prompt setup of each new directory to every test.
+    const res = await s.api("POST", "/v1/opencode/codebases", { name: "app", path: dir, agent_config: { max_retry_seconds: 4, isolation: "none" } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     codebaseId = res.body.id;
   });
@@ -240,7 +242,7 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
   });
 
   test("aborting a run while OpenCode waits between retries ends it aborted, not completed", { timeout }, async () => {
-    await s.api("PATCH", `/v1/opencode/codebases/${codebaseId}`, { agent_config: { max_retry_seconds: 600 } });
+    await s.api("PATCH", `/v1/opencode/codebases/${codebaseId}`, { agent_config: { max_retry_seconds: 600, isolation: "none" } });
     s.llm.setScript(Array.from({ length: 50 }, () => ({ error: { status: 503, message: "still overloaded" } })));
     const sse = await connectSse(eventsUrl());
     const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "hi", model: "fake/fake-model", new_session: true });

@@ -18,7 +18,7 @@ describe(
     let c: Cluster;
     before(async () => {
       // Three slots each, and a short drain so the SIGTERM test sees a hand-back quickly.
-      c = await startCluster({ workers: ["worker-a", "worker-b"], workerFlags: ["--concurrency", "3", "--drain-seconds", "2"] });
+      c = await startCluster({ workers: ["worker-a", "worker-b"], isolation: "none", workerFlags: ["--concurrency", "3", "--drain-seconds", "2"] });
     });
     after(() => c.close());
 

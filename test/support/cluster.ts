@@ -59,6 +59,12 @@ export interface ClusterOptions {
   /** Extra flags for every worker this cluster starts (e.g. `--concurrency 3`). */
   workerFlags?: string[];
   leaseSeconds?: number;
+  /**
+   * The codebase's `agent_config.isolation` (default: the server's, a worktree per run). Queue tests that are not
+   * about where an agent writes pass "none": OpenCode sets up each new directory on its first prompt (~1.5 s here),
+   * and 24 tasks in 24 worktrees spend most of their time on that, not on the queue.
+   */
+  isolation?: "worktree" | "none";
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
@@ -162,7 +168,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     },
   };
   // Registered by a client, with no worker: any worker that has "app1" may run its tasks.
-  const cb = await cluster.api("POST", "/v1/opencode/codebases", { name: "app1", path: dir });
+  const cb = await cluster.api("POST", "/v1/opencode/codebases", {
+    name: "app1",
+    path: dir,
+    ...(options.isolation ? { agent_config: { isolation: options.isolation } } : {}),
+  });
   assert.equal(cb.status, 201, JSON.stringify(cb.body));
   cluster.codebaseId = cb.body.id;
   for (const name of options.workers) await cluster.spawnWorker(name);

@@ -9,6 +9,7 @@ import { Metrics } from "./observability/metrics.js";
 import { TransitionObserver } from "./observability/transitions.js";
 import { Bridge } from "./opencode/bridge.js";
 import { LocalRunner } from "./runner/local-runner.js";
+import { KeyAuthenticator } from "./services/access/authenticator.js";
 import type { ServiceContext } from "./services/context.js";
 import { EventLog } from "./services/events/log.js";
 import { startRetention } from "./services/events/retention.js";
@@ -40,6 +41,8 @@ export async function createServices(options: {
   await events.start();
   const taskWake = new TaskWake(options.database);
   await taskWake.start();
+  const access = new KeyAuthenticator(options.database, log);
+  await access.start();
   const bridge = new Bridge(options.config.opencode, options.opencodeEnv, log);
   const metrics = new Metrics({
     streamsOpen: () => events.streamsOpen,
@@ -73,6 +76,7 @@ export async function createServices(options: {
     log,
     metrics,
     taskWake,
+    access,
     shutdown: shutdown.signal,
   };
   await liveness.start();
@@ -99,6 +103,7 @@ export async function createServices(options: {
       await worktrees.drainPool();
       await events.stop();
       await taskWake.stop();
+      await access.stop();
     },
   };
 }

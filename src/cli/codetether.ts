@@ -8,6 +8,7 @@ import { packageVersion } from "../package-root.js";
 const pkg = { version: packageVersion };
 
 const usage = `Usage: codetether serve [--port <port>] [--host <host>]
+       codetether keys create|list|revoke   (see codetether keys --help)
 
 Runs the CodeTether server: the REST API under /v1/opencode, tRPC under /trpc.
 
@@ -30,6 +31,11 @@ function fail(message: string): never {
 }
 
 async function main(argv: string[]) {
+  // `keys` has options of its own.
+  if (argv[0] === "keys") {
+    const { runKeysCommand } = await import("./keys.js");
+    return runKeysCommand(argv.slice(1), fail);
+  }
   let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>;
   const options = {
     port: { type: "string" },

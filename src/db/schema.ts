@@ -33,6 +33,8 @@ export const codebases = pgTable("codebases", {
   agentConfig: jsonb("agent_config").$type<AgentConfigColumn>().notNull().default({}),
   /** `git` when the path was a git repository with a commit when last looked at (registration, edits, runs), `none` when not; null: not known here (a worker's). */
   vcs: text("vcs"),
+  /** The user who registered it (null: the built-in key, an open server, or a worker). */
+  createdBy: text("created_by"),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -60,6 +62,8 @@ export const sessions = pgTable(
      */
     runOwner: text("run_owner"),
     runHeartbeatAt: timestamp("run_heartbeat_at", { withTimezone: true, mode: "date" }),
+    /** The user whose trigger started it (null: the built-in key, an open server, a task's or an import). */
+    createdBy: text("created_by"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -126,6 +130,8 @@ export const tasks = pgTable(
      */
     claims: integer("claims").notNull().default(0),
     maxAttempts: integer("max_attempts").notNull().default(3),
+    /** The user who queued it (null: the built-in key or an open server). */
+    createdBy: text("created_by"),
     workerId: text("worker_id"),
     leaseToken: text("lease_token"),
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
@@ -318,4 +324,61 @@ export const worktrees = pgTable(
     index("worktrees_codebase_idx").on(t.codebaseId, t.state),
     index("worktrees_prunable_idx").on(t.endedAt).where(sql`removed_at is null`),
   ],
+);
+
+/** A person (or a program) using this server; their keys carry at most their role. */
+export const users = pgTable("users", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  /** admin | member | viewer | worker (see contracts/access.ts) */
+  role: text("role").notNull(),
+  disabledAt: timestamp("disabled_at", { withTimezone: true, mode: "date" }),
+  createdAt: createdAt(),
+});
+
+/**
+ * An API key: `ctk_<id>_<secret>`, stored as the SHA-256 of the secret only (the key is shown once). The id is
+ * public (it is in the key, the log and the audit trail), so a key is looked up by it and compared in constant time.
+ */
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** The key's own role: the user's, or less. */
+    role: text("role").notNull(),
+    /** When set, the only codebases (ids) it may see; when null, all. */
+    codebaseIds: jsonb("codebase_ids").$type<string[]>(),
+    /** For a worker key: the worker names it may speak for; null for any. */
+    workerNames: jsonb("worker_names").$type<string[]>(),
+    secretHash: text("secret_hash").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true, mode: "date" }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("api_keys_user_idx").on(t.userId)],
+);
+
+/** Who changed what: appended in the change's own transaction, never updated. */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    at: timestamp("at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /** null for the built-in key (CODETETHER_API_KEY), an open server, or the server itself. */
+    userId: text("user_id"),
+    keyId: text("key_id"),
+    /** `builtin`, `open`, `key` or `system`: how the actor was known. */
+    actor: text("actor").notNull(),
+    requestId: text("request_id"),
+    action: text("action").notNull(),
+    targetType: text("target_type").notNull(),
+    targetId: text("target_id"),
+    detail: jsonb("detail").$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index("audit_log_action_idx").on(t.action, t.id), index("audit_log_target_idx").on(t.targetType, t.targetId, t.id)],
 );

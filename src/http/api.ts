@@ -6,6 +6,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { securitySchemes } from "./document.js";
 import type { Api, AppEnv } from "./openapi.js";
+import { registerAccessRoutes } from "./rest/access.js";
 import { registerCodebaseRoutes } from "./rest/codebases.js";
 import { registerEventRoutes } from "./rest/events.js";
 import { registerSessionRoutes } from "./rest/sessions.js";
@@ -28,6 +29,7 @@ export function registerApi(app: Api): void {
   registerWorkerRoutes(app);
   registerUsageRoutes(app);
   registerWorktreeRoutes(app);
+  registerAccessRoutes(app);
 }
 
 /** The API's routes alone, to document them: no middleware and no context, so it must not serve requests. */

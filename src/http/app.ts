@@ -12,7 +12,7 @@ import type { ServiceContext } from "../services/context.js";
 import { createContextInner } from "../trpc/init.js";
 import { appRouter } from "../trpc/router.js";
 import { registerApi } from "./api.js";
-import { requireBearer } from "./auth.js";
+import { authenticate, requireAccess, requireBearer } from "./auth.js";
 import { compressDashboard, isApiPath, registerDashboard } from "./dashboard.js";
 import { registerDocsRoutes } from "./docs.js";
 import { detail, handleError, validationHook } from "./errors.js";
@@ -35,13 +35,9 @@ export function createApp(ctx: ServiceContext): Api {
     c.set("ctx", ctx);
     await next();
   });
-  const clientKeys = ctx.config.apiKey ? [ctx.config.apiKey] : [];
-  const auth = requireBearer(clientKeys, "CODETETHER_API_KEY");
-  // Workers have a token of their own; without one they use the API key.
-  const workerAuth = requireBearer(
-    ctx.config.workerToken ? [ctx.config.workerToken] : clientKeys,
-    ctx.config.workerToken ? "CODETETHER_WORKER_TOKEN" : "CODETETHER_API_KEY",
-  );
+  const auth = authenticate(ctx, "client");
+  // Workers have a token of their own; without one they use the API key (or a key of their own, role worker).
+  const workerAuth = authenticate(ctx, "worker");
   const limit = bodyLimit({
     maxSize: ctx.config.maxBodyBytes,
     onError: (c) => detail(c, 413, `Request body is larger than ${ctx.config.maxBodyBytes} bytes`),
@@ -72,7 +68,7 @@ export function createApp(ctx: ServiceContext): Api {
   app.use("/trpc/*", auth, limit);
   app.use("/mcp", auth, limit);
   // Scrapers may get a token of their own, so they need not hold the key that runs agents.
-  app.use("/metrics", ctx.config.metricsToken ? requireBearer([ctx.config.metricsToken], "CODETETHER_METRICS_TOKEN") : auth);
+  app.use("/metrics", ...(ctx.config.metricsToken ? [requireBearer([ctx.config.metricsToken], "CODETETHER_METRICS_TOKEN")] : [auth, requireAccess("read")]));
   // While the database is known to be down, answer at once rather than queue on a pool that cannot connect.
   const circuit = ctx.database.circuit;
   if (circuit) {
@@ -95,7 +91,7 @@ export function createApp(ctx: ServiceContext): Api {
       router: appRouter,
       // One request may not fan out into unbounded work (and an unbounded answer): larger batches get a 400.
       maxBatchSize: trpcMaxBatchSize,
-      createContext: () => createContextInner(ctx),
+      createContext: () => createContextInner(c.var.ctx),
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") ctx.log.error({ err: error.cause ?? error, trpc: path }, "tRPC call failed");
       },

@@ -71,6 +71,7 @@ const documentConfig = {
     { name: "Usage", description: "Tokens and cost of every run, added up as they are stored" },
     { name: "Workers", description: "The workers that run tasks for their codebases" },
     { name: "Worker protocol", description: "What a worker calls to register, claim, run and report tasks (worker token)" },
+    { name: "Access", description: "Users, their API keys and roles, and the audit trail of every change (admins); who you are (everyone)" },
   ],
 } satisfies Parameters<Api["getOpenAPI31Document"]>[0];
 

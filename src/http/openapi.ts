@@ -5,13 +5,16 @@
  */
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { Access, Caller } from "../contracts/access.js";
 import { Id } from "../contracts/fields.js";
 import type { ServiceContext } from "../services/context.js";
 import type { Page } from "../services/paging.js";
+import { requireAccess } from "./auth.js";
 
 /** What every handler finds on its Hono context: `createApp` sets `ctx` before any route runs. */
 export interface AppEnv {
-  Variables: { ctx: ServiceContext; requestId: string };
+  /** `caller` and a `ctx` that carries it are set by `authenticate` for every route that needs a key. */
+  Variables: { ctx: ServiceContext; requestId: string; caller: Caller };
 }
 
 /** An app the API routes can be registered on. */
@@ -23,7 +26,8 @@ export const ErrorBody = z
 
 const descriptions = {
   400: "Malformed request (for example a body that is not JSON, or a bad Last-Event-ID)",
-  401: "Missing or wrong bearer token",
+  401: "Missing or wrong bearer token, or a key that was revoked or has expired",
+  403: "The key's role does not allow this (`detail` names the role it needs)",
   404: "Not found",
   409: "Conflicts with the current state",
   413: "Request body over the size limit (CODETETHER_MAX_BODY_BYTES)",
@@ -49,7 +53,7 @@ function errorResponses(statuses: Iterable<ErrorStatus>) {
  * Content-Type (415) and the body limit (413).
  */
 function transportErrors(route: RouteConfig): ErrorStatus[] {
-  const statuses: ErrorStatus[] = [401, 500, 503];
+  const statuses: ErrorStatus[] = [401, 403, 500, 503];
   const request = route.request ?? {};
   if (request.params || request.query) statuses.push(422);
   if (request.body) statuses.push(400, 413, 415, 422);
@@ -61,11 +65,22 @@ function transportErrors(route: RouteConfig): ErrorStatus[] {
  * shape implies and the ones its verb can raise (`errors`: 404, 409, 503, ...),
  * so the document lists every status the route really answers.
  */
-export function apiRoute<R extends RouteConfig>(route: R, ...errors: DomainErrorStatus[]): R {
-  const responses = { ...route.responses, ...errorResponses([...transportErrors(route), ...errors]) };
+export function apiRoute<R extends RouteConfig>(route: R & { access: Access }, ...errors: DomainErrorStatus[]): R {
+  const { access, ...config } = route;
+  const responses = { ...config.responses, ...errorResponses([...transportErrors(config), ...errors]) };
+  const needs = `Needs the ${leastRoleFor[access]} role${access === "worker" ? " (or admin)" : " or higher"}.`;
   // Typed as the route given: handlers only return its success responses; errors are thrown.
-  return createRoute({ ...route, responses }) as unknown as R;
+  return createRoute({
+    ...config,
+    description: config.description ? `${config.description}\n\n${needs}` : needs,
+    responses,
+    // The route's rule, checked before its input: every route has one, or it does not type-check.
+    middleware: [requireAccess(access)],
+    "x-codetether-access": access,
+  }) as unknown as R;
 }
+
+const leastRoleFor: Record<Access, string> = { read: "viewer", write: "member", admin: "admin", worker: "worker" };
 
 /** A required JSON request body. */
 export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {

@@ -6,6 +6,7 @@
  */
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { roleAllows, systemCaller } from "../contracts/access.js";
 import { asServiceError } from "../contracts/errors.js";
 import type { Logger } from "../observability/log.js";
 import { packageVersion } from "../package-root.js";
@@ -34,16 +35,16 @@ async function call(log: Logger, tool: string, run: () => Promise<unknown>): Pro
 export function createMcpServer(ctx: ServiceContext): McpServer {
   const server = new McpServer({ name: "codetether", version: packageVersion }, { capabilities: { logging: {} } });
   const log = ctx.log;
-  for (const t of mcpTools(ctx)) {
+  // A caller is offered only the tools its role allows (a viewer's agent sees no trigger_agent to try).
+  const caller = ctx.caller ?? systemCaller;
+  for (const t of mcpTools(ctx).filter((tool) => roleAllows(caller.role, tool.access))) {
     server.registerTool(
       t.name,
       {
         title: t.title,
         description: t.description,
         inputSchema: t.input,
-        ...(t.readOnly || t.destructive
-          ? { annotations: { ...(t.readOnly ? { readOnlyHint: true } : {}), ...(t.destructive ? { destructiveHint: true } : {}) } }
-          : {}),
+        annotations: { ...(t.access === "read" ? { readOnlyHint: true } : {}), ...(t.destructive ? { destructiveHint: true } : {}) },
       },
       // biome-ignore lint/suspicious/noExplicitAny: the table types each tool's input; the SDK sees them all as one
       (input: any, extra: Extra) => call(log, t.name, () => t.run(input, extra)),

@@ -6,6 +6,7 @@
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import type { Access } from "../contracts/access.js";
 import { invalid } from "../contracts/errors.js";
 import { Id } from "../contracts/fields.js";
 import { createCodebase, getCodebase, listCodebases } from "../services/codebases/codebases.js";
@@ -37,7 +38,8 @@ export interface Tool<S extends Input = Input> {
   title: string;
   description: string;
   input: S;
-  readOnly?: boolean;
+  /** What the caller's role must allow (see contracts/access.ts); a tool it does not allow is not offered. */
+  access: Access;
   destructive?: boolean;
   run(input: InputOf<S>, extra: Extra): Promise<unknown>;
 }
@@ -87,7 +89,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "List codebases",
       description: `The codebases registered on this CodeTether server, oldest first: ${pageNote}`,
       input: PageQuery.shape,
-      readOnly: true,
+      access: "read",
       run: (query) => listCodebases({ ctx, query }),
     }),
     tool({
@@ -95,11 +97,12 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "Get a codebase",
       description: "One codebase by id: name, path, worker and agent settings, runs in flight and the worktrees it keeps.",
       input: { codebase_id: Id },
-      readOnly: true,
+      access: "read",
       run: ({ codebase_id }) => getCodebase({ ctx, id: codebase_id }),
     }),
     tool({
       name: "register_codebase",
+      access: "write",
       title: "Register a codebase",
       description: "Registers a directory (an absolute path on the server, or on the worker named by worker_id) so agents can run on it.",
       input: CreateCodebaseRequest,
@@ -107,6 +110,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
     }),
     tool({
       name: "trigger_agent",
+      access: "write",
       title: "Run an agent",
       description:
         "Starts an OpenCode agent (build, plan, explore or general) on a codebase with a prompt, in a new session or resuming one, in a git worktree " +
@@ -129,7 +133,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "List sessions",
       description: `A codebase's agent sessions, most recent first; \`q\` searches titles: ${pageNote}`,
       input: { codebase_id: Id, ...ListSessionsQuery.shape },
-      readOnly: true,
+      access: "read",
       run: ({ codebase_id, ...query }) => listSessions({ ctx, codebaseId: codebase_id, query }),
     }),
     tool({
@@ -137,7 +141,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "Read a session",
       description: `A session's state and its transcript as text (the newest ${transcriptChars.toLocaleString("en")} characters when longer).`,
       input: { codebase_id: Id, session_id: Id },
-      readOnly: true,
+      access: "read",
       run: async ({ codebase_id, session_id }) => {
         const { messages, ...session } = await getSession({ ctx, codebaseId: codebase_id, sessionId: session_id });
         return { ...session, transcript: transcript(messages) };
@@ -145,6 +149,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
     }),
     tool({
       name: "abort_session",
+      access: "write",
       title: "Abort a run",
       description: "Stops the agent running in a session; the run ends as aborted.",
       input: { codebase_id: Id, session_id: Id },
@@ -155,7 +160,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "Read a run's changes",
       description: `What ${whose} changed in its worktree against its base commit: files with additions and deletions, and the unified diff (the first ${diffChars.toLocaleString("en")} characters).`,
       input: runRef,
-      readOnly: true,
+      access: "read",
       run: async (input) => {
         const { diff } = await getRunDiff({ ctx, ref: refOf(input) });
         const cut = diff.diff.length > diffChars;
@@ -164,6 +169,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
     }),
     tool({
       name: "apply_changes",
+      access: "write",
       title: "Apply a run's changes",
       description:
         `Brings ${whose} into the codebase: mode merge (a merge commit, the default), fast-forward, or uncommitted (edits in the working tree). ` +
@@ -173,6 +179,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
     }),
     tool({
       name: "discard_changes",
+      access: "write",
       title: "Discard a run's changes",
       description: `Removes the worktree and branch of ${whose}.`,
       input: runRef,
@@ -181,6 +188,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
     }),
     tool({
       name: "push_branch",
+      access: "write",
       title: "Push a run's branch",
       description: `Pushes the branch of ${whose} to the repository's remote (origin, or the one named) with the machine's git credentials.`,
       input: { ...runRef, remote: PushRequest.shape.remote },
@@ -188,6 +196,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
     }),
     tool({
       name: "create_task",
+      access: "write",
       title: "Queue a task",
       description: "Queues a durable task for a codebase; this server or a worker that has the codebase runs it, most urgent first.",
       input: CreateTaskRequest.extend({ codebase_id: Id }),
@@ -198,7 +207,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "Get a task",
       description: "A task's status, attempts, result or error, and its latest attempt's worktree.",
       input: { task_id: Id },
-      readOnly: true,
+      access: "read",
       run: ({ task_id }) => getTask({ ctx, id: task_id }),
     }),
     tool({
@@ -206,11 +215,12 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "List tasks",
       description: `Tasks in the order they run, filtered by status, codebase or worker; \`q\` searches titles and prompts: ${pageNote}`,
       input: ListTasksQuery,
-      readOnly: true,
+      access: "read",
       run: (query) => listTasks({ ctx, query }),
     }),
     tool({
       name: "cancel_task",
+      access: "write",
       title: "Cancel a task",
       description: "Cancels a pending task, or asks its runner to stop a running one.",
       input: { task_id: Id },
@@ -218,6 +228,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
     }),
     tool({
       name: "retry_task",
+      access: "write",
       title: "Retry a task",
       description: "Runs a failed or cancelled task again as a new attempt (pending at once, with `attempts` more tries, default 3).",
       input: { task_id: Id, attempts: RetryTaskRequest.shape.attempts },
@@ -228,7 +239,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "Usage and cost",
       description: "Tokens and US dollars spent over a time range (default the last 30 days), grouped by codebase, model, worker, agent and/or day.",
       input: UsageQuery.shape,
-      readOnly: true,
+      access: "read",
       run: (query) => usageReport({ ctx, query }),
     }),
     tool({
@@ -236,7 +247,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "List models",
       description: "The models that can run now, where, and at what cost.",
       input: {},
-      readOnly: true,
+      access: "read",
       run: () => listModels({ ctx }),
     }),
     tool({
@@ -244,7 +255,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "List workers",
       description: "The registered workers, online or not, with their codebases and models.",
       input: {},
-      readOnly: true,
+      access: "read",
       run: () => listWorkers({ ctx }),
     }),
     tool({
@@ -252,7 +263,7 @@ export function mcpTools(ctx: ServiceContext): Tool[] {
       title: "Server status",
       description: "Whether OpenCode is available, its version, the database, how many codebases there are, and the worktrees kept.",
       input: {},
-      readOnly: true,
+      access: "read",
       run: () => getStatus({ ctx }),
     }),
   ];

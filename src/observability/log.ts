@@ -38,6 +38,9 @@ const redactPaths = [
   "*.password",
 ];
 
+/** The secret part of a user's API key (`ctk_<id>_<secret>`, services/access/keys.ts). */
+const userKeySecret = /(ctk_[a-z0-9]{12}_)[A-Za-z0-9_-]{20,}/g;
+
 /** Secrets shorter than this are not scrubbed by value (they would match ordinary text). */
 const minSecretLength = 6;
 
@@ -48,6 +51,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const scrub = (line: string) => {
     let out = line;
     for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join("[redacted]");
+    // Users' keys are not known at start-up, but they look alike: their secret part goes, their public id stays.
+    if (out.includes("ctk_")) out = out.replace(userKeySecret, "$1[redacted]");
     return out;
   };
   const toTerminal = !options.destination && process.stdout.isTTY === true;

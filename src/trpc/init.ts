@@ -1,10 +1,12 @@
 /**
- * The one initTRPC. Auth happens at the HTTP edge (the same bearer check as REST),
- * so every procedure here trusts its caller; in-process callers are trusted code.
+ * The one initTRPC. Who is calling is found at the HTTP edge (the same check as REST)
+ * and rides on the service context; each procedure says what it needs (`readProcedure`,
+ * `writeProcedure`, `adminProcedure`). In-process callers without a caller are the server itself.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError } from "zod";
+import { type Access, refusal, systemCaller } from "../contracts/access.js";
 import { asServiceError, errorCodes, formatZodIssues, isDatabaseUnavailable, ServiceError } from "../contracts/errors.js";
 import type { ServiceContext } from "../services/context.js";
 
@@ -24,21 +26,29 @@ export interface TrpcContext {
 /** The inner context, for tests and in-process callers. */
 export const createContextInner = (services: ServiceContext): TrpcContext => ({ services: services as unknown as OpaqueServices });
 
-const t = initTRPC.context<TrpcContext>().create({
-  transformer: superjson,
-  // Never send stack traces to clients, whatever NODE_ENV says: they describe the server's insides.
-  isDev: false,
-  // Keep-alive pings well inside the client's inactivity timeout, so idle streams are not torn down.
-  sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
-  errorFormatter({ shape, error }) {
-    const zod = error.cause instanceof ZodError ? error.cause : null;
-    return {
-      ...shape,
-      message: zod ? formatZodIssues(zod.issues) : shape.message,
-      data: { ...shape.data, zodIssues: zod ? zod.issues : null, details: error.cause instanceof ServiceError ? (error.cause.details ?? null) : null },
-    };
-  },
-});
+/** Each procedure's rule: what its caller's role must allow (see contracts/access.ts). */
+export interface ProcedureMeta {
+  access: Access;
+}
+
+const t = initTRPC
+  .context<TrpcContext>()
+  .meta<ProcedureMeta>()
+  .create({
+    transformer: superjson,
+    // Never send stack traces to clients, whatever NODE_ENV says: they describe the server's insides.
+    isDev: false,
+    // Keep-alive pings well inside the client's inactivity timeout, so idle streams are not torn down.
+    sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
+    errorFormatter({ shape, error }) {
+      const zod = error.cause instanceof ZodError ? error.cause : null;
+      return {
+        ...shape,
+        message: zod ? formatZodIssues(zod.issues) : shape.message,
+        data: { ...shape.data, zodIssues: zod ? zod.issues : null, details: error.cause instanceof ServiceError ? (error.cause.details ?? null) : null },
+      };
+    },
+  });
 
 /** Narrows the opaque root context back to the `ServiceContext` that `createContextInner` put there. */
 const withServices = t.middleware(({ ctx, next }) => {
@@ -72,5 +82,19 @@ const mapServiceErrors = t.middleware(async ({ ctx, next }) => {
   return result;
 });
 
+/** Refuses (FORBIDDEN, naming the role needed) a caller whose role does not allow the procedure's access. */
+const checkAccess = t.middleware(({ ctx, meta, next }) => {
+  const services = ctx.services as unknown as ServiceContext;
+  const why = meta ? refusal(services.caller ?? systemCaller, meta.access) : "Forbidden: this procedure has no rule";
+  if (why) throw new TRPCError({ code: "FORBIDDEN", message: why });
+  return next();
+});
+
 export const router = t.router;
-export const publicProcedure = t.procedure.use(mapServiceErrors).use(withServices);
+const procedure = (access: Access) => t.procedure.meta({ access }).use(mapServiceErrors).use(checkAccess).use(withServices);
+/** Lists, gets, reports and streams: any role but worker. */
+export const readProcedure = procedure("read");
+/** Changes: member and admin. */
+export const writeProcedure = procedure("write");
+/** Users, keys and the audit log: admin only. */
+export const adminProcedure = procedure("admin");

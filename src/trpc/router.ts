@@ -1,5 +1,6 @@
 /** The application router: one sub-router per domain. Its type is what the SDK imports. */
 import { router } from "./init.js";
+import { accessRouter } from "./routers/access.js";
 import { codebasesRouter } from "./routers/codebases.js";
 import { eventsRouter } from "./routers/events.js";
 import { modelsRouter } from "./routers/models.js";
@@ -17,6 +18,7 @@ export const appRouter = router({
   models: modelsRouter,
   status: statusRouter,
   usage: usageRouter,
+  access: accessRouter,
 });
 
 export type AppRouter = typeof appRouter;

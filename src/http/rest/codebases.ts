@@ -10,6 +10,7 @@ const base = "/v1/opencode/codebases";
 
 const list = apiRoute({
   method: "get",
+  access: "read",
   path: base,
   operationId: "codebases.list",
   tags,
@@ -21,6 +22,7 @@ const list = apiRoute({
 const create = apiRoute(
   {
     method: "post",
+    access: "write",
     path: base,
     operationId: "codebases.create",
     tags,
@@ -34,6 +36,7 @@ const create = apiRoute(
 const get = apiRoute(
   {
     method: "get",
+    access: "read",
     path: `${base}/{id}`,
     operationId: "codebases.get",
     tags,
@@ -47,6 +50,7 @@ const get = apiRoute(
 const update = apiRoute(
   {
     method: "patch",
+    access: "write",
     path: `${base}/{id}`,
     operationId: "codebases.update",
     tags,
@@ -61,6 +65,7 @@ const update = apiRoute(
 const remove = apiRoute(
   {
     method: "delete",
+    access: "write",
     path: `${base}/{id}`,
     operationId: "codebases.delete",
     tags,

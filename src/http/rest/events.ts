@@ -40,6 +40,7 @@ const lastEventIdHeader = z.object({
 const route = apiRoute(
   {
     method: "get",
+    access: "read",
     path: "/v1/opencode/codebases/{id}/events",
     operationId: "events.stream",
     tags: ["Events"],
@@ -93,6 +94,7 @@ const route = apiRoute(
 const taskRoute = apiRoute(
   {
     method: "get",
+    access: "read",
     path: "/v1/opencode/tasks/{task_id}/events",
     operationId: "tasks.events",
     tags: ["Tasks"],
@@ -119,6 +121,7 @@ const taskRoute = apiRoute(
 const historyRoute = apiRoute(
   {
     method: "get",
+    access: "read",
     path: "/v1/opencode/codebases/{id}/events/history",
     operationId: "events.history",
     tags: ["Events"],

@@ -22,6 +22,7 @@ const SessionParams = IdParam.extend({ session_id: pathId("session_id") });
 const trigger = apiRoute(
   {
     method: "post",
+    access: "write",
     path: `${base}/trigger`,
     operationId: "sessions.trigger",
     tags,
@@ -40,6 +41,7 @@ const trigger = apiRoute(
 const list = apiRoute(
   {
     method: "get",
+    access: "read",
     path: `${base}/sessions`,
     operationId: "sessions.list",
     tags,
@@ -53,6 +55,7 @@ const list = apiRoute(
 const get = apiRoute(
   {
     method: "get",
+    access: "read",
     path: `${base}/sessions/{session_id}`,
     operationId: "sessions.get",
     tags,
@@ -66,6 +69,7 @@ const get = apiRoute(
 const messagesRoute = apiRoute(
   {
     method: "get",
+    access: "read",
     path: `${base}/sessions/{session_id}/messages`,
     operationId: "sessions.messages",
     tags,
@@ -80,6 +84,7 @@ const messagesRoute = apiRoute(
 const abort = apiRoute(
   {
     method: "post",
+    access: "write",
     path: `${base}/sessions/{session_id}/abort`,
     operationId: "sessions.abort",
     tags,
@@ -97,6 +102,7 @@ const abort = apiRoute(
 const permission = apiRoute(
   {
     method: "post",
+    access: "write",
     path: `${base}/sessions/{session_id}/permissions/{permission_id}`,
     operationId: "sessions.answerPermission",
     tags,
@@ -113,6 +119,7 @@ const permission = apiRoute(
 const sync = apiRoute(
   {
     method: "post",
+    access: "write",
     path: `${base}/sessions/sync`,
     operationId: "sessions.sync",
     tags,

@@ -55,6 +55,7 @@ const metrics = createRoute({
 
 const status = apiRoute({
   method: "get",
+  access: "read",
   path: "/v1/opencode/status",
   operationId: "status.get",
   tags: ["System"],
@@ -64,6 +65,7 @@ const status = apiRoute({
 
 const models = apiRoute({
   method: "get",
+  access: "read",
   path: "/v1/opencode/models",
   operationId: "models.list",
   tags: ["Models"],

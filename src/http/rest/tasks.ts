@@ -12,6 +12,7 @@ const routes = {
   create: apiRoute(
     {
       method: "post",
+      access: "write",
       path: "/v1/opencode/codebases/{id}/tasks",
       operationId: "tasks.create",
       tags,
@@ -23,6 +24,7 @@ const routes = {
   ),
   list: apiRoute({
     method: "get",
+    access: "read",
     path: "/v1/opencode/tasks",
     operationId: "tasks.list",
     tags,
@@ -33,6 +35,7 @@ const routes = {
   get: apiRoute(
     {
       method: "get",
+      access: "read",
       path: "/v1/opencode/tasks/{task_id}",
       operationId: "tasks.get",
       tags,
@@ -45,6 +48,7 @@ const routes = {
   retry: apiRoute(
     {
       method: "post",
+      access: "write",
       path: "/v1/opencode/tasks/{task_id}/retry",
       operationId: "tasks.retry",
       tags,
@@ -61,6 +65,7 @@ const routes = {
   cancel: apiRoute(
     {
       method: "post",
+      access: "write",
       path: "/v1/opencode/tasks/{task_id}/cancel",
       operationId: "tasks.cancel",
       tags,
@@ -74,6 +79,7 @@ const routes = {
   ),
   workers: apiRoute({
     method: "get",
+    access: "read",
     path: "/v1/opencode/workers",
     operationId: "workers.list",
     tags: ["Workers"],

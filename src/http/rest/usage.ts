@@ -6,6 +6,7 @@ import { type Api, apiRoute, jsonResponse } from "../openapi.js";
 const report = apiRoute(
   {
     method: "get",
+    access: "read",
     path: "/v1/opencode/usage",
     operationId: "usage.report",
     tags: ["Usage"],

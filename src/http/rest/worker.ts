@@ -40,6 +40,7 @@ const workerSecurity = [{ workerToken: [] }];
 const routes = {
   register: apiRoute({
     method: "post",
+    access: "worker",
     path: `${worker}/register`,
     operationId: "worker.register",
     tags: wtags,
@@ -51,6 +52,7 @@ const routes = {
   heartbeat: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/heartbeat`,
       operationId: "worker.heartbeat",
       tags: wtags,
@@ -66,6 +68,7 @@ const routes = {
   claim: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/claim`,
       operationId: "worker.claim",
       tags: wtags,
@@ -86,6 +89,7 @@ const routes = {
   claimMany: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/claims`,
       operationId: "worker.claimMany",
       tags: wtags,
@@ -101,6 +105,7 @@ const routes = {
   ),
   completeMany: apiRoute({
     method: "post",
+    access: "worker",
     path: `${worker}/completions`,
     operationId: "worker.completeMany",
     tags: wtags,
@@ -115,6 +120,7 @@ const routes = {
   taskHeartbeat: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/tasks/{task_id}/heartbeat`,
       operationId: "worker.taskHeartbeat",
       tags: wtags,
@@ -132,6 +138,7 @@ const routes = {
   messages: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/tasks/{task_id}/messages`,
       operationId: "worker.uploadMessages",
       tags: wtags,
@@ -151,6 +158,7 @@ const routes = {
   events: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/tasks/{task_id}/events`,
       operationId: "worker.uploadEvents",
       tags: wtags,
@@ -168,6 +176,7 @@ const routes = {
   complete: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/tasks/{task_id}/complete`,
       operationId: "worker.complete",
       tags: wtags,
@@ -183,6 +192,7 @@ const routes = {
   release: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/tasks/{task_id}/release`,
       operationId: "worker.release",
       tags: wtags,
@@ -201,6 +211,7 @@ const routes = {
   reportWorktree: apiRoute(
     {
       method: "post",
+      access: "worker",
       path: `${worker}/tasks/{task_id}/worktree`,
       operationId: "worker.reportWorktree",
       tags: wtags,

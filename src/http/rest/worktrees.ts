@@ -36,6 +36,7 @@ function verbRoutes<P extends typeof SessionParams | typeof TaskParam>(kind: "se
     diff: apiRoute(
       {
         method: "get",
+        access: "read",
         path: `${path}/diff`,
         operationId: op("diff"),
         tags,
@@ -51,6 +52,7 @@ function verbRoutes<P extends typeof SessionParams | typeof TaskParam>(kind: "se
     apply: apiRoute(
       {
         method: "post",
+        access: "write",
         path: `${path}/apply`,
         operationId: op("applyChanges"),
         tags,
@@ -68,6 +70,7 @@ function verbRoutes<P extends typeof SessionParams | typeof TaskParam>(kind: "se
     discard: apiRoute(
       {
         method: "post",
+        access: "write",
         path: `${path}/discard`,
         operationId: op("discardChanges"),
         tags,
@@ -81,6 +84,7 @@ function verbRoutes<P extends typeof SessionParams | typeof TaskParam>(kind: "se
     push: apiRoute(
       {
         method: "post",
+        access: "write",
         path: `${path}/push`,
         operationId: op("pushBranch"),
         tags,

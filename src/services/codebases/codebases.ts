@@ -8,6 +8,8 @@ import { and, asc, count, eq, isNull } from "drizzle-orm";
 import { conflict, invalid, isUniqueViolation, notFound } from "../../contracts/errors.js";
 import { codebases, worktrees } from "../../db/schema.js";
 import { repositoryOf } from "../../git/repo.js";
+import { audited, recordAudit } from "../access/audit.js";
+import { assertInScope, inCodebaseScope } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
 import { EventLog } from "../events/log.js";
 import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, TimeIdKey } from "../paging.js";
@@ -93,7 +95,7 @@ export async function listCodebases({ ctx, query = {} }: { ctx: ServiceContext; 
   const rows = await ctx.database.db
     .select({ row: codebases, at: exactTime(codebases.createdAt) })
     .from(codebases)
-    .where(pastKey(codebases.createdAt, codebases.id, after, ">"))
+    .where(and(pastKey(codebases.createdAt, codebases.id, after, ">"), inCodebaseScope(ctx, codebases.id)))
     .orderBy(asc(codebases.createdAt), asc(codebases.id))
     .limit(limit + 1);
   const page = cutTimedPage(rows, limit);
@@ -114,12 +116,13 @@ async function withExtras(ctx: ServiceContext, rows: Row[]): Promise<Codebase[]>
 }
 
 export async function countCodebases({ ctx }: { ctx: ServiceContext }): Promise<number> {
-  const [row] = await ctx.database.db.select({ n: count() }).from(codebases);
+  const [row] = await ctx.database.db.select({ n: count() }).from(codebases).where(inCodebaseScope(ctx, codebases.id));
   return row?.n ?? 0;
 }
 
 /** Reads the stored row; the other domains use it to route work. */
 export async function getCodebaseRow({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Row> {
+  assertInScope(ctx, id, "Codebase");
   const [row] = await ctx.database.db.select().from(codebases).where(eq(codebases.id, id));
   if (!row) throw notFound("Codebase");
   return row;
@@ -152,18 +155,26 @@ export async function createCodebase({ ctx, input }: { ctx: ServiceContext; inpu
   const workerId = input.worker_id ?? null;
   await checkPaths(input.path, workerId, agentConfig);
   try {
-    const [row] = await ctx.database.db
-      .insert(codebases)
-      .values({
-        id: randomUUID(),
-        name: input.name,
-        path: input.path,
-        description: input.description ?? "",
-        workerId,
-        agentConfig,
-      })
-      .returning();
-    return toCodebase(await lookAtRepository(ctx, row!));
+    const row = await audited(
+      ctx,
+      async (tx) =>
+        (
+          await tx
+            .insert(codebases)
+            .values({
+              id: randomUUID(),
+              name: input.name,
+              path: input.path,
+              description: input.description ?? "",
+              workerId,
+              agentConfig,
+              createdBy: ctx.caller?.userId ?? null,
+            })
+            .returning()
+        )[0]!,
+      (r) => ({ action: "codebase.create", targetType: "codebase", targetId: r.id, detail: { name: r.name, path: r.path } }),
+    );
+    return toCodebase(await lookAtRepository(ctx, row));
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(input.name);
     throw err;
@@ -181,12 +192,19 @@ export async function updateCodebase({ ctx, id, input }: { ctx: ServiceContext; 
   };
   await checkPaths(next.path, next.workerId, next.agentConfig);
   try {
-    const [row] = await ctx.database.db
-      .update(codebases)
-      .set({ ...next, updatedAt: new Date() })
-      .where(eq(codebases.id, id))
-      .returning();
-    if (!row) throw notFound("Codebase");
+    const row = await audited(
+      ctx,
+      async (tx) => {
+        const [updated] = await tx
+          .update(codebases)
+          .set({ ...next, updatedAt: new Date() })
+          .where(eq(codebases.id, id))
+          .returning();
+        if (!updated) throw notFound("Codebase");
+        return updated;
+      },
+      () => ({ action: "codebase.update", targetType: "codebase", targetId: id, detail: { fields: Object.keys(input) } }),
+    );
     return await withUsage(ctx, next.path !== current.path || next.workerId !== current.workerId ? await lookAtRepository(ctx, row) : row);
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(next.name);
@@ -196,13 +214,17 @@ export async function updateCodebase({ ctx, id, input }: { ctx: ServiceContext; 
 
 /** Deletes the codebase with its sessions, tasks and events, and the worktrees of its runs here (their branches stay). */
 export async function deleteCodebase({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<{ id: string; deleted: true }> {
+  assertInScope(ctx, id, "Codebase");
   const kept = await ctx.database.db
     .select()
     .from(worktrees)
     .where(and(eq(worktrees.codebaseId, id), eq(worktrees.runner, localRunner), isNull(worktrees.removedAt)));
   const deleted = await ctx.database.db.transaction(async (tx) => {
-    const rows = await tx.delete(codebases).where(eq(codebases.id, id)).returning({ id: codebases.id });
-    if (rows.length > 0) await EventLog.deleteStream(tx, id);
+    const rows = await tx.delete(codebases).where(eq(codebases.id, id)).returning({ id: codebases.id, name: codebases.name });
+    if (rows.length > 0) {
+      await EventLog.deleteStream(tx, id);
+      await recordAudit(tx, ctx, { action: "codebase.delete", targetType: "codebase", targetId: id, detail: { name: rows[0]!.name } });
+    }
     return rows;
   });
   if (deleted.length === 0) throw notFound("Codebase");

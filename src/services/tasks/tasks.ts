@@ -5,6 +5,8 @@ import { z } from "zod";
 import { conflict, notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { tasks, workers } from "../../db/schema.js";
+import { audited, recordAudit } from "../access/audit.js";
+import { assertInScope, inCodebaseScope } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
@@ -71,23 +73,31 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
   const config = codebase.agentConfig as AgentConfig;
   const model = input.model ?? config.default_model;
   if (model) requireRunnable(model, await runnersFor(ctx, codebase), `for codebase "${codebase.name}"`);
-  const [row] = await ctx.database.db
-    .insert(tasks)
-    .values({
-      id: randomUUID(),
-      codebaseId,
-      title: input.title,
-      prompt: input.prompt,
-      agentType: input.agent_type ?? config.default_agent ?? "build",
-      model: model ?? null,
-      priority: input.priority ?? 0,
-      maxAttempts: input.max_attempts ?? defaultMaxAttempts,
-      baseRef: input.base_ref ?? null,
-    })
-    .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
+  const row = await audited(
+    ctx,
+    async (tx) =>
+      (
+        await tx
+          .insert(tasks)
+          .values({
+            id: randomUUID(),
+            codebaseId,
+            createdBy: ctx.caller?.userId ?? null,
+            title: input.title,
+            prompt: input.prompt,
+            agentType: input.agent_type ?? config.default_agent ?? "build",
+            model: model ?? null,
+            priority: input.priority ?? 0,
+            maxAttempts: input.max_attempts ?? defaultMaxAttempts,
+            baseRef: input.base_ref ?? null,
+          })
+          .returning({ ...getTableColumns(tasks), hint: taskRunnableHint })
+      )[0]!,
+    (r) => ({ action: "task.create", targetType: "task", targetId: r.id, detail: { codebase_id: codebaseId, title: r.title } }),
+  );
   ctx.taskWake.wakeAll();
   ctx.localRunner.poke();
-  return toTask(row!, noUsage, null);
+  return toTask(row, noUsage, null);
 }
 
 /** The key of a task's place in the list: priority, then exact creation time and id. */
@@ -101,6 +111,7 @@ export async function listTasks({ ctx, query }: { ctx: ServiceContext; query: Li
   const where: (SQL | undefined)[] = [];
   if (query.status) where.push(eq(tasks.status, query.status));
   if (query.codebase_id) where.push(eq(tasks.codebaseId, query.codebase_id));
+  where.push(inCodebaseScope(ctx, tasks.codebaseId));
   if (query.worker_id) where.push(eq(tasks.workerId, query.worker_id));
   if (words) where.push(sql`to_tsvector('simple', ${tasks.title} || ' ' || ${tasks.prompt}) @@ to_tsquery('simple', ${words})`);
   if (after) {
@@ -131,6 +142,7 @@ export async function countTasksByStatus(ctx: ServiceContext): Promise<Record<st
 export async function getTaskRow(ctx: ServiceContext, id: string): Promise<TaskRow> {
   const [row] = await ctx.database.db.select().from(tasks).where(eq(tasks.id, id));
   if (!row) throw notFound("Task");
+  assertInScope(ctx, row.codebaseId, "Task");
   return row;
 }
 
@@ -153,6 +165,8 @@ export async function cancelTask({ ctx, id }: { ctx: ServiceContext; id: string 
   const row = await ctx.events.transaction(async (tx, append) => {
     const [current] = await tx.select().from(tasks).where(eq(tasks.id, id)).for("update");
     if (!current) throw notFound("Task");
+    assertInScope(ctx, current.codebaseId, "Task");
+    await recordAudit(tx, ctx, { action: "task.cancel", targetType: "task", targetId: id, detail: { status: current.status } });
     if (current.status === "pending") {
       const [row] = await tx
         .update(tasks)
@@ -183,6 +197,8 @@ export async function retryTask({ ctx, id, input = {} }: { ctx: ServiceContext; 
   const row = await ctx.events.transaction(async (tx, append) => {
     const [current] = await tx.select().from(tasks).where(eq(tasks.id, id)).for("update");
     if (!current) throw notFound("Task");
+    assertInScope(ctx, current.codebaseId, "Task");
+    await recordAudit(tx, ctx, { action: "task.retry", targetType: "task", targetId: id, detail: { ...input } });
     if (current.status !== "failed" && current.status !== "cancelled") {
       throw conflict(`Only a failed or cancelled task can be retried; this one is ${current.status}`);
     }

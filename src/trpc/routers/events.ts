@@ -6,14 +6,14 @@ import type { ServiceContext } from "../../services/context.js";
 import { followActivity } from "../../services/events/activity.js";
 import { admitStream, followEvents, parseCursor } from "../../services/events/follow.js";
 import { EventHistoryQuery, eventHistory } from "../../services/events/history.js";
-import { publicProcedure, router, toTrpcError } from "../init.js";
+import { readProcedure, router, toTrpcError } from "../init.js";
 
 export const eventsRouter = router({
   /**
    * Which codebases' event streams moved (coalesced, at most four messages a
    * second), so a list can refresh from events rather than by polling.
    */
-  onActivity: publicProcedure.subscription(async function* ({ ctx, signal }) {
+  onActivity: readProcedure.subscription(async function* ({ ctx, signal }) {
     const stop = new AbortController();
     const end = () => stop.abort();
     signal?.addEventListener("abort", end, { once: true });
@@ -29,7 +29,7 @@ export const eventsRouter = router({
    * The codebase's agent events, replayed after `lastEventId` then live. Each is
    * `tracked()` with its stream id, so a reconnecting client resumes where it stopped.
    */
-  onCodebaseEvents: publicProcedure
+  onCodebaseEvents: readProcedure
     .input(
       z.object({
         codebaseId: Id,
@@ -48,7 +48,7 @@ export const eventsRouter = router({
       }
     }),
   /** The codebase's stored events as pages, oldest first, filtered by session or task. */
-  history: publicProcedure
+  history: readProcedure
     .input(EventHistoryQuery.extend({ codebaseId: Id }))
     .query(({ ctx, input: { codebaseId, ...query } }) => eventHistory({ ctx: ctx.services, codebaseId, query })),
 });

@@ -1,7 +1,7 @@
 import { listModels } from "../../services/models/models.js";
-import { publicProcedure, router } from "../init.js";
+import { readProcedure, router } from "../init.js";
 
 export const modelsRouter = router({
   /** What can run now (the server's OpenCode and online workers), plus the page's listed models marked unavailable. */
-  list: publicProcedure.query(({ ctx }) => listModels({ ctx: ctx.services })),
+  list: readProcedure.query(({ ctx }) => listModels({ ctx: ctx.services })),
 });

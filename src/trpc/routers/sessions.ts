@@ -6,28 +6,28 @@ import { abortSession, answerPermission, getSession, listMessages, listSessions,
 import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";
 import { changeRun, getRunDiff } from "../../services/worktrees/changes.js";
 import { ApplyRequest, PushRequest } from "../../services/worktrees/worktrees.types.js";
-import { publicProcedure, router } from "../init.js";
+import { readProcedure, router, writeProcedure } from "../init.js";
 
 const SessionRef = z.object({ codebaseId: Id, sessionId: Id });
 
 export const sessionsRouter = router({
-  trigger: publicProcedure
+  trigger: writeProcedure
     .input(z.object({ codebaseId: Id, request: TriggerRequest }))
     .mutation(({ ctx, input }) => triggerAgent({ ctx: ctx.services, codebaseId: input.codebaseId, input: input.request })),
   /** The first page (up to 100), as a plain array; `page` goes further and searches. */
-  list: publicProcedure
+  list: readProcedure
     .input(z.object({ codebaseId: Id }))
     .query(async ({ ctx, input }) => (await listSessions({ ctx: ctx.services, codebaseId: input.codebaseId })).items),
-  page: publicProcedure
+  page: readProcedure
     .input(ListSessionsQuery.extend({ codebaseId: Id }))
     .query(({ ctx, input: { codebaseId, ...query } }) => listSessions({ ctx: ctx.services, codebaseId, query })),
-  get: publicProcedure.input(SessionRef).query(({ ctx, input }) => getSession({ ctx: ctx.services, ...input })),
+  get: readProcedure.input(SessionRef).query(({ ctx, input }) => getSession({ ctx: ctx.services, ...input })),
   /** The whole transcript, a page at a time, oldest first (`get` holds the newest 1,000 messages at most). */
-  messages: publicProcedure
+  messages: readProcedure
     .input(SessionRef.extend(PageQuery.shape))
     .query(({ ctx, input: { codebaseId, sessionId, ...query } }) => listMessages({ ctx: ctx.services, codebaseId, sessionId, query })),
-  abort: publicProcedure.input(SessionRef).mutation(({ ctx, input }) => abortSession({ ctx: ctx.services, ...input })),
-  answerPermission: publicProcedure.input(SessionRef.extend({ permissionId: Id, reply: PermissionAnswer.shape.reply })).mutation(({ ctx, input }) =>
+  abort: writeProcedure.input(SessionRef).mutation(({ ctx, input }) => abortSession({ ctx: ctx.services, ...input })),
+  answerPermission: writeProcedure.input(SessionRef.extend({ permissionId: Id, reply: PermissionAnswer.shape.reply })).mutation(({ ctx, input }) =>
     answerPermission({
       ctx: ctx.services,
       codebaseId: input.codebaseId,
@@ -37,13 +37,13 @@ export const sessionsRouter = router({
     }),
   ),
   /** What the session's run changed in its worktree (REST `?format=patch` gives the patch itself). */
-  diff: publicProcedure.input(SessionRef).query(async ({ ctx, input }) => (await getRunDiff({ ctx: ctx.services, ref: input })).diff),
-  applyChanges: publicProcedure
+  diff: readProcedure.input(SessionRef).query(async ({ ctx, input }) => (await getRunDiff({ ctx: ctx.services, ref: input })).diff),
+  applyChanges: writeProcedure
     .input(SessionRef.extend(ApplyRequest.shape))
     .mutation(({ ctx, input: { mode, ...ref } }) => changeRun({ ctx: ctx.services, ref, action: { op: "apply", mode: mode ?? "merge" } })),
-  discardChanges: publicProcedure.input(SessionRef).mutation(({ ctx, input }) => changeRun({ ctx: ctx.services, ref: input, action: { op: "discard" } })),
-  pushBranch: publicProcedure
+  discardChanges: writeProcedure.input(SessionRef).mutation(({ ctx, input }) => changeRun({ ctx: ctx.services, ref: input, action: { op: "discard" } })),
+  pushBranch: writeProcedure
     .input(SessionRef.extend(PushRequest.shape))
     .mutation(({ ctx, input: { remote, ...ref } }) => changeRun({ ctx: ctx.services, ref, action: { op: "push", remote } })),
-  sync: publicProcedure.input(z.object({ codebaseId: Id })).mutation(({ ctx, input }) => syncSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
+  sync: writeProcedure.input(z.object({ codebaseId: Id })).mutation(({ ctx, input }) => syncSessions({ ctx: ctx.services, codebaseId: input.codebaseId })),
 });

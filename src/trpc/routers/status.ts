@@ -1,6 +1,6 @@
 import { getStatus } from "../../services/status.js";
-import { publicProcedure, router } from "../init.js";
+import { readProcedure, router } from "../init.js";
 
 export const statusRouter = router({
-  get: publicProcedure.query(({ ctx }) => getStatus({ ctx: ctx.services })),
+  get: readProcedure.query(({ ctx }) => getStatus({ ctx: ctx.services })),
 });

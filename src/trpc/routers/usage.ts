@@ -1,8 +1,8 @@
 import { usageReport } from "../../services/usage/usage.js";
 import { UsageQuery } from "../../services/usage/usage.types.js";
-import { publicProcedure, router } from "../init.js";
+import { readProcedure, router } from "../init.js";
 
 export const usageRouter = router({
   /** Tokens and cost over a time range, grouped as asked (see GET /v1/opencode/usage). */
-  report: publicProcedure.input(UsageQuery.optional()).query(({ ctx, input }) => usageReport({ ctx: ctx.services, query: input ?? {} })),
+  report: readProcedure.input(UsageQuery.optional()).query(({ ctx, input }) => usageReport({ ctx: ctx.services, query: input ?? {} })),
 });

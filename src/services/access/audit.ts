@@ -1,0 +1,80 @@
+/**
+ * The audit trail: one row per change, written in the change's own transaction
+ * (so a change that rolls back leaves no row, and none is ever missing), read by admins.
+ */
+import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { z } from "zod";
+import type { Db } from "../../db/client.js";
+import { auditLog } from "../../db/schema.js";
+import type { ServiceContext } from "../context.js";
+import { cutPage, decodeCursor, defaultPageItems, type Page } from "../paging.js";
+import type { AuditEntry, AuditQuery } from "./access.types.js";
+
+export interface AuditRecord {
+  action: string;
+  targetType: string;
+  targetId: string | null;
+  detail?: Record<string, unknown>;
+}
+
+/** Appends `record` as done by `ctx`'s caller, inside `tx` (the change's transaction). */
+export async function recordAudit(tx: Db, ctx: ServiceContext, record: AuditRecord): Promise<void> {
+  const caller = ctx.caller;
+  await tx.insert(auditLog).values({
+    actor: caller?.kind ?? "system",
+    userId: caller?.userId ?? null,
+    keyId: caller?.keyId ?? null,
+    requestId: ctx.requestId ?? null,
+    action: record.action,
+    targetType: record.targetType,
+    targetId: record.targetId,
+    detail: record.detail ?? {},
+  });
+}
+
+/** Runs `change` and its audit row in one transaction. */
+export function audited<T>(ctx: ServiceContext, change: (tx: Db) => Promise<T>, record: (result: T) => AuditRecord): Promise<T> {
+  return ctx.database.db.transaction(async (tx) => {
+    const result = await change(tx);
+    await recordAudit(tx, ctx, record(result));
+    return result;
+  });
+}
+
+const AuditCursor = z.tuple([z.number().int()]);
+
+/** A page of the audit trail, newest first, filtered as asked. */
+export async function listAudit({ ctx, query }: { ctx: ServiceContext; query: AuditQuery }): Promise<Page<AuditEntry>> {
+  const limit = query.limit ?? defaultPageItems;
+  const after = decodeCursor(query.cursor, AuditCursor);
+  const filters: (SQL | undefined)[] = [
+    after ? lt(auditLog.id, after[0]) : undefined,
+    query.action ? eq(auditLog.action, query.action) : undefined,
+    query.target_type ? eq(auditLog.targetType, query.target_type) : undefined,
+    query.target_id ? eq(auditLog.targetId, query.target_id) : undefined,
+    query.user_id ? eq(auditLog.userId, query.user_id) : undefined,
+  ];
+  const rows = await ctx.database.db
+    .select()
+    .from(auditLog)
+    .where(and(...filters))
+    .orderBy(desc(auditLog.id))
+    .limit(limit + 1);
+  return cutPage(
+    rows,
+    limit,
+    (r) => ({
+      id: r.id,
+      at: r.at.toISOString(),
+      actor: r.actor as AuditEntry["actor"],
+      user_id: r.userId,
+      key_id: r.keyId,
+      request_id: r.requestId,
+      action: r.action,
+      target_type: r.targetType,
+      target_id: r.targetId,
+      detail: r.detail,
+    }),
+    (r) => [r.id],
+  );
+}

@@ -17,21 +17,19 @@ Creates, lists and revokes API keys in the server's database. "create" adds the 
 when there is none of that name (with --role, default admin) and prints the key: it is
 shown this once. Roles: ${roles.join(", ")}.`;
 
+const options = {
+  user: { type: "string" },
+  role: { type: "string" },
+  name: { type: "string" },
+  codebase: { type: "string", multiple: true },
+  expires: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export async function runKeysCommand(argv: string[], fail: (message: string) => never): Promise<void> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        user: { type: "string" },
-        role: { type: "string" },
-        name: { type: "string" },
-        codebase: { type: "string", multiple: true },
-        expires: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options });
   } catch (err) {
     fail(`${(err as Error).message}\n\n${keysUsage}`);
   }
@@ -51,7 +49,7 @@ export async function runKeysCommand(argv: string[], fail: (message: string) => 
     import("../contracts/errors.js"),
   ]);
   const config = loadConfig(process.env);
-  let database;
+  let database: Awaited<ReturnType<typeof createDb>>;
   try {
     database = await createDb(dbOptionsFromEnv(process.env, config.dataDir));
   } catch (err) {

@@ -312,5 +312,44 @@ describe(
       assert.deepEqual(errors, []);
       await page.close();
     });
+
+    test("an admin adds a person and their key (shown once); signed in with it, a viewer sees who they are and cannot change things", { timeout }, async () => {
+      const { page, errors } = await open(browser, `${s.server.url}/codebases`);
+      await page.getByLabel("Key", { exact: true }).fill(key);
+      await page.getByRole("button", { name: "Continue" }).click();
+      await page.getByRole("link", { name: "Access" }).click();
+      await page.getByRole("heading", { name: "Access", level: 1 }).waitFor();
+      const addUser = page.getByRole("form", { name: "Add a user" });
+      await addUser.getByLabel("Name").fill("dana");
+      await addUser.getByLabel("Role").selectOption("viewer");
+      await addUser.getByRole("button", { name: "Add user" }).click();
+      await page.getByRole("cell", { name: "dana" }).waitFor();
+      const createKey = page.getByRole("form", { name: "Create a key" });
+      await createKey.getByLabel("Key name").fill("dana's laptop");
+      await createKey.getByRole("button", { name: "Create key" }).click();
+      const shown = page.getByRole("status").filter({ hasText: "shown this once" });
+      const danasKey = ((await shown.locator("code").textContent()) ?? "").trim();
+      assert.match(danasKey, /^ctk_[a-z0-9]{12}_/);
+      await page.getByRole("cell", { name: /dana's laptop/ }).waitFor();
+      await page.getByRole("cell", { name: "key.create" }).first().waitFor();
+      await shot(page, "access");
+      await shown.getByRole("button", { name: "I have copied it" }).click();
+      assert.equal(await page.getByText(danasKey).count(), 0, "the key is gone from the page once dismissed");
+
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByLabel("Key", { exact: true }).fill(danasKey);
+      await page.getByRole("button", { name: "Continue" }).click();
+      await page.getByRole("region", { name: "Signed in" }).getByText("dana").waitFor();
+      await page.getByRole("heading", { name: "Only admins manage access" }).waitFor();
+      assert.equal(await page.getByRole("link", { name: "Access" }).count(), 0, "no Access page for a viewer");
+      await page.getByRole("link", { name: "Codebases" }).click();
+      await page.getByRole("heading", { name: "No codebases yet", exact: true }).waitFor();
+      const register = page.getByRole("button", { name: "Register a codebase" });
+      assert.equal(await register.isDisabled(), true);
+      assert.match((await register.getAttribute("title")) ?? "", /viewer\) can read but not change/);
+      await shot(page, "signed-in-viewer");
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
   }),
 );

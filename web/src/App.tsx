@@ -4,11 +4,13 @@
  * lists refresh when the server says a codebase's stream moved (events.onActivity),
  * with a 10 s poll as a fallback.
  */
-import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/react-query";
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, Redirect, Route, Switch, useLocation } from "wouter";
+import { useCan } from "./can.ts";
 import { isUnauthorized, makeClient, saveKey, storedKey } from "./client.ts";
 import { ClientContext, useClient } from "./context.tsx";
+import { AccessPage } from "./pages/Access.tsx";
 import { CodebasesPage } from "./pages/Codebases.tsx";
 import { KeyPrompt } from "./pages/KeyPrompt.tsx";
 import { RunPage } from "./pages/Run.tsx";
@@ -16,7 +18,7 @@ import { SessionPage, SessionsPage } from "./pages/Sessions.tsx";
 import { StatusPage } from "./pages/Status.tsx";
 import { TaskPage, TasksPage } from "./pages/Tasks.tsx";
 import { WorkersPage } from "./pages/Workers.tsx";
-import { refreshFor } from "./queries.ts";
+import { queries, refreshFor } from "./queries.ts";
 
 const nav = [
   ["/codebases", "Codebases"],
@@ -56,7 +58,13 @@ export function App() {
   return (
     <ClientContext.Provider value={client}>
       <QueryClientProvider client={queryClient}>
-        <Shell />
+        <Shell
+          onSignOut={() => {
+            saveKey(null, false);
+            setKey(undefined);
+            setNeedKey("missing");
+          }}
+        />
       </QueryClientProvider>
     </ClientContext.Provider>
   );
@@ -78,8 +86,25 @@ function useActivityRefresh() {
   }, [client, queryClient]);
 }
 
-function Shell() {
+/** Who is signed in, and the way out: shown only when the server knows people by their keys. */
+function WhoAmI({ onSignOut }: { onSignOut: () => void }) {
+  const me = useQuery(queries(useClient()).me());
+  if (!me.data || me.data.kind === "open") return null;
+  return (
+    <section className="who" aria-label="Signed in">
+      <span>
+        {me.data.user_name} · <span className="muted">{me.data.role}</span>
+      </span>
+      <button type="button" className="link" onClick={onSignOut}>
+        Sign out
+      </button>
+    </section>
+  );
+}
+
+function Shell({ onSignOut }: { onSignOut: () => void }) {
   const [location] = useLocation();
+  const can = useCan();
   useActivityRefresh();
   return (
     <>
@@ -91,12 +116,13 @@ function Shell() {
           CodeTether
         </Link>
         <nav aria-label="Main">
-          {nav.map(([href, label]) => (
+          {[...nav, ...(can.admin ? ([["/access", "Access"]] as const) : [])].map(([href, label]) => (
             <Link key={href} href={href} aria-current={location.startsWith(href) ? "page" : undefined}>
               {label}
             </Link>
           ))}
         </nav>
+        <WhoAmI onSignOut={onSignOut} />
       </header>
       <main id="main">
         <Switch>
@@ -113,6 +139,7 @@ function Shell() {
           <Route path="/tasks/:id" component={TaskPage} />
           <Route path="/workers" component={WorkersPage} />
           <Route path="/status" component={StatusPage} />
+          <Route path="/access" component={AccessPage} />
           <Route>
             <h1>Not found</h1>
             <p>

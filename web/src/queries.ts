@@ -28,6 +28,10 @@ export const keys = {
   models: ["models"] as const,
   status: ["status"] as const,
   usage: ["usage"] as const,
+  me: ["me"] as const,
+  users: ["users"] as const,
+  apiKeys: ["apiKeys"] as const,
+  audit: ["audit"] as const,
 };
 
 /** The queries that are not paged lists (those are `usePaged` over the fetchers in `pages`). */
@@ -44,6 +48,11 @@ export function queries(client: CodeTetherClient) {
     models: () => queryOptions({ queryKey: keys.models, queryFn: () => client.listModels() }),
     status: () => queryOptions({ queryKey: keys.status, queryFn: () => client.trpc.status.get.query() }),
     usage: () => queryOptions({ queryKey: keys.usage, queryFn: () => client.trpc.usage.report.query({ group_by: "model,worker" }) }),
+    // Who the key is changes only with the key: no polling.
+    me: () => queryOptions({ queryKey: keys.me, queryFn: () => client.trpc.access.me.query(), refetchInterval: false, staleTime: Number.POSITIVE_INFINITY }),
+    users: () => queryOptions({ queryKey: keys.users, queryFn: () => client.trpc.access.users.query() }),
+    apiKeys: () => queryOptions({ queryKey: keys.apiKeys, queryFn: () => client.trpc.access.keys.query() }),
+    audit: () => queryOptions({ queryKey: keys.audit, queryFn: () => client.trpc.access.audit.query({ limit: 100 }) }),
   };
 }
 

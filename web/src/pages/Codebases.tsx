@@ -3,6 +3,7 @@ import type { Codebase } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "wouter";
+import { useCan } from "../can.ts";
 import { errorText } from "../client.ts";
 import { bytes, dollars, Empty, ErrorNote, Loading, ShowMore, tokens } from "../components/bits.tsx";
 import { CodebaseForm } from "../components/CodebaseForm.tsx";
@@ -14,6 +15,7 @@ type Status = "idle" | "running" | "worker" | "worker offline";
 
 export function CodebasesPage() {
   const client = useClient();
+  const can = useCan();
   const queryClient = useQueryClient();
   const codebases = usePaged(keys.codebasePages, pages(client).codebases);
   const workers = useQuery(queries(client).workers());
@@ -39,7 +41,7 @@ export function CodebasesPage() {
     <section>
       <div className="page-head">
         <h1>Codebases</h1>
-        <button type="button" onClick={() => setAdding((a) => !a)} aria-expanded={adding}>
+        <button type="button" onClick={() => setAdding((a) => !a)} aria-expanded={adding} disabled={!can.write} title={can.whyNot || undefined}>
           {adding ? "Close" : "Register a codebase"}
         </button>
       </div>
@@ -54,12 +56,16 @@ export function CodebasesPage() {
       {codebases.isPending ? <Loading /> : null}
       {codebases.error ? <ErrorNote error={codebases.error} /> : null}
       {codebases.items?.length === 0 && !adding ? (
-        <Empty title="No codebases yet: register one">
-          A codebase is a directory the agent works in, on this server or on a worker.{" "}
-          <button type="button" className="link" onClick={() => setAdding(true)}>
-            Register a codebase
-          </button>
-        </Empty>
+        can.write ? (
+          <Empty title="No codebases yet: register one">
+            A codebase is a directory the agent works in, on this server or on a worker.{" "}
+            <button type="button" className="link" onClick={() => setAdding(true)}>
+              Register a codebase
+            </button>
+          </Empty>
+        ) : (
+          <Empty title="No codebases yet">A member or an admin of this server registers them; they will show here.</Empty>
+        )
       ) : null}
       {codebases.items && codebases.items.length > 0 ? (
         <ul className="cards" aria-label="Codebases">

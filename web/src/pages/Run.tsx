@@ -8,6 +8,7 @@ import { runFilter, type TriggerRequest } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
+import { useCan } from "../can.ts";
 import { Empty, ErrorNote } from "../components/bits.tsx";
 import { Changes } from "../components/Changes.tsx";
 import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
@@ -38,6 +39,7 @@ export function RunPage() {
 
 function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?: string }) {
   const client = useClient();
+  const can = useCan();
   const [, navigate] = useLocation();
   const codebases = useQuery(queries(client).codebases());
   const models = useQuery(queries(client).models());
@@ -117,7 +119,7 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
       />
       {run.error ? <ErrorNote error={run.error} /> : null}
       <div className="actions">
-        <button type="submit" disabled={run.isPending || !target}>
+        <button type="submit" disabled={run.isPending || !target || !can.write} title={can.whyNot || undefined}>
           {sessionId ? "Continue" : "Run"}
         </button>
       </div>

@@ -3,6 +3,7 @@ import type { Task } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
+import { useCan } from "../can.ts";
 import { dollars, Empty, ErrorNote, Loading, SearchBox, ShowMore, tokens, when } from "../components/bits.tsx";
 import { RunLog, UsageLine, useRunModel } from "../components/RunLog.tsx";
 import { useClient } from "../context.tsx";
@@ -164,6 +165,7 @@ export function TasksPage() {
 
 function TaskForm({ onDone }: { onDone: () => void }) {
   const client = useClient();
+  const can = useCan();
   const queryClient = useQueryClient();
   const codebases = useQuery(queries(client).codebases());
   const models = useQuery(queries(client).models());
@@ -244,7 +246,7 @@ function TaskForm({ onDone }: { onDone: () => void }) {
       <textarea id="task-prompt" rows={4} value={prompt} onChange={(e) => setPrompt(e.target.value)} required />
       {create.error ? <ErrorNote error={create.error} /> : null}
       <div className="actions">
-        <button type="submit" disabled={create.isPending}>
+        <button type="submit" disabled={create.isPending || !can.write} title={can.whyNot || undefined}>
           Create task
         </button>
       </div>

@@ -137,6 +137,12 @@ for (const driver of testDrivers()) {
       assert.equal(applied.mode, "merge");
       assert.equal(await repo.read("shared.txt"), "one\ntwo (the run)\n");
       assert.equal(existsSync(run.worktreePath), false);
+      // The audit trail has the apply that happened, once, and none of the refused ones.
+      const trail = await (await h.request("GET", `/v1/opencode/audit?action=worktree.apply&target_id=${applied.worktree_id}`)).json();
+      assert.deepEqual(
+        trail.map((e: { detail: { mode: string; commit: string } }) => [e.detail.mode, e.detail.commit]),
+        [["merge", applied.commit]],
+      );
     });
 
     test("clean-up removes ended worktrees past their time to live, keeping the branch: apply still works from it", async () => {

@@ -11,6 +11,7 @@ import { sessions } from "../../db/schema.js";
 import { runLimits, workingDirectory } from "../../opencode/run-settings.js";
 import type { RunOutcome, RunSink } from "../../opencode/runner.js";
 import { abandonWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../workspace/workspace.js";
+import { recordAudit } from "../access/audit.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import { realInside } from "../codebases/paths.js";
@@ -181,13 +182,21 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
         prepared = true;
         const owner = { runOwner: ctx.instanceId, runHeartbeatAt: new Date() };
         // The row exists before the prompt is sent, so the run's end always finds it.
-        await ctx.database.db
-          .insert(sessions)
-          .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", ...owner })
-          .onConflictDoUpdate({
-            target: sessions.id,
-            set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
+        await ctx.database.db.transaction(async (tx) => {
+          await tx
+            .insert(sessions)
+            .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", createdBy: ctx.caller?.userId ?? null, ...owner })
+            .onConflictDoUpdate({
+              target: sessions.id,
+              set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
+            });
+          await recordAudit(tx, ctx, {
+            action: "session.trigger",
+            targetType: "session",
+            targetId: id,
+            detail: { codebase_id: codebaseId, agent, model: model ?? null, run_id: runId },
           });
+        });
         if (worktree) await localRecorder(ctx, { codebaseId, taskId: null }).opened(worktree, id);
         return logSink(ctx, codebaseId, id, workspace.directory, workspace.isolation === "worktree" ? workspace : undefined);
       },
@@ -288,6 +297,8 @@ export async function abortSession({
     throw conflict(`Session ${row.id} is not running on this server (status: ${row.status})`);
   }
   await ctx.bridge.runner.abort(row.id, workingDirectory(codebase));
+  // The abort itself is OpenCode's; the run's end is recorded when it comes. The request is what is audited.
+  await recordAudit(ctx.database.db, ctx, { action: "session.abort", targetType: "session", targetId: row.id, detail: { codebase_id: codebaseId } });
   return { session_id: row.id, status: "aborting" };
 }
 
@@ -311,5 +322,11 @@ export async function answerPermission({
     if (err instanceof ServiceError) throw err;
     throw new ServiceError("UNAVAILABLE", `OpenCode did not take the answer: ${(err as Error).message}`, { cause: err });
   }
+  await recordAudit(ctx.database.db, ctx, {
+    action: "session.permission",
+    targetType: "session",
+    targetId: sessionId,
+    detail: { codebase_id: codebaseId, permission_id: permissionId, reply: input.reply },
+  });
   return { permission_id: permissionId, reply: input.reply };
 }

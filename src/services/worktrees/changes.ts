@@ -7,11 +7,13 @@
 import { randomUUID } from "node:crypto";
 import { eq, getTableColumns } from "drizzle-orm";
 import { conflict, notFound, ServiceError } from "../../contracts/errors.js";
+import type { Db } from "../../db/client.js";
 import { sessions, tasks, worktrees } from "../../db/schema.js";
 import { ApplyConflict, NoRemote } from "../../git/apply.js";
 import { readablePatch } from "../../git/diff.js";
 import { currentBranch, remotes } from "../../git/repo.js";
 import { type ActionOutcome, performWorktreeAction, type WorktreeAction } from "../../workspace/actions.js";
+import { recordAudit } from "../access/audit.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { ServiceContext } from "../context.js";
 import { getSessionRow } from "../sessions/session-store.js";
@@ -90,17 +92,35 @@ async function changeLocally(ctx: ServiceContext, row: WorktreeRow, action: Work
     if (err instanceof NoRemote || action.op === "push") throw new ServiceError("CONFLICT", (err as Error).message, { cause: err });
     throw err;
   }
+  const audit = (tx: Db, detail: Record<string, unknown>) =>
+    recordAudit(tx, ctx, {
+      action: `worktree.${action.op}`,
+      targetType: "worktree",
+      targetId: row.id,
+      detail: { branch: row.branch, session_id: row.sessionId, task_id: row.taskId, ...detail },
+    });
   if (done.op === "push") {
-    await db.update(worktrees).set({ pushedTo: done.remote, updatedAt: new Date() }).where(eq(worktrees.id, row.id));
-    return { worktree_id: row.id, state: "pushed", branch: row.branch, remote: done.remote };
+    const remote = done.remote;
+    await db.transaction(async (tx) => {
+      await tx.update(worktrees).set({ pushedTo: remote, updatedAt: new Date() }).where(eq(worktrees.id, row.id));
+      await audit(tx, { remote });
+    });
+    return { worktree_id: row.id, state: "pushed", branch: row.branch, remote };
   }
   if (done.op === "discard") {
-    await recordRemoved(db, row.id, "discarded");
+    await db.transaction(async (tx) => {
+      await recordRemoved(tx, row.id, "discarded");
+      await audit(tx, {});
+    });
     return { worktree_id: row.id, state: "discarded", branch: row.branch };
   }
   const { outcome } = done;
-  if (done.diff) await storeDiff(db, row.id, done.diff);
-  await recordRemoved(db, row.id, "applied", { appliedMode: outcome.mode, appliedCommit: outcome.commit });
+  const diff = done.diff;
+  await db.transaction(async (tx) => {
+    if (diff) await storeDiff(tx, row.id, diff);
+    await recordRemoved(tx, row.id, "applied", { appliedMode: outcome.mode, appliedCommit: outcome.commit });
+    await audit(tx, { mode: outcome.mode, commit: outcome.commit });
+  });
   return {
     worktree_id: row.id,
     state: "applied",
@@ -155,6 +175,12 @@ async function queueOnWorker(ctx: ServiceContext, row: WorktreeRow, action: Work
         taskId: task!.id,
       },
     ]);
+    await recordAudit(tx, ctx, {
+      action: `worktree.${action.op}`,
+      targetType: "worktree",
+      targetId: row.id,
+      detail: { branch: row.branch, session_id: row.sessionId, task_id: row.taskId, queued_for: row.runner, action_task_id: task!.id },
+    });
     return task!;
   });
   ctx.taskWake.wakeAll();

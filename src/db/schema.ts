@@ -33,7 +33,7 @@ export const codebases = pgTable("codebases", {
   agentConfig: jsonb("agent_config").$type<AgentConfigColumn>().notNull().default({}),
   /** `git` when the path was a git repository with a commit when last looked at (registration, edits, runs), `none` when not; null: not known here (a worker's). */
   vcs: text("vcs"),
-  /** The user who registered it (null: the built-in key, an open server, or a worker). */
+  /** The name of the user who registered it (null: the built-in key, an open server, or a worker). */
   createdBy: text("created_by"),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
@@ -62,7 +62,7 @@ export const sessions = pgTable(
      */
     runOwner: text("run_owner"),
     runHeartbeatAt: timestamp("run_heartbeat_at", { withTimezone: true, mode: "date" }),
-    /** The user whose trigger started it (null: the built-in key, an open server, a task's or an import). */
+    /** The name of the user whose trigger started it (null: the built-in key, an open server, a task's or an import). */
     createdBy: text("created_by"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -130,7 +130,7 @@ export const tasks = pgTable(
      */
     claims: integer("claims").notNull().default(0),
     maxAttempts: integer("max_attempts").notNull().default(3),
-    /** The user who queued it (null: the built-in key or an open server). */
+    /** The name of the user who queued it (null: the built-in key or an open server). */
     createdBy: text("created_by"),
     workerId: text("worker_id"),
     leaseToken: text("lease_token"),

@@ -172,6 +172,29 @@ for (const driver of testDrivers()) {
       assert.equal((await h.request("GET", `/v1/opencode/codebases/${b.id}`, undefined, admin)).status, 200, "b is still there");
     });
 
+    test("a worker key named for some workers speaks for those alone; records say which user created them", async () => {
+      const users = await (await h.request("GET", "/v1/opencode/users", undefined, admin)).json();
+      const workerUser = users.find((u: { role: string }) => u.role === "worker");
+      const key = await (await h.request("POST", "/v1/opencode/keys", { user_id: workerUser.id, name: "w1 only", worker_names: ["w1"] }, admin)).json();
+      const auth = { authorization: `Bearer ${key.key}` };
+      const register = (name: string) => h.request("POST", "/v1/opencode/worker/register", { name, codebases: [] }, auth);
+      assert.equal((await register("w1")).status, 200);
+      const other = await register("w2");
+      assert.equal(other.status, 403);
+      assert.match((await other.json()).detail, /speaks for the workers w1 only, not "w2"/);
+      assert.equal((await h.request("POST", "/v1/opencode/worker/claim", { name: "w2" }, auth)).status, 403);
+      const memberKey = await (
+        await h.request("POST", "/v1/opencode/keys", { user_id: users.find((u: { role: string }) => u.role === "member").id, name: "x" }, admin)
+      ).json();
+      const byMember = { authorization: `Bearer ${memberKey.key}` };
+      const cb = await (await h.request("POST", "/v1/opencode/codebases", { name: "whose", path: h.tmp }, byMember)).json();
+      assert.equal(cb.created_by, "member-user");
+      const task = await (await h.request("POST", `/v1/opencode/codebases/${cb.id}/tasks`, { title: "t", prompt: "p" }, byMember)).json();
+      assert.equal(task.created_by, "member-user");
+      const builtin = await (await h.request("POST", "/v1/opencode/codebases", { name: "whose-builtin", path: h.tmp }, admin)).json();
+      assert.equal(builtin.created_by, null);
+    });
+
     test("the audit trail: each change with who made it and the request id; a change that fails leaves no row", async () => {
       const res = await h.request("POST", "/v1/opencode/codebases", { name: "audited", path: h.tmp }, { ...as("member"), "x-request-id": "req-audit-1" });
       assert.equal(res.status, 201);

@@ -9,7 +9,7 @@ import { conflict, invalid, isUniqueViolation, notFound } from "../../contracts/
 import { codebases, worktrees } from "../../db/schema.js";
 import { repositoryOf } from "../../git/repo.js";
 import { audited, recordAudit } from "../access/audit.js";
-import { assertInScope, inCodebaseScope } from "../access/scope.js";
+import { assertInScope, createdBy, inCodebaseScope } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
 import { EventLog } from "../events/log.js";
 import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, TimeIdKey } from "../paging.js";
@@ -52,6 +52,7 @@ function toCodebase(row: Row, extras: CodebaseExtras = noExtras): Codebase {
     isolation: isolationOf(row),
     runs_in_flight: extras.runsInFlight,
     worktrees: extras.worktrees,
+    created_by: row.createdBy,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -168,7 +169,7 @@ export async function createCodebase({ ctx, input }: { ctx: ServiceContext; inpu
               description: input.description ?? "",
               workerId,
               agentConfig,
-              createdBy: ctx.caller?.userId ?? null,
+              createdBy: createdBy(ctx),
             })
             .returning()
         )[0]!,

@@ -94,6 +94,7 @@ export const Codebase = z
     worktrees: z
       .object({ count: z.number().int(), disk_bytes: z.number().int() })
       .openapi({ description: "Worktrees of its runs kept on disk (on this server's machine and on workers, as measured when each run ended)" }),
+    created_by: z.string().nullable().openapi({ description: "The name of the user whose key registered it; null for the built-in key or an open server" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

@@ -4,6 +4,7 @@
  * are coalesced and sent at most a few times a second; the events themselves are
  * read from each codebase's own stream.
  */
+import { canSeeCodebase } from "../../contracts/access.js";
 import type { ServiceContext } from "../context.js";
 
 export interface Activity {
@@ -17,6 +18,8 @@ export async function* followActivity(ctx: ServiceContext, signal: AbortSignal):
   const changed = new Map<string, number>();
   let wake: (() => void) | null = null;
   const unwatch = ctx.events.watch((streamId, head) => {
+    // A key limited to codebases hears of those alone.
+    if (!canSeeCodebase(ctx.caller, streamId)) return;
     changed.set(streamId, head);
     wake?.();
   });

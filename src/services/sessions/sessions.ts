@@ -12,6 +12,7 @@ import { runLimits, workingDirectory } from "../../opencode/run-settings.js";
 import type { RunOutcome, RunSink } from "../../opencode/runner.js";
 import { abandonWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../workspace/workspace.js";
 import { recordAudit } from "../access/audit.js";
+import { createdBy } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import { realInside } from "../codebases/paths.js";
@@ -185,7 +186,7 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
         await ctx.database.db.transaction(async (tx) => {
           await tx
             .insert(sessions)
-            .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", createdBy: ctx.caller?.userId ?? null, ...owner })
+            .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", createdBy: createdBy(ctx), ...owner })
             .onConflictDoUpdate({
               target: sessions.id,
               set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },

@@ -6,7 +6,7 @@ import { conflict, notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { tasks, workers } from "../../db/schema.js";
 import { audited, recordAudit } from "../access/audit.js";
-import { assertInScope, inCodebaseScope } from "../access/scope.js";
+import { assertInScope, createdBy, inCodebaseScope } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
@@ -46,6 +46,7 @@ export function toTask(row: TaskRow, usage?: Usage, worktree?: WorktreeSummary |
     base_ref: row.baseRef,
     ...(worktree !== undefined ? { worktree } : {}),
     ...(usage ? { usage } : {}),
+    created_by: row.createdBy,
     created_at: row.createdAt.toISOString(),
     started_at: iso(row.startedAt),
     completed_at: iso(row.completedAt),
@@ -82,7 +83,7 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
           .values({
             id: randomUUID(),
             codebaseId,
-            createdBy: ctx.caller?.userId ?? null,
+            createdBy: createdBy(ctx),
             title: input.title,
             prompt: input.prompt,
             agentType: input.agent_type ?? config.default_agent ?? "build",

@@ -88,6 +88,7 @@ export const Task = z
     usage: Usage.optional().openapi({
       description: "Totals of the task's usage events over all its attempts; in every answer to clients (not in the worker protocol's)",
     }),
+    created_by: z.string().nullable().openapi({ description: "The name of the user whose key queued it; null for the built-in key or an open server" }),
     created_at: Timestamp,
     started_at: Timestamp.nullable(),
     completed_at: Timestamp.nullable(),

@@ -5,6 +5,7 @@
  */
 
 import { ServiceError } from "../../contracts/errors.js";
+import { assertSpeaksFor } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
 import { claimTasksWaiting } from "./claims.js";
 import { completeTask } from "./reports.js";
@@ -30,6 +31,7 @@ export interface ClaimOptions {
 
 /** Claims for a registered worker; none while it drains. */
 export async function claimForWorker({ ctx, name, ...options }: { ctx: ServiceContext; name: string } & ClaimOptions): Promise<Claim[]> {
+  assertSpeaksFor(ctx, name);
   const row = await workerForClaim(ctx, name);
   if (row.draining) return [];
   // A worker frozen mid-wait (SIGSTOP, a paused VM) keeps its request open but stops its heartbeats:

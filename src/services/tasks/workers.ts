@@ -4,6 +4,7 @@ import { and, asc, count, eq, gt, sql } from "drizzle-orm";
 import { notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { codebases, tasks, workers } from "../../db/schema.js";
+import { assertSpeaksFor } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
 import type { Claimant, RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
@@ -28,6 +29,7 @@ function toWorker(row: Row, running: number): Worker {
 
 /** Registers (or re-registers, after a restart) a worker with the codebases it has. */
 export async function registerWorker({ ctx, input }: { ctx: ServiceContext; input: RegisterWorkerRequest }): Promise<Worker> {
+  assertSpeaksFor(ctx, input.name);
   const values = {
     codebases: input.codebases,
     concurrency: input.concurrency ?? 1,
@@ -78,6 +80,7 @@ export async function touchWorker({
   name: string;
   report?: { draining?: boolean; models?: RunnerModels };
 }): Promise<Row> {
+  assertSpeaksFor(ctx, name);
   const { draining, models } = report;
   const [row] = await ctx.database.db
     .update(workers)

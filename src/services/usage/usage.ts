@@ -86,7 +86,22 @@ export async function usageReport({ ctx, query }: { ctx: ServiceContext; query: 
   let dayEnd = Math.floor(to / dayMs) * dayMs;
   if (dayStart >= dayEnd) dayStart = dayEnd = to; // no whole day inside: hours only
   const at = (ms: number) => new Date(ms).toISOString();
-  const codebase = query.codebase_id ? sql` and codebase_id = ${query.codebase_id}` : sql``;
+  const scope = ctx.caller?.codebases;
+  // A key limited to codebases counts theirs alone.
+  const codebase = sql.join(
+    [
+      query.codebase_id ? sql` and codebase_id = ${query.codebase_id}` : sql``,
+      scope
+        ? scope.length > 0
+          ? sql` and codebase_id in (${sql.join(
+              scope.map((id) => sql`${id}`),
+              sql`, `,
+            )})`
+          : sql` and false`
+        : sql``,
+    ],
+    sql``,
+  );
   const dims = query.group_by ?? [];
   const keys = dims.map((d, i) => sql`${dimensionSql[d].expr} as ${sql.raw(`k${i}`)}`);
   const result = await ctx.database.db.execute(sql`

@@ -85,6 +85,7 @@ export function CodebasesPage() {
                       on worker <strong>{c.worker_id}</strong>
                     </>
                   ) : null}
+                  {c.created_by ? ` · registered by ${c.created_by}` : null}
                 </p>
                 {c.description ? <p>{c.description}</p> : null}
                 <p className="muted">

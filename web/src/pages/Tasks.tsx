@@ -309,7 +309,10 @@ export function TaskPage() {
             <dt>Spent</dt>
             <dd>{t.usage && t.usage.steps > 0 ? `${dollars(t.usage.cost)} · ${tokens(t.usage)} · ${t.usage.steps} steps` : "nothing yet"}</dd>
             <dt>Created</dt>
-            <dd>{when(t.created_at)}</dd>
+            <dd>
+              {when(t.created_at)}
+              {t.created_by ? ` by ${t.created_by}` : null}
+            </dd>
             <dt>Finished</dt>
             <dd>{when(t.completed_at)}</dd>
           </dl>

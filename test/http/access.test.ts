@@ -232,6 +232,19 @@ for (const driver of testDrivers()) {
       assert.equal(await Promise.race([ended, new Promise((r) => setTimeout(() => r("still open"), 10_000))]), true);
     });
 
+    test("a wrong secret and an unknown id cost the same work: one hash and one constant-time compare each", async () => {
+      const [, id, secret] = keys.member!.split("_") as [string, string, string];
+      const wrongSecret = `ctk_${id}_${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}`;
+      const unknownId = `ctk_${"z".repeat(12)}_${secret}`;
+      for (const token of [wrongSecret, unknownId]) {
+        const before = h.ctx.access.comparisons;
+        assert.equal(await h.ctx.access.authenticate(token), null, token === unknownId ? "unknown id" : "wrong secret");
+        assert.equal(h.ctx.access.comparisons - before, 1);
+      }
+      const res = await h.request("GET", "/v1/opencode/codebases", undefined, { authorization: `Bearer ${wrongSecret}` });
+      assert.equal(res.status, 401);
+    });
+
     test("no key, built-in or a user's, reaches the log", () => {
       assert.ok(logged.raw.length > 0);
       for (const line of logged.raw) {
@@ -274,6 +287,21 @@ for (const driver of testDrivers()) {
           const keyId = key.split("_")[1]!;
           const listed = await exec(process.execPath, ["bin/codetether.mjs", "keys", "list"], { env: { ...process.env, DATABASE_URL: url } });
           assert.match(listed.stdout, new RegExp(`${keyId}\\tops\\tadmin`));
+          const created = await appTwo.request("/v1/opencode/codebases", {
+            method: "POST",
+            headers: { ...auth, "content-type": "application/json" },
+            body: JSON.stringify({ name: "two", path: h.tmp }),
+          });
+          const cb = (await created.json()) as { id: string };
+          const stream = await appTwo.request(`/v1/opencode/codebases/${cb.id}/events`, { headers: auth });
+          assert.equal(stream.status, 200);
+          const reader = stream.body!.getReader();
+          const streamEnded = Promise.race([
+            (async () => {
+              for (;;) if ((await reader.read()).done) return true;
+            })(),
+            new Promise((r) => setTimeout(() => r("still open"), 10_000)),
+          ]);
           assert.equal((await appOne.request(`/v1/opencode/keys/${keyId}`, { method: "DELETE", headers: auth })).status, 200);
           const started = Date.now();
           let status = 200;
@@ -282,6 +310,8 @@ for (const driver of testDrivers()) {
             if (status === 200) await new Promise((r) => setTimeout(r, 50));
           }
           assert.equal(status, 401, "the other process refuses the revoked key");
+          // And a stream the key opened on the other process ended with it (checked below, opened before the revoke).
+          assert.equal(await streamEnded, true, "the other process ended the key's open stream");
         } finally {
           await one.stop();
           await two.stop();

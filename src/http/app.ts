@@ -60,6 +60,16 @@ export function createApp(ctx: ServiceContext): Api {
     maxSize: reportBytes,
     onError: (c) => detail(c, 413, `Request body is larger than ${reportBytes} bytes`),
   });
+  // While the database is known to be down, answer at once rather than queue on a pool that cannot connect
+  // (before auth, which may need the database to know a user's key).
+  const circuit = ctx.database.circuit;
+  if (circuit) {
+    app.use("/v1/*", async (c, next) => {
+      if (!circuit.isOpen()) return next();
+      c.header("Retry-After", String(circuit.retryAfterSeconds()));
+      return detail(c, 503, "The database is unavailable right now; try again shortly");
+    });
+  }
   app.use(
     "/v1/*",
     (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)),
@@ -69,15 +79,6 @@ export function createApp(ctx: ServiceContext): Api {
   app.use("/mcp", auth, limit);
   // Scrapers may get a token of their own, so they need not hold the key that runs agents.
   app.use("/metrics", ...(ctx.config.metricsToken ? [requireBearer([ctx.config.metricsToken], "CODETETHER_METRICS_TOKEN")] : [auth, requireAccess("read")]));
-  // While the database is known to be down, answer at once rather than queue on a pool that cannot connect.
-  const circuit = ctx.database.circuit;
-  if (circuit) {
-    app.use("/v1/*", async (c, next) => {
-      if (!circuit.isOpen()) return next();
-      c.header("Retry-After", String(circuit.retryAfterSeconds()));
-      return detail(c, 503, "The database is unavailable right now; try again shortly");
-    });
-  }
 
   app.use("*", (c, next) => (c.req.method === "GET" && !isApiPath(c.req.path) ? compressDashboard(c, next) : next()));
   registerApi(app);

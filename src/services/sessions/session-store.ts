@@ -30,6 +30,7 @@ function toSession(row: SessionRow, cost = 0, usage: Usage = noUsage, worktree: 
     cost,
     usage,
     worktree,
+    created_by: row.createdBy,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };

@@ -76,6 +76,10 @@ export const Session = z
     cost: z.number().openapi({ description: "US dollars, summed over the session's stored messages" }),
     usage: Usage.openapi({ description: "Totals of the session's usage events, kept as its runs go" }),
     worktree: WorktreeSummary.nullable().openapi({ description: "The session's worktree and what it changed; null when it ran without isolation" }),
+    created_by: z
+      .string()
+      .nullable()
+      .openapi({ description: "The name of the user whose key triggered it; null for the built-in key, an open server, a task's or an import" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { and, asc, count, eq, isNull } from "drizzle-orm";
-import { type Caller, type Role, roleWithin } from "../../contracts/access.js";
+import { type Caller, type Role, roleWithin, systemCaller } from "../../contracts/access.js";
 import { conflict, invalid, isUniqueViolation, notFound, ServiceError } from "../../contracts/errors.js";
 import type { Db } from "../../db/client.js";
 import { apiKeys, users } from "../../db/schema.js";
@@ -216,6 +216,6 @@ export function withCaller(ctx: ServiceContext, caller: Caller, requestId?: stri
 
 /** Who the caller is and what its key allows, for clients to show (and to hide what they may not use). */
 export function describeCaller({ ctx }: { ctx: ServiceContext }): Me {
-  const c = ctx.caller ?? { kind: "builtin" as const, role: "admin" as const, userId: null, userName: "system", keyId: null, codebases: null };
+  const c = ctx.caller ?? systemCaller;
   return { kind: c.kind, role: c.role, user_id: c.userId, user_name: c.userName, key_id: c.keyId, codebase_ids: c.codebases ? [...c.codebases] : null };
 }

@@ -4,6 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
+import ipaddr from "ipaddr.js";
 
 export interface OpencodeSettings {
   /** Where an already running `opencode serve` is expected (OPENCODE_HOST / OPENCODE_PORT). */
@@ -83,7 +84,21 @@ export interface Config {
   /** Tasks the server's own runner runs at once for codebases without a worker (CODETETHER_LOCAL_CONCURRENCY; 0 = none). */
   localConcurrency: number;
   worktrees: WorktreeSettings;
+  webhooks: WebhookSettings;
+  /** The server's address as its users reach it (CODETETHER_PUBLIC_URL), which makes webhooks' links absolute; undefined: links are paths. */
+  publicUrl: string | undefined;
   opencode: OpencodeSettings;
+}
+
+export interface WebhookSettings {
+  /** How long one delivery attempt may take, response included (CODETETHER_WEBHOOK_TIMEOUT_SECONDS). */
+  timeoutMs: number;
+  /** The wait before the first retry (CODETETHER_WEBHOOK_FIRST_RETRY_MS); it doubles each time, up to an hour, with jitter. */
+  firstRetryMs: number;
+  /** How long a failing delivery is retried, and an always failing endpoint kept enabled (CODETETHER_WEBHOOK_RETRY_HOURS). */
+  retryWindowMs: number;
+  /** Private, loopback or link-local addresses (CIDRs) webhooks may still reach (CODETETHER_WEBHOOK_ALLOW_PRIVATE). */
+  allowPrivate: string[];
 }
 
 /** Where the server keeps its runs' worktrees. */
@@ -123,6 +138,33 @@ function positive(name: string, value: string | undefined, max: number): number 
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`${name} must be a number above 0 and at most ${max}, got "${value}"`);
   return n;
+}
+
+/** A comma-separated list of IP addresses and CIDRs. */
+function addressList(name: string, value: string | undefined): string[] {
+  const list = (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const entry of list) {
+    const ok = entry.includes("/") ? ipaddr.isValidCIDR(entry) : ipaddr.isValid(entry);
+    if (!ok) throw new Error(`${name}: "${entry}" is not an IP address or a CIDR like 10.0.0.0/8`);
+  }
+  return list;
+}
+
+/** CODETETHER_PUBLIC_URL: an http(s) origin, maybe with a path prefix; no trailing slash. */
+function publicUrl(value: string | undefined): string | undefined {
+  const v = nonEmpty(value);
+  if (!v) return undefined;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new Error(`CODETETHER_PUBLIC_URL: "${v}" is not a URL like https://codetether.example.com`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`CODETETHER_PUBLIC_URL must be http or https, got "${v}"`);
+  return v.replace(/\/+$/, "");
 }
 
 const nonEmpty = (v: string | undefined) => (v && v.trim() !== "" ? v.trim() : undefined);
@@ -216,6 +258,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     runBufferBytes: int("CODETETHER_RUN_BUFFER_BYTES", env.CODETETHER_RUN_BUFFER_BYTES, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     localConcurrency: int("CODETETHER_LOCAL_CONCURRENCY", env.CODETETHER_LOCAL_CONCURRENCY, 1, 0, 64),
     worktrees: worktreeSettings(env),
+    webhooks: {
+      timeoutMs: int("CODETETHER_WEBHOOK_TIMEOUT_SECONDS", env.CODETETHER_WEBHOOK_TIMEOUT_SECONDS, 10, 1, 300) * 1000,
+      firstRetryMs: int("CODETETHER_WEBHOOK_FIRST_RETRY_MS", env.CODETETHER_WEBHOOK_FIRST_RETRY_MS, 5000, 10, 3_600_000),
+      retryWindowMs: Math.round((positive("CODETETHER_WEBHOOK_RETRY_HOURS", env.CODETETHER_WEBHOOK_RETRY_HOURS, 24 * 30) ?? 24) * 3_600_000),
+      allowPrivate: addressList("CODETETHER_WEBHOOK_ALLOW_PRIVATE", env.CODETETHER_WEBHOOK_ALLOW_PRIVATE),
+    },
+    publicUrl: publicUrl(env.CODETETHER_PUBLIC_URL),
     opencode: {
       host: nonEmpty(env.OPENCODE_HOST) ?? "localhost",
       port: int("OPENCODE_PORT", env.OPENCODE_PORT, 9777, 1, 65535),

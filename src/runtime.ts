@@ -17,6 +17,7 @@ import { RunLiveness } from "./services/sessions/run-liveness.js";
 import { TaskWake } from "./services/tasks/task-wake.js";
 import { countTasksByStatus } from "./services/tasks/tasks.js";
 import { countOnlineWorkers } from "./services/tasks/workers.js";
+import { WebhookDispatcher } from "./services/webhooks/dispatcher.js";
 import { startWorktreeCleanup } from "./services/worktrees/cleanup.js";
 
 /** How long a shutdown waits for runs' ends to be recorded (an outage could make it wait forever). */
@@ -59,6 +60,7 @@ export async function createServices(options: {
   setMaxListeners(0, shutdown.signal);
   const localRunner = new LocalRunner(() => ctx);
   const liveness = new RunLiveness(() => ctx);
+  const webhooks = new WebhookDispatcher(() => ctx);
   const worktrees = new WorktreeManager({
     root: worktreeRoot(options.config),
     poolSize: options.config.worktrees.poolSize,
@@ -80,6 +82,7 @@ export async function createServices(options: {
     shutdown: shutdown.signal,
   };
   await liveness.start();
+  await webhooks.start();
   // OpenCode boots in the background: the first trigger does not pay for it, /status says "starting" meanwhile.
   bridge.warmUp();
   localRunner.start();
@@ -101,6 +104,7 @@ export async function createServices(options: {
       await stopped;
       await bridge.stop();
       await worktrees.drainPool();
+      await webhooks.stop();
       await events.stop();
       await taskWake.stop();
       await access.stop();

@@ -162,3 +162,8 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
     throw err;
   }
 }
+
+/** The rows of a raw `execute` (postgres.js answers an array, PGlite an object with `rows`). */
+export function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}

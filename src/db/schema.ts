@@ -105,6 +105,8 @@ export const workers = pgTable("workers", {
   leaseLapsedAt: timestamp("lease_lapsed_at", { withTimezone: true, mode: "date" }),
   /** What the worker's OpenCode can run, as it last reported; null until it has. */
   models: jsonb("models").$type<RunnerModels>(),
+  /** When its going offline was announced (worker.offline webhooks); cleared when it is heard from again. */
+  offlineNotifiedAt: timestamp("offline_notified_at", { withTimezone: true, mode: "date" }),
   createdAt: createdAt(),
 });
 
@@ -381,4 +383,108 @@ export const auditLog = pgTable(
     detail: jsonb("detail").$type<Record<string, unknown>>().notNull().default({}),
   },
   (t) => [index("audit_log_action_idx").on(t.action, t.id), index("audit_log_target_idx").on(t.targetType, t.targetId, t.id)],
+);
+
+/**
+ * Where to tell people when something happens: an HTTPS (or, when an admin allows it, private) URL, the event
+ * types it wants and, optionally, the codebases it is about. Deliveries are signed with its secret
+ * (Standard Webhooks); the secret is shown once, and stored as is because signing needs it.
+ */
+export const webhookEndpoints = pgTable("webhook_endpoints", {
+  id: text("id").primaryKey(),
+  url: text("url").notNull(),
+  description: text("description").notNull().default(""),
+  /** The event types it receives (see services/webhooks/webhook-events.ts). */
+  eventTypes: jsonb("event_types").$type<string[]>().notNull(),
+  /** When set, only events of these codebases; when null, every codebase's. */
+  codebaseIds: jsonb("codebase_ids").$type<string[]>(),
+  secret: text("secret").notNull(),
+  /** Set when an admin turned it off, or when it failed for longer than the retry window (with the reason). */
+  disabledAt: timestamp("disabled_at", { withTimezone: true, mode: "date" }),
+  disabledReason: text("disabled_reason"),
+  /** Since when its deliveries fail without one succeeding; null while it answers. */
+  failingSince: timestamp("failing_since", { withTimezone: true, mode: "date" }),
+  createdBy: text("created_by"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/**
+ * One message to one endpoint, written in the transaction of the change that causes it (the outbox), and sent
+ * by whichever server process leases it first. Its id is the `webhook-id` header: the same on every attempt.
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    endpointId: text("endpoint_id")
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: "cascade" }),
+    eventType: text("event_type").notNull(),
+    /** The body as sent: { type, timestamp, data }. */
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    /** pending | succeeded | failed (gave up after the retry window) */
+    status: text("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /** While an attempt is in flight: until when it is the holder's (another process may take it after). */
+    leaseUntil: timestamp("lease_until", { withTimezone: true, mode: "date" }),
+    leasedBy: text("leased_by"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    lastDurationMs: integer("last_duration_ms"),
+    deliveredAt: timestamp("delivered_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("webhook_deliveries_due_idx").on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    index("webhook_deliveries_endpoint_idx").on(t.endpointId, t.createdAt),
+  ],
+);
+
+/** Every attempt of a delivery, for its log: what the endpoint answered and how long it took. */
+export const webhookAttempts = pgTable(
+  "webhook_attempts",
+  {
+    deliveryId: text("delivery_id")
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: "cascade" }),
+    attempt: integer("attempt").notNull(),
+    at: timestamp("at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    statusCode: integer("status_code"),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+    /** The server process that sent it. */
+    sentBy: text("sent_by").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.attempt] })],
+);
+
+/**
+ * A follow-up prompt sent (with `queue: true`) while its session was running: it runs as the session's next turn
+ * when the current one ends, in the order they were queued. Edited or removed while `queued`; `cancelled` when
+ * the session is aborted.
+ */
+export const queuedPrompts = pgTable(
+  "queued_prompts",
+  {
+    id: text("id").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    codebaseId: text("codebase_id").notNull(),
+    /** Its place in the session's queue (a sequence, so the order is the order they came in). */
+    position: bigint("position", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
+    prompt: text("prompt").notNull(),
+    agent: text("agent"),
+    model: text("model"),
+    /** queued | started | failed (it could not start) | cancelled */
+    status: text("status").notNull().default("queued"),
+    runId: text("run_id"),
+    error: text("error"),
+    createdBy: text("created_by"),
+    createdAt: createdAt(),
+    startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [index("queued_prompts_session_idx").on(t.sessionId, t.position).where(sql`status = 'queued'`)],
 );

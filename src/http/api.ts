@@ -13,6 +13,7 @@ import { registerSessionRoutes } from "./rest/sessions.js";
 import { registerSystemRoutes } from "./rest/system.js";
 import { registerTaskRoutes } from "./rest/tasks.js";
 import { registerUsageRoutes } from "./rest/usage.js";
+import { registerWebhookRoutes } from "./rest/webhooks.js";
 import { registerWorkerRoutes } from "./rest/worker.js";
 import { registerWorktreeRoutes } from "./rest/worktrees.js";
 
@@ -30,6 +31,7 @@ export function registerApi(app: Api): void {
   registerUsageRoutes(app);
   registerWorktreeRoutes(app);
   registerAccessRoutes(app);
+  registerWebhookRoutes(app);
 }
 
 /** The API's routes alone, to document them: no middleware and no context, so it must not serve requests. */

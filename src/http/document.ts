@@ -72,6 +72,10 @@ const documentConfig = {
     { name: "Workers", description: "The workers that run tasks for their codebases" },
     { name: "Worker protocol", description: "What a worker calls to register, claim, run and report tasks (worker token)" },
     { name: "Access", description: "Users, their API keys and roles, and the audit trail of every change (admins); who you are (everyone)" },
+    {
+      name: "Webhooks",
+      description: "Signed (Standard Webhooks) messages to your endpoints when runs start, need a permission, end, or go over budget, tasks fail, workers go offline (admins)",
+    },
   ],
 } satisfies Parameters<Api["getOpenAPI31Document"]>[0];
 

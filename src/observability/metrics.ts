@@ -60,6 +60,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly webhookDeliveries = new Counter({
+    name: "codetether_webhook_attempts_total",
+    help: "Webhook delivery attempts, by outcome (succeeded, failed)",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
   readonly requeues = new Counter({
     name: "codetether_task_requeues_total",
     help: "Task attempts put back in the queue (lease expired, or released by their runner)",

@@ -15,7 +15,7 @@ import { claimTask } from "../services/tasks/claims.js";
 import { heartbeatTask, releaseTask, sweepExpiredLeases } from "../services/tasks/leases.js";
 import { completeTask, uploadTaskEvents } from "../services/tasks/reports.js";
 import type { Claim } from "../services/tasks/tasks.types.js";
-import { noticeWorkerPresence } from "../services/tasks/workers.js";
+import { announceOfflineWorkers, noticeWorkerPresence } from "../services/tasks/workers.js";
 import { localRecorder, openLocalWorkspace } from "../services/worktrees/local.js";
 import type { OpenedWorkspace } from "../workspace/workspace.js";
 import { executeTask, LeaseLostError, type TaskReporter } from "./execute.js";
@@ -74,6 +74,7 @@ export class LocalRunner {
     try {
       await sweepExpiredLeases({ ctx: this.ctx() });
       this.workersOnline = await noticeWorkerPresence(this.ctx(), this.workersOnline);
+      await announceOfflineWorkers(this.ctx());
     } catch (err) {
       if (!this.stopping.signal.aborted) this.ctx().log.warn({ err }, "lease sweep failed");
     }

@@ -8,6 +8,7 @@ import { sessionsRouter } from "./routers/sessions.js";
 import { statusRouter } from "./routers/status.js";
 import { tasksRouter, workersRouter } from "./routers/tasks.js";
 import { usageRouter } from "./routers/usage.js";
+import { webhooksRouter } from "./routers/webhooks.js";
 
 export const appRouter = router({
   codebases: codebasesRouter,
@@ -19,6 +20,7 @@ export const appRouter = router({
   status: statusRouter,
   usage: usageRouter,
   access: accessRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -8,7 +8,8 @@
  * 2. creates the stream row or advances its head by the number of fresh events,
  *    taking its row lock until commit, so seqs are gap-free and commit in order;
  * 3. inserts the fresh events at the seqs below the new head, and
- * 4. NOTIFYs the new head (identical notifications of one transaction fold into one).
+ * 4. NOTIFYs the new head (identical notifications of one transaction fold into one), and
+ * 5. writes the webhook deliveries the fresh events cause (see webhooks/outbox.ts), when any does.
  *
  * Usage events among them are then added to the usage rollups (one more statement).
  *
@@ -19,9 +20,11 @@
  */
 import { sql } from "drizzle-orm";
 import type { AgentEvent, NewEvent } from "../../contracts/events.js";
-import type { Db } from "../../db/client.js";
+import { type Db, rowsOf } from "../../db/client.js";
 import { storableJson } from "../../db/storable.js";
 import { rollUpUsageInTx } from "../usage/rollup.js";
+import { deliveriesOfEvents } from "../webhooks/outbox.js";
+import { webhooksOf } from "../webhooks/webhook-events.js";
 
 /** The NOTIFY channel that tells other processes a stream moved (payload `stream:head`). */
 export const eventsChannel = "codetether_events";
@@ -70,6 +73,10 @@ export async function appendInTx(tx: Db, streamId: string, events: readonly NewE
         ]
       : [],
   );
+  const deliveries = deliveriesOfEvents(
+    streamId,
+    events.flatMap((e, i) => (candidate[i] ? webhooksOf(streamId, e).map((message) => ({ ord: i, message })) : [])),
+  );
   const result = await tx.execute(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
@@ -84,14 +91,14 @@ export async function appendInTx(tx: Db, streamId: string, events: readonly NewE
       insert into event_streams (stream_id, head) values (${streamId}, (select count(*) from fresh))
       on conflict (stream_id) do update set head = event_streams.head + excluded.head
       returning head
-    )
+    )${deliveries ?? sql``}
     insert into agent_events (stream_id, seq, type, session_id, task_id, attempt, worker_seq, data)
     select ${streamId}, bumped.head - fresh.total + fresh.n, fresh.type, fresh.session_id, fresh.task_id, fresh.attempt, fresh.worker_seq, fresh.data
     from fresh, bumped
     order by fresh.n
     returning seq, type, data, created_at, task_id, attempt, worker_seq,
       pg_notify(${eventsChannel}, ${streamId} || ':' || (select head from bumped))::text as notified`);
-  const rows = (Array.isArray(result) ? result : (result as { rows: StoredRow[] }).rows) as StoredRow[];
+  const rows = rowsOf<StoredRow>(result);
   const stored = rows.map(toStoredEvent).sort((a, b) => a.event.id - b.event.id);
   // Usage counts toward the totals in this same transaction: totals and events always agree.
   await rollUpUsageInTx(

@@ -1,11 +1,12 @@
 /** Workers: registration, liveness, and the list clients see. */
 import { randomUUID } from "node:crypto";
-import { and, asc, count, eq, gt, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import { notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { codebases, tasks, workers } from "../../db/schema.js";
 import { assertSpeaksFor } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
+import { enqueueWebhooks } from "../webhooks/outbox.js";
 import type { Claimant, RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
 /** A worker not heard from for this long shows as offline. */
@@ -34,6 +35,7 @@ export async function registerWorker({ ctx, input }: { ctx: ServiceContext; inpu
     codebases: input.codebases,
     concurrency: input.concurrency ?? 1,
     lastHeartbeatAt: new Date(),
+    offlineNotifiedAt: null,
     draining: false,
     ...(input.models ? { models: input.models } : {}),
   };
@@ -70,6 +72,34 @@ export async function noticeWorkerPresence(ctx: ServiceContext, wasOnline: Reado
   return online;
 }
 
+/**
+ * Announces (worker.offline webhooks) each worker that went quiet, once until it is heard from again: the
+ * row's `offline_notified_at` is set in the same transaction as the deliveries, so one process announces it.
+ */
+export async function announceOfflineWorkers(ctx: ServiceContext): Promise<number> {
+  return ctx.database.db.transaction(async (tx) => {
+    const gone = await tx
+      .update(workers)
+      .set({ offlineNotifiedAt: new Date() })
+      .where(and(isNull(workers.offlineNotifiedAt), lt(workers.lastHeartbeatAt, new Date(Date.now() - offlineAfterMs))))
+      .returning();
+    await enqueueWebhooks(
+      tx,
+      gone.map((w) => ({
+        type: "worker.offline" as const,
+        codebaseId: null,
+        data: {
+          worker: w.name,
+          last_heartbeat_at: w.lastHeartbeatAt?.toISOString() ?? null,
+          codebases: w.codebases.map((c) => c.name),
+          links: { workers: "/v1/opencode/workers" },
+        },
+      })),
+    );
+    return gone.length;
+  });
+}
+
 /** Marks the worker alive; `draining` says it takes no new work, `models` what it can run now. */
 export async function touchWorker({
   ctx,
@@ -84,7 +114,7 @@ export async function touchWorker({
   const { draining, models } = report;
   const [row] = await ctx.database.db
     .update(workers)
-    .set({ lastHeartbeatAt: new Date(), ...(draining === undefined ? {} : { draining }), ...(models ? { models } : {}) })
+    .set({ lastHeartbeatAt: new Date(), offlineNotifiedAt: null, ...(draining === undefined ? {} : { draining }), ...(models ? { models } : {}) })
     .where(eq(workers.name, name))
     .returning();
   if (!row) throw notFound("Worker (register it first)");

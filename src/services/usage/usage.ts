@@ -5,6 +5,7 @@
  */
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import { invalid } from "../../contracts/errors.js";
+import { rowsOf } from "../../db/client.js";
 import { usageTotals } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 import type { Usage, UsageDimension, UsageQuery, UsageReport } from "./usage.types.js";
@@ -130,7 +131,7 @@ export async function usageReport({ ctx, query }: { ctx: ServiceContext; query: 
           )}`
         : sql``
     }`);
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, string | null>[];
+  const rows = rowsOf<Record<string, string | null>>(result);
   const groups = rows
     .filter((r) => r.steps !== null)
     .map((r) => ({

@@ -162,12 +162,12 @@ export function createCodeTetherClient(options: CodeTetherClientOptions): CodeTe
     const response = await trpc.sessions.trigger.mutate({ codebaseId, request });
     // Follow from the cursor the trigger returned: exactly this run's events, none missed.
     const cursor = response.last_event_id;
-    return agentRun(response, (signal) =>
-      response.session_id
-        ? events(codebaseId, { sessionId: response.session_id, lastEventId: cursor, signal })
-        : // Accepted while OpenCode was booting: the run names its session in its first event.
-          eventsOfRun(events(codebaseId, { lastEventId: cursor, signal }), response.run_id),
-    );
+    return agentRun(response, (signal) => {
+      const followed = events(codebaseId, { sessionId: response.session_id ?? undefined, lastEventId: cursor, signal });
+      // Running: the session's events are the run's. Starting (OpenCode booting: the run names its session in its
+      // first event) or queued (the session's running turn comes first): from the event that carries its run_id.
+      return response.status === "running" ? followed : eventsOfRun(followed, response.run_id);
+    });
   };
 
   return {

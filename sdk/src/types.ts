@@ -20,7 +20,11 @@ export type Codebase = RouterOutputs["codebases"]["get"];
 export type CreateCodebaseInput = RouterInputs["codebases"]["create"];
 /** What starts an agent: the prompt, and optionally agent, model and session. */
 export type TriggerRequest = RouterInputs["sessions"]["trigger"]["request"];
-/** The server's answer to a trigger: the session, and the event cursor the run starts after. */
+/**
+ * The server's answer to a trigger: the session, the run's id and the event cursor it starts after. `status` is
+ * `running`, `starting` (OpenCode boots; the session is named by the run's first event) or `queued` (a follow-up
+ * sent with `queue: true` waits behind the session's running turn; `queued_prompt` describes it).
+ */
 export type TriggerResponse = RouterOutputs["sessions"]["trigger"];
 /** A queued task. */
 export type Task = RouterOutputs["tasks"]["get"];

@@ -29,3 +29,11 @@ export function runFilter(runId: string, sessionId: string | null = null): RunFi
     },
   };
 }
+
+/**
+ * The filter for a trigger's answer. A queued follow-up names its session from the start, but the session's
+ * events are its own only from its run's first event on (before that they are the turn it waits behind).
+ */
+export function runFilterFor(answer: { run_id: string; session_id: string | null; status?: string }): RunFilter {
+  return runFilter(answer.run_id, answer.status === "queued" ? null : answer.session_id);
+}

@@ -69,6 +69,8 @@ export const sessions = pgTable(
   },
   (t) => [
     index("sessions_codebase_idx").on(t.codebaseId, t.updatedAt),
+    // The Sessions page across codebases: newest activity first.
+    index("sessions_updated_idx").on(t.updatedAt, t.id),
     index("sessions_running_idx").on(t.runHeartbeatAt).where(sql`status = 'running'`),
     // `q` on the sessions list: words of the title (built-in full text, so PGlite and any Postgres have it).
     index("sessions_search_idx").using("gin", sql`to_tsvector('simple', ${t.title})`),

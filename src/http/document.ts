@@ -74,7 +74,8 @@ const documentConfig = {
     { name: "Access", description: "Users, their API keys and roles, and the audit trail of every change (admins); who you are (everyone)" },
     {
       name: "Webhooks",
-      description: "Signed (Standard Webhooks) messages to your endpoints when runs start, need a permission, end, or go over budget, tasks fail, workers go offline (admins)",
+      description:
+        "Signed (Standard Webhooks) messages to your endpoints when runs start, need a permission, end, or go over budget, tasks fail, workers go offline (admins)",
     },
   ],
 } satisfies Parameters<Api["getOpenAPI31Document"]>[0];

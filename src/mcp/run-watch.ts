@@ -4,10 +4,10 @@
  * (every status change, each tool and file, and the output at most four times a second).
  */
 
-import { runFilter } from "../contracts/run-filter.js";
+import { runFilterFor } from "../contracts/run-filter.js";
 import type { ServiceContext } from "../services/context.js";
 import { followEvents } from "../services/events/follow.js";
-import type { TriggerResponse } from "../services/sessions/sessions.types.js";
+import type { TriggerAnswer } from "../services/sessions/sessions.types.js";
 
 export interface RunResult {
   outcome: "completed" | "failed" | "aborted" | "cancelled" | "still_running";
@@ -22,14 +22,14 @@ const outputEveryMs = 250;
 export async function watchRun(
   ctx: ServiceContext,
   codebaseId: string,
-  started: TriggerResponse,
+  started: Pick<TriggerAnswer, "run_id" | "session_id" | "last_event_id" | "status">,
   options: { timeoutMs: number; signal?: AbortSignal; progress?: (message: string) => void },
 ): Promise<RunResult> {
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(), options.timeoutMs);
   const onAbort = () => stop.abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const run = runFilter(started.run_id, started.session_id);
+  const run = runFilterFor(started);
   const texts = new Map<string, Map<string, string>>(); // message → part → text
   let lastMessage: string | undefined;
   const files: RunResult["files_changed"] = [];

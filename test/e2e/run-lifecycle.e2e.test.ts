@@ -99,6 +99,27 @@ describe("triggered runs across server shutdowns and crashes", { timeout: 600_00
     ]);
   });
 
+  test("queued follow-ups survive a restart: the next server runs them as the session's next turns", { timeout: 180_000 }, async () => {
+    const sessionId = await triggerHanging("Working before the restart");
+    const queued = await api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "After the restart", session_id: sessionId, queue: true });
+    assert.equal(queued.status, 202, JSON.stringify(queued.body));
+    assert.equal(queued.body.status, "queued");
+    llm.setScript([{ text: "Done after the restart" }]);
+    server.child.kill("SIGTERM");
+    assert.equal((await server.exited).code, 0, server.output());
+    await start();
+    // The shutdown aborted the running turn; the queued one is the session's next, started by the new process.
+    const events = await readUntil((type, data) => type === "complete" && data.run_id === queued.body.run_id);
+    const end = events.at(-1)!;
+    assert.equal(end.data.status, "completed");
+    assert.equal(end.data.session_id, sessionId);
+    const list = await api("GET", `/v1/opencode/codebases/${codebaseId}/sessions/${sessionId}/queue`);
+    assert.deepEqual(
+      list.body.map((q: { status: string }) => q.status),
+      ["started"],
+    );
+  });
+
   test("SIGKILL mid-run: the restarted server records the run as failed instead of running forever", { timeout: 180_000 }, async () => {
     const sessionId = await triggerHanging("Working before the crash");
     server.child.kill("SIGKILL");

@@ -15,7 +15,9 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { repoRoot } from "../support/cli.js";
 import { pgliteDriver } from "../support/db.js";
+import { testConfig } from "../support/harness.js";
 import { needs } from "../support/skip.js";
+import { startReceiver } from "../support/webhooks.js";
 
 const exec = promisify(execFile);
 const chromiumPath = "/usr/bin/chromium";
@@ -50,7 +52,8 @@ describe(
     before(async () => {
       await exec("npm", ["run", "build:web"], { cwd: repoRoot });
       await mkdir(shots, { recursive: true });
-      s = await startAgentServer(pgliteDriver);
+      // The webhook receiver of the Webhooks test lives on loopback, which webhooks may reach only when allowed.
+      s = await startAgentServer(pgliteDriver, { config: { webhooks: { ...testConfig().webhooks, allowPrivate: ["127.0.0.1"] } } });
       browser = await launch();
     });
     after(async () => {
@@ -185,6 +188,75 @@ describe(
       await page.close();
     });
 
+    test("a follow-up sent while the run works is queued (the box's default), shown, editable, and runs as the next turn", { timeout }, async () => {
+      s.llm.setScript([{ hangMs: 4000, text: "Working on the first turn" }, { text: "The queued turn ran." }]);
+      const { page, errors } = await open(browser, `${s.server.url}/run`);
+      await page.getByLabel("Prompt").fill("First turn");
+      await page.getByRole("button", { name: "Run", exact: true }).click();
+      await page.getByText("Working on the first turn").waitFor({ timeout: 60_000 });
+      await page.getByLabel("Follow-up prompt").fill("Then this");
+      await page.getByRole("button", { name: "Queue follow-up" }).click();
+      const queue = page.getByRole("region", { name: "Queued follow-ups" });
+      await queue.getByText("Then this").waitFor();
+      await queue.getByRole("button", { name: "Edit" }).click();
+      await queue.getByLabel("Edit the queued prompt").fill("Then this, edited");
+      await queue.getByRole("button", { name: "Save" }).click();
+      await queue.getByText("Then this, edited").waitFor();
+      await shot(page, "run-queued");
+      await page.getByText("The queued turn ran.").waitFor({ timeout: 60_000 });
+      await page.getByText("The next turn began: a queued follow-up").waitFor();
+      await queue.waitFor({ state: "detached" });
+      const seen = s.llm.requests.filter((r) => !r.title).map((r) => JSON.stringify(r.messages.filter((m) => m.role === "user").at(-1)?.content));
+      assert.ok(seen.some((u) => u.includes("Then this, edited")), "the edited prompt ran");
+      await shot(page, "run-queued-done");
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+
+    test("sessions: every codebase's, newest activity first, filtered by status and codebase", { timeout }, async () => {
+      const { page, errors } = await open(browser, `${s.server.url}/sessions`);
+      assert.equal(await page.getByRole("navigation", { name: "Main" }).getByRole("link").first().textContent(), "Sessions", "first in the navigation");
+      await page.getByRole("row", { name: /askweb/ }).first().waitFor();
+      await page.getByRole("row", { name: /webapp/ }).first().waitFor();
+      await shot(page, "all-sessions");
+      await page.getByLabel("Status").selectOption("aborted");
+      await page.getByRole("row", { name: /Take your time/ }).waitFor();
+      assert.equal(await page.getByRole("row", { name: /askweb/ }).count(), 0);
+      await page.getByLabel("Status").selectOption("");
+      await page.getByLabel("Codebase").selectOption({ label: "askweb" });
+      await page.getByRole("row", { name: /Write asked\.txt/ }).waitFor();
+      await page.getByPlaceholder("Search titles").fill("nomatch");
+      await page.getByRole("heading", { name: "No session matches" }).waitFor();
+      await page.getByRole("button", { name: "Clear the filters" }).click();
+      await page.getByRole("row", { name: /webapp/ }).first().waitFor();
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+
+    test("webhooks: add an endpoint (its secret shown once), send a test, read the delivery log", { timeout }, async () => {
+      const receiver = await startReceiver();
+      try {
+        const { page, errors } = await open(browser, `${s.server.url}/webhooks`);
+        await page.getByRole("heading", { name: "No webhooks yet" }).waitFor();
+        await page.getByLabel("Endpoint URL").fill(receiver.url);
+        await page.getByRole("button", { name: "Add webhook" }).click();
+        const secret = await page.locator("code.secret").textContent();
+        assert.match(secret ?? "", /^whsec_/);
+        receiver.secret = secret!;
+        await shot(page, "webhooks-secret");
+        await page.getByRole("button", { name: "I have copied it" }).click();
+        await page.getByRole("button", { name: "Send a test" }).click();
+        await page.getByRole("button", { name: "Deliveries" }).click();
+        await page.getByRole("row", { name: /webhook\.test\s+succeeded\s+200/ }).waitFor({ timeout: 30_000 });
+        assert.ok(receiver.received.some((r) => r.type === "webhook.test" && r.verified), "the receiver verified the test message");
+        await shot(page, "webhooks");
+        assert.deepEqual(errors, []);
+        await page.close();
+      } finally {
+        await receiver.close();
+      }
+    });
+
     test("a reload mid-run resumes the stream: the whole text once, nothing twice", { timeout }, async () => {
       const words = Array.from({ length: 40 }, (_, i) => `word${i}`);
       s.llm.setScript([{ text: words.join(" "), chunks: 40, chunkDelayMs: 100 }]);
@@ -261,7 +333,7 @@ describe(
     });
 
     test("on a phone-sized screen every page fits without sideways scrolling", { timeout }, async () => {
-      for (const route of ["/codebases", "/run", "/tasks", "/workers", "/status"]) {
+      for (const route of ["/sessions", "/codebases", "/run", "/tasks", "/workers", "/status", "/webhooks"]) {
         const { page } = await open(browser, `${s.server.url}${route}`, 360);
         await page.getByRole("heading", { level: 1 }).first().waitFor();
         // Runs in the page: the DOM's names are not in this (Node) project's types.

@@ -11,16 +11,19 @@ import { useCan } from "./can.ts";
 import { isUnauthorized, makeClient, saveKey, storedKey } from "./client.ts";
 import { ClientContext, useClient } from "./context.tsx";
 import { AccessPage } from "./pages/Access.tsx";
+import { AllSessionsPage } from "./pages/AllSessions.tsx";
 import { CodebasesPage } from "./pages/Codebases.tsx";
 import { KeyPrompt } from "./pages/KeyPrompt.tsx";
 import { RunPage } from "./pages/Run.tsx";
 import { SessionPage, SessionsPage } from "./pages/Sessions.tsx";
 import { StatusPage } from "./pages/Status.tsx";
 import { TaskPage, TasksPage } from "./pages/Tasks.tsx";
+import { WebhooksPage } from "./pages/Webhooks.tsx";
 import { WorkersPage } from "./pages/Workers.tsx";
 import { queries, refreshFor } from "./queries.ts";
 
 const nav = [
+  ["/sessions", "Sessions"],
   ["/codebases", "Codebases"],
   ["/run", "Run"],
   ["/tasks", "Tasks"],
@@ -116,7 +119,15 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           CodeTether
         </Link>
         <nav aria-label="Main">
-          {[...nav, ...(can.admin ? ([["/access", "Access"]] as const) : [])].map(([href, label]) => (
+          {[
+            ...nav,
+            ...(can.admin
+              ? ([
+                  ["/webhooks", "Webhooks"],
+                  ["/access", "Access"],
+                ] as const)
+              : []),
+          ].map(([href, label]) => (
             <Link key={href} href={href} aria-current={location.startsWith(href) ? "page" : undefined}>
               {label}
             </Link>
@@ -129,6 +140,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <Route path="/">
             <Redirect to="/codebases" />
           </Route>
+          <Route path="/sessions" component={AllSessionsPage} />
           <Route path="/codebases" component={CodebasesPage} />
           <Route path="/codebases/:id/sessions" component={SessionsPage} />
           <Route path="/codebases/:id/sessions/:sessionId" component={SessionPage} />
@@ -140,6 +152,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <Route path="/workers" component={WorkersPage} />
           <Route path="/status" component={StatusPage} />
           <Route path="/access" component={AccessPage} />
+          <Route path="/webhooks" component={WebhooksPage} />
           <Route>
             <h1>Not found</h1>
             <p>

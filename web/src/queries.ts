@@ -9,6 +9,8 @@ import { type QueryClient, queryOptions } from "@tanstack/react-query";
 
 /** What the tasks list is filtered by (the list's own query, without its cursor). */
 type TaskFilter = { status?: Task["status"]; codebase_id?: string; worker_id?: string; q?: string };
+/** What the Sessions page (every codebase's sessions) is filtered by. */
+export type SessionFilter = { codebase_id?: string; status?: "idle" | "running" | "completed" | "failed" | "aborted"; q?: string };
 
 /** The keys, by what they hold; the codebase id comes second wherever a query belongs to one. */
 export const keys = {
@@ -19,6 +21,9 @@ export const keys = {
   /** Every sessions list of a codebase, whatever its search (a prefix of `sessions`). */
   sessionsOf: (codebaseId: string) => ["sessions", codebaseId] as const,
   session: (codebaseId: string, sessionId: string) => ["session", codebaseId, sessionId] as const,
+  /** The Sessions page's list: every codebase's sessions, filtered. */
+  allSessions: (filter: SessionFilter = {}) => ["allSessions", filter] as const,
+  queue: (codebaseId: string, sessionId: string) => ["queue", codebaseId, sessionId] as const,
   diff: (codebaseId: string, sessionId: string) => ["diff", codebaseId, sessionId] as const,
   tasks: (filter: TaskFilter = {}) => ["tasks", filter] as const,
   /** Every tasks list, whatever its filter (a prefix of `tasks`). */
@@ -32,6 +37,8 @@ export const keys = {
   users: ["users"] as const,
   apiKeys: ["apiKeys"] as const,
   audit: ["audit"] as const,
+  webhooks: ["webhooks"] as const,
+  deliveries: (webhookId: string) => ["deliveries", webhookId] as const,
 };
 
 /** The queries that are not paged lists (those are `usePaged` over the fetchers in `pages`). */
@@ -53,6 +60,11 @@ export function queries(client: CodeTetherClient) {
     users: () => queryOptions({ queryKey: keys.users, queryFn: () => client.trpc.access.users.query() }),
     apiKeys: () => queryOptions({ queryKey: keys.apiKeys, queryFn: () => client.trpc.access.keys.query() }),
     audit: () => queryOptions({ queryKey: keys.audit, queryFn: () => client.trpc.access.audit.query({ limit: 100 }) }),
+    queue: (codebaseId: string, sessionId: string) =>
+      queryOptions({ queryKey: keys.queue(codebaseId, sessionId), queryFn: () => client.trpc.sessions.queue.query({ codebaseId, sessionId }) }),
+    webhooks: () => queryOptions({ queryKey: keys.webhooks, queryFn: () => client.trpc.webhooks.list.query() }),
+    deliveries: (id: string) =>
+      queryOptions({ queryKey: keys.deliveries(id), queryFn: async () => (await client.trpc.webhooks.deliveries.query({ id, query: { limit: 50 } })).items }),
   };
 }
 
@@ -61,14 +73,15 @@ export function pages(client: CodeTetherClient) {
   return {
     codebases: (cursor: string | undefined) => client.trpc.codebases.page.query({ cursor }),
     sessions: (codebaseId: string, q: string) => (cursor: string | undefined) => client.trpc.sessions.page.query({ codebaseId, q: q || undefined, cursor }),
+    allSessions: (filter: SessionFilter) => (cursor: string | undefined) => client.trpc.sessions.all.query({ ...filter, cursor }),
     tasks: (filter: TaskFilter) => (cursor: string | undefined) => client.trpc.tasks.page.query({ ...filter, cursor }),
   };
 }
 
 /**
- * What an activity message moves: the sessions, session views, diffs and the
+ * What an activity message moves: the sessions, session views, queues, diffs and the
  * codebase of each codebase whose stream moved, the codebases list (its runs in
- * flight), and the task lists and task views that show its tasks. Workers, models,
+ * flight), the Sessions page, and the task lists and task views that show its tasks. Workers, models,
  * status and usage keep their own 10 s refresh.
  */
 export function refreshFor(queryClient: QueryClient, codebaseIds: readonly string[]): void {
@@ -77,7 +90,11 @@ export function refreshFor(queryClient: QueryClient, codebaseIds: readonly strin
   void queryClient.invalidateQueries({
     predicate: (query) => {
       const [kind, second] = query.queryKey as [string, unknown];
-      if (kind === "sessions" || kind === "session" || kind === "diff" || kind === "codebase") return moved.has(second as string);
+      if (kind === "sessions" || kind === "session" || kind === "diff" || kind === "codebase" || kind === "queue") return moved.has(second as string);
+      if (kind === "allSessions") {
+        const filter = second as SessionFilter | undefined;
+        return !filter?.codebase_id || moved.has(filter.codebase_id);
+      }
       if (kind === "tasks") {
         const filter = second as TaskFilter | undefined;
         return !filter?.codebase_id || moved.has(filter.codebase_id);

@@ -2,16 +2,30 @@
 import { z } from "@hono/zod-openapi";
 import { PageQuery } from "../../services/paging.js";
 import { syncSessions } from "../../services/sessions/session-sync.js";
-import { abortSession, answerPermission, getSession, listMessages, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
 import {
+  abortSession,
+  answerPermission,
+  editQueuedPrompt,
+  getSession,
+  listAllSessions,
+  listMessages,
+  listQueuedPrompts,
+  listSessions,
+  removeQueuedPrompt,
+  triggerAgent,
+} from "../../services/sessions/sessions.js";
+import {
+  EditQueuedPrompt,
+  ListAllSessionsQuery,
   ListSessionsQuery,
   Message,
   PermissionAnswer,
+  QueuedPrompt,
   Session,
   SessionDetail,
   SyncResult,
+  TriggerAnswer,
   TriggerRequest,
-  TriggerResponse,
 } from "../../services/sessions/sessions.types.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
 
@@ -29,9 +43,12 @@ const trigger = apiRoute(
     summary: "Run an agent on the codebase; resumes the codebase's active session unless told otherwise",
     description:
       "Answers at once with 202 while the agent runs; follow it on `events_url`. " +
-      "409 when the codebase belongs to a worker (queue a task instead) or the session to resume is still running.",
+      "409 when the codebase belongs to a worker (queue a task instead) or the session to resume is still running " +
+      "(send `queue: true` to run the prompt as its next turn instead).",
     request: { params: IdParam, body: jsonBody(TriggerRequest) },
-    responses: { 202: jsonResponse(TriggerResponse, "The agent was started; follow it on events_url") },
+    responses: {
+      202: jsonResponse(TriggerAnswer, "The agent was started (`running`, or `starting` while OpenCode boots), or the prompt `queued` behind the running turn"),
+    },
   },
   404,
   409,
@@ -51,6 +68,17 @@ const list = apiRoute(
   },
   404,
 );
+
+const listAll = apiRoute({
+  method: "get",
+  access: "read",
+  path: "/v1/opencode/sessions",
+  operationId: "sessions.listAll",
+  tags,
+  summary: "Every codebase's sessions (those your key may see), most recently active first; filter by codebase and status, `q` searches titles",
+  request: { query: ListAllSessionsQuery },
+  responses: { 200: pagedResponse(Session, "Sessions") },
+});
 
 const get = apiRoute(
   {
@@ -132,9 +160,56 @@ const sync = apiRoute(
   503,
 );
 
+const QueueParams = SessionParams.extend({ prompt_id: pathId("prompt_id", "qp_0a1b2c3d4e5f") });
+
+const queue = apiRoute(
+  {
+    method: "get",
+    access: "read",
+    path: `${base}/sessions/{session_id}/queue`,
+    operationId: "sessions.queue",
+    tags,
+    summary: "The session's queued follow-ups (sent with `queue: true` while it ran): waiting ones in order, then those that started or ended",
+    request: { params: SessionParams },
+    responses: { 200: jsonResponse(z.array(QueuedPrompt), "Queued prompts") },
+  },
+  404,
+);
+
+const editQueuedRoute = apiRoute(
+  {
+    method: "patch",
+    access: "write",
+    path: `${base}/sessions/{session_id}/queue/{prompt_id}`,
+    operationId: "sessions.editQueued",
+    tags,
+    summary: "Change a queued follow-up's prompt, agent or model before it starts (409 once it has)",
+    request: { params: QueueParams, body: jsonBody(EditQueuedPrompt) },
+    responses: { 200: jsonResponse(QueuedPrompt, "The queued prompt") },
+  },
+  404,
+  409,
+);
+
+const removeQueuedRoute = apiRoute(
+  {
+    method: "delete",
+    access: "write",
+    path: `${base}/sessions/{session_id}/queue/{prompt_id}`,
+    operationId: "sessions.removeQueued",
+    tags,
+    summary: "Remove a queued follow-up before it starts (409 once it has)",
+    request: { params: QueueParams },
+    responses: { 200: jsonResponse(z.object({ id: z.string(), removed: z.literal(true) }).openapi("QueuedPromptRemoved"), "Removed") },
+  },
+  404,
+  409,
+);
+
 /** Registers the session routes. */
 export function registerSessionRoutes(app: Api) {
   app.openapi(trigger, async (c) => c.json(await triggerAgent({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") }), 202));
+  app.openapi(listAll, async (c) => respondPage(c, await listAllSessions({ ctx: c.var.ctx, query: c.req.valid("query") })));
   app.openapi(list, async (c) => respondPage(c, await listSessions({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, query: c.req.valid("query") })));
   // Registered before `get` so "sync" is never read as a session id.
   app.openapi(sync, async (c) => c.json(await syncSessions({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id }), 200));
@@ -145,6 +220,18 @@ export function registerSessionRoutes(app: Api) {
   app.openapi(messagesRoute, async (c) => {
     const { id, session_id } = c.req.valid("param");
     return respondPage(c, await listMessages({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id, query: c.req.valid("query") }));
+  });
+  app.openapi(queue, async (c) => {
+    const { id, session_id } = c.req.valid("param");
+    return c.json(await listQueuedPrompts({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id }), 200);
+  });
+  app.openapi(editQueuedRoute, async (c) => {
+    const { id, session_id, prompt_id } = c.req.valid("param");
+    return c.json(await editQueuedPrompt({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id, promptId: prompt_id, input: c.req.valid("json") }), 200);
+  });
+  app.openapi(removeQueuedRoute, async (c) => {
+    const { id, session_id, prompt_id } = c.req.valid("param");
+    return c.json(await removeQueuedPrompt({ ctx: c.var.ctx, codebaseId: id, sessionId: session_id, promptId: prompt_id }), 200);
   });
   app.openapi(abort, async (c) => {
     const { id, session_id } = c.req.valid("param");

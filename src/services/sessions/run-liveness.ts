@@ -4,11 +4,14 @@
  * running whose stamp has gone stale was lost with its process (a crash, kill -9,
  * a host gone): it is marked failed and its stream gets `error` and `complete`,
  * so no client waits for an end that will never come. A run's own end is recorded
- * only by the process that still owns it, so a run is never ended twice.
+ * only by the process that still owns it, so a run is never ended twice. The same
+ * loop starts queued follow-ups on sessions left idle (see follow-ups.ts).
  */
 import { and, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { sessions } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
+import { sweepFollowUps } from "./follow-ups.js";
+import { triggerAgent } from "./sessions.js";
 
 /** How often a process stamps its runs, and how old a stamp may get before its run counts as lost. */
 const stampEveryMs = 5_000;
@@ -70,6 +73,8 @@ export class RunLiveness {
     if (ctx.database.driver === "pglite") await failLostRuns(ctx, { olderThanSeconds: 0, othersNow: true });
     this.timer = setInterval(() => void this.tick(), stampEveryMs);
     this.timer.unref();
+    // Follow-ups a restart left waiting start now, not a tick later.
+    void this.tick();
   }
 
   stop(): void {
@@ -82,6 +87,7 @@ export class RunLiveness {
     try {
       await stampRuns(ctx);
       await failLostRuns(ctx, { olderThanSeconds: lostAfterSeconds });
+      await sweepFollowUps(ctx, triggerAgent);
     } catch (err) {
       if (!ctx.shutdown.aborted) ctx.log.warn({ err }, "checking runs failed");
     }

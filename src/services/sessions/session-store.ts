@@ -5,12 +5,14 @@ import type { Db } from "../../db/client.js";
 import { messages, sessions } from "../../db/schema.js";
 import { storableJson, storableText } from "../../db/storable.js";
 import type { OcMessage } from "../../opencode/client.js";
+import { inCodebaseScope } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
 import { cutTimedPage, decodeCursor, defaultPageItems, exactTime, type Page, type PageQuery, pastKey, searchQuery, TimeIdKey } from "../paging.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
 import { summariesBySession } from "../worktrees/records.js";
 import type { WorktreeSummary } from "../worktrees/worktrees.types.js";
+import { listQueued } from "./follow-ups.js";
 import type { ListSessionsQuery, Message, Session, SessionDetail } from "./sessions.types.js";
 
 type SessionRow = typeof sessions.$inferSelect;
@@ -71,8 +73,11 @@ export async function listSessionRows(ctx: ServiceContext, codebaseId: string): 
   return ctx.database.db.select().from(sessions).where(eq(sessions.codebaseId, codebaseId)).orderBy(desc(sessions.updatedAt), desc(sessions.id));
 }
 
-/** A page of the codebase's sessions, most recently active first (a session that runs again moves to the top). */
-export async function pageSessions(ctx: ServiceContext, codebaseId: string, query: ListSessionsQuery): Promise<Page<Session>> {
+/**
+ * A page of sessions, most recently active first (a session that runs again moves to the top): of one codebase,
+ * or of every codebase the caller may see, optionally in one status.
+ */
+export async function pageSessions(ctx: ServiceContext, where: { codebaseId?: string; status?: string }, query: ListSessionsQuery): Promise<Page<Session>> {
   const limit = query.limit ?? defaultPageItems;
   const after = decodeCursor(query.cursor, TimeIdKey);
   const words = searchQuery(query.q);
@@ -81,7 +86,8 @@ export async function pageSessions(ctx: ServiceContext, codebaseId: string, quer
     .from(sessions)
     .where(
       and(
-        eq(sessions.codebaseId, codebaseId),
+        where.codebaseId ? eq(sessions.codebaseId, where.codebaseId) : inCodebaseScope(ctx, sessions.codebaseId),
+        where.status ? eq(sessions.status, where.status) : undefined,
         words ? sql`to_tsvector('simple', ${sessions.title}) @@ to_tsquery('simple', ${words})` : undefined,
         pastKey(sessions.updatedAt, sessions.id, after, "<"),
       ),
@@ -124,7 +130,7 @@ export async function sessionDetail(ctx: ServiceContext, row: SessionRow): Promi
     if (kept.length > 0 && bytes > detailBytes) break;
     kept.push(m);
   }
-  return { ...session!, messages: kept.reverse(), messages_truncated: kept.length < newest.length };
+  return { ...session!, messages: kept.reverse(), messages_truncated: kept.length < newest.length, queued: await listQueued(ctx, row.id, true) };
 }
 
 /** A page of a session's messages, oldest first (the whole transcript, however long). */

@@ -21,10 +21,23 @@ import { requireRunnable } from "../models/models.js";
 import { untilDatabaseAnswers } from "../outage.js";
 import type { Page, PageQuery } from "../paging.js";
 import { localRecorder, openLocalWorkspace } from "../worktrees/local.js";
+import { cancelFollowUps, editQueued, listQueued, queueFollowUp, removeQueued, shouldQueue, startNextFollowUp } from "./follow-ups.js";
 import { requireRunSlot } from "./in-flight.js";
 import { RunOutbox } from "./run-outbox.js";
 import { getSessionRow, pageMessages, pageSessions, sessionDetail, storeMessages } from "./session-store.js";
-import type { ListSessionsQuery, Message, PermissionAnswer, Session, SessionDetail, TriggerRequest, TriggerResponse } from "./sessions.types.js";
+import type {
+  EditQueuedPrompt,
+  ListAllSessionsQuery,
+  ListSessionsQuery,
+  Message,
+  PermissionAnswer,
+  QueuedPrompt,
+  Session,
+  SessionDetail,
+  TriggerAnswer,
+  TriggerRequest,
+  TriggerResponse,
+} from "./sessions.types.js";
 
 /**
  * Writes a run's events to the codebase's stream and records how it ended, unless
@@ -35,6 +48,7 @@ function logSink(
   ctx: ServiceContext,
   codebaseId: string,
   sessionId: string,
+  runId: string,
   directory: string,
   workspace?: { worktree: WorktreeInfo; ready: Promise<void> },
 ): RunSink {
@@ -79,8 +93,10 @@ function logSink(
         // During a shutdown an outage is not waited out: the next start marks the run lost instead.
         const recorded = await untilDatabaseAnswers(() => recordEnd(status, error), { signal: ctx.shutdown });
         if (recorded) {
-          const complete: NewEvent = { type: "complete", data: { session_id: sessionId, status, ...(error ? { error } : {}) } };
+          const complete: NewEvent = { type: "complete", data: { session_id: sessionId, status, run_id: runId, ...(error ? { error } : {}) } };
           await untilDatabaseAnswers(() => ctx.events.append(codebaseId, [complete]), { signal: ctx.shutdown });
+          // The next queued follow-up, if any, is this session's next turn (an abort cancelled them, or a shutdown leaves them for the next start).
+          if (status !== "aborted") await startNextFollowUp(ctx, sessionId, triggerAgent);
         }
       })().catch((err) => ctx.log.error({ codebase_id: codebaseId, session_id: sessionId, err }, "finishing a run failed"));
     },
@@ -124,7 +140,21 @@ async function resumableSession(ctx: ServiceContext, codebaseId: string) {
   return row;
 }
 
-export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceContext; codebaseId: string; input: TriggerRequest }): Promise<TriggerResponse> {
+/**
+ * Runs an agent on the codebase now, or (with `queue: true`, when the session to resume is running) queues the
+ * prompt as its next turn. `runId` is a queued prompt's own, given when it starts.
+ */
+export async function triggerAgent({
+  ctx,
+  codebaseId,
+  input,
+  runId = randomUUID(),
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  input: TriggerRequest;
+  runId?: string;
+}): Promise<TriggerAnswer> {
   const codebase = await getCodebaseRow({ ctx, id: codebaseId });
   if (codebase.workerId) {
     throw conflict(`Codebase "${codebase.name}" runs on worker ${codebase.workerId}: create a task for it instead`);
@@ -152,6 +182,10 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
   let resume: typeof sessions.$inferSelect | undefined;
   if (input.session_id) resume = await getSessionRow(ctx, codebaseId, input.session_id);
   else if (!input.new_session) resume = await resumableSession(ctx, codebaseId);
+  if (resume && input.queue && (await shouldQueue(ctx, resume))) {
+    if (input.base_ref !== undefined) throw invalid("base_ref starts a new worktree: it cannot be given when resuming a session (send new_session: true)");
+    return queueFollowUp(ctx, resume, input, triggerAgent);
+  }
   if (resume && ctx.bridge.runner.isRunning(resume.id)) {
     throw conflict(`Session ${resume.id} is still running: wait for it to complete, abort it, or send new_session: true`);
   }
@@ -164,7 +198,6 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
     openLocalWorkspace(ctx, { codebase, directory, title: titleOf(input), baseRef: input.base_ref, resumeSessionId: resume?.id }),
   ]);
   const title = titleOf(input);
-  const runId = randomUUID();
   const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;
   let prepared = false;
   const start = () =>
@@ -199,7 +232,7 @@ export async function triggerAgent({ ctx, codebaseId, input }: { ctx: ServiceCon
           });
         });
         if (worktree) await localRecorder(ctx, { codebaseId, taskId: null }).opened(worktree, id);
-        return logSink(ctx, codebaseId, id, workspace.directory, workspace.isolation === "worktree" ? workspace : undefined);
+        return logSink(ctx, codebaseId, id, runId, workspace.directory, workspace.isolation === "worktree" ? workspace : undefined);
       },
     );
   // A worktree made for a run that then never started is not kept.
@@ -258,7 +291,14 @@ export async function listSessions({
   query?: ListSessionsQuery;
 }): Promise<Page<Session>> {
   await getCodebaseRow({ ctx, id: codebaseId });
-  return pageSessions(ctx, codebaseId, query);
+  return pageSessions(ctx, { codebaseId }, query);
+}
+
+/** A page of the sessions of every codebase the caller may see, most recently active first; filter by codebase and status, search titles. */
+export async function listAllSessions({ ctx, query = {} }: { ctx: ServiceContext; query?: ListAllSessionsQuery }): Promise<Page<Session>> {
+  const { codebase_id, status, ...rest } = query;
+  if (codebase_id) await getCodebaseRow({ ctx, id: codebase_id });
+  return pageSessions(ctx, { codebaseId: codebase_id, status }, rest);
 }
 
 export async function getSession({ ctx, codebaseId, sessionId }: { ctx: ServiceContext; codebaseId: string; sessionId: string }): Promise<SessionDetail> {
@@ -297,6 +337,8 @@ export async function abortSession({
   if (!ctx.bridge.runner.isRunning(row.id)) {
     throw conflict(`Session ${row.id} is not running on this server (status: ${row.status})`);
   }
+  // What was queued behind the run is not run after an abort.
+  await cancelFollowUps(ctx, row.id);
   await ctx.bridge.runner.abort(row.id, workingDirectory(codebase));
   // The abort itself is OpenCode's; the run's end is recorded when it comes. The request is what is audited.
   await recordAudit(ctx.database.db, ctx, { action: "session.abort", targetType: "session", targetId: row.id, detail: { codebase_id: codebaseId } });
@@ -330,4 +372,55 @@ export async function answerPermission({
     detail: { codebase_id: codebaseId, permission_id: permissionId, reply: input.reply },
   });
   return { permission_id: permissionId, reply: input.reply };
+}
+
+/** The session's queued follow-ups: waiting ones first in order, then those that started or ended. */
+export async function listQueuedPrompts({
+  ctx,
+  codebaseId,
+  sessionId,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  sessionId: string;
+}): Promise<QueuedPrompt[]> {
+  await getCodebaseRow({ ctx, id: codebaseId });
+  await getSessionRow(ctx, codebaseId, sessionId);
+  return listQueued(ctx, sessionId);
+}
+
+/** Changes a queued follow-up's prompt, agent or model before it starts (409 once it has). */
+export async function editQueuedPrompt({
+  ctx,
+  codebaseId,
+  sessionId,
+  promptId,
+  input,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  sessionId: string;
+  promptId: string;
+  input: EditQueuedPrompt;
+}): Promise<QueuedPrompt> {
+  await getCodebaseRow({ ctx, id: codebaseId });
+  await getSessionRow(ctx, codebaseId, sessionId);
+  return editQueued(ctx, sessionId, promptId, input);
+}
+
+/** Removes a queued follow-up before it starts (409 once it has). */
+export async function removeQueuedPrompt({
+  ctx,
+  codebaseId,
+  sessionId,
+  promptId,
+}: {
+  ctx: ServiceContext;
+  codebaseId: string;
+  sessionId: string;
+  promptId: string;
+}): Promise<{ id: string; removed: true }> {
+  await getCodebaseRow({ ctx, id: codebaseId });
+  await getSessionRow(ctx, codebaseId, sessionId);
+  return removeQueued(ctx, sessionId, promptId);
 }

@@ -21,6 +21,14 @@ export const TriggerRequest = z
     new_session: z.boolean().optional().openapi({ description: "Start a new session even if one could be resumed" }),
     title: z.string().max(200).optional(),
     base_ref: BaseRef.optional(),
+    queue: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          "When the session to resume is running: queue this prompt as its next turn (202, status `queued`) instead of answering 409. " +
+          "Queued prompts run in order, survive a restart, and are cancelled when the session is aborted",
+      }),
   })
   .strict()
   .openapi("TriggerRequest");
@@ -90,6 +98,11 @@ export const ListSessionsQuery = PageQuery.extend({
   q: z.string().max(200).optional().openapi({ description: "Only sessions whose title has these words (each word may be a prefix)" }),
 });
 export type ListSessionsQuery = z.infer<typeof ListSessionsQuery>;
+export const ListAllSessionsQuery = ListSessionsQuery.extend({
+  codebase_id: Id.optional().openapi({ description: "Only this codebase's sessions" }),
+  status: SessionStatus.optional(),
+});
+export type ListAllSessionsQuery = z.infer<typeof ListAllSessionsQuery>;
 export const SessionPage = pageOf(Session, "SessionPage");
 export type SessionPage = z.infer<typeof SessionPage>;
 
@@ -106,9 +119,32 @@ export const Message = z
   .openapi("Message");
 export type Message = z.infer<typeof Message>;
 
+export const QueuedPromptStatus = z
+  .enum(["queued", "starting", "started", "failed", "cancelled"])
+  .openapi("QueuedPromptStatus", { description: "`failed`: it could not start (`error` says why); `cancelled`: the session was aborted first" });
+
+export const QueuedPrompt = z
+  .object({
+    id: z.string(),
+    session_id: z.string(),
+    codebase_id: z.string(),
+    prompt: z.string(),
+    agent: z.string().nullable().openapi({ description: "null: the session's agent" }),
+    model: z.string().nullable().openapi({ description: "null: the codebase's default model" }),
+    status: QueuedPromptStatus,
+    run_id: z.string().openapi({ description: "The run it becomes: its `status` and `complete` events carry this id" }),
+    error: z.string().nullable(),
+    created_by: z.string().nullable(),
+    created_at: Timestamp,
+    started_at: Timestamp.nullable(),
+  })
+  .openapi("QueuedPrompt");
+export type QueuedPrompt = z.infer<typeof QueuedPrompt>;
+
 export const SessionDetail = Session.extend({
   messages: z.array(Message).openapi({ description: "The transcript, oldest first: all of it, or its newest 1,000 messages / 4 MiB when longer" }),
   messages_truncated: z.boolean().openapi({ description: "True when older messages were left out: GET …/sessions/{session_id}/messages pages through all" }),
+  queued: z.array(QueuedPrompt).openapi({ description: "Follow-up prompts waiting to run as its next turns, in order" }),
 }).openapi("SessionDetail");
 export type SessionDetail = z.infer<typeof SessionDetail>;
 
@@ -122,3 +158,33 @@ export const PermissionAnswer = z
   .strict()
   .openapi("PermissionAnswer");
 export type PermissionAnswer = z.infer<typeof PermissionAnswer>;
+
+export const QueuedTriggerResponse = z
+  .object({
+    status: z.literal("queued").openapi({ description: "The session is running: this prompt runs as its next turn when the current one ends" }),
+    session_id: z.string(),
+    run_id: z.string(),
+    codebase_id: z.string(),
+    position: z.number().int().openapi({ description: "1: next; 2: after the next; …" }),
+    queued_prompt: QueuedPrompt,
+    last_event_id: z.number().int().openapi({ description: "The stream's head when it was queued: follow from here for its run (by `run_id`)" }),
+    events_url: z.string(),
+    session_url: z.string(),
+    queue_url: z.string().openapi({ description: "The session's queue: list it, edit or remove a prompt before it starts" }),
+  })
+  .openapi("QueuedTriggerResponse");
+export type QueuedTriggerResponse = z.infer<typeof QueuedTriggerResponse>;
+
+export const TriggerAnswer = z.union([TriggerResponse, QueuedTriggerResponse]).openapi("TriggerAnswer");
+export type TriggerAnswer = z.infer<typeof TriggerAnswer>;
+
+export const EditQueuedPrompt = z
+  .object({
+    prompt: TriggerRequest.shape.prompt.optional(),
+    agent: AgentName.nullable().optional(),
+    model: ModelId.nullable().optional(),
+  })
+  .strict()
+  .refine((e) => Object.keys(e).length > 0, "give prompt, agent or model")
+  .openapi("EditQueuedPrompt");
+export type EditQueuedPrompt = z.infer<typeof EditQueuedPrompt>;

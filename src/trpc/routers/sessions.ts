@@ -2,8 +2,19 @@ import { z } from "zod";
 import { Id } from "../../contracts/fields.js";
 import { PageQuery } from "../../services/paging.js";
 import { syncSessions } from "../../services/sessions/session-sync.js";
-import { abortSession, answerPermission, getSession, listMessages, listSessions, triggerAgent } from "../../services/sessions/sessions.js";
-import { ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";
+import {
+  abortSession,
+  answerPermission,
+  editQueuedPrompt,
+  getSession,
+  listAllSessions,
+  listMessages,
+  listQueuedPrompts,
+  listSessions,
+  removeQueuedPrompt,
+  triggerAgent,
+} from "../../services/sessions/sessions.js";
+import { EditQueuedPrompt, ListAllSessionsQuery, ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";
 import { changeRun, getRunDiff } from "../../services/worktrees/changes.js";
 import { ApplyRequest, PushRequest } from "../../services/worktrees/worktrees.types.js";
 import { readProcedure, router, writeProcedure } from "../init.js";
@@ -21,11 +32,19 @@ export const sessionsRouter = router({
   page: readProcedure
     .input(ListSessionsQuery.extend({ codebaseId: Id }))
     .query(({ ctx, input: { codebaseId, ...query } }) => listSessions({ ctx: ctx.services, codebaseId, query })),
+  /** Every codebase's sessions the caller may see, a page at a time; filter by codebase and status, search titles. */
+  all: readProcedure.input(ListAllSessionsQuery.optional()).query(({ ctx, input }) => listAllSessions({ ctx: ctx.services, query: input ?? {} })),
   get: readProcedure.input(SessionRef).query(({ ctx, input }) => getSession({ ctx: ctx.services, ...input })),
   /** The whole transcript, a page at a time, oldest first (`get` holds the newest 1,000 messages at most). */
   messages: readProcedure
     .input(SessionRef.extend(PageQuery.shape))
     .query(({ ctx, input: { codebaseId, sessionId, ...query } }) => listMessages({ ctx: ctx.services, codebaseId, sessionId, query })),
+  /** Queued follow-ups (`queue: true` while the session ran): waiting ones in order, then the rest. */
+  queue: readProcedure.input(SessionRef).query(({ ctx, input }) => listQueuedPrompts({ ctx: ctx.services, ...input })),
+  editQueued: writeProcedure
+    .input(SessionRef.extend({ promptId: Id, changes: EditQueuedPrompt }))
+    .mutation(({ ctx, input: { changes, ...ref } }) => editQueuedPrompt({ ctx: ctx.services, ...ref, input: changes })),
+  removeQueued: writeProcedure.input(SessionRef.extend({ promptId: Id })).mutation(({ ctx, input }) => removeQueuedPrompt({ ctx: ctx.services, ...input })),
   abort: writeProcedure.input(SessionRef).mutation(({ ctx, input }) => abortSession({ ctx: ctx.services, ...input })),
   answerPermission: writeProcedure.input(SessionRef.extend({ permissionId: Id, reply: PermissionAnswer.shape.reply })).mutation(({ ctx, input }) =>
     answerPermission({

@@ -111,6 +111,11 @@ function apply(model: RunModel, event: AgentEvent): void {
       }
       // A retried task runs again: what follows is a new attempt, not the end.
       if (status === "retried") model.done = false;
+      if (status === "running" && model.done) {
+        // The session's next turn began (a queued follow-up): the view goes on with it.
+        model.done = false;
+        upsert(model, { kind: "note", key: `note:${event.id}`, text: "The next turn began: a queued follow-up" });
+      }
       if (!model.done) model.status = status;
       return;
     }

@@ -37,8 +37,14 @@ export function RunPage() {
   );
 }
 
-function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?: string }) {
+/**
+ * The prompt: a new run, or (with `sessionId`) the session's next turn. While the session runs, a follow-up is
+ * queued behind the running turn by default (`queue: true`) and waits in the list below the box.
+ */
+function PromptForm({ codebaseId, sessionId, running = false }: { codebaseId?: string; sessionId?: string; running?: boolean }) {
   const client = useClient();
+  const queryClient = useQueryClient();
+  const [queue, setQueue] = useState(true);
   const can = useCan();
   const [, navigate] = useLocation();
   const codebases = useQuery(queries(client).codebases());
@@ -51,15 +57,27 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
   const target = codebaseId ?? (chosen || local[0]?.id || "");
   const run = useMutation({
     mutationFn: () => {
-      const request: TriggerRequest = { prompt, agent, ...(model ? { model } : {}), ...(sessionId ? { session_id: sessionId } : { new_session: true }) };
+      const request: TriggerRequest = {
+        prompt,
+        ...(sessionId ? {} : { agent }),
+        ...(model ? { model } : {}),
+        ...(sessionId ? { session_id: sessionId, queue } : { new_session: true }),
+      };
       return client.trpc.sessions.trigger.mutate({ codebaseId: target, request });
     },
-    onSuccess: (r) =>
+    onSuccess: (r) => {
+      if (r.status === "queued") {
+        // It waits behind the running turn; this view goes on with it when it starts.
+        setPrompt("");
+        void queryClient.invalidateQueries({ queryKey: keys.queue(r.codebase_id, r.session_id) });
+        return;
+      }
       navigate(
         r.session_id
           ? `/run/${r.codebase_id}/${r.session_id}?from=${r.last_event_id}`
           : `/run/${r.codebase_id}/starting?run=${r.run_id}&from=${r.last_event_id}`,
-      ),
+      );
+    },
   });
   if (codebases.data && local.length === 0 && !codebaseId) {
     return (
@@ -119,8 +137,13 @@ function PromptForm({ codebaseId, sessionId }: { codebaseId?: string; sessionId?
       />
       {run.error ? <ErrorNote error={run.error} /> : null}
       <div className="actions">
+        {sessionId && running ? (
+          <label className="check">
+            <input type="checkbox" checked={queue} onChange={(e) => setQueue(e.target.checked)} /> Queue it as the next turn
+          </label>
+        ) : null}
         <button type="submit" disabled={run.isPending || !target || !can.write} title={can.whyNot || undefined}>
-          {sessionId ? "Continue" : "Run"}
+          {!sessionId ? "Run" : running && queue ? "Queue follow-up" : "Continue"}
         </button>
       </div>
     </form>
@@ -216,7 +239,84 @@ function LiveRun({ codebaseId, sessionId, from }: { codebaseId: string; sessionI
       <div role="tabpanel" id="panel-changes" aria-labelledby="tab-changes" hidden={tab !== "changes"}>
         {tab === "changes" ? <Changes codebaseId={codebaseId} sessionId={sessionId} running={running} /> : null}
       </div>
-      {model.done ? <PromptForm codebaseId={codebaseId} sessionId={sessionId} /> : null}
+      <QueuedPrompts codebaseId={codebaseId} sessionId={sessionId} />
+      <PromptForm codebaseId={codebaseId} sessionId={sessionId} running={running} />
     </>
+  );
+}
+
+/** Follow-ups waiting behind the running turn, in order: each can be edited or removed until it starts. */
+function QueuedPrompts({ codebaseId, sessionId }: { codebaseId: string; sessionId: string }) {
+  const client = useClient();
+  const can = useCan();
+  const queryClient = useQueryClient();
+  const queue = useQuery(queries(client).queue(codebaseId, sessionId));
+  const [editing, setEditing] = useState<{ id: string; prompt: string } | null>(null);
+  const refresh = () => queryClient.invalidateQueries({ queryKey: keys.queue(codebaseId, sessionId) });
+  const save = useMutation({
+    mutationFn: (e: { id: string; prompt: string }) =>
+      client.trpc.sessions.editQueued.mutate({ codebaseId, sessionId, promptId: e.id, changes: { prompt: e.prompt } }),
+    onSuccess: () => {
+      setEditing(null);
+      void refresh();
+    },
+  });
+  const remove = useMutation({
+    mutationFn: (id: string) => client.trpc.sessions.removeQueued.mutate({ codebaseId, sessionId, promptId: id }),
+    onSuccess: () => void refresh(),
+  });
+  const waiting = (queue.data ?? []).filter((q) => q.status === "queued" || q.status === "starting");
+  if (waiting.length === 0) return null;
+  return (
+    <section className="card queue" aria-label="Queued follow-ups">
+      <h2>Queued follow-ups</h2>
+      <ol>
+        {waiting.map((q) => (
+          <li key={q.id}>
+            {editing?.id === q.id ? (
+              <form
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  if (editing.prompt.trim()) save.mutate(editing);
+                }}
+              >
+                <label className="sr-only" htmlFor={`edit-${q.id}`}>
+                  Edit the queued prompt
+                </label>
+                <textarea id={`edit-${q.id}`} rows={2} value={editing.prompt} onChange={(e) => setEditing({ id: q.id, prompt: e.target.value })} />
+                <div className="actions">
+                  <button type="submit" disabled={save.isPending}>
+                    Save
+                  </button>
+                  <button type="button" className="secondary" onClick={() => setEditing(null)}>
+                    Cancel
+                  </button>
+                </div>
+              </form>
+            ) : (
+              <>
+                <p className="queued-prompt">{q.prompt}</p>
+                {q.status === "starting" ? (
+                  <p className="muted" role="status">
+                    Starting…
+                  </p>
+                ) : (
+                  <div className="actions">
+                    <button type="button" className="secondary" disabled={!can.write} onClick={() => setEditing({ id: q.id, prompt: q.prompt })}>
+                      Edit
+                    </button>
+                    <button type="button" className="secondary" disabled={!can.write || remove.isPending} onClick={() => remove.mutate(q.id)}>
+                      Remove
+                    </button>
+                  </div>
+                )}
+              </>
+            )}
+          </li>
+        ))}
+      </ol>
+      {save.error ? <ErrorNote error={save.error} /> : null}
+      {remove.error ? <ErrorNote error={remove.error} /> : null}
+    </section>
   );
 }

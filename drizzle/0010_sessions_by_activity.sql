@@ -1,0 +1,1 @@
+CREATE INDEX "sessions_updated_idx" ON "sessions" USING btree ("updated_at","id");

@@ -207,7 +207,10 @@ describe(
       await page.getByText("The next turn began: a queued follow-up").waitFor();
       await queue.waitFor({ state: "detached" });
       const seen = s.llm.requests.filter((r) => !r.title).map((r) => JSON.stringify(r.messages.filter((m) => m.role === "user").at(-1)?.content));
-      assert.ok(seen.some((u) => u.includes("Then this, edited")), "the edited prompt ran");
+      assert.ok(
+        seen.some((u) => u.includes("Then this, edited")),
+        "the edited prompt ran",
+      );
       await shot(page, "run-queued-done");
       assert.deepEqual(errors, []);
       await page.close();
@@ -216,8 +219,14 @@ describe(
     test("sessions: every codebase's, newest activity first, filtered by status and codebase", { timeout }, async () => {
       const { page, errors } = await open(browser, `${s.server.url}/sessions`);
       assert.equal(await page.getByRole("navigation", { name: "Main" }).getByRole("link").first().textContent(), "Sessions", "first in the navigation");
-      await page.getByRole("row", { name: /askweb/ }).first().waitFor();
-      await page.getByRole("row", { name: /webapp/ }).first().waitFor();
+      await page
+        .getByRole("row", { name: /askweb/ })
+        .first()
+        .waitFor();
+      await page
+        .getByRole("row", { name: /webapp/ })
+        .first()
+        .waitFor();
       await shot(page, "all-sessions");
       await page.getByLabel("Status").selectOption("aborted");
       await page.getByRole("row", { name: /Take your time/ }).waitFor();
@@ -228,7 +237,10 @@ describe(
       await page.getByPlaceholder("Search titles").fill("nomatch");
       await page.getByRole("heading", { name: "No session matches" }).waitFor();
       await page.getByRole("button", { name: "Clear the filters" }).click();
-      await page.getByRole("row", { name: /webapp/ }).first().waitFor();
+      await page
+        .getByRole("row", { name: /webapp/ })
+        .first()
+        .waitFor();
       assert.deepEqual(errors, []);
       await page.close();
     });
@@ -248,7 +260,10 @@ describe(
         await page.getByRole("button", { name: "Send a test" }).click();
         await page.getByRole("button", { name: "Deliveries" }).click();
         await page.getByRole("row", { name: /webhook\.test\s+succeeded\s+200/ }).waitFor({ timeout: 30_000 });
-        assert.ok(receiver.received.some((r) => r.type === "webhook.test" && r.verified), "the receiver verified the test message");
+        assert.ok(
+          receiver.received.some((r) => r.type === "webhook.test" && r.verified),
+          "the receiver verified the test message",
+        );
         await shot(page, "webhooks");
         assert.deepEqual(errors, []);
         await page.close();

@@ -189,26 +189,45 @@ function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv;
   };
 }
 
-const floorTarget: Target = {
-  name: "floor (in-memory)",
-  start: () =>
-    new Promise((resolve, reject) => {
-      const child: ChildProcess = spawn(process.execPath, [path.join(import.meta.dirname, "floor-server.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
-      child.stdout!.once("data", (chunk: Buffer) => {
-        const url = /listening on (http:\/\/\S+)/.exec(chunk.toString())?.[1];
-        if (!url) return reject(new Error(`floor server said: ${chunk}`));
-        resolve({
-          url,
-          pid: child.pid!,
-          stop: () =>
-            new Promise<void>((done) => {
-              child.once("exit", () => done());
-              child.kill("SIGTERM");
-            }),
-        });
+/** The bare floor server: in memory, or (with a database URL) storing each upload in one statement first. */
+function floorTarget(databaseUrl?: string): Target {
+  return {
+    name: databaseUrl ? "floor (durable, Postgres)" : "floor (in-memory)",
+    async start() {
+      const db = databaseUrl ? await createPostgresDatabase(databaseUrl) : undefined;
+      const running = await spawnFloor(db?.url);
+      return {
+        ...running,
+        stop: async () => {
+          await running.stop();
+          await db?.drop();
+        },
+      };
+    },
+  };
+}
+
+function spawnFloor(databaseUrl: string | undefined): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, [path.join(import.meta.dirname, "floor-server.mjs")], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, FLOOR_DATABASE_URL: databaseUrl ?? "" },
+    });
+    child.stdout!.once("data", (chunk: Buffer) => {
+      const url = /listening on (http:\/\/\S+)/.exec(chunk.toString())?.[1];
+      if (!url) return reject(new Error(`floor server said: ${chunk}`));
+      resolve({
+        url,
+        pid: child.pid!,
+        stop: () =>
+          new Promise<void>((done) => {
+            child.once("exit", () => done());
+            child.kill("SIGTERM");
+          }),
       });
-    }),
-};
+    });
+  });
+}
 
 export const fanoutScenarios: Scenario[] = [
   { subscribers: 1, eventsPerSecond: 1000 },
@@ -242,8 +261,9 @@ export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []
  * each round); answers each figure's median over the rounds, plus the one-stream throughput.
  */
 export async function benchFanout(databaseUrl: string | undefined, rounds = 3): Promise<{ results: FanoutResult[]; throughput: Record<string, number> }> {
-  const targets: Target[] = [floorTarget];
+  const targets: Target[] = [floorTarget()];
   if (databaseUrl) {
+    targets.push(floorTarget(databaseUrl));
     targets.push(
       serverTarget("codetether, Postgres", async () => {
         const db = await createPostgresDatabase(databaseUrl);

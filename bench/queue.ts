@@ -18,12 +18,13 @@ import { connectSse } from "../test/support/sse-client.js";
 import { startQueueFloor } from "./queue-floor.js";
 import { summary } from "./stats.js";
 
-export type QueueTarget = { kind: "server"; driver: TestDriver } | { kind: "floor" };
+/** Our server on a database, or a floor: in memory, or durable (one statement per call on the Postgres of `databaseUrl`). */
+export type QueueTarget = { kind: "server"; driver: TestDriver } | { kind: "floor"; databaseUrl?: string };
 
 /**
  * One producer creates `total` tasks (32 requests in flight) while `workers`
  * simulated workers each loop claim → complete until every task is done: one task
- * per call, or `batch` tasks per claim and per completion call.
+ * per call, or `batch` tasks per create (`POST …/tasks/batch`), per claim and per completion call.
  */
 export async function benchQueueThroughput(target: QueueTarget, workers: number, options: { total?: number; batch?: number } = {}): Promise<number> {
   const total = options.total ?? 2000;
@@ -31,7 +32,9 @@ export async function benchQueueThroughput(target: QueueTarget, workers: number,
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
   const db = target.kind === "server" ? await target.driver.create() : undefined;
   // No local runner: only the simulated workers claim.
-  const server = db ? await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database }) : await startQueueFloor();
+  const server = db
+    ? await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database })
+    : await startQueueFloor(target.kind === "floor" ? target.databaseUrl : undefined);
   const post = async (p: string, body: unknown) => {
     const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (res.status >= 300 && res.status !== 204) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
@@ -48,8 +51,16 @@ export async function benchQueueThroughput(target: QueueTarget, workers: number,
     const start = performance.now();
     const produce = async () => {
       while (created < total) {
-        const i = created++;
-        await post(`/v1/opencode/codebases/${cb!.id}/tasks`, { title: `t${i}`, prompt: "p", priority: i % 5 });
+        if (batch === 1) {
+          const i = created++;
+          await post(`/v1/opencode/codebases/${cb!.id}/tasks`, { title: `t${i}`, prompt: "p", priority: i % 5 });
+          continue;
+        }
+        const n = Math.min(batch, total - created);
+        const first = created;
+        created += n;
+        const tasks = Array.from({ length: n }, (_, k) => ({ title: `t${first + k}`, prompt: "p", priority: (first + k) % 5 }));
+        await post(`/v1/opencode/codebases/${cb!.id}/tasks/batch`, { tasks });
       }
     };
     const dry = () => new Promise((r) => setTimeout(r, 5)); // the queue ran dry ahead of the producer

@@ -49,6 +49,45 @@ for (const driver of testDrivers()) {
       assert.equal((await h.request("POST", `/v1/opencode/tasks/${task.id}/cancel`)).status, 409);
     });
 
+    test("a batch of tasks is queued at once, in the order given, each audited; one bad task queues none", async () => {
+      const res = await h.request("POST", `/v1/opencode/codebases/${remote}/tasks/batch`, {
+        tasks: [
+          { title: "batch one", prompt: "one", priority: 3 },
+          { title: "batch two", prompt: "two" },
+          { title: "batch three", prompt: "three", agent_type: "plan" },
+        ],
+      });
+      assert.equal(res.status, 201, JSON.stringify(await res.clone().json()));
+      const { tasks: made } = await res.json();
+      assert.deepEqual(
+        made.map((t: { title: string; status: string; codebase_id: string }) => [t.title, t.status, t.codebase_id]),
+        [
+          ["batch one", "pending", remote],
+          ["batch two", "pending", remote],
+          ["batch three", "pending", remote],
+        ],
+      );
+      assert.equal(made[2].agent_type, "plan");
+      const audit = await (await h.request("GET", "/v1/opencode/audit?action=task.create")).json();
+      for (const t of made)
+        assert.ok(
+          audit.some((a: { target_id: string }) => a.target_id === t.id),
+          `${t.title} is audited`,
+        );
+      const bad = await h.request("POST", `/v1/opencode/codebases/${remote}/tasks/batch`, {
+        tasks: [
+          { title: "fine", prompt: "ok" },
+          { title: "", prompt: "x" },
+        ],
+      });
+      assert.equal(bad.status, 422);
+      assert.match((await bad.json()).detail, /tasks\.1\.title/);
+      const fine = await (await h.request("GET", "/v1/opencode/tasks?q=fine")).json();
+      assert.equal(fine.length, 0, "none of a refused batch is queued");
+      assert.equal((await h.request("POST", `/v1/opencode/codebases/${remote}/tasks/batch`, { tasks: [] })).status, 422);
+      for (const t of made) await h.request("POST", `/v1/opencode/tasks/${t.id}/cancel`);
+    });
+
     test("bad task input and unknown ids get clear 4xx answers", async () => {
       const bad = async (body: unknown, detail: RegExp) => {
         const res = await h.request("POST", `/v1/opencode/codebases/${local}/tasks`, body);

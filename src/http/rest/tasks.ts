@@ -1,7 +1,7 @@
 /** REST shim for the task queue, as clients use it: create, list, read, retry and cancel tasks, and list workers. */
 import { z } from "@hono/zod-openapi";
-import { cancelTask, createTask, getTask, listTasks, retryTask } from "../../services/tasks/tasks.js";
-import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest, Task, Worker } from "../../services/tasks/tasks.types.js";
+import { cancelTask, createTask, createTasks, getTask, listTasks, retryTask } from "../../services/tasks/tasks.js";
+import { CreatedTasks, CreateTaskRequest, CreateTasksRequest, ListTasksQuery, RetryTaskRequest, Task, Worker } from "../../services/tasks/tasks.types.js";
 import { listWorkers } from "../../services/tasks/workers.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
 
@@ -19,6 +19,19 @@ const routes = {
       summary: "Queue a task for the codebase; larger priority runs first",
       request: { params: IdParam, body: jsonBody(CreateTaskRequest) },
       responses: { 201: jsonResponse(Task, "The queued task") },
+    },
+    404,
+  ),
+  createMany: apiRoute(
+    {
+      method: "post",
+      access: "write",
+      path: "/v1/opencode/codebases/{id}/tasks/batch",
+      operationId: "tasks.createMany",
+      tags,
+      summary: "Queue up to 500 tasks for the codebase at once, all or none (one transaction)",
+      request: { params: IdParam, body: jsonBody(CreateTasksRequest) },
+      responses: { 201: jsonResponse(CreatedTasks, "The queued tasks, in the order given") },
     },
     404,
   ),
@@ -91,6 +104,9 @@ const routes = {
 /** Registers the task queue's client routes. */
 export function registerTaskRoutes(app: Api) {
   app.openapi(routes.create, async (c) => c.json(await createTask({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") }), 201));
+  app.openapi(routes.createMany, async (c) =>
+    c.json({ tasks: await createTasks({ ctx: c.var.ctx, codebaseId: c.req.valid("param").id, input: c.req.valid("json") }) }, 201),
+  );
   app.openapi(routes.list, async (c) => respondPage(c, await listTasks({ ctx: c.var.ctx, query: c.req.valid("query") })));
   app.openapi(routes.get, async (c) => c.json(await getTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id }), 200));
   app.openapi(routes.retry, async (c) => c.json(await retryTask({ ctx: c.var.ctx, id: c.req.valid("param").task_id, input: c.req.valid("json") }), 200));

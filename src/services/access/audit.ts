@@ -19,17 +19,25 @@ export interface AuditRecord {
 
 /** Appends `record` as done by `ctx`'s caller, inside `tx` (the change's transaction). */
 export async function recordAudit(tx: Db, ctx: ServiceContext, record: AuditRecord): Promise<void> {
+  await recordAudits(tx, ctx, [record]);
+}
+
+/** Appends several records in one statement (a batch of changes made by one request). */
+export async function recordAudits(tx: Db, ctx: ServiceContext, records: readonly AuditRecord[]): Promise<void> {
+  if (records.length === 0) return;
   const caller = ctx.caller;
-  await tx.insert(auditLog).values({
-    actor: caller?.kind ?? "system",
-    userId: caller?.userId ?? null,
-    keyId: caller?.keyId ?? null,
-    requestId: ctx.requestId ?? null,
-    action: record.action,
-    targetType: record.targetType,
-    targetId: record.targetId,
-    detail: record.detail ?? {},
-  });
+  await tx.insert(auditLog).values(
+    records.map((record) => ({
+      actor: caller?.kind ?? "system",
+      userId: caller?.userId ?? null,
+      keyId: caller?.keyId ?? null,
+      requestId: ctx.requestId ?? null,
+      action: record.action,
+      targetType: record.targetType,
+      targetId: record.targetId,
+      detail: record.detail ?? {},
+    })),
+  );
 }
 
 /** Runs `change` and its audit row in one transaction. */

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { conflict, notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { tasks, workers } from "../../db/schema.js";
-import { audited, recordAudit } from "../access/audit.js";
+import { recordAudit, recordAudits } from "../access/audit.js";
 import { assertInScope, createdBy, inCodebaseScope } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
@@ -17,7 +17,7 @@ import type { Usage } from "../usage/usage.types.js";
 import { summariesByTask } from "../worktrees/records.js";
 import type { WorktreeSummary } from "../worktrees/worktrees.types.js";
 import { taskRunnableHint } from "./task-wake.js";
-import { type CreateTaskRequest, defaultMaxAttempts, type ListTasksQuery, type RetryTaskRequest, type Task } from "./tasks.types.js";
+import { type CreateTaskRequest, type CreateTasksRequest, defaultMaxAttempts, type ListTasksQuery, type RetryTaskRequest, type Task } from "./tasks.types.js";
 import { isOnline } from "./workers.js";
 
 export type TaskRow = typeof tasks.$inferSelect;
@@ -70,35 +70,50 @@ async function runnersFor(ctx: ServiceContext, codebase: { name: string; workerI
 }
 
 export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceContext; codebaseId: string; input: CreateTaskRequest }): Promise<Task> {
+  const [task] = await createTasks({ ctx, codebaseId, input: { tasks: [input] } });
+  return task!;
+}
+
+/**
+ * Queues several tasks on one codebase in one transaction (all or none): one read of the codebase, one check per
+ * model named, one insert, one audit insert. Answers them in the order given.
+ */
+export async function createTasks({ ctx, codebaseId, input }: { ctx: ServiceContext; codebaseId: string; input: CreateTasksRequest }): Promise<Task[]> {
   const codebase = await getCodebaseRow({ ctx, id: codebaseId });
   const config = codebase.agentConfig as AgentConfig;
-  const model = input.model ?? config.default_model;
-  if (model) requireRunnable(model, await runnersFor(ctx, codebase), `for codebase "${codebase.name}"`);
-  const row = await audited(
-    ctx,
-    async (tx) =>
-      (
-        await tx
-          .insert(tasks)
-          .values({
-            id: randomUUID(),
-            codebaseId,
-            createdBy: createdBy(ctx),
-            title: input.title,
-            prompt: input.prompt,
-            agentType: input.agent_type ?? config.default_agent ?? "build",
-            model: model ?? null,
-            priority: input.priority ?? 0,
-            maxAttempts: input.max_attempts ?? defaultMaxAttempts,
-            baseRef: input.base_ref ?? null,
-          })
-          .returning({ ...getTableColumns(tasks), hint: taskRunnableHint })
-      )[0]!,
-    (r) => ({ action: "task.create", targetType: "task", targetId: r.id, detail: { codebase_id: codebaseId, title: r.title } }),
-  );
+  const models = [...new Set(input.tasks.map((t) => t.model ?? config.default_model).filter((m): m is string => Boolean(m)))];
+  if (models.length > 0) {
+    const runners = await runnersFor(ctx, codebase);
+    for (const model of models) requireRunnable(model, runners, `for codebase "${codebase.name}"`);
+  }
+  const rows = await ctx.database.db.transaction(async (tx) => {
+    const inserted = await tx
+      .insert(tasks)
+      .values(
+        input.tasks.map((t) => ({
+          id: randomUUID(),
+          codebaseId,
+          createdBy: createdBy(ctx),
+          title: t.title,
+          prompt: t.prompt,
+          agentType: t.agent_type ?? config.default_agent ?? "build",
+          model: t.model ?? config.default_model ?? null,
+          priority: t.priority ?? 0,
+          maxAttempts: t.max_attempts ?? defaultMaxAttempts,
+          baseRef: t.base_ref ?? null,
+        })),
+      )
+      .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
+    await recordAudits(
+      tx,
+      ctx,
+      inserted.map((r) => ({ action: "task.create", targetType: "task", targetId: r.id, detail: { codebase_id: codebaseId, title: r.title } })),
+    );
+    return inserted;
+  });
   ctx.taskWake.wakeAll();
   ctx.localRunner.poke();
-  return toTask(row, noUsage, null);
+  return rows.map((row) => toTask(row, noUsage, null));
 }
 
 /** The key of a task's place in the list: priority, then exact creation time and id. */

@@ -55,6 +55,12 @@ export const RetryTaskRequest = z
 export type RetryTaskRequest = z.infer<typeof RetryTaskRequest>;
 export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
 
+export const CreateTasksRequest = z
+  .object({ tasks: z.array(CreateTaskRequest).min(1, "give at least one task").max(500) })
+  .strict()
+  .openapi("CreateTasksRequest");
+export type CreateTasksRequest = z.infer<typeof CreateTasksRequest>;
+
 /** One lost attempt: which runner had it and why it was taken back (e.g. `lease_expired`). */
 export const AttemptError = z
   .object({ attempt: z.number().int(), worker_id: z.string().nullable(), reason: z.string(), at: Timestamp })
@@ -96,6 +102,8 @@ export const Task = z
   })
   .openapi("Task");
 export type Task = z.infer<typeof Task>;
+
+export const CreatedTasks = z.object({ tasks: z.array(Task) }).openapi("CreatedTasks");
 
 export const ListTasksQuery = PageQuery.extend({
   status: TaskStatus.optional(),

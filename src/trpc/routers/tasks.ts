@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { Id } from "../../contracts/fields.js";
 import { parseCursor } from "../../services/events/follow.js";
-import { cancelTask, createTask, getTask, getTaskRow, listTasks, retryTask } from "../../services/tasks/tasks.js";
-import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../../services/tasks/tasks.types.js";
+import { cancelTask, createTask, createTasks, getTask, getTaskRow, listTasks, retryTask } from "../../services/tasks/tasks.js";
+import { CreateTaskRequest, CreateTasksRequest, ListTasksQuery, RetryTaskRequest } from "../../services/tasks/tasks.types.js";
 import { listWorkers } from "../../services/tasks/workers.js";
 import { changeRun, getRunDiff } from "../../services/worktrees/changes.js";
 import { ApplyRequest, PushRequest } from "../../services/worktrees/worktrees.types.js";
@@ -13,6 +13,10 @@ export const tasksRouter = router({
   create: writeProcedure
     .input(z.object({ codebaseId: Id, task: CreateTaskRequest }))
     .mutation(({ ctx, input }) => createTask({ ctx: ctx.services, codebaseId: input.codebaseId, input: input.task })),
+  /** Up to 500 at once, all or none; answered in the order given. */
+  createMany: writeProcedure
+    .input(CreateTasksRequest.extend({ codebaseId: Id }))
+    .mutation(({ ctx, input: { codebaseId, ...input } }) => createTasks({ ctx: ctx.services, codebaseId, input })),
   /** One page as a plain array (`limit`, `cursor` and `q` apply); `page` also answers the next cursor. */
   list: readProcedure.input(ListTasksQuery.optional()).query(async ({ ctx, input }) => (await listTasks({ ctx: ctx.services, query: input ?? {} })).items),
   page: readProcedure.input(ListTasksQuery.optional()).query(({ ctx, input }) => listTasks({ ctx: ctx.services, query: input ?? {} })),

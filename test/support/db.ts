@@ -16,14 +16,19 @@ export interface TestDriver {
   create(): Promise<{ database: Database; url: string | null; drop(): Promise<void> }>;
 }
 
-/** Creates an empty database on the server of `baseUrl` and returns its URL. */
-export async function createPostgresDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `ct_test_${randomBytes(6).toString("hex")}`;
-  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
+const urlOf = (baseUrl: string, name: string) => {
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
+  return url.toString();
+};
+
+/** Creates a database on the server of `baseUrl` (empty, or a copy of `template`) and returns its URL. */
+export async function createPostgresDatabase(baseUrl: string, template?: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `ct_test_${randomBytes(6).toString("hex")}`;
+  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}${template ? ` template ${template}` : ""}`);
+  await admin.end();
+  const url = new URL(urlOf(baseUrl, name));
   return {
     url: url.toString(),
     drop: async () => {
@@ -40,15 +45,21 @@ export async function createPostgresDatabase(baseUrl: string): Promise<{ url: st
  * about a quarter of a second, where a new PGlite (its initdb) takes one and a half.
  */
 let template: Promise<Blob> | undefined;
+
+/** What names a migrated template: a hash of the migrations, so a new migration makes a new one. */
+function migrationsHash(): string {
+  const folder = path.join(repoRoot, "drizzle");
+  const hash = createHash("sha256");
+  for (const file of readdirSync(folder, { recursive: true }).map(String).sort()) {
+    const full = path.join(folder, file);
+    if (statSync(full).isFile()) hash.update(file).update(readFileSync(full));
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
 function pgliteTemplate(): Promise<Blob> {
   template ??= (async () => {
-    const folder = path.join(repoRoot, "drizzle");
-    const hash = createHash("sha256");
-    for (const file of readdirSync(folder, { recursive: true }).map(String).sort()) {
-      const full = path.join(folder, file);
-      if (statSync(full).isFile()) hash.update(file).update(readFileSync(full));
-    }
-    const cached = path.join(os.tmpdir(), `codetether-test-pglite-${hash.digest("hex").slice(0, 16)}.tar`);
+    const cached = path.join(os.tmpdir(), `codetether-test-pglite-${migrationsHash()}.tar`);
     if (existsSync(cached)) return new Blob([readFileSync(cached)]);
     const database = await createDb({ driver: "pglite", dataDir: null });
     const dump = await database.dump!();
@@ -70,11 +81,46 @@ export const pgliteDriver: TestDriver = {
   },
 };
 
+/**
+ * A migrated, empty Postgres database to copy (`create database … template`), made once per set of migrations
+ * on the server and shared by every test process: a copy is a file copy, where migrating is a dozen transactions.
+ * Processes take turns making it under an advisory lock; templates of older migrations are dropped then.
+ */
+const templates = new Map<string, Promise<string>>();
+function postgresTemplate(baseUrl: string): Promise<string> {
+  let made = templates.get(baseUrl);
+  if (!made) {
+    made = (async () => {
+      const name = `ct_template_${migrationsHash()}`;
+      const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+      try {
+        await admin`select pg_advisory_lock(7301964113)`;
+        const [found] = await admin`select 1 from pg_database where datname = ${name}`;
+        if (!found) {
+          const building = `${name}_${process.pid}`;
+          await admin.unsafe(`drop database if exists ${building}`);
+          await admin.unsafe(`create database ${building}`);
+          await (await createDb({ driver: "postgres", url: urlOf(baseUrl, building) })).close();
+          await admin.unsafe(`alter database ${building} rename to ${name}`);
+          const old = await admin<{ datname: string }[]>`select datname from pg_database where datname like 'ct\_template\_%' and datname <> ${name}`;
+          for (const { datname } of old) await admin.unsafe(`drop database if exists ${datname} with (force)`);
+        }
+        await admin`select pg_advisory_unlock(7301964113)`;
+      } finally {
+        await admin.end();
+      }
+      return name;
+    })();
+    templates.set(baseUrl, made);
+  }
+  return made;
+}
+
 export function postgresDriver(baseUrl: string): TestDriver {
   return {
     name: "postgres",
     async create() {
-      const { url, drop } = await createPostgresDatabase(baseUrl);
+      const { url, drop } = await createPostgresDatabase(baseUrl, await postgresTemplate(baseUrl));
       const database = await createDb({ driver: "postgres", url });
       return {
         database,

@@ -188,6 +188,7 @@ export class WebhookDispatcher {
         await tx.execute(sql`
           update webhook_endpoints set
             failing_since = coalesce(failing_since, now()),
+            updated_at = case when failing_since <= now() - make_interval(secs => ${retryWindowMs / 1000}) then now() else updated_at end,
             disabled_at = case when failing_since <= now() - make_interval(secs => ${retryWindowMs / 1000}) then now() end,
             disabled_reason = case when failing_since <= now() - make_interval(secs => ${retryWindowMs / 1000})
               then ${`every delivery failed for the whole retry window; the last: ${result.error}`} end

@@ -109,7 +109,7 @@ async function runScenario(base: string, pid: number, scenario: Scenario, name: 
       await task.upload(
         Array.from({ length: n }, (_, i) => ({
           type: "output",
-          data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=${sent} n=${made + i} ${padding}` },
+          data: { session_id: `ses_${name}`, message_id: "m", part_id: "p", content: `t=${sent} n=${made + i} ${padding}` },
         })),
       );
       made += n;
@@ -142,7 +142,7 @@ async function runThroughput(base: string, name: string): Promise<number> {
       await task.upload(
         Array.from({ length: throughputBatch }, (_, i) => ({
           type: "output",
-          data: { session_id: "ses_bench", message_id: "m", part_id: "p", content: `t=0 n=${made + i} ${padding}` },
+          data: { session_id: `ses_${name}`, message_id: "m", part_id: "p", content: `t=0 n=${made + i} ${padding}` },
         })),
       );
       made += throughputBatch;

@@ -16,6 +16,13 @@ import { summary } from "./stats.js";
 const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-up-"));
 const url = process.env.DATABASE_URL?.trim();
 const made = url ? await createPostgresDatabase(url) : undefined;
+if (made && process.env.LOG_STATEMENTS) {
+  // Diagnostic only: every statement's duration in the Postgres server's log.
+  const { default: postgres } = await import("postgres");
+  const admin = postgres(made.url, { max: 1 });
+  await admin.unsafe(`alter database "${new URL(made.url).pathname.slice(1)}" set log_min_duration_statement = 0`);
+  await admin.end();
+}
 if (made && process.env.SYNC_OFF) {
   // Diagnostic only: how much of an upload is the commit's wait for the disk.
   const { default: postgres } = await import("postgres");

@@ -230,11 +230,17 @@ describe(
       await shot(page, "all-sessions");
       // The list keeps the last answer on screen until the new one is in (no flicker): wait for the rows that go.
       await page.getByLabel("Status").selectOption("aborted");
-      await page.getByRole("row", { name: /askweb/ }).first().waitFor({ state: "detached" });
+      await page
+        .getByRole("row", { name: /askweb/ })
+        .first()
+        .waitFor({ state: "detached" });
       await page.getByRole("row", { name: /Take your time/ }).waitFor();
       await page.getByLabel("Status").selectOption("");
       await page.getByLabel("Codebase").selectOption({ label: "askweb" });
-      await page.getByRole("row", { name: /webapp/ }).first().waitFor({ state: "detached" });
+      await page
+        .getByRole("row", { name: /webapp/ })
+        .first()
+        .waitFor({ state: "detached" });
       await page.getByRole("row", { name: /Write asked\.txt/ }).waitFor();
       await page.getByPlaceholder("Search titles").fill("nomatch");
       await page.getByRole("heading", { name: "No session matches" }).waitFor();

@@ -77,7 +77,11 @@ function preparing(client: postgres.Sql): postgres.Sql {
         }
         if (key === "begin") {
           const begin = value as (...args: unknown[]) => unknown;
-          return (...args: unknown[]) => begin.apply(target, args.map((a) => (typeof a === "function" ? (tx: object) => (a as (tx: object) => unknown)(wrap(tx)) : a)));
+          return (...args: unknown[]) =>
+            begin.apply(
+              target,
+              args.map((a) => (typeof a === "function" ? (tx: object) => (a as (tx: object) => unknown)(wrap(tx)) : a)),
+            );
         }
         return typeof value === "function" ? value.bind(target) : value;
       },

@@ -76,3 +76,18 @@ export function bytes(n: number): string {
   }
   return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
 }
+
+/** A secret the server shows once (an API key, a webhook's signing secret): what it is, the secret, and the way on. */
+export function ShownOnce({ children, secret, onDone }: { children: ReactNode; secret: string; onDone: () => void }) {
+  return (
+    <div className="card" role="status">
+      <p>{children}</p>
+      <p>
+        <code className="secret">{secret}</code>
+      </p>
+      <button type="button" onClick={onDone}>
+        I have copied it
+      </button>
+    </div>
+  );
+}

@@ -2,7 +2,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useCan } from "../can.ts";
-import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
+import { Empty, ErrorNote, Loading, ShownOnce, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
 import { keys, queries } from "../queries.ts";
 
@@ -143,17 +143,9 @@ function Keys() {
     <section aria-labelledby="keys-title">
       <h2 id="keys-title">API keys</h2>
       {shown ? (
-        <div className="card" role="status">
-          <p>
-            <strong>{shown.name}</strong>: copy the key now. It is shown this once; only its hash is kept.
-          </p>
-          <p>
-            <code className="secret">{shown.key}</code>
-          </p>
-          <button type="button" onClick={() => setShown(null)}>
-            I have copied it
-          </button>
-        </div>
+        <ShownOnce secret={shown.key} onDone={() => setShown(null)}>
+          <strong>{shown.name}</strong>: copy the key now. It is shown this once; only its hash is kept.
+        </ShownOnce>
       ) : null}
       {users.data && users.data.length > 0 ? (
         <form

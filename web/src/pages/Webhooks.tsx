@@ -7,7 +7,7 @@
 import type { RouterOutputs } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { Empty, ErrorNote, Loading, when } from "../components/bits.tsx";
+import { Empty, ErrorNote, Loading, ShownOnce, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
 import { keys, queries } from "../queries.ts";
 
@@ -79,17 +79,9 @@ function CreateForm() {
   return (
     <>
       {shown ? (
-        <div className="card" role="status">
-          <p>
-            <strong>{shown.url}</strong>: copy its signing secret now. It is shown this once; verify each delivery's <code>webhook-signature</code> with it.
-          </p>
-          <p>
-            <code className="secret">{shown.secret}</code>
-          </p>
-          <button type="button" onClick={() => setShown(null)}>
-            I have copied it
-          </button>
-        </div>
+        <ShownOnce secret={shown.secret} onDone={() => setShown(null)}>
+          <strong>{shown.url}</strong>: copy its signing secret now. It is shown this once; verify each delivery's <code>webhook-signature</code> with it.
+        </ShownOnce>
       ) : null}
       <form
         className="card form"

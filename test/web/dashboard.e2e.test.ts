@@ -205,7 +205,10 @@ describe(
       await shot(page, "run-queued");
       await page.getByText("The queued turn ran.").waitFor({ timeout: 60_000 });
       await page.getByText("The next turn began: a queued follow-up").waitFor();
+      // Both turns ended, each on record; then nothing waits and the box runs the next prompt at once.
+      await page.getByText("Run completed").nth(1).waitFor({ timeout: 30_000 });
       await queue.waitFor({ state: "detached" });
+      await page.getByRole("button", { name: "Continue" }).waitFor();
       const seen = s.llm.requests.filter((r) => !r.title).map((r) => JSON.stringify(r.messages.filter((m) => m.role === "user").at(-1)?.content));
       assert.ok(
         seen.some((u) => u.includes("Then this, edited")),
@@ -259,6 +262,8 @@ describe(
         const { page, errors } = await open(browser, `${s.server.url}/webhooks`);
         await page.getByRole("heading", { name: "No webhooks yet" }).waitFor();
         await page.getByLabel("Endpoint URL").fill(receiver.url);
+        // Optional: only some codebases (none ticked, every one).
+        await page.getByRole("group", { name: "About which codebases" }).getByLabel("webapp").waitFor();
         await page.getByRole("button", { name: "Add webhook" }).click();
         const secret = await page.locator("code.secret").textContent();
         assert.match(secret ?? "", /^whsec_/);

@@ -67,9 +67,11 @@ function CreateForm() {
   const queryClient = useQueryClient();
   const [url, setUrl] = useState("");
   const [events, setEvents] = useState<EventType[]>(defaults);
+  const [only, setOnly] = useState<string[]>([]);
+  const codebases = useQuery(queries(client).codebases());
   const [shown, setShown] = useState<{ url: string; secret: string } | null>(null);
   const create = useMutation({
-    mutationFn: () => client.trpc.webhooks.create.mutate({ url: url.trim(), events }),
+    mutationFn: () => client.trpc.webhooks.create.mutate({ url: url.trim(), events, ...(only.length > 0 ? { codebase_ids: only } : {}) }),
     onSuccess: (w) => {
       setShown({ url: w.url, secret: w.secret });
       setUrl("");
@@ -106,6 +108,22 @@ function CreateForm() {
             </label>
           ))}
         </fieldset>
+        {codebases.data && codebases.data.length > 0 ? (
+          <fieldset className="events">
+            <legend>About which codebases</legend>
+            <p className="muted small">None ticked: every codebase. Events about no codebase (a worker offline) come either way.</p>
+            {codebases.data.map((c) => (
+              <label key={c.id} className="check">
+                <input
+                  type="checkbox"
+                  checked={only.includes(c.id)}
+                  onChange={(e) => setOnly(e.target.checked ? [...only, c.id] : only.filter((x) => x !== c.id))}
+                />{" "}
+                {c.name}
+              </label>
+            ))}
+          </fieldset>
+        ) : null}
         {create.error ? <ErrorNote error={create.error} /> : null}
         <div className="actions">
           <button type="submit" disabled={create.isPending || events.length === 0}>
@@ -140,7 +158,7 @@ function Endpoint({ hook, open, onToggle }: { hook: Webhook; open: boolean; onTo
       </div>
       <p className="muted">
         {hook.events.join(", ")}
-        {hook.codebase_ids ? ` · ${hook.codebase_ids.length} codebase(s)` : " · every codebase"}
+        {hook.codebase_ids ? ` · ${hook.codebase_ids.length === 1 ? "1 codebase" : `${hook.codebase_ids.length} codebases`}` : " · every codebase"}
         {hook.pending > 0 ? ` · ${hook.pending} pending` : ""}
         {hook.failing_since ? ` · failing since ${when(hook.failing_since)}` : ""}
       </p>

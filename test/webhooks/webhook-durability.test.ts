@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createDb } from "../../src/db/client.js";
+import { createDb, rowsOf } from "../../src/db/client.js";
 import { createApp } from "../../src/http/app.js";
 import { createServices, type Services } from "../../src/runtime.js";
 import { createPostgresDatabase } from "../support/db.js";
@@ -154,7 +154,7 @@ describe(
       for (const n of receiver.accepted().values()) assert.equal(n, 1);
       const { sql } = await import("drizzle-orm");
       const senders = await servers[0]!.ctx.database.db.execute(sql`select sent_by, count(*)::int as n from webhook_attempts group by sent_by`);
-      const rows = (Array.isArray(senders) ? senders : (senders as { rows: unknown[] }).rows) as { sent_by: string; n: number }[];
+      const rows = rowsOf<{ sent_by: string; n: number }>(senders);
       assert.equal(
         rows.reduce((a, r) => a + r.n, 0),
         count,

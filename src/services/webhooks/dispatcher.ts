@@ -58,6 +58,8 @@ export class WebhookDispatcher {
   private unlisten: Unlisten | undefined;
   private readonly stopping = new AbortController();
   private readonly sending = new Set<Promise<void>>();
+  /** Made once: the allowed ranges are settings, parsed when the process starts. */
+  private policy: AddressPolicy | undefined;
 
   constructor(private readonly ctx: () => ServiceContext) {}
 
@@ -137,11 +139,12 @@ export class WebhookDispatcher {
   private async deliver(d: Leased): Promise<void> {
     const ctx = this.ctx();
     const { timeoutMs, allowPrivate } = ctx.config.webhooks;
+    this.policy ??= new AddressPolicy(allowPrivate);
     const payload = typeof d.payload === "string" ? JSON.parse(d.payload) : d.payload;
     const result = await sendWebhook(
       { url: d.url, secret: d.secret },
       { id: d.id, body: bodyOf(payload, ctx.config.publicUrl) },
-      { timeoutMs, policy: new AddressPolicy(allowPrivate), userAgent: "CodeTether-Webhooks/1", signal: this.stopping.signal },
+      { timeoutMs, policy: this.policy, userAgent: "CodeTether-Webhooks/1", signal: this.stopping.signal },
     );
     // Cut short by this process stopping: nothing is known of the attempt, so its lease lapses and it is retried.
     if (this.stopping.signal.aborted && result.statusCode === null) return;

@@ -170,8 +170,12 @@ export async function testWebhook({ ctx, id }: { ctx: ServiceContext; id: string
   const endpoint = await endpointRow(ctx, id);
   if (endpoint.disabledAt) throw conflict(`The webhook is disabled (${endpoint.disabledReason}): enable it first`);
   const [delivery] = await ctx.database.db.transaction(async (tx) => {
-    await enqueueWebhooks(tx, [{ type: "webhook.test", codebaseId: null, data: { webhook_id: id, message: "A test message from CodeTether" } }], id);
-    return tx.select().from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, id)).orderBy(desc(webhookDeliveries.createdAt)).limit(1);
+    const [deliveryId] = await enqueueWebhooks(
+      tx,
+      [{ type: "webhook.test", codebaseId: null, data: { webhook_id: id, message: "A test message from CodeTether" } }],
+      id,
+    );
+    return tx.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId!));
   });
   return toDelivery(delivery!);
 }

@@ -36,17 +36,18 @@ export function deliveriesOfEvents(streamId: string, messages: { ord: number; me
     )`;
 }
 
-/** Writes the deliveries of `messages` inside `tx`; answers how many were written. */
-export async function enqueueWebhooks(tx: Db, messages: readonly WebhookMessage[], endpointId?: string): Promise<number> {
-  let written = 0;
-  for (const m of messages) {
-    const rows = await tx.execute(sql`
-      insert into webhook_deliveries (id, endpoint_id, event_type, payload)
-      select ${newDeliveryId}, w.id, ${m.type}, ${JSON.stringify(envelope(m))}::jsonb
-      from webhook_endpoints w
-      where ${endpointId ? sql`w.id = ${endpointId}` : wants(sql`${m.type}::text`, sql`${m.codebaseId}::text`)}
-      returning pg_notify(${webhooksChannel}, '')`);
-    written += rowsOf(rows).length;
-  }
-  return written;
+/**
+ * Writes the deliveries of `messages` inside `tx`, in one statement (to `endpointId` alone when given, whatever it
+ * subscribed to: a test message); answers the deliveries' ids.
+ */
+export async function enqueueWebhooks(tx: Db, messages: readonly WebhookMessage[], endpointId?: string): Promise<string[]> {
+  if (messages.length === 0) return [];
+  const rows = JSON.stringify(messages.map((m) => ({ type: m.type, codebase_id: m.codebaseId, payload: envelope(m) })));
+  const written = await tx.execute(sql`
+    insert into webhook_deliveries (id, endpoint_id, event_type, payload)
+    select ${newDeliveryId}, w.id, h.type, h.payload
+    from jsonb_to_recordset(${rows}::jsonb) as h(type text, codebase_id text, payload jsonb)
+    join webhook_endpoints w on ${endpointId ? sql`w.id = ${endpointId}` : wants(sql`h.type`, sql`h.codebase_id`)}
+    returning id, pg_notify(${webhooksChannel}, '')`);
+  return rowsOf<{ id: string }>(written).map((r) => r.id);
 }

@@ -18,6 +18,15 @@ import { audited } from "./audit.js";
 /** Said on NOTIFY when a key or user changes, so every process forgets what it knew of them at once. */
 export const accessChannel = "codetether_access";
 
+/**
+ * Says a key or user changed: this process forgets it at once (its next request must not meet the cached key,
+ * and NOTIFY reaches this process too, but only a moment later), and every other process on its NOTIFY.
+ */
+async function accessChanged(ctx: ServiceContext, payload: string): Promise<void> {
+  ctx.access.forget(payload);
+  await ctx.database.notify(accessChannel, payload);
+}
+
 const keyPattern = /^ctk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -103,7 +112,7 @@ export async function updateUser({ ctx, id, input }: { ctx: ServiceContext; id: 
     },
     (r) => ({ action: "user.update", targetType: "user", targetId: r.id, detail: { ...input } }),
   );
-  await ctx.database.notify(accessChannel, `user:${id}`);
+  await accessChanged(ctx, `user:${id}`);
   return toUser(row);
 }
 
@@ -173,7 +182,7 @@ export async function revokeKey({ ctx, id }: { ctx: ServiceContext; id: string }
     },
     (r) => ({ action: "key.revoke", targetType: "key", targetId: r.id, detail: { user_id: r.userId } }),
   );
-  await ctx.database.notify(accessChannel, `key:${id}`);
+  await accessChanged(ctx, `key:${id}`);
   const [user] = await ctx.database.db.select().from(users).where(eq(users.id, row.userId));
   return toKey(row, user?.name ?? "");
 }

@@ -86,7 +86,15 @@ for (const driver of ["pglite", "postgres"] as const) {
             receiver.received.map((r) => r.type),
             ["task.failed", "task.failed"],
           );
-          const detail = await (await over(second.url)("GET", `/v1/opencode/webhooks/${created.id}/deliveries/${held.id}`)).json();
+          // The receiver has answered; the server records that answer a moment later.
+          const detail = await eventually(
+            async () => {
+              const d = await (await over(second.url)("GET", `/v1/opencode/webhooks/${created.id}/deliveries/${held.id}`)).json();
+              return d.status === "pending" ? undefined : d;
+            },
+            10_000,
+            "the delivery's outcome recorded",
+          );
           assert.equal(detail.status, "succeeded");
           assert.equal(detail.attempts, 2, "the killed attempt counts: the next is attempt 2");
           assert.deepEqual(

@@ -135,7 +135,15 @@ for (const driver of testDrivers()) {
         for (const [id, n] of flaky.accepted()) assert.equal(n, 1, `${id} accepted once`);
         assert.ok(flaky.received.filter((r) => r.answered === 503).length === 4);
         const retried = flaky.received.find((r) => r.answered === 503)!.id;
-        const detail = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}/deliveries/${retried}`)).json();
+        // Accepted by the receiver first, recorded by the server a moment later.
+        const detail = await eventually(
+          async () => {
+            const d = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}/deliveries/${retried}`)).json();
+            return d.status === "pending" ? undefined : d;
+          },
+          10_000,
+          "the retried delivery's outcome recorded",
+        );
         assert.equal(detail.status, "succeeded");
         assert.ok(detail.log.length >= 2, "a failed attempt and the one that succeeded");
         assert.equal(detail.log[0].status_code, 503);

@@ -94,6 +94,9 @@ function sqlState(err: unknown, states: ReadonlySet<string>): boolean {
   return false;
 }
 
+/** What every door answers while the database cannot be reached (a 503, or tRPC's SERVICE_UNAVAILABLE). */
+export const databaseUnavailableMessage = "The database is unavailable right now; try again shortly";
+
 /**
  * The domain error behind an infrastructure failure, for both transports to answer
  * alike: an unreachable database is a 503 to retry, a value the database cannot
@@ -102,7 +105,7 @@ function sqlState(err: unknown, states: ReadonlySet<string>): boolean {
 export function asServiceError(err: unknown): ServiceError | undefined {
   if (err instanceof ServiceError) return err;
   if (isDatabaseUnavailable(err)) {
-    return new ServiceError("UNAVAILABLE", "The database is unavailable right now; try again shortly", { cause: err });
+    return new ServiceError("UNAVAILABLE", databaseUnavailableMessage, { cause: err });
   }
   if (sqlState(err, unstorableCodes)) {
     return new ServiceError("UNPROCESSABLE", "A value cannot be stored: text must not contain NUL bytes or unpaired surrogates, and numbers must fit", {

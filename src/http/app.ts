@@ -4,9 +4,12 @@
  * stay thin; verbs live in services/.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import type { MiddlewareHandler } from "hono/types";
+import { databaseUnavailableMessage, isDatabaseUnavailable } from "../contracts/errors.js";
 import { requestObserver } from "../observability/http.js";
 import type { ServiceContext } from "../services/context.js";
 import { createContextInner } from "../trpc/init.js";
@@ -21,6 +24,27 @@ import type { Api, AppEnv } from "./openapi.js";
 
 /** The most calls one tRPC batch request may carry (the SDK never sends more). */
 const trpcMaxBatchSize = 20;
+
+/**
+ * Authentication for /trpc: a key lookup that fails because the database is down goes on to the tRPC handler
+ * without a caller, which answers SERVICE_UNAVAILABLE as tRPC clients read errors, rather than as REST's
+ * `{detail}`, which a tRPC client cannot read a code from.
+ */
+function trpcAuth(ctx: ServiceContext, auth: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let passed = false;
+    try {
+      return await auth(c, () => {
+        passed = true;
+        return next();
+      });
+    } catch (err) {
+      if (passed || !isDatabaseUnavailable(err)) throw err;
+      ctx.database.circuit?.trip();
+      return next();
+    }
+  };
+}
 
 /** The whole server's HTTP app over `ctx`. Only /v1 and /trpc need a key; /health, /openapi.json and /docs stay open. */
 export function createApp(ctx: ServiceContext): Api {
@@ -67,7 +91,7 @@ export function createApp(ctx: ServiceContext): Api {
     app.use("/v1/*", async (c, next) => {
       if (!circuit.isOpen()) return next();
       c.header("Retry-After", String(circuit.retryAfterSeconds()));
-      return detail(c, 503, "The database is unavailable right now; try again shortly");
+      return detail(c, 503, databaseUnavailableMessage);
     });
   }
   app.use(
@@ -75,7 +99,7 @@ export function createApp(ctx: ServiceContext): Api {
     (c, next) => (c.req.path.startsWith("/v1/opencode/worker/") ? workerAuth(c, next) : auth(c, next)),
     (c, next) => (/^\/v1\/opencode\/worker\/tasks\/[^/]+\/worktree$/.test(c.req.path) ? reportLimit(c, next) : limit(c, next)),
   );
-  app.use("/trpc/*", auth, limit);
+  app.use("/trpc/*", trpcAuth(ctx, auth), limit);
   app.use("/mcp", auth, limit);
   // Scrapers may get a token of their own, so they need not hold the key that runs agents.
   app.use("/metrics", ...(ctx.config.metricsToken ? [requireBearer([ctx.config.metricsToken], "CODETETHER_METRICS_TOKEN")] : [auth, requireAccess("read")]));
@@ -92,7 +116,11 @@ export function createApp(ctx: ServiceContext): Api {
       router: appRouter,
       // One request may not fan out into unbounded work (and an unbounded answer): larger batches get a 400.
       maxBatchSize: trpcMaxBatchSize,
-      createContext: () => createContextInner(c.var.ctx),
+      createContext: () => {
+        // No caller: the database could not say who is calling (see trpcAuth); answered in tRPC's own error shape.
+        if (!c.var.caller) throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: databaseUnavailableMessage });
+        return createContextInner(c.var.ctx);
+      },
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") ctx.log.error({ err: error.cause ?? error, trpc: path }, "tRPC call failed");
       },

@@ -7,7 +7,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError } from "zod";
 import { type Access, refusal, systemCaller } from "../contracts/access.js";
-import { asServiceError, errorCodes, formatZodIssues, isDatabaseUnavailable, ServiceError } from "../contracts/errors.js";
+import { asServiceError, databaseUnavailableMessage, errorCodes, formatZodIssues, isDatabaseUnavailable, ServiceError } from "../contracts/errors.js";
 import type { ServiceContext } from "../services/context.js";
 
 declare const opaque: unique symbol;
@@ -55,7 +55,7 @@ const withServices = t.middleware(({ ctx, next }) => {
   const services = ctx.services as unknown as ServiceContext;
   // While the database is known to be down, fail at once (see DatabaseCircuit).
   if (services.database.circuit?.isOpen()) {
-    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The database is unavailable right now; try again shortly" });
+    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: databaseUnavailableMessage });
   }
   return next({ ctx: { services } });
 });

@@ -80,6 +80,16 @@ describe(
       );
       assert.ok(failure instanceof TRPCClientError);
       assert.equal(failure.data?.code, "SERVICE_UNAVAILABLE");
+      // A key the server must look up in the database it cannot reach: still tRPC's own error, with its code.
+      const keyed = createTRPCClient<AppRouter>({
+        links: [httpLink({ url: `${server.url}/trpc`, transformer: superjson, headers: { authorization: `Bearer ctk_${"a".repeat(12)}_${"b".repeat(43)}` } })],
+      });
+      const unknown = await keyed.codebases.list.query().then(
+        () => assert.fail("expected an error"),
+        (err: unknown) => err,
+      );
+      assert.ok(unknown instanceof TRPCClientError);
+      assert.equal(unknown.data?.code, "SERVICE_UNAVAILABLE", String(unknown));
       assert.equal((await fetch(`${server.url}/health`)).status, 200, "the process itself is alive");
 
       proxy.up();

@@ -12,27 +12,45 @@ import { after, before, describe, test } from "node:test";
 import { acquireDataDirLock, DataDirLockedError } from "../../src/db/lock.js";
 import { repoRoot } from "../support/cli.js";
 
-/** Starts a taker; resolves with what it said (won, locked, error) and a way to let it go and wait for its exit. */
-function taker(dir: string, at: number): Promise<{ said: string; done(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "test/support/lock-taker.ts"), dir, String(at)], { cwd: repoRoot });
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    const done = async () => {
+interface Taker {
+  /** Resolves once the taker is loaded and spinning on the go file. */
+  ready: Promise<void>;
+  /** What it said after the go: won, locked, or an error. */
+  said: Promise<string>;
+  /** Lets a winner go and waits for the exit. */
+  done(): Promise<void>;
+}
+
+/** Starts a taker that takes the lock of `dir` the moment `go` exists. */
+function taker(dir: string, go: string): Taker {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "test/support/lock-taker.ts"), dir, go], { cwd: repoRoot });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  let out = "";
+  const waiters: (() => void)[] = [];
+  child.stdout.on("data", (c: Buffer) => {
+    out += c;
+    for (const check of waiters) check();
+  });
+  child.stderr.on("data", (c: Buffer) => (out += c));
+  /** Its n-th line, once printed whole (or all it printed, if it exited first). */
+  const line = (n: number) =>
+    new Promise<string>((resolve) => {
+      const check = () => {
+        const lines = out.split("\n");
+        if (lines.length > n + 1) resolve(lines[n]!.trim());
+      };
+      waiters.push(check);
+      void exited.then(() => resolve(out.split("\n")[n]?.trim() || out.trim()));
+      check();
+    });
+  return {
+    ready: line(0).then((said) => assert.equal(said, "ready", out)),
+    said: line(1),
+    async done() {
       child.stdin.end();
       await exited;
-    };
-    let out = "";
-    const answer = () => {
-      const line = out.split("\n")[0]!.trim();
-      if (line) resolve({ said: line, done });
-    };
-    child.stdout.on("data", (c: Buffer) => {
-      out += c;
-      if (out.includes("\n")) answer();
-    });
-    child.stderr.on("data", (c: Buffer) => (out += c));
-    void exited.then(() => resolve({ said: out.trim(), done: async () => {} }));
-  });
+    },
+  };
 }
 
 describe("the data directory lock", { timeout: 300_000 }, () => {
@@ -47,10 +65,13 @@ describe("the data directory lock", { timeout: 300_000 }, () => {
     for (let round = 0; round < 10; round++) {
       // A lock left by a process that is gone (a pid far above any live one).
       await writeFile(lockFile(), JSON.stringify({ pid: 4_000_000 + round, start: "1", boot: null }));
-      const at = Date.now() + 1500; // both are started and spinning by then
-      // The winner holds the lock until both have answered, so a taker that starts late still meets it.
-      const takers = await Promise.all([taker(dir, at), taker(dir, at)]);
-      const results = takers.map((t) => t.said);
+      // Both are loaded and spinning before the go file appears; they see it within microseconds of each other.
+      const go = path.join(dir, `go-${round}`);
+      const takers = [taker(dir, go), taker(dir, go)];
+      await Promise.all(takers.map((t) => t.ready));
+      await writeFile(go, "");
+      // The winner holds the lock until both have answered, so a taker that sees the file late still meets it.
+      const results = await Promise.all(takers.map((t) => t.said));
       await Promise.all(takers.map((t) => t.done()));
       assert.deepEqual([...results].sort(), ["locked", "won"], `round ${round}: ${JSON.stringify(results)}`);
     }

@@ -1,14 +1,16 @@
 /**
- * A process that tries to take the data-dir lock at an agreed instant:
- * `lock-taker.ts <dir> <epoch ms>`. It says whether it won, and a winner holds the
+ * A process that tries to take the data-dir lock the moment a go file appears:
+ * `lock-taker.ts <dir> <go file>`. It says "ready" once loaded, then whether it won, and a winner holds the
  * lock until its standard input closes: however late the other taker starts (a
  * loaded machine), it meets a held lock, never one released after a fixed time.
  */
+import { existsSync } from "node:fs";
 import { acquireDataDirLock } from "../../src/db/lock.js";
 
-const [dir, at] = process.argv.slice(2);
-while (Date.now() < Number(at)) {
-  // spin, so both takers start within a millisecond of each other
+const [dir, go] = process.argv.slice(2);
+console.log("ready");
+while (!existsSync(go!)) {
+  // spin, so both takers (each told to go by the same file) start within a few microseconds of each other
 }
 try {
   const release = acquireDataDirLock(dir!);

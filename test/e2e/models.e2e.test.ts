@@ -55,10 +55,11 @@ describe("OpenCode booting in the background at start-up", { timeout: 120_000 },
 
 describe("a trigger while OpenCode is still booting", { timeout: 180_000 }, () => {
   test("answers 202 at once as starting; the run begins when OpenCode is up and the SDK follows it to the end", async () => {
-    // An opencode that takes 6 s more to boot, so the trigger surely lands while it starts.
+    // An opencode that does not boot until the test opens its gate, so the triggers surely land while it starts.
     const dir = await mkdtemp(path.join(os.tmpdir(), "ct-slowboot-"));
     const slow = path.join(dir, "opencode");
-    await writeFile(slow, `#!/bin/sh\nsleep 6\nexec "${findOpencodeBinary(undefined)}" "$@"\n`);
+    const gate = path.join(dir, "gate");
+    await writeFile(slow, `#!/bin/sh\nwhile [ ! -e "${gate}" ]; do sleep 0.05; done\nexec "${findOpencodeBinary(undefined)}" "$@"\n`);
     await chmod(slow, 0o755);
     const s = await startAgentServer(undefined, { config: { opencode: { ...testConfig().opencode, binary: slow } }, waitForOpencode: false });
     try {
@@ -80,6 +81,7 @@ describe("a trigger while OpenCode is still booting", { timeout: 180_000 }, () =
       const run = await client.trigger(cb.body.id, { prompt: "and again", model: "fake/fake-model", new_session: true });
       assert.equal(run.response.status, "starting");
       s.llm.setScript([{ text: "Ran once OpenCode was up." }, { text: "Second run." }]);
+      await writeFile(gate, ""); // now OpenCode boots
       const result = await run.wait();
       assert.equal(result.complete.status, "completed");
       const first = result.events[0]!;

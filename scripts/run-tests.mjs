@@ -19,7 +19,10 @@ if (built.status !== 0) process.exit(built.status ?? 1);
 mkdirSync(".tmp", { recursive: true });
 const durations = path.resolve(".tmp", "test-durations.tsv");
 rmSync(durations, { force: true });
-const files = process.argv.length > 2 ? process.argv.slice(2) : find("test").sort();
+// The slow files (real OpenCode, Chromium, packed installs, child processes) start first, so that no worker is
+// left with one of them at the end while the others are idle: the same tests, less time for the whole run.
+const slowFirst = (file) => (/\.e2e\.test\.ts$|[/\\](cli|webhooks|db)[/\\]/.test(file) ? 0 : 1);
+const files = process.argv.length > 2 ? process.argv.slice(2) : find("test").sort((a, b) => slowFirst(a) - slowFirst(b) || a.localeCompare(b));
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 const child = spawn(
   process.execPath,

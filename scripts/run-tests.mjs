@@ -28,6 +28,9 @@ const child = spawn(
   process.execPath,
   // --test-force-exit: a file whose tests all ended must not hold the whole run (and CI) open on a leaked handle.
   [
+    // A test process lives seconds: V8's optimizing compile of PGlite's WebAssembly (on background threads) costs
+    // it about a second of CPU it never earns back; its baseline code is enough (the same tests, ~1 s less per file).
+    "--liftoff-only",
     "--import",
     "tsx",
     "--test",

@@ -25,19 +25,30 @@ export async function recordAudit(tx: Db, ctx: ServiceContext, record: AuditReco
 /** Appends several records in one statement (a batch of changes made by one request). */
 export async function recordAudits(tx: Db, ctx: ServiceContext, records: readonly AuditRecord[]): Promise<void> {
   if (records.length === 0) return;
+  await tx.insert(auditLog).values(auditRows(ctx, records));
+}
+
+/**
+ * The audit rows as a CTE for the change's own statement (`db.with(auditing(…)).insert(…)`): a change whose
+ * records are known before it runs is written with them in one statement, atomic without a transaction's
+ * begin and commit. Postgres runs a data-modifying CTE to completion whether or not the statement reads it.
+ */
+export function auditing(db: Db, ctx: ServiceContext, records: readonly AuditRecord[]) {
+  return db.$with("audited", {}).as(db.insert(auditLog).values(auditRows(ctx, records)).getSQL());
+}
+
+function auditRows(ctx: ServiceContext, records: readonly AuditRecord[]) {
   const caller = ctx.caller;
-  await tx.insert(auditLog).values(
-    records.map((record) => ({
-      actor: caller?.kind ?? "system",
-      userId: caller?.userId ?? null,
-      keyId: caller?.keyId ?? null,
-      requestId: ctx.requestId ?? null,
-      action: record.action,
-      targetType: record.targetType,
-      targetId: record.targetId,
-      detail: record.detail ?? {},
-    })),
-  );
+  return records.map((record) => ({
+    actor: caller?.kind ?? "system",
+    userId: caller?.userId ?? null,
+    keyId: caller?.keyId ?? null,
+    requestId: ctx.requestId ?? null,
+    action: record.action,
+    targetType: record.targetType,
+    targetId: record.targetId,
+    detail: record.detail ?? {},
+  }));
 }
 
 /** Runs `change` and its audit row in one transaction. */

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { conflict, notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { tasks, workers } from "../../db/schema.js";
-import { recordAudit, recordAudits } from "../access/audit.js";
+import { auditing, recordAudit } from "../access/audit.js";
 import { assertInScope, createdBy, inCodebaseScope } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
@@ -75,8 +75,8 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
 }
 
 /**
- * Queues several tasks on one codebase in one transaction (all or none): one read of the codebase, one check per
- * model named, one insert, one audit insert. Answers them in the order given.
+ * Queues several tasks on one codebase (all or none): one read of the codebase, one check per model named, and one
+ * statement that inserts the tasks with their audit rows. Answers them in the order given.
  */
 export async function createTasks({ ctx, codebaseId, input }: { ctx: ServiceContext; codebaseId: string; input: CreateTasksRequest }): Promise<Task[]> {
   const codebase = await getCodebaseRow({ ctx, id: codebaseId });
@@ -86,31 +86,26 @@ export async function createTasks({ ctx, codebaseId, input }: { ctx: ServiceCont
     const runners = await runnersFor(ctx, codebase);
     for (const model of models) requireRunnable(model, runners, `for codebase "${codebase.name}"`);
   }
-  const rows = await ctx.database.db.transaction(async (tx) => {
-    const inserted = await tx
-      .insert(tasks)
-      .values(
-        input.tasks.map((t) => ({
-          id: randomUUID(),
-          codebaseId,
-          createdBy: createdBy(ctx),
-          title: t.title,
-          prompt: t.prompt,
-          agentType: t.agent_type ?? config.default_agent ?? "build",
-          model: t.model ?? config.default_model ?? null,
-          priority: t.priority ?? 0,
-          maxAttempts: t.max_attempts ?? defaultMaxAttempts,
-          baseRef: t.base_ref ?? null,
-        })),
-      )
-      .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
-    await recordAudits(
-      tx,
-      ctx,
-      inserted.map((r) => ({ action: "task.create", targetType: "task", targetId: r.id, detail: { codebase_id: codebaseId, title: r.title } })),
-    );
-    return inserted;
-  });
+  const values = input.tasks.map((t) => ({
+    id: randomUUID(),
+    codebaseId,
+    createdBy: createdBy(ctx),
+    title: t.title,
+    prompt: t.prompt,
+    agentType: t.agent_type ?? config.default_agent ?? "build",
+    model: t.model ?? config.default_model ?? null,
+    priority: t.priority ?? 0,
+    maxAttempts: t.max_attempts ?? defaultMaxAttempts,
+    baseRef: t.base_ref ?? null,
+  }));
+  // The tasks and their audit rows in one statement: all or none, and one round trip.
+  const { db } = ctx.database;
+  const audit = values.map((v) => ({ action: "task.create", targetType: "task", targetId: v.id, detail: { codebase_id: codebaseId, title: v.title } }));
+  const rows = await db
+    .with(auditing(db, ctx, audit))
+    .insert(tasks)
+    .values(values)
+    .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
   ctx.taskWake.wakeAll();
   ctx.localRunner.poke();
   return rows.map((row) => toTask(row, noUsage, null));

@@ -61,7 +61,7 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
   // One transaction, one commit: the leases and the `claimed` events exist together or not at all.
   const claimed = await ctx.events.transaction(async (tx, append) => {
-    const rows = await tx
+    const claimedRows = await tx
       .update(tasks)
       .set({
         status: "running",
@@ -74,15 +74,14 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
         startedAt: sql`coalesce(${tasks.startedAt}, now())`,
         updatedAt: new Date(),
       })
-      // ARRAY(subquery) runs once (an InitPlan); a bare `IN (subquery)` may be re-run per row and claim more.
-      .where(and(sql`${tasks.id} = any(array(${candidates}))`, eq(tasks.status, "pending")))
-      .returning();
-    if (rows.length === 0) return null;
-    rows.sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
-    const codebaseRows = await tx
-      .select()
+      // Each task's codebase comes back with it, in the same statement.
       .from(codebases)
-      .where(inArray(codebases.id, [...new Set(rows.map((r) => r.codebaseId))]));
+      // ARRAY(subquery) runs once (an InitPlan); a bare `IN (subquery)` may be re-run per row and claim more.
+      .where(and(eq(codebases.id, tasks.codebaseId), sql`${tasks.id} = any(array(${candidates}))`, eq(tasks.status, "pending")))
+      .returning({ task: tasks, codebase: codebases });
+    if (claimedRows.length === 0) return null;
+    const rows = claimedRows.map((r) => r.task);
+    rows.sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
     for (const codebaseId of new Set(rows.map((r) => r.codebaseId))) {
       const events = rows
         .filter((r) => r.codebaseId === codebaseId)
@@ -95,7 +94,7 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
         );
       await append(codebaseId, events);
     }
-    return { rows, codebases: new Map(codebaseRows.map((c) => [c.id, c])) };
+    return { rows, codebases: new Map(claimedRows.map((r) => [r.codebase.id, r.codebase])) };
   });
   if (!claimed) return [];
   return claimed.rows.map((row) => {

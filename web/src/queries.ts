@@ -51,7 +51,8 @@ export function queries(client: CodeTetherClient) {
     diff: (codebaseId: string, sessionId: string) =>
       queryOptions({ queryKey: keys.diff(codebaseId, sessionId), queryFn: () => client.diff(codebaseId, sessionId), retry: false }),
     task: (id: string) => queryOptions({ queryKey: keys.task(id), queryFn: () => client.trpc.tasks.get.query({ id }) }),
-    workers: () => queryOptions({ queryKey: keys.workers, queryFn: () => client.trpc.workers.list.query() }),
+    // Workers come and go by heartbeat, which no activity message announces: fetched afresh on every visit, then every 10 s.
+    workers: () => queryOptions({ queryKey: keys.workers, queryFn: () => client.trpc.workers.list.query(), staleTime: 0 }),
     models: () => queryOptions({ queryKey: keys.models, queryFn: () => client.listModels() }),
     status: () => queryOptions({ queryKey: keys.status, queryFn: () => client.trpc.status.get.query() }),
     usage: () => queryOptions({ queryKey: keys.usage, queryFn: () => client.trpc.usage.report.query({ group_by: "model,worker" }) }),
@@ -81,8 +82,8 @@ export function pages(client: CodeTetherClient) {
 /**
  * What an activity message moves: the sessions, session views, queues, diffs and the
  * codebase of each codebase whose stream moved, the codebases list (its runs in
- * flight), the Sessions page, and the task lists and task views that show its tasks. Workers, models,
- * status and usage keep their own 10 s refresh.
+ * flight), the Sessions page, and the task lists and task views that show its tasks. Workers (fetched afresh on
+ * each visit), models, status and usage keep their own 10 s refresh.
  */
 export function refreshFor(queryClient: QueryClient, codebaseIds: readonly string[]): void {
   const moved = new Set(codebaseIds);

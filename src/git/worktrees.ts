@@ -70,6 +70,10 @@ export class WorktreeManager {
   /** Ready, detached worktrees per repository (their paths), and refills under way. */
   private readonly pools = new Map<string, Pooled[]>();
   private readonly refilling = new Map<string, Promise<void>>();
+  /** Refills waiting out their delay, so a drain can call them off. */
+  private readonly delayed = new Set<{ timer: NodeJS.Timeout; cancel(): void }>();
+  /** Set by `drainPool`: a process shutting down makes no more pooled worktrees (one made then would outlive it). */
+  private drained = false;
 
   constructor(private readonly options: WorktreeManagerOptions) {
     this.root = path.resolve(options.root);
@@ -224,7 +228,7 @@ export class WorktreeManager {
 
   /** Keeps `poolSize` detached worktrees of the repository ready, in the background. */
   refill(repo: string, key: string): void {
-    if (this.options.poolSize <= 0 || this.refilling.has(repo)) return;
+    if (this.drained || this.options.poolSize <= 0 || this.refilling.has(repo)) return;
     const work = (async () => {
       const pool = this.pools.get(repo) ?? [];
       this.pools.set(repo, pool);
@@ -247,13 +251,22 @@ export class WorktreeManager {
 
   /** `refill`, a little later: the run that took a pooled worktree starts without a checkout competing with it. */
   private refillSoon(repo: string, key: string): void {
-    if (this.options.poolSize <= 0) return;
+    if (this.drained || this.options.poolSize <= 0) return;
     const pending = new Promise<void>((resolve) => {
-      setTimeout(() => {
-        this.refilling.delete(repo);
-        this.refill(repo, key);
-        resolve(this.refilling.get(repo));
-      }, refillDelayMs);
+      const delay = {
+        cancel: () => {
+          clearTimeout(delay.timer);
+          if (this.refilling.get(repo) === pending) this.refilling.delete(repo);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          this.delayed.delete(delay);
+          if (this.refilling.get(repo) === pending) this.refilling.delete(repo);
+          this.refill(repo, key);
+          resolve(this.refilling.get(repo));
+        }, refillDelayMs),
+      };
+      this.delayed.add(delay);
     });
     if (!this.refilling.has(repo)) this.refilling.set(repo, pending);
   }
@@ -272,7 +285,10 @@ export class WorktreeManager {
 
   /** Removes the pooled worktrees (shutdown): they are cheap to make again and must not outlive their process. */
   async drainPool(): Promise<void> {
-    await Promise.allSettled([...this.refilling.values()]);
+    this.drained = true;
+    for (const delay of this.delayed) delay.cancel();
+    this.delayed.clear();
+    while (this.refilling.size > 0) await Promise.allSettled([...this.refilling.values()]);
     const all = [...this.pools.entries()];
     this.pools.clear();
     for (const [repo, pooled] of all) for (const p of pooled) await this.removeDirectory(repo, p.path).catch(() => {});

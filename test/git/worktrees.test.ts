@@ -147,6 +147,26 @@ describe("run worktrees", () => {
     assert.ok(head);
   });
 
+  test("a drained pool makes no more worktrees, not even a refill that was waiting out its delay", async () => {
+    const { repo, head } = await fresh({ "a.txt": "a\n" });
+    const root = path.join(tmp.dir, "drained");
+    const manager = new WorktreeManager({ root, poolSize: 1 });
+    // A run's worktree asks for a refill a little later; the process shuts down first.
+    const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_d", branch: "codetether/d-drain", baseCommit: head });
+    await manager.drainPool();
+    manager.refill(repo.dir, "cb");
+    // Past the refill's delay (1.5 s): a timer left running would have made a pooled worktree by now.
+    await new Promise((r) => setTimeout(r, 2000));
+    await manager.poolReady();
+    assert.equal(manager.pooled(), 0);
+    const listed = await runGit(repo.dir, "worktree", "list", "--porcelain");
+    assert.deepEqual(
+      [...listed.matchAll(/^worktree (.+)$/gm)].map((m) => m[1]).filter((p) => p!.startsWith(root)),
+      [wt.path],
+      "only the run's own worktree",
+    );
+  });
+
   test("after a kill: a stale index.lock and an interrupted, locked worktree do not block the next run", async () => {
     const { repo, manager, head } = await fresh();
     const wt = await manager.create({ repo: repo.dir, key: "cb", id: "wt_7", branch: "codetether/7-crash", baseCommit: head });

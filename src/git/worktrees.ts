@@ -71,7 +71,7 @@ export class WorktreeManager {
   private readonly pools = new Map<string, Pooled[]>();
   private readonly refilling = new Map<string, Promise<void>>();
   /** Refills waiting out their delay, so a drain can call them off. */
-  private readonly delayed = new Set<{ timer: NodeJS.Timeout; cancel(): void }>();
+  private readonly delayed = new Set<() => void>();
   /** Set by `drainPool`: a process shutting down makes no more pooled worktrees (one made then would outlive it). */
   private drained = false;
 
@@ -253,20 +253,17 @@ export class WorktreeManager {
   private refillSoon(repo: string, key: string): void {
     if (this.drained || this.options.poolSize <= 0) return;
     const pending = new Promise<void>((resolve) => {
-      const delay = {
-        cancel: () => {
-          clearTimeout(delay.timer);
-          if (this.refilling.get(repo) === pending) this.refilling.delete(repo);
-          resolve();
-        },
-        timer: setTimeout(() => {
-          this.delayed.delete(delay);
-          if (this.refilling.get(repo) === pending) this.refilling.delete(repo);
-          this.refill(repo, key);
-          resolve(this.refilling.get(repo));
-        }, refillDelayMs),
+      // Either way it ends, it leaves the map; the refill itself (if it starts) takes its place there.
+      const settle = (refillNow: boolean) => {
+        clearTimeout(timer);
+        this.delayed.delete(cancel);
+        if (this.refilling.get(repo) === pending) this.refilling.delete(repo);
+        if (refillNow) this.refill(repo, key);
+        resolve(this.refilling.get(repo));
       };
-      this.delayed.add(delay);
+      const cancel = () => settle(false);
+      const timer = setTimeout(() => settle(true), refillDelayMs);
+      this.delayed.add(cancel);
     });
     if (!this.refilling.has(repo)) this.refilling.set(repo, pending);
   }
@@ -286,8 +283,7 @@ export class WorktreeManager {
   /** Removes the pooled worktrees (shutdown): they are cheap to make again and must not outlive their process. */
   async drainPool(): Promise<void> {
     this.drained = true;
-    for (const delay of this.delayed) delay.cancel();
-    this.delayed.clear();
+    for (const cancel of [...this.delayed]) cancel();
     while (this.refilling.size > 0) await Promise.allSettled([...this.refilling.values()]);
     const all = [...this.pools.entries()];
     this.pools.clear();

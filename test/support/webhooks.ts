@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import type { TestResponse } from "./harness.js";
+import { eventually } from "./processes.js";
 
 export interface Received {
   id: string;
@@ -147,4 +148,24 @@ export async function runTask(
     ...(status === "failed" ? { error: "it broke" } : {}),
   });
   return { codebaseId: codebase.id as string, taskId: task.id as string, sessionId: session_id };
+}
+
+/**
+ * One delivery once the server has recorded its outcome. A receiver has a message before the server writes
+ * down the answer it gave, so right after the receiver saw it the delivery may still read `pending`.
+ */
+export function recordedDelivery(
+  request: (method: string, url: string) => Promise<TestResponse>,
+  hookId: string,
+  deliveryId: string,
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON
+): Promise<any> {
+  return eventually(
+    async () => {
+      const d = await (await request("GET", `/v1/opencode/webhooks/${hookId}/deliveries/${deliveryId}`)).json();
+      return d.status === "pending" ? undefined : d;
+    },
+    10_000,
+    `delivery ${deliveryId}'s outcome recorded`,
+  );
 }

@@ -15,7 +15,7 @@ import { createPostgresDatabase } from "../support/db.js";
 import { type TestResponse, testConfig } from "../support/harness.js";
 import { eventually, startServerProcess } from "../support/processes.js";
 import { needs } from "../support/skip.js";
-import { type Receiver, runTask, startReceiver } from "../support/webhooks.js";
+import { type Receiver, recordedDelivery, runTask, startReceiver } from "../support/webhooks.js";
 
 const baseUrl = process.env.DATABASE_URL;
 
@@ -86,15 +86,7 @@ for (const driver of ["pglite", "postgres"] as const) {
             receiver.received.map((r) => r.type),
             ["task.failed", "task.failed"],
           );
-          // The receiver has answered; the server records that answer a moment later.
-          const detail = await eventually(
-            async () => {
-              const d = await (await over(second.url)("GET", `/v1/opencode/webhooks/${created.id}/deliveries/${held.id}`)).json();
-              return d.status === "pending" ? undefined : d;
-            },
-            10_000,
-            "the delivery's outcome recorded",
-          );
+          const detail = await recordedDelivery(over(second.url), created.id, held.id);
           assert.equal(detail.status, "succeeded");
           assert.equal(detail.attempts, 2, "the killed attempt counts: the next is attempt 2");
           assert.deepEqual(

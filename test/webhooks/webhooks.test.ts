@@ -14,7 +14,7 @@ import { AddressPolicy, sendWebhook, urlRefusal } from "../../src/services/webho
 import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 import { eventually } from "../support/processes.js";
-import { allTypes, type Receiver, runTask, startReceiver } from "../support/webhooks.js";
+import { allTypes, type Receiver, recordedDelivery, runTask, startReceiver } from "../support/webhooks.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: test code reads arbitrary JSON
 type Message = { type: string; timestamp: string; data: Record<string, any> };
@@ -135,15 +135,7 @@ for (const driver of testDrivers()) {
         for (const [id, n] of flaky.accepted()) assert.equal(n, 1, `${id} accepted once`);
         assert.ok(flaky.received.filter((r) => r.answered === 503).length === 4);
         const retried = flaky.received.find((r) => r.answered === 503)!.id;
-        // Accepted by the receiver first, recorded by the server a moment later.
-        const detail = await eventually(
-          async () => {
-            const d = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}/deliveries/${retried}`)).json();
-            return d.status === "pending" ? undefined : d;
-          },
-          10_000,
-          "the retried delivery's outcome recorded",
-        );
+        const detail = await recordedDelivery(h.request, hook.id, retried);
         assert.equal(detail.status, "succeeded");
         assert.ok(detail.log.length >= 2, "a failed attempt and the one that succeeded");
         assert.equal(detail.log[0].status_code, 503);

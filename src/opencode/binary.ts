@@ -1,6 +1,6 @@
 /** Finding the `opencode` binary and asking its version. */
 import { execFile } from "node:child_process";
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, readFileSync, realpathSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { packageRoot } from "../package-root.js";
@@ -14,14 +14,28 @@ function isExecutableFile(p: string): boolean {
   }
 }
 
-/** Our own pinned dependency (`opencode-ai`'s binary, wherever npm put it), used when nothing is on PATH. */
+/**
+ * Our own pinned dependency (`opencode-ai`'s binary, wherever npm put it), used when nothing is on PATH, and its
+ * version as npm installed it (the platform binary it carries is pinned to the same version).
+ */
 const bundled = (() => {
   try {
-    return path.join(path.dirname(createRequire(import.meta.url).resolve("opencode-ai/package.json")), "bin", "opencode.exe");
+    const manifest = createRequire(import.meta.url).resolve("opencode-ai/package.json");
+    const { version } = JSON.parse(readFileSync(manifest, "utf8")) as { version?: unknown };
+    return { binary: path.join(path.dirname(manifest), "bin", "opencode.exe"), version: typeof version === "string" ? version : null };
   } catch {
-    return path.join(packageRoot, "node_modules", ".bin", "opencode");
+    return { binary: path.join(packageRoot, "node_modules", ".bin", "opencode"), version: null };
   }
 })();
+
+/** True when `binary` is our own dependency's, under whatever name it was found (npm links it into node_modules/.bin). */
+function isBundled(binary: string): boolean {
+  try {
+    return realpathSync(binary) === realpathSync(bundled.binary);
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The binary to run: the explicit setting (OPENCODE_BIN) if given, else the first
@@ -34,7 +48,7 @@ export function findOpencodeBinary(explicit?: string, envPath = process.env.PATH
     const candidate = path.join(dir, "opencode");
     if (isExecutableFile(candidate)) return candidate;
   }
-  return isExecutableFile(bundled) ? bundled : null;
+  return isExecutableFile(bundled.binary) ? bundled.binary : null;
 }
 
 /** `opencode --version`, or null when it cannot be run. */
@@ -71,11 +85,14 @@ export interface OpencodeBinaryChoice {
 
 const versions = new Map<string, Promise<string | null>>();
 
-/** `opencode --version` costs a process start: asked once per binary (a failed probe is asked again next time). */
+/**
+ * `opencode --version` costs a process start (0.6 s, most of a CPU second): asked once per binary (a failed probe is
+ * asked again next time), and not at all of our own dependency, whose version its package says.
+ */
 function cachedOpencodeVersion(binary: string): Promise<string | null> {
   let v = versions.get(binary);
   if (!v) {
-    v = opencodeVersion(binary);
+    v = bundled.version !== null && isBundled(binary) ? Promise.resolve(bundled.version) : opencodeVersion(binary);
     versions.set(binary, v);
     void v.then((r) => r === null && versions.delete(binary));
   }
@@ -91,6 +108,6 @@ export async function chooseOpencodeBinary(explicit?: string, envPath = process.
   const found = findOpencodeBinary(explicit, envPath);
   if (!found) return { binary: null, version: null, skipped: null };
   const version = await cachedOpencodeVersion(found);
-  if (!isUnsupportedOpencode(version) || found === bundled || !isExecutableFile(bundled)) return { binary: found, version, skipped: null };
-  return { binary: bundled, version: await cachedOpencodeVersion(bundled), skipped: { binary: found, version: version! } };
+  if (!isUnsupportedOpencode(version) || found === bundled.binary || !isExecutableFile(bundled.binary)) return { binary: found, version, skipped: null };
+  return { binary: bundled.binary, version: await cachedOpencodeVersion(bundled.binary), skipped: { binary: found, version: version! } };
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Finds every test/**/*.test.ts (or the files given) and runs them with Node's test runner through tsx.
+// Finds every test/**/*.test.ts (or the files given), compiles them (build-tests.mjs) and runs them with Node's test runner.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
+import { buildTests, sourceOf } from "./build-tests.mjs";
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -23,6 +24,7 @@ rmSync(durations, { force: true });
 // left with one of them at the end while the others are idle: the same tests, less time for the whole run.
 const slowFirst = (file) => (/\.e2e\.test\.ts$|[/\\](cli|webhooks|db)[/\\]/.test(file) ? 0 : 1);
 const files = process.argv.length > 2 ? process.argv.slice(2) : find("test").sort((a, b) => slowFirst(a) - slowFirst(b) || a.localeCompare(b));
+const bundles = await buildTests(files);
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 const child = spawn(
   process.execPath,
@@ -31,8 +33,7 @@ const child = spawn(
     // A test process lives seconds: V8's optimizing compile of PGlite's WebAssembly (on background threads) costs
     // it about a second of CPU it never earns back; its baseline code is enough (the same tests, ~1 s less per file).
     "--liftoff-only",
-    "--import",
-    "tsx",
+    "--enable-source-maps",
     "--test",
     "--test-force-exit",
     `--test-concurrency=${concurrency}`,
@@ -41,9 +42,10 @@ const child = spawn(
     // And each file's time, for the ten slowest printed after the summary.
     "--test-reporter=./scripts/slowest-files.mjs",
     "--test-reporter-destination=stdout",
-    ...files,
+    ...bundles,
   ],
-  { stdio: "inherit", env: { ...process.env, CODETETHER_TEST_DURATIONS: durations } },
+  // CODETETHER_TEST_RUN: the files share what is built once per run (the SDK, see test/support/sdk-build.ts).
+  { stdio: "inherit", env: { ...process.env, CODETETHER_TEST_DURATIONS: durations, CODETETHER_TEST_RUN: String(process.pid) } },
 );
 
 /** The ten files that took longest, summed over their top-level suites and tests. */
@@ -52,7 +54,7 @@ function slowestFiles() {
   const byFile = new Map();
   for (const line of readFileSync(durations, "utf8").split("\n")) {
     const [ms, file] = line.split("\t");
-    if (file) byFile.set(file, (byFile.get(file) ?? 0) + Number(ms));
+    if (file) byFile.set(sourceOf(file), (byFile.get(sourceOf(file)) ?? 0) + Number(ms));
   }
   const top = [...byFile.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
   return `\nThe ten slowest test files:\n${top.map(([file, ms]) => `  ${(ms / 1000).toFixed(1).padStart(6)} s  ${path.relative(process.cwd(), file)}`).join("\n")}\n`;

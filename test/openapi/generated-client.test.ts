@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import openapiTS, { astToString } from "openapi-typescript";
+import { tsImport } from "tsx/esm/api";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { pgliteDriver } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
@@ -149,7 +150,8 @@ describe("a client generated from openapi/openapi.json by openapi-typescript", (
       assert.fail(`the program does not type-check against the generated types:\n${err.stdout}`);
     });
 
-    const { run } = (await import(pathToFileURL(path.join(dir, "client.ts")).href)) as {
+    // Through tsx's API: the program is TypeScript, and the test itself may run compiled, without tsx's loader.
+    const { run } = (await tsImport(pathToFileURL(path.join(dir, "client.ts")).href, import.meta.url)) as {
       run(baseUrl: string, key: string, dir: string): Promise<Record<string, unknown>>;
     };
     const codebaseDir = path.join(dir, "repo");

@@ -17,6 +17,7 @@ import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { pgliteDriver } from "../support/db.js";
+import { buildSdk } from "../support/sdk-build.js";
 import { needs } from "../support/skip.js";
 import type { PageRun } from "./browser-result.js";
 
@@ -68,7 +69,7 @@ describe(
     let browser: Browser;
 
     before(async () => {
-      await exec("npm", ["run", "build", "-w", "@codetether/sdk"], { cwd: repoRoot });
+      await buildSdk();
       await exec(process.execPath, [path.join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "test/sdk/browser"], { cwd: repoRoot });
       const bundle = await build({
         entryPoints: [path.join(repoRoot, "test/sdk/browser/page.ts")],

@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { pgliteDriver } from "../support/db.js";
 import { startDroppingProxy } from "../support/proxy.js";
+import { buildSdk } from "../support/sdk-build.js";
 
 type Sdk = typeof import("../../sdk/src/index.js");
 type AgentEvent = import("../../sdk/src/index.js").AgentEvent;
@@ -89,7 +90,7 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     consumer = path.join(work, "consumer");
     await mkdir(path.join(consumer, "src"), { recursive: true });
 
-    await run(npm, ["run", "build", "-w", "@codetether/sdk"], repoRoot);
+    await buildSdk();
     // prepack would build again; the build above is the one under test.
     await run(npm, ["pack", "--ignore-scripts", "--pack-destination", work], sdkDir);
     const packed = (await readdir(work)).filter((f) => f.endsWith(".tgz"));

@@ -5,12 +5,14 @@
  * that fail in odd ways.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { chooseOpencodeBinary, findOpencodeBinary } from "../../src/opencode/binary.js";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
 import { pgliteDriver } from "../support/db.js";
@@ -55,6 +57,9 @@ describe("an OpenCode 2 on PATH or at OPENCODE_HOST", { timeout: 300_000 }, () =
     }
     const plain = await chooseOpencodeBinary(undefined, "");
     assert.equal(plain.skipped, null);
+    // The pinned one's version comes from its package, without starting it: it must be what the binary says.
+    const { stdout } = await promisify(execFile)(pinned, ["--version"]);
+    assert.equal(plain.version, stdout.trim().split("\n").at(-1));
   });
 
   test("/status says which opencode was passed over and why", async () => {

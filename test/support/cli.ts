@@ -14,8 +14,15 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * Node flags for the commands the tests start: they live seconds, in which V8's optimizing compile of PGlite's
+ * WebAssembly costs a server on the embedded database about a CPU second it never earns back (a fresh one: 5.5 s of
+ * CPU to start, 4.4 s on the baseline tier). A user's long-running server keeps the optimized code.
+ */
+const shortLived = ["--liftoff-only"];
+
 /** Starts `codetether serve --port 0` and resolves once it says where it listens. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, nodeArgs: string[] = []): Promise<ServerProcess> {
+export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, nodeArgs: string[] = shortLived): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...nodeArgs, cliPath, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -48,7 +55,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_
 /** Runs the CLI to completion and returns its exit code and output. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...shortLived, cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c));

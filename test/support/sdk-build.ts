@@ -10,7 +10,8 @@ import { promisify } from "node:util";
 import { repoRoot } from "./cli.js";
 
 const exec = promisify(execFile);
-const lock = path.join(repoRoot, ".tmp", "sdk-build.lock");
+// Beside the run's compiled tests, which each run starts afresh: a lock a killed run left behind goes with them.
+const lock = path.join(repoRoot, ".tmp", "test-build", "sdk-build.lock");
 
 async function exists(file: string): Promise<boolean> {
   return stat(file).then(
@@ -20,7 +21,6 @@ async function exists(file: string): Promise<boolean> {
 }
 
 export async function buildSdk(): Promise<void> {
-  // Kept beside the run's compiled tests, which each run starts afresh.
   const built = process.env.CODETETHER_TEST_RUN ? path.join(repoRoot, ".tmp", "test-build", "sdk-built") : null;
   if (built && (await exists(built))) return;
   await mkdir(path.dirname(lock), { recursive: true });

@@ -141,6 +141,11 @@ for (const driver of testDrivers()) {
       };
       assert.deepEqual(await (await post(`${base}/events`, batch)).json(), { acked_through: 2, stored: 2 });
       assert.deepEqual(await (await post(`${base}/events`, batch)).json(), { acked_through: 2, stored: 0 }, "a resent batch stores nothing");
+      const overlapping = {
+        lease_token: c.lease_token,
+        events: [batch.events[1]!, { ...batch.events[1]!, seq: 3, data: { ...batch.events[1]!.data, content: " there" } }],
+      };
+      assert.deepEqual(await (await post(`${base}/events`, overlapping)).json(), { acked_through: 3, stored: 1 }, "only the new event of an overlapping batch");
       const bogus = await post(`${base}/events`, { lease_token: c.lease_token, events: [{ seq: 3, type: "complete", data: {} }] });
       assert.equal(bogus.status, 422);
       assert.match((await bogus.json()).detail, /^events\.0\.type: /);
@@ -171,7 +176,11 @@ for (const driver of testDrivers()) {
       const events = await h.ctx.events.read(remote, 0, 1000);
       const mine = events.filter((e) => (e.data as { task_id?: string }).task_id === task.id || e.data.session_id === "ses_w");
       assert.deepEqual(mine.filter((e) => e.type === "complete").length, 1, "one complete event");
-      assert.deepEqual(mine.filter((e) => e.type === "output").length, 1, "the output once");
+      assert.deepEqual(
+        mine.filter((e) => e.type === "output").map((e) => (e.data as { content: string }).content),
+        ["hi", " there"],
+        "each output once, the overlapping batch's new one after it",
+      );
       const session = await (await h.request("GET", `/v1/opencode/codebases/${remote}/sessions/ses_w`)).json();
       assert.equal(session.status, "completed");
     });

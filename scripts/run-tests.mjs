@@ -69,8 +69,10 @@ function slowestFiles() {
   if (!existsSync(durations)) return "";
   const byFile = new Map();
   for (const line of readFileSync(durations, "utf8").split("\n")) {
-    const [ms, file] = line.split("\t");
-    if (file) byFile.set(sourceOf(file), (byFile.get(sourceOf(file)) ?? 0) + Number(ms));
+    const [ms, bundle] = line.split("\t");
+    if (!bundle) continue;
+    const file = sourceOf(bundle);
+    byFile.set(file, (byFile.get(file) ?? 0) + Number(ms));
   }
   const top = [...byFile.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
   return `\nThe ten slowest test files:\n${top.map(([file, ms]) => `  ${(ms / 1000).toFixed(1).padStart(6)} s  ${path.relative(process.cwd(), file)}`).join("\n")}\n`;

@@ -4,6 +4,7 @@
  * file reads a dist/ another is halfway through writing. Outside run-tests.mjs (one file run by hand) it builds.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -13,16 +14,9 @@ const exec = promisify(execFile);
 // Beside the run's compiled tests, which each run starts afresh: a lock a killed run left behind goes with them.
 const lock = path.join(repoRoot, ".tmp", "test-build", "sdk-build.lock");
 
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    () => false,
-  );
-}
-
 export async function buildSdk(): Promise<void> {
   const built = process.env.CODETETHER_TEST_RUN ? path.join(repoRoot, ".tmp", "test-build", "sdk-built") : null;
-  if (built && (await exists(built))) return;
+  if (built && existsSync(built)) return;
   await mkdir(path.dirname(lock), { recursive: true });
   // mkdir is atomic: whoever makes the directory builds; the others wait for it to go. A lock older than the
   // longest build is one a killed run left behind.
@@ -40,7 +34,7 @@ export async function buildSdk(): Promise<void> {
     }
   }
   try {
-    if (built && (await exists(built))) return;
+    if (built && existsSync(built)) return;
     await exec("npm", ["run", "build", "-w", "@codetether/sdk"], { cwd: repoRoot }).catch((err: { message: string; stdout?: string; stderr?: string }) => {
       throw new Error(`the SDK did not build: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`);
     });

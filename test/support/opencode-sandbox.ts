@@ -76,6 +76,11 @@ export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<O
     OPENCODE_DISABLE_CLAUDE_CODE: "1",
     OPENCODE_DISABLE_SHARE: "1",
     OPENCODE_PURE: "1",
+    // JavaScriptCore's allocator on the system's malloc (WebKit's bmalloc switch): its own (libpas) hands memory back
+    // to the kernel a few pages at a time, ~3,700 madvise calls a second in a test's OpenCode, each a TLB flush on
+    // every core; on a virtual machine that is most of OpenCode's system time. The bridge tests on this 2-core VM took
+    // 54-56 s of CPU and 43-49 s of wall time on libpas, 39-41 s and 31-33 s on malloc (two runs each).
+    Malloc: "1",
   };
   return {
     root,

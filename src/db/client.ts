@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { type Column, getTableColumns } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT, PgTable } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
@@ -198,4 +199,25 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
 /** The rows of a raw `execute` (postgres.js answers an array, PGlite an object with `rows`). */
 export function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+const columnsByTable = new WeakMap<PgTable, [string, Column][]>();
+
+/**
+ * A raw statement's row as drizzle's own queries hand back a row of `table`: each column read by its SQL name
+ * (after `prefix`) and mapped as drizzle maps it (timestamps to Dates, JSON parsed), for statements drizzle's
+ * builder cannot write (data-modifying CTEs), so their callers keep the table's row type.
+ */
+export function tableRow<T extends PgTable>(table: T, raw: Record<string, unknown>, prefix = ""): T["$inferSelect"] {
+  let columns = columnsByTable.get(table);
+  if (!columns) {
+    columns = Object.entries(getTableColumns(table));
+    columnsByTable.set(table, columns);
+  }
+  const row: Record<string, unknown> = {};
+  for (const [key, column] of columns) {
+    const value = raw[prefix + column.name];
+    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return row as T["$inferSelect"];
 }

@@ -12,12 +12,29 @@ export function storableText(text: string): string {
   return text.replace(unstorable, "\uFFFD");
 }
 
-/** A JSON value with every string in it made storable (keys too); other values unchanged. */
+const ascii = /^[\x00-\x7f]*$/;
+
+/**
+ * The order jsonb keeps an object's keys in: shorter first (in UTF-8 bytes), then by their bytes. An event this
+ * process hands its followers as it stored it is then the same JSON, byte for byte, as one read back from the
+ * database (by another server, or on a resume).
+ */
+function jsonbKeyOrder(a: string, b: string): number {
+  if (ascii.test(a) && ascii.test(b)) return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length - y.length || Buffer.compare(x, y);
+}
+
+/** A JSON value as jsonb stores it: every string in it made storable (keys too), object keys in jsonb's order. */
 export function storableJson<T>(value: T): T {
   if (typeof value === "string") return storableText(value) as T;
   if (Array.isArray(value)) return value.map(storableJson) as T;
   if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storableJson(v)])) as T;
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]): [string, unknown] => [storableText(k), storableJson(v)]);
+    return Object.fromEntries(entries.sort(([a], [b]) => jsonbKeyOrder(a, b))) as T;
   }
   return value;
 }

@@ -12,8 +12,8 @@ import { createServices, type Services } from "../../src/runtime.js";
 import { createCodebase } from "../../src/services/codebases/codebases.js";
 import type { ServiceContext } from "../../src/services/context.js";
 import { claimTask } from "../../src/services/tasks/claims.js";
-import { completeTask } from "../../src/services/tasks/reports.js";
-import { createTask, listTasks } from "../../src/services/tasks/tasks.js";
+import { completeTask, uploadTaskEvents } from "../../src/services/tasks/reports.js";
+import { cancelTask, createTask, getTask, listTasks } from "../../src/services/tasks/tasks.js";
 import { registerWorker } from "../../src/services/tasks/workers.js";
 import { createPostgresDatabase } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
@@ -100,6 +100,62 @@ describe(
         assert.equal(winners.length, 1, `round ${round}`);
         assert.equal(winners[0]!.task.id, task.id);
         await completeTask({ ctx, taskId: task.id, input: { lease_token: winners[0]!.lease_token, status: "completed" } });
+      }
+    });
+
+    test("the same upload sent 8 times at once, 30 rounds: every answer says stored, each event is stored once", async () => {
+      const ctx = ctxOf(0);
+      const task = await createTask({ ctx, codebaseId, input: { title: "uploads", prompt: "x" } });
+      const claim = (await claimTask({ ctx, claimant: { kind: "worker", name: "w0", codebaseNames: ["race"], models: null } }))!;
+      assert.equal(claim.task.id, task.id);
+      for (let round = 1; round <= 30; round++) {
+        const input = {
+          lease_token: claim.lease_token,
+          events: [1, 2].map((k) => ({
+            seq: round * 2 + k,
+            type: "output",
+            data: { session_id: "ses_race", message_id: "m", part_id: "p", content: `${round}.${k}` },
+          })),
+        };
+        // Retries of one upload in several processes: they wait on the task's lock, then each finds the others' events.
+        const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => uploadTaskEvents({ ctx: ctxOf(i), taskId: task.id, input })));
+        assert.ok(
+          answers.every((a) => a.acked_through === round * 2 + 2),
+          `round ${round}`,
+        );
+        assert.equal(
+          answers.reduce((n, a) => n + a.stored, 0),
+          2,
+          `round ${round}: stored once between them`,
+        );
+      }
+      const outputs = (await ctx.events.read(codebaseId, 0, 100_000)).filter((e) => e.type === "output" && e.data.session_id === "ses_race");
+      assert.deepEqual(
+        outputs.map((e) => (e.data as { content: string }).content),
+        Array.from({ length: 30 }, (_, r) => [`${r + 1}.1`, `${r + 1}.2`]).flat(),
+      );
+      await completeTask({ ctx, taskId: task.id, input: { lease_token: claim.lease_token, status: "completed", session_id: "ses_race" } });
+    });
+
+    test("a failure report racing a cancel, 20 rounds: the task ends cancelled or failed, and its one complete event says which", async () => {
+      const ctx = ctxOf(0);
+      for (let round = 0; round < 20; round++) {
+        const task = await createTask({ ctx, codebaseId, input: { title: `cancel race ${round}`, prompt: "x" } });
+        const claim = (await claimTask({ ctx, claimant: { kind: "worker", name: "w1", codebaseNames: ["race"], models: null } }))!;
+        const [cancelled] = await Promise.allSettled([
+          cancelTask({ ctx: ctxOf(1), id: task.id }),
+          completeTask({ ctx: ctxOf(2), taskId: task.id, input: { lease_token: claim.lease_token, status: "failed", error: "boom" } }),
+        ]);
+        // A cancel that comes after the end is refused; one that comes first turns the failure into a cancel.
+        if (cancelled.status === "rejected") assert.match(String(cancelled.reason), /already failed/);
+        const ended = await getTask({ ctx, id: task.id });
+        assert.ok(["cancelled", "failed"].includes(ended.status), `round ${round}: ${ended.status}`);
+        const completes = (await ctx.events.read(codebaseId, 0, 100_000)).filter((e) => e.type === "complete" && e.data.task_id === task.id);
+        assert.deepEqual(
+          completes.map((e) => (e.data as { status: string }).status),
+          [ended.status],
+          `round ${round}`,
+        );
       }
     });
   }),

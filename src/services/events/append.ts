@@ -1,92 +1,133 @@
 /**
- * Storing events at the end of a stream, inside the caller's transaction, in one
- * statement. Round trips count on this path (every event of a run, every claim,
- * completion and worker upload), so the statement does it all at once:
+ * Storing events at the end of a stream in one statement. Round trips count on this
+ * path (every event of a run, every claim, completion and worker upload), so the
+ * statement does it all at once, and a verb whose change and events commit together
+ * can put its change in the same statement (`appendCtes` after CTEs of its own: the
+ * upload's lease check, the claim's update). Its CTEs:
  *
- * 1. drops worker uploads whose (task, attempt, worker_seq) is already stored (a
- *    retried upload stores nothing twice), by one probe of the upload index per event,
- *    a lateral lookup: written as `worker_seq is null or not exists (…)`, Postgres
- *    turned the check into hashing all of agent_events whenever its statistics lagged
- *    behind the table's growth (a scan of every stored event in each upload: 17 ms
- *    at 45,000 events, and growing with the table);
- * 2. creates the stream row or advances its head by the number of fresh events,
- *    taking its row lock until commit, so seqs are gap-free and commit in order;
- * 3. inserts the fresh events at the seqs below the new head, and
- * 4. NOTIFYs the new head (identical notifications of one transaction fold into one), and
- * 5. writes the webhook deliveries the fresh events cause (see webhooks/outbox.ts), when any does.
+ * 1. `input`: the events, given by the caller (`givenEvents`, one JSON parameter) or
+ *    selected from the caller's own CTEs (a claim's `claimed` events);
+ * 2. `fresh`: drops worker uploads whose (task, attempt, worker_seq) is already stored
+ *    (a retried upload stores nothing twice), by one probe of the upload index per
+ *    event, a lateral lookup: written as `worker_seq is null or not exists (…)`,
+ *    Postgres turned the check into hashing all of agent_events whenever its
+ *    statistics lagged behind the table's growth (a scan of every stored event in
+ *    each upload: 17 ms at 45,000 events, and growing with the table);
+ * 3. `bumped`: creates each stream's row or advances its head by its number of fresh
+ *    events, taking the row locks (in stream order, so two appends never deadlock)
+ *    until commit, so seqs are gap-free and commit in order;
+ * 4. `stored`: inserts the fresh events at the seqs below the new heads;
+ * 5. `appended`: the stored events with their seqs, NOTIFYing each new head (identical
+ *    notifications of one transaction fold into one);
+ * 6. the webhook deliveries the events cause (see webhooks/outbox.ts) and the usage
+ *    they count (see usage/rollup.ts), when any does.
  *
- * Usage events among them are then added to the usage rollups (one more statement).
- *
- * The duplicate check reads before the head's lock is taken, which is safe because
- * every caller that uploads holds the task's row lock (`lockLeased`), so a retry
- * cannot race its original; the unique index on (task, attempt, worker_seq) would
- * refuse a duplicate if one ever got through.
+ * The duplicate check reads the statement's snapshot. Every caller that uploads
+ * takes the task's row lock first, so a retry waits for its original; having waited,
+ * it does not see what the original stored, and the unique index on (task, attempt,
+ * worker_seq) refuses it: `isRepeatedUpload` tells the caller to run it again.
  */
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { AgentEvent, NewEvent } from "../../contracts/events.js";
 import { type Db, rowsOf } from "../../db/client.js";
 import { storableJson } from "../../db/storable.js";
-import { rollUpUsageInTx } from "../usage/rollup.js";
+import { usageColumnsOf, usageRollupCtes } from "../usage/rollup.js";
 import { deliveriesOfEvents } from "../webhooks/outbox.js";
-import { webhooksOf } from "../webhooks/webhook-events.js";
+import { causesWebhooks, webhooksOf } from "../webhooks/webhook-events.js";
 
 /** The NOTIFY channel that tells other processes a stream moved (payload `stream:head`). */
 export const eventsChannel = "codetether_events";
 
-const isUpload = (e: NewEvent) => Boolean(e.taskId) && e.attempt !== undefined && e.workerSeq !== undefined;
-const uploadKey = (e: { taskId?: string | null; attempt?: number | null; workerSeq?: number | null }) => `${e.taskId}:${e.attempt}:${e.workerSeq}`;
+const isUpload = (e: NewEvent) => Boolean(e.taskId) && e.workerSeq !== undefined;
+const uploadKey = (e: NewEvent) => `${e.taskId}:${e.attempt}:${e.workerSeq}`;
 
-interface StoredRow {
-  seq: number | string | bigint;
-  type: string;
-  data: unknown;
-  created_at: Date | string;
-  task_id: string | null;
-  attempt: number | null;
-  worker_seq: number | null;
+/**
+ * What the final select of a statement built on `appendCtes` reads of each stored event (`appended` a), named apart
+ * from a table's own columns (which such a select may read beside them).
+ */
+export const appendedColumns = sql.raw("a.ord as appended_ord, a.stream_id as appended_stream, a.seq as appended_seq, a.created_at as appended_at");
+/** …and the events themselves, for a statement that selected its events (the caller knows those it gave). */
+export const appendedContent = sql.raw("a.type as appended_type, a.data as appended_data");
+
+/** A row of `appended` as the drivers hand it back (they differ in how they hand back bigint, timestamps and JSON). */
+export interface AppendedRow {
+  appended_ord: number | null;
+  appended_stream: string | null;
+  appended_seq: number | string | bigint | null;
+  appended_at: Date | string | null;
+  /** With `appendedContent`. */
+  appended_type?: string | null;
+  appended_data?: unknown;
+}
+
+/** Events the caller gives, as an append's input. */
+export interface GivenEvents {
+  /** Selects the `input` rows: stream_id, ord, type, session_id, task_id, attempt, worker_seq, data. */
+  input: SQL;
+  /** The webhook deliveries CTE, when an event causes any. */
+  deliveries: SQL | null;
+  usage: boolean;
+  /** For each given event, the stored one (null: an upload already stored, or repeated in the batch), from `appended` rows. */
+  decode(rows: readonly AppendedRow[]): (AgentEvent | null)[];
 }
 
 /**
- * Appends `events` to `streamId` and returns, for each, the stored event or null
- * when it was an upload already stored (or repeated within the batch). Commit,
- * then call `EventLog.stored` to wake this process's readers.
+ * `events` as an append's input, to `stream` (a codebase's id, or SQL naming it, such as the upload's leased task's
+ * codebase: then no event may cause a webhook, whose message names its codebase). `attempt` numbers uploads whose
+ * events carry none; `when` stores them only if it holds (the upload's lease).
  */
-export async function appendInTx(tx: Db, streamId: string, events: readonly NewEvent[]): Promise<(AgentEvent | null)[]> {
-  if (events.length === 0) return [];
+export function givenEvents(stream: string | SQL, events: readonly NewEvent[], options: { attempt?: SQL; when?: SQL } = {}): GivenEvents {
   // The same upload twice in one batch is kept once.
   const seen = new Set<string>();
-  const candidate = events.map((e) => {
-    if (!isUpload(e)) return true;
-    const key = uploadKey(e);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
+  const rows: Record<string, unknown>[] = [];
+  const data: unknown[] = [];
+  const messages: Parameters<typeof deliveriesOfEvents>[0] = [];
+  events.forEach((e, ord) => {
+    if (isUpload(e)) {
+      const key = uploadKey(e);
+      if (seen.has(key)) return;
+      seen.add(key);
+    }
+    data[ord] = storableJson(e.data);
+    rows.push({
+      ord,
+      type: e.type,
+      session_id: e.data.session_id ?? null,
+      task_id: e.taskId ?? null,
+      attempt: e.attempt ?? null,
+      worker_seq: e.workerSeq ?? null,
+      data: data[ord],
+    });
+    if (typeof stream === "string") for (const message of webhooksOf(stream, e)) messages.push({ ord, message });
+    else if (causesWebhooks(e)) throw new Error(`a ${e.type} event causes webhooks: append it to a named stream`);
   });
-  const input = events.flatMap((e, i) =>
-    candidate[i]
-      ? [
-          {
-            ord: i,
-            type: e.type,
-            session_id: e.data.session_id ?? null,
-            task_id: e.taskId ?? null,
-            attempt: e.attempt ?? null,
-            worker_seq: e.workerSeq ?? null,
-            data: storableJson(e.data as Record<string, unknown>),
-          },
-        ]
-      : [],
-  );
-  const deliveries = deliveriesOfEvents(
-    streamId,
-    events.flatMap((e, i) => (candidate[i] ? webhooksOf(streamId, e).map((message) => ({ ord: i, message })) : [])),
-  );
-  const result = await tx.execute(sql`
-    with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-        as i(ord int, type text, session_id text, task_id text, attempt int, worker_seq int, data jsonb)
-    ), fresh as (
-      select i.*, row_number() over (order by i.ord) as n, count(*) over () as total
+  const streamSql = typeof stream === "string" ? sql`${stream}::text` : stream;
+  return {
+    input: sql`select ${streamSql} as stream_id, i.ord, i.type, i.session_id, i.task_id, ${options.attempt ? sql`coalesce(i.attempt, ${options.attempt})` : sql`i.attempt`} as attempt, i.worker_seq, i.data
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as i(ord int, type text, session_id text, task_id text, attempt int, worker_seq int, data jsonb)
+      ${options.when ? sql`where ${options.when}` : sql``}`,
+    deliveries: deliveriesOfEvents(messages),
+    usage: events.some((e) => e.type === "usage"),
+    decode(appended) {
+      const out: (AgentEvent | null)[] = events.map(() => null);
+      for (const row of appended) {
+        if (row.appended_ord === null || row.appended_seq === null) continue;
+        const ord = row.appended_ord;
+        const e = events[ord]!;
+        out[ord] = storedEvent({ seq: row.appended_seq, type: e.type, data: data[ord], created_at: row.appended_at!, task_id: e.taskId ?? null });
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * The CTEs that store what `input` selects (see the top of this file), to follow CTEs of the caller's own in one
+ * `with`; the caller's final select reads `appended` (`appendedColumns`).
+ */
+export function appendCtes(input: SQL, options: { deliveries?: SQL | null; usage?: boolean } = {}): SQL {
+  return sql`input as (${input}), fresh as (
+      select i.*, row_number() over (partition by i.stream_id order by i.ord) as n, count(*) over (partition by i.stream_id) as total
       from input i
       left join lateral (
         select 1 as stored from agent_events e
@@ -95,33 +136,46 @@ export async function appendInTx(tx: Db, streamId: string, events: readonly NewE
       ) dup on true
       where dup.stored is null
     ), bumped as (
-      insert into event_streams (stream_id, head) values (${streamId}, (select count(*) from fresh))
+      insert into event_streams (stream_id, head)
+      select stream_id, count(*) from fresh group by stream_id order by stream_id
       on conflict (stream_id) do update set head = event_streams.head + excluded.head
-      returning head
-    )${deliveries ?? sql``}
-    insert into agent_events (stream_id, seq, type, session_id, task_id, attempt, worker_seq, data)
-    select ${streamId}, bumped.head - fresh.total + fresh.n, fresh.type, fresh.session_id, fresh.task_id, fresh.attempt, fresh.worker_seq, fresh.data
-    from fresh, bumped
-    order by fresh.n
-    returning seq, type, data, created_at, task_id, attempt, worker_seq,
-      pg_notify(${eventsChannel}, ${streamId} || ':' || (select head from bumped))::text as notified`);
-  const rows = rowsOf<StoredRow>(result);
-  const stored = rows.map(toStoredEvent).sort((a, b) => a.event.id - b.event.id);
-  // Usage counts toward the totals in this same transaction: totals and events always agree.
-  await rollUpUsageInTx(
-    tx,
-    streamId,
-    stored.map((s) => s.event).filter((e) => e.type === "usage"),
-  );
-  // Fresh events keep their order, so walk both lists together; an upload with no row was already stored.
-  let next = 0;
-  return events.map((e, i) => {
-    if (!candidate[i]) return null;
-    const row = stored[next];
-    if (!row || (isUpload(e) && row.key !== uploadKey(e))) return null;
-    next++;
-    return row.event;
-  });
+      returning stream_id, head
+    ), stored as (
+      insert into agent_events (stream_id, seq, type, session_id, task_id, attempt, worker_seq, data)
+      select f.stream_id, b.head - f.total + f.n, f.type, f.session_id, f.task_id, f.attempt, f.worker_seq, f.data
+      from fresh f join bumped b on b.stream_id = f.stream_id
+      order by f.stream_id, f.n
+    ), appended as (
+      select f.ord, f.stream_id, b.head - f.total + f.n as seq, f.type, f.session_id, f.task_id, f.data, now() as created_at,
+        pg_notify(${eventsChannel}, f.stream_id || ':' || b.head) as notified
+      from fresh f join bumped b on b.stream_id = f.stream_id
+    )${options.deliveries ?? sql``}${
+      options.usage
+        ? usageRollupCtes(
+            sql`select a.stream_id as codebase_id, a.session_id, a.task_id, ${usageColumnsOf(sql`a.data`)}, a.created_at as at from appended a where a.type = 'usage'`,
+          )
+        : sql``
+    }`;
+}
+
+/**
+ * Appends `events` to `streamId` in one statement (on its own it commits alone; in a transaction, with it) and
+ * returns, for each, the stored event or null when it was an upload already stored (or repeated within the batch).
+ * Once committed, `EventLog.stored` wakes this process's readers.
+ */
+export async function appendEvents(db: Db, streamId: string, events: readonly NewEvent[]): Promise<(AgentEvent | null)[]> {
+  if (events.length === 0) return [];
+  const given = givenEvents(streamId, events);
+  const result = await db.execute(sql`with ${appendCtes(given.input, given)} select ${appendedColumns} from appended a`);
+  return given.decode(rowsOf<AppendedRow>(result));
+}
+
+/** True when `err` (or what caused it: drizzle wraps the driver's error) is the unique upload index refusing an upload stored meanwhile: running the statement again skips it. */
+export function isRepeatedUpload(err: unknown): boolean {
+  for (let e = err as { code?: string; constraint_name?: string; constraint?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === "23505") return (e.constraint_name ?? e.constraint) === "agent_events_upload_dedupe";
+  }
+  return false;
 }
 
 /** A stored row as the event clients see: its id is its seq in the stream. */
@@ -135,14 +189,24 @@ export function toAgentEvent(row: { seq: number; type: string; data: unknown; cr
   } as AgentEvent;
 }
 
-/** A row of the raw append statement (the drivers differ in how they hand back bigint, jsonb and timestamps). */
-function toStoredEvent(row: StoredRow): { event: AgentEvent; key: string } {
-  const event = toAgentEvent({
+/** The stored event of an `appendedColumns` row whose input the statement selected itself (a claim's events). */
+export function appendedEvent(row: AppendedRow, taskId: string | null): AgentEvent {
+  return storedEvent({ seq: row.appended_seq!, type: row.appended_type!, data: row.appended_data, created_at: row.appended_at!, task_id: taskId });
+}
+
+/** An event as a raw statement answers it (JSON as text or parsed, bigint and timestamps as the driver hands them). */
+export function storedEvent(row: {
+  seq: number | string | bigint;
+  type: string;
+  data: unknown;
+  created_at: Date | string;
+  task_id: string | null;
+}): AgentEvent {
+  return toAgentEvent({
     seq: Number(row.seq),
     type: row.type,
     data: typeof row.data === "string" ? JSON.parse(row.data) : row.data,
     createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
     taskId: row.task_id,
   });
-  return { event, key: uploadKey({ taskId: row.task_id, attempt: row.attempt, workerSeq: row.worker_seq }) };
 }

@@ -10,11 +10,11 @@
  * per followed stream covers a lost hint. A slow follower only slows itself: it
  * falls behind the window and reads the database on its own until it catches up.
  */
-import { and, asc, eq, gt, lte } from "drizzle-orm";
+import { and, asc, eq, gt, lte, type SQL } from "drizzle-orm";
 import type { AgentEvent, EventFilter, NewEvent } from "../../contracts/events.js";
-import type { Database, Db, Unlisten } from "../../db/client.js";
+import { type Database, type Db, rowsOf, type Unlisten } from "../../db/client.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
-import { appendInTx, eventsChannel, toAgentEvent } from "./append.js";
+import { appendEvents, eventsChannel, isRepeatedUpload, toAgentEvent } from "./append.js";
 import { StreamWindow, type WindowLimits } from "./window.js";
 
 /** NOTIFY can be lost (e.g. across a reconnect), so followed streams are also re-checked this often. */
@@ -113,12 +113,11 @@ export class EventLog {
       }
       this.queues.set(streamId, []);
       try {
-        const stored = await this.database.db.transaction((tx) =>
-          appendInTx(
-            tx,
-            streamId,
-            batch.flatMap((p) => p.events),
-          ),
+        // One statement, committed on its own: no begin and commit round trips.
+        const stored = await appendEvents(
+          this.database.db,
+          streamId,
+          batch.flatMap((p) => p.events),
         );
         let offset = 0;
         for (const p of batch) {
@@ -135,19 +134,43 @@ export class EventLog {
   /**
    * Runs `work` in one transaction in which `append` stores events with the change
    * they record (both commit, or neither), and hands them to this process's readers
-   * once it has committed: the one way a verb writes events in a transaction.
+   * once it has committed: the way a verb of several statements writes events.
    */
   async transaction<T>(work: (tx: Db, append: (streamId: string, events: readonly NewEvent[]) => Promise<(AgentEvent | null)[]>) => Promise<T>): Promise<T> {
     const appended: [string, (AgentEvent | null)[]][] = [];
     const result = await this.database.db.transaction((tx) =>
       work(tx, async (streamId, events) => {
-        const stored = await appendInTx(tx, streamId, events);
+        const stored = await appendEvents(tx, streamId, events);
         appended.push([streamId, stored]);
         return stored;
       }),
     );
     for (const [streamId, stored] of appended) this.stored(streamId, stored);
     return result;
+  }
+
+  /**
+   * Runs one statement that makes a change and stores its events (its own CTEs, then `appendCtes`), committed on
+   * its own: the way a verb of one statement writes events. `read` turns its rows into the answer and the events
+   * stored (by stream), which go to this process's readers once it has committed. An upload the unique index
+   * refused (its retry overtook it, see append.ts) runs again and finds it stored.
+   */
+  async statement<T, R = Record<string, unknown>>(
+    query: SQL,
+    read: (rows: R[]) => { result: T; stored: readonly [string, readonly (AgentEvent | null)[]][] },
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let rows: R[];
+      try {
+        rows = rowsOf<R>(await this.database.db.execute(query));
+      } catch (err) {
+        if (attempt < 3 && isRepeatedUpload(err)) continue;
+        throw err;
+      }
+      const { result, stored } = read(rows);
+      for (const [streamId, events] of stored) this.stored(streamId, events);
+      return result;
+    }
   }
 
   /**
@@ -396,5 +419,3 @@ export class EventLog {
     await tx.delete(eventStreams).where(eq(eventStreams.streamId, streamId));
   }
 }
-
-export { appendInTx };

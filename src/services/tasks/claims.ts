@@ -5,11 +5,13 @@
  */
 import { and, asc, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config.js";
-import type { NewEvent } from "../../contracts/events.js";
+import type { AgentEvent } from "../../contracts/events.js";
+import { tableRow } from "../../db/client.js";
 import type { AgentConfigColumn } from "../../db/schema.js";
 import { codebases, tasks } from "../../db/schema.js";
 import { runBudgetUsd } from "../../opencode/run-settings.js";
 import type { ServiceContext } from "../context.js";
+import { type AppendedRow, appendCtes, appendedColumns, appendedContent, appendedEvent } from "../events/append.js";
 import { candidateCodebase, inFlightSql, runLimitSql } from "../sessions/in-flight.js";
 import { leaseEnd, localWorkerId, releaseTask } from "./leases.js";
 import { toTask } from "./tasks.js";
@@ -45,12 +47,12 @@ export async function claimTask({ ctx, claimant }: { ctx: ServiceContext; claima
 /**
  * Takes up to `max` of the most urgent runnable tasks this claimant may run, in one
  * statement (`FOR UPDATE SKIP LOCKED`, so two claimants never take the same task),
- * each leased with a token of its own; their `claimed` events commit with them.
+ * each leased with a token of its own, with its `claimed` event on its codebase's
+ * stream: the leases and the events commit together or not at all.
  */
 async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claimant: Claimant; max: number }): Promise<Claim[]> {
   const lease = ctx.config.leaseSeconds;
-  const db = ctx.database.db;
-  const candidates = db
+  const candidates = ctx.database.db
     .select({ id: tasks.id })
     .from(tasks)
     .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
@@ -59,57 +61,46 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
     .limit(max)
     .for("update", { of: tasks, skipLocked: true });
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
-  // One transaction, one commit: the leases and the `claimed` events exist together or not at all.
-  const claimed = await ctx.events.transaction(async (tx, append) => {
-    const claimedRows = await tx
-      .update(tasks)
-      .set({
-        status: "running",
-        attempts: sql`${tasks.attempts} + 1`,
-        claims: sql`${tasks.claims} + 1`,
-        uploadedThrough: 0,
-        workerId,
-        leaseToken: sql`gen_random_uuid()::text`,
-        leaseExpiresAt: leaseEnd(lease),
-        startedAt: sql`coalesce(${tasks.startedAt}, now())`,
-        updatedAt: new Date(),
-      })
-      // Each task's codebase comes back with it, in the same statement.
-      .from(codebases)
-      // ARRAY(subquery) runs once (an InitPlan); a bare `IN (subquery)` may be re-run per row and claim more.
-      .where(and(eq(codebases.id, tasks.codebaseId), sql`${tasks.id} = any(array(${candidates}))`, eq(tasks.status, "pending")))
-      .returning({ task: tasks, codebase: codebases });
-    if (claimedRows.length === 0) return null;
-    const rows = claimedRows.map((r) => r.task);
-    rows.sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
-    for (const codebaseId of new Set(rows.map((r) => r.codebaseId))) {
-      const events = rows
-        .filter((r) => r.codebaseId === codebaseId)
-        .map(
-          (row): NewEvent => ({
-            type: "status",
-            data: { session_id: null, status: "claimed", task_id: row.id, attempt: row.attempts, message: `Attempt ${row.attempts} on ${workerId}` },
-            taskId: row.id,
-          }),
-        );
-      await append(codebaseId, events);
-    }
-    return { rows, codebases: new Map(claimedRows.map((r) => [r.codebase.id, r.codebase])) };
+  const query = sql`with claimed as (
+      update tasks set status = 'running', attempts = attempts + 1, claims = claims + 1, uploaded_through = 0, worker_id = ${workerId},
+        lease_token = gen_random_uuid()::text, lease_expires_at = ${leaseEnd(lease)}, started_at = coalesce(started_at, now()), updated_at = now()
+      from codebases c
+      -- ARRAY(subquery) runs once (an InitPlan); a bare IN (subquery) may be re-run per row and claim more.
+      where c.id = tasks.codebase_id and tasks.id = any(array(${candidates})) and tasks.status = 'pending'
+      -- Each task's codebase comes back with it, in the same statement.
+      returning tasks.*, c.name as codebase_name, c.path as codebase_path, c.agent_config as codebase_agent_config
+    ), ${appendCtes(sql`
+      select codebase_id as stream_id, (row_number() over (order by priority desc, created_at, id))::int as ord, 'status' as type,
+        null::text as session_id, id as task_id, null::int as attempt, null::int as worker_seq,
+        jsonb_build_object('session_id', null, 'status', 'claimed', 'task_id', id, 'attempt', attempts, 'message', 'Attempt ' || attempts || ' on ' || ${workerId}::text) as data
+      from claimed`)}
+    select c.*, ${appendedColumns}, ${appendedContent} from claimed c join appended a on a.task_id = c.id order by a.ord`;
+  type Row = AppendedRow & Record<string, unknown>;
+  const claimed = await ctx.events.statement<Claim[], Row>(query, (rows) => {
+    const stored = new Map<string, AgentEvent[]>();
+    const claims = rows.map((raw): Claim => {
+      const row = tableRow(tasks, raw);
+      stored.set(row.codebaseId, [...(stored.get(row.codebaseId) ?? []), appendedEvent(raw, row.id)]);
+      ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
+      const agentConfig = codebases.agentConfig.mapFromDriverValue(raw.codebase_agent_config as string) as AgentConfigColumn;
+      return {
+        task: toTask(row),
+        codebase: {
+          id: row.codebaseId,
+          name: raw.codebase_name as string,
+          path: raw.codebase_path as string,
+          agent_config: withBudget(agentConfig, ctx.config),
+        },
+        attempt: row.attempts,
+        lease_token: row.leaseToken!,
+        lease_seconds: lease,
+        diff_max_bytes: ctx.config.worktrees.diffMaxBytes,
+        action: row.action ?? null,
+      };
+    });
+    return { result: claims, stored: [...stored] };
   });
-  if (!claimed) return [];
-  return claimed.rows.map((row) => {
-    ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
-    const codebase = claimed.codebases.get(row.codebaseId)!;
-    return {
-      task: toTask(row),
-      codebase: { id: codebase.id, name: codebase.name, path: codebase.path, agent_config: withBudget(codebase.agentConfig, ctx.config) },
-      attempt: row.attempts,
-      lease_token: row.leaseToken!,
-      lease_seconds: lease,
-      diff_max_bytes: ctx.config.worktrees.diffMaxBytes,
-      action: row.action ?? null,
-    };
-  });
+  return claimed;
 }
 
 /**

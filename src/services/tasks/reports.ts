@@ -3,16 +3,19 @@
  * ended. Each is fenced by the lease (see leases.ts) and idempotent: a retried
  * report changes nothing.
  */
-import { and, count, eq, sql } from "drizzle-orm";
-import { conflict, invalid, leaseLost, notFound } from "../../contracts/errors.js";
+import { count, eq, sql } from "drizzle-orm";
+import { conflict, invalid, leaseLost, notFound, type ServiceError } from "../../contracts/errors.js";
 import { type EventType, eventSchemas, type NewEvent } from "../../contracts/events.js";
+import { tableRow } from "../../db/client.js";
 import { messages, sessions, tasks } from "../../db/schema.js";
 import type { OcMessage } from "../../opencode/client.js";
 import type { ServiceContext } from "../context.js";
+import { type AppendedRow, appendCtes, appendedColumns, givenEvents } from "../events/append.js";
 import { upsertMessages } from "../sessions/session-store.js";
-import { endTaskSession, taskOwner } from "./attempt-session.js";
+import { causesWebhooks } from "../webhooks/webhook-events.js";
+import { taskOwner } from "./attempt-session.js";
 import { lockLeased } from "./leases.js";
-import { toTask } from "./tasks.js";
+import { type TaskRow, toTask } from "./tasks.js";
 import type { CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
 
 const uploadable = new Set<EventType>(["status", "output", "reasoning", "tool_use", "file_change", "permission", "usage", "error", "diff"]);
@@ -40,59 +43,58 @@ export async function uploadTaskEvents({
     }
     return { type: e.type, data: parsed.data, taskId, workerSeq: e.seq } as NewEvent;
   });
-  const sessionId = events.find((e) => e.data.session_id)?.data.session_id ?? null;
+  // An attempt runs one session: its events (and the usage they count) cannot name two, nor another than its own.
+  const named = [...new Set(events.flatMap((e) => (e.data.session_id ? [e.data.session_id] : [])))];
+  if (named.length > 1) throw invalid(`events name sessions ${named.join(" and ")}: an attempt runs one session`);
+  const sessionId = named[0] ?? null;
   const through = events.reduce((high, e) => Math.max(high, e.workerSeq ?? 0), 0);
-  // Three statements: the lease check that also locks the task, records the session and what is stored
-  // (every event of the batch is, once this commits: fresh or already there), then the append.
-  const { stored, acked } = await ctx.events.transaction(async (tx, append) => {
-    const [row] = await tx
-      .update(tasks)
-      .set({ uploadedThrough: sql`greatest(${tasks.uploadedThrough}, ${through})`, sessionId: sql`coalesce(${tasks.sessionId}, ${sessionId})` })
-      .where(and(eq(tasks.id, taskId), eq(tasks.status, "running"), eq(tasks.leaseToken, input.lease_token)))
-      .returning({
-        codebaseId: tasks.codebaseId,
-        claims: tasks.claims,
-        uploadedThrough: tasks.uploadedThrough,
-        sessionId: tasks.sessionId,
-        title: tasks.title,
-        agentType: tasks.agentType,
-        model: tasks.model,
-        // Whose the attempt's session is, read in the same statement (no round trip in the steady state):
-        // null when it has no row yet, "" when nobody runs it.
-        sessionOwner: sql<string | null>`(select coalesce(s.run_owner, '') from sessions s where s.id = ${tasks.sessionId})`,
-      });
-    if (!row) {
-      const [exists] = await tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId));
-      throw exists ? leaseLost() : notFound("Task");
-    }
-    // An attempt runs one session: its events (and the usage they count) cannot name another.
-    const other = events.find((e) => e.data.session_id && e.data.session_id !== row.sessionId);
-    if (other) throw invalid(`events name session ${other.data.session_id}, but this attempt runs session ${row.sessionId}`);
-    if (row.sessionId && row.sessionOwner === null) {
-      // The attempt's first word of its session: it is listed (running, the task's) from now on.
-      await tx
-        .insert(sessions)
-        .values({
-          id: row.sessionId,
-          codebaseId: row.codebaseId,
-          title: row.title,
-          agent: row.agentType,
-          model: row.model,
-          status: "running",
-          runOwner: taskOwner(taskId),
-        })
-        .onConflictDoNothing();
-    } else if (row.sessionId && row.sessionOwner !== taskOwner(taskId)) {
-      throw conflict(`Session ${row.sessionId} is not this task's: an attempt runs a session of its own`);
-    }
-    const stored = await append(
-      row.codebaseId,
-      // Per claim, not per counted attempt: a run after a hand-back numbers its events from 1 again.
-      events.map((e) => ({ ...e, attempt: row.claims })),
-    );
-    return { stored, acked: row.uploadedThrough };
+  const owner = taskOwner(taskId);
+  // A webhook message names its codebase: a batch with an event that causes one reads it first (most batches do not).
+  const codebaseId = events.some(causesWebhooks)
+    ? (await ctx.database.db.select({ id: tasks.codebaseId }).from(tasks).where(eq(tasks.id, taskId)))[0]?.id
+    : undefined;
+  const given = givenEvents(codebaseId ?? sql`(select codebase_id from leased)`, events, {
+    // Per claim, not per counted attempt: a run after a hand-back numbers its events from 1 again.
+    attempt: sql`(select claims from leased)`,
+    when: sql`exists (select 1 from leased)`,
   });
-  return { acked_through: acked, stored: stored.filter(Boolean).length };
+  // One statement: the lease check, which also records the session and what is stored (every event of the batch
+  // is, once this commits: fresh or already there) and locks the task, the session's row on the attempt's first
+  // word of it, and the append.
+  const query = sql`with leased as (
+      update tasks set uploaded_through = greatest(uploaded_through, ${through}), session_id = coalesce(session_id, ${sessionId}::text)
+      where id = ${taskId} and status = 'running' and lease_token = ${input.lease_token}
+        and (${sessionId}::text is null or session_id is null or session_id = ${sessionId}::text)
+        and not exists (select 1 from sessions s where s.id = coalesce(tasks.session_id, ${sessionId}::text) and coalesce(s.run_owner, '') <> ${owner})
+      returning codebase_id, claims, uploaded_through, session_id, title, agent_type, model,
+        exists (select 1 from sessions s where s.id = tasks.session_id) as session_listed
+    ), listed as (
+      -- The attempt's first word of its session: it is listed (running, the task's) from now on.
+      insert into sessions (id, codebase_id, title, agent, model, status, run_owner)
+      select session_id, codebase_id, title, agent_type, model, 'running', ${owner}::text from leased where session_id is not null and not session_listed
+      on conflict do nothing
+    ), ${appendCtes(given.input, given)}
+    select l.uploaded_through as acked, l.codebase_id, ${appendedColumns} from leased l left join appended a on true`;
+  const answer = await ctx.events.statement<{ acked: number; stored: number } | null, AppendedRow & { acked: number; codebase_id: string }>(query, (rows) => {
+    if (rows.length === 0) return { result: null, stored: [] };
+    const stored = given.decode(rows);
+    return { result: { acked: Number(rows[0]!.acked), stored: stored.filter(Boolean).length }, stored: [[rows[0]!.codebase_id, stored]] };
+  });
+  if (!answer) throw await whyUploadRefused(ctx, taskId, input.lease_token, sessionId);
+  return { acked_through: answer.acked, stored: answer.stored };
+}
+
+/** Why the upload's lease check matched nothing: each of its conditions, once lost, stays lost for the attempt. */
+async function whyUploadRefused(ctx: ServiceContext, taskId: string, token: string, sessionId: string | null): Promise<ServiceError> {
+  const [task] = await ctx.database.db
+    .select({ status: tasks.status, leaseToken: tasks.leaseToken, sessionId: tasks.sessionId })
+    .from(tasks)
+    .where(eq(tasks.id, taskId));
+  if (!task) return notFound("Task");
+  if (task.status !== "running" || task.leaseToken !== token) return leaseLost();
+  if (sessionId && task.sessionId && task.sessionId !== sessionId)
+    return invalid(`events name session ${sessionId}, but this attempt runs session ${task.sessionId}`);
+  return conflict(`Session ${task.sessionId ?? sessionId} is not this task's: an attempt runs a session of its own`);
 }
 
 /**
@@ -147,13 +149,18 @@ export async function uploadTaskMessages({
 /**
  * Records how the attempt ended. Repeating the same report with the same lease
  * answers the same task; a different outcome or a stale lease is a 409.
+ *
+ * Two round trips: the task is read, what its end means (its status, its session's
+ * end, its event) is worked out here, and one statement writes it all, on condition
+ * that the task is still as it was read. A cancel requested, a session recorded or a
+ * lease lost in between makes the write match nothing, and it is worked out again.
  */
 export async function completeTask({ ctx, taskId, input }: { ctx: ServiceContext; taskId: string; input: CompleteTaskRequest }): Promise<Task> {
-  const { row } = await ctx.events.transaction(async (tx, append) => {
-    const [current] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for("update");
+  for (;;) {
+    const [current] = await ctx.database.db.select().from(tasks).where(eq(tasks.id, taskId));
     if (!current) throw notFound("Task");
     if (current.status !== "running") {
-      if (current.leaseToken === input.lease_token && current.status === input.status) return { row: current };
+      if (current.leaseToken === input.lease_token && current.status === input.status) return toTask(current);
       if (current.leaseToken === input.lease_token) throw conflict(`Task is already ${current.status}`);
       throw leaseLost();
     }
@@ -161,64 +168,62 @@ export async function completeTask({ ctx, taskId, input }: { ctx: ServiceContext
     if (input.session_id && current.sessionId && input.session_id !== current.sessionId) {
       throw conflict(`This attempt ran session ${current.sessionId}, not ${input.session_id}`);
     }
-    const status = current.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
-    const sessionId = input.session_id ?? current.sessionId;
-    const [row] = await tx
-      .update(tasks)
-      .set({
-        status,
-        result: input.result ?? null,
-        error: input.error ?? (status === "cancelled" ? "Cancelled" : null),
-        sessionId,
-        leaseExpiresAt: null,
-        completedAt: new Date(),
-        updatedAt: new Date(),
-      })
-      .where(eq(tasks.id, taskId))
-      .returning();
-    if (current.kind !== "agent") {
-      // Work on a worktree ran no agent: no session to end, and no `complete` that a client would take for a run's end.
-      await append(current.codebaseId, [
-        {
-          type: "status",
-          data: { session_id: null, status: `${current.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? current.title },
-          taskId,
-        },
-      ]);
-      return { row: row! };
-    }
-    if (sessionId) {
-      // The task's session shows up among the codebase's sessions, whichever runner ran it
-      // (a worker's lives in that worker's OpenCode; the local runner adds its messages after this).
-      const outcome = status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed";
-      await tx
-        .insert(sessions)
-        .values({
-          id: sessionId,
-          codebaseId: current.codebaseId,
-          title: current.title,
-          agent: current.agentType,
-          model: current.model,
-          status: outcome,
-          error: input.error ?? null,
-        })
-        .onConflictDoUpdate({
-          target: sessions.id,
-          set: { status: outcome, error: input.error ?? null, runOwner: null, runHeartbeatAt: null, updatedAt: new Date() },
-          // Only the session this task made (its transcript upload), never one a runner merely names.
-          setWhere: eq(sessions.runOwner, taskOwner(taskId)),
-        });
-    }
-    // Nothing of this task is left running (a session it named, then did not end with).
-    await endTaskSession(tx, taskId, "failed", "The task ended without this session");
-    await append(current.codebaseId, [
-      {
-        type: "complete",
-        data: { session_id: sessionId ?? null, status, task_id: taskId, ...(input.error ? { error: input.error } : {}) },
-        taskId,
-      },
-    ]);
-    return { row: row! };
-  });
-  return toTask(row);
+    const ended = await recordEnd(ctx, current, input);
+    if (ended) return toTask(ended);
+  }
+}
+
+/** The one statement of `completeTask`: the task's end, its session's, and its event; null when the task moved on. */
+async function recordEnd(ctx: ServiceContext, current: TaskRow, input: CompleteTaskRequest): Promise<TaskRow | null> {
+  const taskId = current.id;
+  const status = current.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
+  const sessionId = input.session_id ?? current.sessionId;
+  const error = input.error ?? (status === "cancelled" ? "Cancelled" : null);
+  const owner = taskOwner(taskId);
+  let sessionEnd = sql``;
+  let event: NewEvent;
+  if (current.kind !== "agent") {
+    // Work on a worktree ran no agent: no session to end, and no `complete` that a client would take for a run's end.
+    event = {
+      type: "status",
+      data: { session_id: null, status: `${current.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? current.title },
+      taskId,
+    };
+  } else {
+    const outcome = status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed";
+    // The task's session shows up among the codebase's sessions, whichever runner ran it (a worker's lives in that
+    // worker's OpenCode; the local runner adds its messages after this), ended as the task did; but only the session
+    // this task made (its transcript upload), never one a runner merely names. Nothing else of this task is left
+    // running (a session it named, then did not end with).
+    sessionEnd = sql`${
+      sessionId
+        ? sql`, session_ended as (
+          insert into sessions (id, codebase_id, title, agent, model, status, error)
+          select ${sessionId}::text, codebase_id, title, agent_type, model, ${outcome}::text, ${input.error ?? null}::text from done
+          on conflict (id) do update set status = excluded.status, error = excluded.error, run_owner = null, run_heartbeat_at = null, updated_at = now()
+          where sessions.run_owner = ${owner}
+        )`
+        : sql``
+    }, others_ended as (
+        update sessions set status = 'failed', error = 'The task ended without this session', run_owner = null, run_heartbeat_at = null, updated_at = now()
+        where run_owner = ${owner} and status = 'running' and id is distinct from ${sessionId}::text and exists (select 1 from done)
+      )`;
+    event = {
+      type: "complete",
+      data: { session_id: sessionId ?? null, status, task_id: taskId, ...(input.error ? { error: input.error } : {}) },
+      taskId,
+    };
+  }
+  const given = givenEvents(current.codebaseId, [event], { when: sql`exists (select 1 from done)` });
+  const query = sql`with done as (
+      update tasks set status = ${status}, result = ${input.result ?? null}, error = ${error}, session_id = ${sessionId},
+        lease_expires_at = null, completed_at = now(), updated_at = now()
+      where id = ${taskId} and status = 'running' and lease_token = ${input.lease_token}
+        and cancel_requested = ${current.cancelRequested} and session_id is not distinct from ${current.sessionId}::text
+      returning *
+    )${sessionEnd}, ${appendCtes(given.input, given)}
+    select d.*, ${appendedColumns} from done d left join appended a on true`;
+  return ctx.events.statement<TaskRow | null, AppendedRow & Record<string, unknown>>(query, (rows) =>
+    rows.length === 0 ? { result: null, stored: [] } : { result: tableRow(tasks, rows[0]!), stored: [[current.codebaseId, given.decode(rows)]] },
+  );
 }

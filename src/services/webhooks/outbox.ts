@@ -20,18 +20,18 @@ const envelope = (m: WebhookMessage) => ({ type: m.type, timestamp: new Date().t
 
 /**
  * A CTE for the append statement (see events/append.ts): one delivery per endpoint and message, the message's
- * `data.event_id` set to its event's seq (`fresh` and `bumped` are that statement's CTEs). Null when no message.
+ * `data.event_id` set to its event's seq (`appended` is that statement's CTE of stored events; a message whose
+ * event was not stored, an upload already stored, sends nothing). Null when no message.
  */
-export function deliveriesOfEvents(streamId: string, messages: { ord: number; message: WebhookMessage }[]): SQL | null {
+export function deliveriesOfEvents(messages: { ord: number; message: WebhookMessage }[]): SQL | null {
   if (messages.length === 0) return null;
   const rows = JSON.stringify(messages.map(({ ord, message }) => ({ ord, type: message.type, payload: envelope(message) })));
   return sql`, deliveries as (
       insert into webhook_deliveries (id, endpoint_id, event_type, payload)
-      select ${newDeliveryId}, w.id, h.type, jsonb_set(h.payload, '{data,event_id}', to_jsonb(bumped.head - fresh.total + fresh.n))
+      select ${newDeliveryId}, w.id, h.type, jsonb_set(h.payload, '{data,event_id}', to_jsonb(a.seq))
       from jsonb_to_recordset(${rows}::jsonb) as h(ord int, type text, payload jsonb)
-      join fresh on fresh.ord = h.ord
-      cross join bumped
-      join webhook_endpoints w on ${wants(sql`h.type`, sql`${streamId}::text`)}
+      join appended a on a.ord = h.ord
+      join webhook_endpoints w on ${wants(sql`h.type`, sql`a.stream_id`)}
       returning pg_notify(${webhooksChannel}, '')
     )`;
 }

@@ -85,3 +85,6 @@ export function webhooksOf(codebaseId: string, event: NewEvent): WebhookMessage[
       return [];
   }
 }
+
+/** True when storing `event` sends webhook messages (which name its codebase). */
+export const causesWebhooks = (event: NewEvent): boolean => webhooksOf("", event).length > 0;

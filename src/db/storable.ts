@@ -12,6 +12,7 @@ export function storableText(text: string): string {
   return text.replace(unstorable, "\uFFFD");
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the whole ASCII range, control characters included
 const ascii = /^[\x00-\x7f]*$/;
 
 /**

@@ -14,7 +14,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { runCli, startCli } from "../test/support/cli.js";
+import { cliPath, runCli, startCli } from "../test/support/cli.js";
 import { createPostgresDatabase } from "../test/support/db.js";
 import { leaseTask } from "../test/support/leased-task.js";
 import { percentile } from "./stats.js";
@@ -169,7 +169,12 @@ async function embeddedDataDir(): Promise<{ env: NodeJS.ProcessEnv; cleanup(): P
   return { env, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv; cleanup(): Promise<void> }>, nodeArgs: string[] = []): Target {
+function serverTarget(
+  name: string,
+  env: () => Promise<{ env: NodeJS.ProcessEnv; cleanup(): Promise<void> }>,
+  nodeArgs: string[] = [],
+  cli: string = cliPath,
+): Target {
   return {
     name,
     async start() {
@@ -188,6 +193,7 @@ function serverTarget(name: string, env: () => Promise<{ env: NodeJS.ProcessEnv;
         },
         60_000,
         nodeArgs,
+        cli,
       );
       return {
         url: server.url,
@@ -265,19 +271,29 @@ export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []
 /**
  * Every scenario against every target, `rounds` times (the targets' order rotating
  * each round); answers each figure's median over the rounds, plus the one-stream throughput.
+ * `before`: another checkout, whose server runs beside this one's (before against after).
  */
-export async function benchFanout(databaseUrl: string | undefined, rounds = 3): Promise<{ results: FanoutResult[]; throughput: Record<string, number> }> {
+export async function benchFanout(
+  databaseUrl: string | undefined,
+  rounds = 3,
+  before?: string,
+): Promise<{ results: FanoutResult[]; throughput: Record<string, number> }> {
   const targets: Target[] = [floorTarget()];
-  if (databaseUrl) {
-    targets.push(floorTarget(databaseUrl));
-    targets.push(
-      serverTarget("codetether, Postgres", async () => {
+  const checkouts: [string, string][] = [
+    ["codetether", cliPath],
+    ...(before ? [["codetether before", path.join(before, "bin/codetether.mjs")] as [string, string]] : []),
+  ];
+  if (databaseUrl) targets.push(floorTarget(databaseUrl));
+  for (const [label, cli] of checkouts) {
+    if (databaseUrl) {
+      const postgres = async () => {
         const db = await createPostgresDatabase(databaseUrl);
         return { env: { DATABASE_URL: db.url }, cleanup: db.drop };
-      }),
-    );
+      };
+      targets.push(serverTarget(`${label}, Postgres`, postgres, [], cli));
+    }
+    targets.push(serverTarget(`${label}, PGlite`, embeddedDataDir, [], cli));
   }
-  targets.push(serverTarget("codetether, PGlite", embeddedDataDir));
   const samples = new Map<string, Omit<FanoutResult, "target" | "scenario">[]>();
   const throughputs = new Map<string, number[]>();
   for (let round = 0; round < rounds; round++) {

@@ -16,6 +16,8 @@ import { benchWorktrees } from "./worktrees.js";
 const only = process.argv[2];
 const rows: [string, string][] = [];
 const url = process.env.DATABASE_URL?.trim();
+/** Another checkout (built: `npm ci`, or `node scripts/build-server.mjs` with node_modules), whose server the queue and fan-out benchmarks run beside this one's: before against after in one run. */
+const before = process.env.BENCH_BEFORE?.trim() || undefined;
 
 if (!only || only === "events") {
   rows.push(["one event stream, PGlite", await benchEventStream(pgliteDriver)]);
@@ -48,6 +50,10 @@ if (!only || only === "queue") {
     const name = driver.name === "pglite" ? "PGlite" : "Postgres";
     cases.push({ label: `${name}, one task per call`, target: { kind: "server", driver }, batch: 1 });
     cases.push({ label: `${name}, 16 tasks per call`, target: { kind: "server", driver }, batch: 16 });
+    if (before) {
+      cases.push({ label: `${name}, one task per call (before)`, target: { kind: "server", driver, root: before }, batch: 1 });
+      cases.push({ label: `${name}, 16 tasks per call (before)`, target: { kind: "server", driver, root: before }, batch: 16 });
+    }
   }
   const rates = new Map<string, number[]>();
   for (let round = 0; round < rounds; round++) {
@@ -78,6 +84,12 @@ if (!only || only === "queue") {
       `… CodeTether on ${name}, 16 per create, claims and completions call`,
       `${fmt(batched)} tasks/s (${(batched / single).toFixed(1)}× one per call)`,
     ]);
+    if (before) {
+      const singleBefore = med(`${name}, one task per call (before)`);
+      const batchedBefore = med(`${name}, 16 tasks per call (before)`);
+      rows.push([`… before (${before}), ${name}, one task per call`, `${fmt(singleBefore)} tasks/s (after / before: ${(single / singleBefore).toFixed(2)}×)`]);
+      rows.push([`… before (${before}), ${name}, 16 per call`, `${fmt(batchedBefore)} tasks/s (after / before: ${(batched / batchedBefore).toFixed(2)}×)`]);
+    }
   }
   if (url) {
     const latency = await benchClaimLatency();
@@ -99,7 +111,7 @@ if ((!only || only === "usage") && url) {
 
 const fanoutTable: string[] = [];
 if (!only || only === "fanout") {
-  const { results, throughput } = await benchFanout(url, Number(process.env.BENCH_ROUNDS ?? 3));
+  const { results, throughput } = await benchFanout(url, Number(process.env.BENCH_ROUNDS ?? 3), before);
   const floor = (scenario: string, kind: string) => results.find((r) => r.scenario === scenario && r.target.startsWith(kind));
   fanoutTable.push(
     "| subscribers × events/s | server | p50 | p99 | p50, p99 / durable floor | p50, p99 / in-memory floor | lost | server peak RSS |",

@@ -14,6 +14,7 @@ import type { ServiceContext } from "./services/context.js";
 import { EventLog } from "./services/events/log.js";
 import { startRetention } from "./services/events/retention.js";
 import { RunLiveness } from "./services/sessions/run-liveness.js";
+import { TaskCodebases } from "./services/tasks/task-codebases.js";
 import { TaskWake } from "./services/tasks/task-wake.js";
 import { countTasksByStatus } from "./services/tasks/tasks.js";
 import { countOnlineWorkers } from "./services/tasks/workers.js";
@@ -78,6 +79,7 @@ export async function createServices(options: {
     log,
     metrics,
     taskWake,
+    taskCodebases: new TaskCodebases(),
     access,
     shutdown: shutdown.signal,
   };

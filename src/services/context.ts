@@ -8,6 +8,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Bridge } from "../opencode/bridge.js";
 import type { KeyAuthenticator } from "./access/authenticator.js";
 import type { EventLog } from "./events/log.js";
+import type { TaskCodebases } from "./tasks/task-codebases.js";
 import type { TaskWake } from "./tasks/task-wake.js";
 
 export interface ServiceContext {
@@ -25,6 +26,8 @@ export interface ServiceContext {
   access: KeyAuthenticator;
   /** Wakes claims waiting for work (see task-wake.ts). */
   taskWake: TaskWake;
+  /** Which codebase the tasks this process claimed lately are of (see task-codebases.ts). */
+  taskCodebases: TaskCodebases;
   log: Logger;
   metrics: Metrics;
   /**

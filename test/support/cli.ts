@@ -21,9 +21,9 @@ export interface ServerProcess {
  */
 const shortLived = ["--liftoff-only"];
 
-/** Starts `codetether serve --port 0` and resolves once it says where it listens. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, nodeArgs: string[] = shortLived): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, ...args], {
+/** Starts `codetether serve --port 0` (of the checkout whose bin is `cli`) and resolves once it says where it listens. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, nodeArgs: string[] = shortLived, cli = cliPath): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

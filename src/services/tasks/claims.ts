@@ -80,6 +80,7 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
     const stored = new Map<string, AgentEvent[]>();
     const claims = rows.map((raw): Claim => {
       const row = tableRow(tasks, raw);
+      ctx.taskCodebases.remember(row.id, row.codebaseId);
       stored.set(row.codebaseId, [...(stored.get(row.codebaseId) ?? []), appendedEvent(raw, row.id)]);
       ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
       const agentConfig = codebases.agentConfig.mapFromDriverValue(raw.codebase_agent_config as string) as AgentConfigColumn;

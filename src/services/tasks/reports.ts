@@ -84,6 +84,15 @@ export async function uploadTaskEvents({
   return { acked_through: answer.acked, stored: answer.stored };
 }
 
+/** The codebase of a task, remembered or read (undefined: no such task; the lease check then says so). */
+async function codebaseOf(ctx: ServiceContext, taskId: string): Promise<string | undefined> {
+  const known = ctx.taskCodebases.of(taskId);
+  if (known) return known;
+  const [row] = await ctx.database.db.select({ id: tasks.codebaseId }).from(tasks).where(eq(tasks.id, taskId));
+  if (row) ctx.taskCodebases.remember(taskId, row.id);
+  return row?.id;
+}
+
 /** Why the upload's lease check matched nothing: each of its conditions, once lost, stays lost for the attempt. */
 async function whyUploadRefused(ctx: ServiceContext, taskId: string, token: string, sessionId: string | null): Promise<ServiceError> {
   const [task] = await ctx.database.db
@@ -150,43 +159,69 @@ export async function uploadTaskMessages({
  * Records how the attempt ended. Repeating the same report with the same lease
  * answers the same task; a different outcome or a stale lease is a 409.
  *
- * Two round trips: the task is read, what its end means (its status, its session's
- * end, its event) is worked out here, and one statement writes it all, on condition
- * that the task is still as it was read. A cancel requested, a session recorded or a
- * lease lost in between makes the write match nothing, and it is worked out again.
+ * One round trip in the usual case: what the end means (its status, its session's
+ * end, its event) is worked out here from what the task is expected to be (running
+ * under this lease, an agent's, not cancelled, in the session the report names, of
+ * the codebase it was claimed in), and one statement writes it all on condition that
+ * the task is so. When it is not (a cancel was requested, an upload named the session,
+ * the lease was lost, this process never saw the claim) the statement answers the task
+ * as it is, and its end is worked out again from that.
  */
 export async function completeTask({ ctx, taskId, input }: { ctx: ServiceContext; taskId: string; input: CompleteTaskRequest }): Promise<Task> {
+  let current: TaskRow | null = null;
   for (;;) {
-    const [current] = await ctx.database.db.select().from(tasks).where(eq(tasks.id, taskId));
-    if (!current) throw notFound("Task");
-    if (current.status !== "running") {
-      if (current.leaseToken === input.lease_token && current.status === input.status) return toTask(current);
-      if (current.leaseToken === input.lease_token) throw conflict(`Task is already ${current.status}`);
-      throw leaseLost();
+    const codebaseId = current?.codebaseId ?? ctx.taskCodebases.of(taskId);
+    if (!codebaseId) {
+      [current = null] = await ctx.database.db.select().from(tasks).where(eq(tasks.id, taskId));
+      if (!current) throw notFound("Task");
+      ctx.taskCodebases.remember(taskId, current.codebaseId);
     }
-    if (current.leaseToken !== input.lease_token) throw leaseLost();
-    if (input.session_id && current.sessionId && input.session_id !== current.sessionId) {
-      throw conflict(`This attempt ran session ${current.sessionId}, not ${input.session_id}`);
+    if (current) {
+      if (current.status !== "running") {
+        if (current.leaseToken === input.lease_token && current.status === input.status) return toTask(current);
+        if (current.leaseToken === input.lease_token) throw conflict(`Task is already ${current.status}`);
+        throw leaseLost();
+      }
+      if (current.leaseToken !== input.lease_token) throw leaseLost();
+      if (input.session_id && current.sessionId && input.session_id !== current.sessionId) {
+        throw conflict(`This attempt ran session ${current.sessionId}, not ${input.session_id}`);
+      }
     }
-    const ended = await recordEnd(ctx, current, input);
-    if (ended) return toTask(ended);
+    const expected: Expected = current ?? {
+      id: taskId,
+      codebaseId: codebaseId!,
+      kind: "agent",
+      title: "",
+      cancelRequested: false,
+      sessionId: input.session_id ?? null,
+    };
+    const outcome = await recordEnd(ctx, expected, input);
+    if ("ended" in outcome) return toTask(outcome.ended);
+    if (!outcome.current) throw notFound("Task");
+    current = outcome.current;
   }
 }
 
-/** The one statement of `completeTask`: the task's end, its session's, and its event; null when the task moved on. */
-async function recordEnd(ctx: ServiceContext, current: TaskRow, input: CompleteTaskRequest): Promise<TaskRow | null> {
-  const taskId = current.id;
-  const status = current.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
-  const sessionId = input.session_id ?? current.sessionId;
+/** What `recordEnd` expects the running task to be. */
+type Expected = Pick<TaskRow, "id" | "codebaseId" | "kind" | "title" | "cancelRequested" | "sessionId">;
+
+/**
+ * The one statement of `completeTask`: the task's end, its session's, and its event, written if the task is as
+ * `expected`; otherwise nothing is written and the task is answered as it is (null: there is no such task).
+ */
+async function recordEnd(ctx: ServiceContext, expected: Expected, input: CompleteTaskRequest): Promise<{ ended: TaskRow } | { current: TaskRow | null }> {
+  const taskId = expected.id;
+  const status = expected.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
+  const sessionId = input.session_id ?? expected.sessionId;
   const error = input.error ?? (status === "cancelled" ? "Cancelled" : null);
   const owner = taskOwner(taskId);
   let sessionEnd = sql``;
   let event: NewEvent;
-  if (current.kind !== "agent") {
+  if (expected.kind !== "agent") {
     // Work on a worktree ran no agent: no session to end, and no `complete` that a client would take for a run's end.
     event = {
       type: "status",
-      data: { session_id: null, status: `${current.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? current.title },
+      data: { session_id: null, status: `${expected.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? expected.title },
       taskId,
     };
   } else {
@@ -214,16 +249,20 @@ async function recordEnd(ctx: ServiceContext, current: TaskRow, input: CompleteT
       taskId,
     };
   }
-  const given = givenEvents(current.codebaseId, [event], { when: sql`exists (select 1 from done)` });
-  const query = sql`with done as (
+  const given = givenEvents(expected.codebaseId, [event], { when: sql`exists (select 1 from done)` });
+  const query = sql`with current as (select * from tasks where id = ${taskId}), done as (
       update tasks set status = ${status}, result = ${input.result ?? null}, error = ${error}, session_id = ${sessionId},
         lease_expires_at = null, completed_at = now(), updated_at = now()
-      where id = ${taskId} and status = 'running' and lease_token = ${input.lease_token}
-        and cancel_requested = ${current.cancelRequested} and session_id is not distinct from ${current.sessionId}::text
+      where id = ${taskId} and codebase_id = ${expected.codebaseId} and status = 'running' and lease_token = ${input.lease_token}
+        and kind = ${expected.kind} and cancel_requested = ${expected.cancelRequested} and session_id is not distinct from ${expected.sessionId}::text
       returning *
     )${sessionEnd}, ${appendCtes(given.input, given)}
-    select d.*, ${appendedColumns} from done d left join appended a on true`;
-  return ctx.events.statement<TaskRow | null, AppendedRow & Record<string, unknown>>(query, (rows) =>
-    rows.length === 0 ? { result: null, stored: [] } : { result: tableRow(tasks, rows[0]!), stored: [[current.codebaseId, given.decode(rows)]] },
-  );
+    select (select row_to_json(c) from current c) as current_row, d.*, ${appendedColumns}
+    from (select 1) one left join done d on true left join appended a on true`;
+  type Row = AppendedRow & Record<string, unknown> & { current_row: Record<string, unknown> | string | null };
+  return ctx.events.statement<{ ended: TaskRow } | { current: TaskRow | null }, Row>(query, ([row]) => {
+    if (row?.id) return { result: { ended: tableRow(tasks, row) }, stored: [[expected.codebaseId, given.decode([row])]] };
+    const raw = typeof row?.current_row === "string" ? JSON.parse(row.current_row) : row?.current_row;
+    return { result: { current: raw ? tableRow(tasks, raw) : null }, stored: [] };
+  });
 }

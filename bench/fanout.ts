@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -201,6 +201,8 @@ function serverTarget(
         stop: async () => {
           server.child.kill("SIGTERM");
           await server.exited;
+          // BENCH_SERVER_LOG=<file>: each server's log, to read as an operator would (LOG_LEVEL=info logs every request).
+          if (process.env.BENCH_SERVER_LOG) await appendFile(process.env.BENCH_SERVER_LOG, `--- ${name}\n${server.output()}`);
           await made.cleanup();
         },
       };
@@ -256,9 +258,11 @@ export const fanoutScenarios: Scenario[] = [
   { subscribers: 1000, eventsPerSecond: 10 },
 ];
 
-/** One scenario against `codetether serve` on PGlite, with node flags for the server (e.g. --cpu-prof to profile it). */
-export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []): Promise<FanoutResult> {
-  const target = serverTarget("codetether, PGlite", embeddedDataDir, nodeArgs);
+/** One scenario against `codetether serve` (on the Postgres of `databaseUrl`, else PGlite), with node flags for the server (e.g. --cpu-prof to profile it). */
+export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = [], databaseUrl?: string): Promise<FanoutResult> {
+  const target = databaseUrl
+    ? serverTarget("codetether, Postgres", postgresData(databaseUrl), nodeArgs)
+    : serverTarget("codetether, PGlite", embeddedDataDir, nodeArgs);
   const running = await target.start();
   try {
     const result = await runScenario(running.url, running.pid, scenario, "fan-one");
@@ -267,6 +271,12 @@ export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []
     await running.stop();
   }
 }
+
+/** A new database on the Postgres of `databaseUrl` for a server to run on, dropped after. */
+const postgresData = (databaseUrl: string) => async () => {
+  const db = await createPostgresDatabase(databaseUrl);
+  return { env: { DATABASE_URL: db.url }, cleanup: db.drop };
+};
 
 /**
  * Every scenario against every target, `rounds` times (the targets' order rotating
@@ -285,13 +295,7 @@ export async function benchFanout(
   ];
   if (databaseUrl) targets.push(floorTarget(databaseUrl));
   for (const [label, cli] of checkouts) {
-    if (databaseUrl) {
-      const postgres = async () => {
-        const db = await createPostgresDatabase(databaseUrl);
-        return { env: { DATABASE_URL: db.url }, cleanup: db.drop };
-      };
-      targets.push(serverTarget(`${label}, Postgres`, postgres, [], cli));
-    }
+    if (databaseUrl) targets.push(serverTarget(`${label}, Postgres`, postgresData(databaseUrl), [], cli));
     targets.push(serverTarget(`${label}, PGlite`, embeddedDataDir, [], cli));
   }
   const samples = new Map<string, Omit<FanoutResult, "target" | "scenario">[]>();

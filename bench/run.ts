@@ -27,7 +27,7 @@ if (!only || only === "startup") {
   for (const [k, v] of Object.entries(await benchStartup(url))) rows.push([k, v]);
 }
 if (!only || only === "bridge") {
-  for (const [k, v] of Object.entries(await benchBridge())) rows.push([k, v]);
+  for (const [k, v] of Object.entries(await benchBridge(url, before))) rows.push([k, v]);
 }
 
 if (!only || only === "dashboard") {

@@ -12,6 +12,11 @@ import { RunTranslator } from "./translate.js";
 export type RunOutcome = EventData<"complete">["status"];
 
 export interface RunSink {
+  /**
+   * What the caller records of the run's start (its session's row), done while the prompt is sent rather than
+   * before: OpenCode is already working meanwhile. Should it fail, the run is aborted and the start fails with it.
+   */
+  recording?: Promise<void>;
   /** Called in the order things happened; must not block (queue the work). */
   event(event: NewEvent): void;
   /** Called once when the run ends, after its last event; a returned promise is awaited by `settled()`. */
@@ -161,15 +166,25 @@ export class AgentRunner {
         ...(spec.runId ? { run_id: spec.runId } : {}),
       },
     });
-    try {
-      await client.promptAsync(spec.directory, sessionId, {
+    const [prompted, recorded] = await Promise.allSettled([
+      client.promptAsync(spec.directory, sessionId, {
         agent: spec.agent,
         ...(spec.model ? { model: parseModel(spec.model) } : {}),
         text: spec.prompt,
-      });
-    } catch (err) {
-      this.finish(run, "failed", `OpenCode refused the prompt: ${(err as Error).message}`);
-      throw new ServiceError("UNAVAILABLE", `OpenCode refused the prompt: ${(err as Error).message}`, { cause: err });
+      }),
+      run.sink.recording,
+    ]);
+    if (prompted.status === "rejected") {
+      const err = prompted.reason as Error;
+      this.finish(run, "failed", `OpenCode refused the prompt: ${err.message}`);
+      throw new ServiceError("UNAVAILABLE", `OpenCode refused the prompt: ${err.message}`, { cause: err });
+    }
+    if (recorded.status === "rejected") {
+      // Not on record, so not to be run: stopped before it does more than its first step.
+      run.stopping = true;
+      await client.abort(spec.directory, sessionId).catch(() => {});
+      this.finish(run, "failed", `The run's start could not be recorded: ${(recorded.reason as Error).message}`);
+      throw recorded.reason;
     }
     return { sessionId, created };
   }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { sql } from "drizzle-orm";
 import { OpencodeClient } from "../../src/opencode/client.js";
 import { createContextInner } from "../../src/trpc/init.js";
 import { appRouter } from "../../src/trpc/router.js";
@@ -313,6 +314,31 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const onWorker = await s.api("POST", `/v1/opencode/codebases/${worker.body.id}/trigger`, { prompt: "x" });
     assert.equal(onWorker.status, 409);
     assert.match(onWorker.body.detail, /worker w1/);
+  });
+
+  test("a run whose session cannot be recorded is stopped: the trigger fails and the stream says the run failed", { timeout }, async () => {
+    // The session's row is written while the prompt goes out; here the database refuses it (a trigger of its own).
+    const db = s.server.ctx.database.db;
+    await db.execute(
+      sql`create function refuse_sessions() returns trigger language plpgsql as $$ begin raise exception 'sessions are read-only today'; end $$`,
+    );
+    await db.execute(sql`create trigger refuse_sessions before insert on sessions for each row execute function refuse_sessions()`);
+    try {
+      s.llm.setScript([{ hangMs: 60_000, text: "Should not get far" }]);
+      const sse = await connectSse(eventsUrl());
+      const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "Refused", new_session: true });
+      assert.equal(trigger.status, 500, JSON.stringify(trigger.body));
+      const events = (await until(sse, "complete")).map((e) => JSON.parse(e.data));
+      sse.close();
+      const complete = events.at(-1)!;
+      assert.equal(complete.status, "failed");
+      assert.match(complete.error, /^The run's start could not be recorded: the database refused it/, "no SQL in what every reader sees");
+      assert.equal(events[0].status, "running", "the run had begun");
+      assert.equal(s.server.ctx.bridge.runner.isRunning(complete.session_id), false, "nothing of it is left running");
+    } finally {
+      await db.execute(sql`drop trigger refuse_sessions on sessions`);
+      await db.execute(sql`drop function refuse_sessions()`);
+    }
   });
 
   test("an OpenCode process killed mid-run yields an error event and a failed session, then it is restarted", { timeout }, async () => {

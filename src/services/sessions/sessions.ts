@@ -5,13 +5,13 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { and, desc, eq, inArray } from "drizzle-orm";
-import { conflict, invalid, ServiceError } from "../../contracts/errors.js";
+import { asServiceError, conflict, invalid, ServiceError } from "../../contracts/errors.js";
 import type { NewEvent } from "../../contracts/events.js";
 import { sessions } from "../../db/schema.js";
 import { runLimits, workingDirectory } from "../../opencode/run-settings.js";
 import type { RunOutcome, RunSink } from "../../opencode/runner.js";
 import { abandonWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../workspace/workspace.js";
-import { recordAudit } from "../access/audit.js";
+import { auditing, recordAudit } from "../access/audit.js";
 import { createdBy } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
@@ -50,6 +50,7 @@ function logSink(
   sessionId: string,
   runId: string,
   directory: string,
+  recording: Promise<void>,
   workspace?: { worktree: WorktreeInfo; ready: Promise<void> },
 ): RunSink {
   const outbox = new RunOutbox(
@@ -73,6 +74,7 @@ function logSink(
   const owned = and(eq(sessions.id, sessionId), eq(sessions.runOwner, ctx.instanceId));
   const ended = { runOwner: null, runHeartbeatAt: null, updatedAt: new Date() };
   return {
+    recording,
     event(e) {
       tracker?.observe(e);
       outbox.push(e);
@@ -83,6 +85,17 @@ function logSink(
         await tracker?.endTurn();
         await outbox.flushed();
         let { status, error } = outcome;
+        if (
+          !(await recording.then(
+            () => true,
+            () => false,
+          ))
+        ) {
+          // The session's row was never written (the start failed): its end is only told to the stream.
+          const complete: NewEvent = { type: "complete", data: { session_id: sessionId, status, run_id: runId, ...(error ? { error } : {}) } };
+          await untilDatabaseAnswers(() => ctx.events.append(codebaseId, [complete]), { signal: ctx.shutdown });
+          return;
+        }
         if (outbox.lost > 0) {
           // Never "completed" with holes in the stream: say what was lost.
           status = "failed";
@@ -163,25 +176,14 @@ export async function triggerAgent({
   const agent = input.agent ?? config.default_agent ?? "build";
   const model = input.model ?? config.default_model;
   const directory = workingDirectory(codebase);
-  if (
-    !(await stat(directory).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ))
-  ) {
-    throw invalid(`The codebase directory no longer exists: ${directory}`);
-  }
-  // Checked again now: a directory inside the codebase may have become a symlink to elsewhere since it was registered.
-  if (!(await realInside(codebase.path, directory))) {
-    throw invalid(`The working directory leads outside the codebase (${codebase.path}) through a symlink: ${directory}`);
-  }
   // While OpenCode boots, what it can run is not known yet: the run itself will say if the model is missing.
   const booting = ["starting", "connecting", "restarting"].includes(ctx.bridge.connection.status().state);
-  requireRunnable(model, [booting ? ctx.bridge.models.known() : await ctx.bridge.models.forRun()], "on this server");
-
-  let resume: typeof sessions.$inferSelect | undefined;
-  if (input.session_id) resume = await getSessionRow(ctx, codebaseId, input.session_id);
-  else if (!input.new_session) resume = await resumableSession(ctx, codebaseId);
+  // Independent of one another, so looked at together; a failure is reported as if they were looked at in turn.
+  const [, , resume] = await firstFailure(
+    requireDirectory(codebase.path, directory),
+    (booting ? Promise.resolve(ctx.bridge.models.known()) : ctx.bridge.models.forRun()).then((models) => requireRunnable(model, [models], "on this server")),
+    input.session_id ? getSessionRow(ctx, codebaseId, input.session_id) : input.new_session ? Promise.resolve(undefined) : resumableSession(ctx, codebaseId),
+  );
   if (resume && input.queue && (await shouldQueue(ctx, resume))) {
     if (input.base_ref !== undefined) throw invalid("base_ref starts a new worktree: it cannot be given when resuming a session (send new_session: true)");
     return queueFollowUp(ctx, resume, input, triggerAgent);
@@ -191,12 +193,14 @@ export async function triggerAgent({
   }
   if (resume && input.base_ref !== undefined)
     throw invalid("base_ref starts a new worktree: it cannot be given when resuming a session (send new_session: true)");
-  await requireRunSlot(ctx, codebase);
 
-  const [lastEventId, workspace] = await Promise.all([
-    ctx.events.head(codebaseId),
-    openLocalWorkspace(ctx, { codebase, directory, title: titleOf(input), baseRef: input.base_ref, resumeSessionId: resume?.id }),
-  ]);
+  // The head is read before the run stores anything, so a client following from it sees the run from its start.
+  const opening = openLocalWorkspace(ctx, { codebase, directory, title: titleOf(input), baseRef: input.base_ref, resumeSessionId: resume?.id });
+  const [, lastEventId, workspace] = await firstFailure(requireRunSlot(ctx, codebase), ctx.events.head(codebaseId), opening).catch(async (err) => {
+    // A worktree made for a run that may not start is not kept.
+    await opening.then((w) => abandonWorkspace(ctx.worktrees, w)).catch(() => {});
+    throw err;
+  });
   const title = titleOf(input);
   const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;
   let prepared = false;
@@ -214,25 +218,31 @@ export async function triggerAgent({
       },
       async (id) => {
         prepared = true;
+        // The session's row is written while the prompt goes out (it exists before any outcome is recorded: `finished`
+        // waits for it), with its audit entry in the same statement.
         const owner = { runOwner: ctx.instanceId, runHeartbeatAt: new Date() };
-        // The row exists before the prompt is sent, so the run's end always finds it.
-        await ctx.database.db.transaction(async (tx) => {
-          await tx
+        const audit = {
+          action: "session.trigger",
+          targetType: "session",
+          targetId: id,
+          detail: { codebase_id: codebaseId, agent, model: model ?? null, run_id: runId },
+        };
+        const db = ctx.database.db;
+        const recording = (async () => {
+          await db
+            .with(auditing(db, ctx, [audit]))
             .insert(sessions)
             .values({ id, codebaseId, title, agent, model: model ?? null, status: "running", createdBy: createdBy(ctx), ...owner })
             .onConflictDoUpdate({
               target: sessions.id,
               set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
             });
-          await recordAudit(tx, ctx, {
-            action: "session.trigger",
-            targetType: "session",
-            targetId: id,
-            detail: { codebase_id: codebaseId, agent, model: model ?? null, run_id: runId },
-          });
+          if (worktree) await localRecorder(ctx, { codebaseId, taskId: null }).opened(worktree, id);
+        })().catch((err) => {
+          // What the run's stream says (every reader of the codebase sees it) names no SQL; the log has all of it.
+          throw asServiceError(err) ?? new Error("the database refused it (the server's log says why)", { cause: err });
         });
-        if (worktree) await localRecorder(ctx, { codebaseId, taskId: null }).opened(worktree, id);
-        return logSink(ctx, codebaseId, id, runId, workspace.directory, workspace.isolation === "worktree" ? workspace : undefined);
+        return logSink(ctx, codebaseId, id, runId, workspace.directory, recording, workspace.isolation === "worktree" ? workspace : undefined);
       },
     );
   // A worktree made for a run that then never started is not kept.
@@ -276,6 +286,29 @@ export async function triggerAgent({
     throw err;
   });
   return answer(sessionId, "running");
+}
+
+/**
+ * Awaits every promise (none is left running unobserved) and answers their values, or throws the failure of the
+ * first in the order given: checks made at once fail as if they had been made one after another.
+ */
+async function firstFailure<T extends readonly unknown[]>(...promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/** A 422 unless `directory` is a directory that stays inside the codebase (through symlinks, which may have changed since it was registered). */
+async function requireDirectory(codebasePath: string, directory: string): Promise<void> {
+  const isDirectory = await stat(directory).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDirectory) throw invalid(`The codebase directory no longer exists: ${directory}`);
+  if (!(await realInside(codebasePath, directory))) {
+    throw invalid(`The working directory leads outside the codebase (${codebasePath}) through a symlink: ${directory}`);
+  }
 }
 
 const titleOf = (input: TriggerRequest) => input.title ?? input.prompt.trim().replace(/\s+/g, " ").slice(0, 80);

@@ -49,10 +49,8 @@ export async function uploadTaskEvents({
   const sessionId = named[0] ?? null;
   const through = events.reduce((high, e) => Math.max(high, e.workerSeq ?? 0), 0);
   const owner = taskOwner(taskId);
-  // A webhook message names its codebase: a batch with an event that causes one reads it first (most batches do not).
-  const codebaseId = events.some(causesWebhooks)
-    ? (await ctx.database.db.select({ id: tasks.codebaseId }).from(tasks).where(eq(tasks.id, taskId)))[0]?.id
-    : undefined;
+  // A webhook message names its codebase: a batch with an event that causes one (most do not) needs to know it.
+  const codebaseId = events.some(causesWebhooks) ? await codebaseOf(ctx, taskId) : undefined;
   const given = givenEvents(codebaseId ?? sql`(select codebase_id from leased)`, events, {
     // Per claim, not per counted attempt: a run after a hand-back numbers its events from 1 again.
     attempt: sql`(select claims from leased)`,

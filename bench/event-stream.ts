@@ -7,15 +7,16 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { NewEvent } from "../src/contracts/events.js";
-import { startServer } from "../src/server.js";
 import type { TestDriver } from "../test/support/db.js";
-import { testConfig } from "../test/support/harness.js";
 import { connectSse } from "../test/support/sse-client.js";
+import { checkoutAt } from "./checkout.js";
 
-export async function benchEventStream(driver: TestDriver, total = 20_000): Promise<string> {
+/** Events per second stored, and stored and delivered, on `driver`'s database (the server of the checkout at `root`: BENCH_BEFORE). */
+export async function benchEventStream(driver: TestDriver, total = 20_000, root?: string): Promise<{ stored: number; delivered: number }> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
-  const db = await driver.create();
-  const server = await startServer({ config: testConfig({ dataDir: tmp }), database: db.database });
+  const checkout = await checkoutAt(root);
+  const db = await checkout.driverOf(driver).create();
+  const server = await checkout.startServer({ config: checkout.testConfig({ dataDir: tmp }), database: db.database });
   try {
     const res = await fetch(`${server.url}/v1/opencode/codebases`, {
       method: "POST",
@@ -40,8 +41,7 @@ export async function benchEventStream(driver: TestDriver, total = 20_000): Prom
     await sse.waitFor(total);
     const delivered = performance.now() - start;
     sse.close();
-    const rate = (n: number, t: number) => Math.round((n / t) * 1000).toLocaleString("en-US");
-    return `${rate(total, stored)} events/s stored, ${rate(total, delivered)} events/s stored and delivered over SSE (${total.toLocaleString("en-US")} events)`;
+    return { stored: (total / stored) * 1000, delivered: (total / delivered) * 1000 };
   } finally {
     await server.close(1000);
     await db.drop();

@@ -9,13 +9,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
-import { startServer } from "../src/server.js";
 import { apiKey, startCluster } from "../test/support/cluster.js";
 import type { TestDriver } from "../test/support/db.js";
-import { testConfig } from "../test/support/harness.js";
 import { eventually } from "../test/support/processes.js";
 import { connectSse } from "../test/support/sse-client.js";
+import { checkoutAt } from "./checkout.js";
 import { startQueueFloor } from "./queue-floor.js";
 import { summary } from "./stats.js";
 
@@ -24,19 +22,6 @@ import { summary } from "./stats.js";
  * a floor: in memory, or durable (one statement per call on the Postgres of `databaseUrl`).
  */
 export type QueueTarget = { kind: "server"; driver: TestDriver; root?: string } | { kind: "floor"; databaseUrl?: string };
-
-/** `startServer`, `testConfig` and the test drivers of the checkout at `root` (this one by default). */
-async function serverOf(root: string | undefined) {
-  if (!root) return { startServer, testConfig, driverOf: (d: TestDriver) => d };
-  const load = (file: string) => import(pathToFileURL(path.join(root, file)).href);
-  const [server, harness, db] = await Promise.all([load("src/server.ts"), load("test/support/harness.ts"), load("test/support/db.ts")]);
-  const url = process.env.DATABASE_URL?.trim() ?? "";
-  return {
-    startServer: server.startServer as typeof startServer,
-    testConfig: harness.testConfig as typeof testConfig,
-    driverOf: (d: TestDriver): TestDriver => (d.name === "pglite" ? db.pgliteDriver : db.postgresDriver(url)),
-  };
-}
 
 /**
  * One producer creates `total` tasks (32 requests in flight) while `workers`
@@ -47,7 +32,7 @@ export async function benchQueueThroughput(target: QueueTarget, workers: number,
   const total = options.total ?? 2000;
   const batch = options.batch ?? 1;
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
-  const ours = target.kind === "server" ? await serverOf(target.root) : undefined;
+  const ours = target.kind === "server" ? await checkoutAt(target.root) : undefined;
   const db = ours && target.kind === "server" ? await ours.driverOf(target.driver).create() : undefined;
   // No local runner: only the simulated workers claim.
   const server =

@@ -20,8 +20,27 @@ const url = process.env.DATABASE_URL?.trim();
 const before = process.env.BENCH_BEFORE?.trim() || undefined;
 
 if (!only || only === "events") {
-  rows.push(["one event stream, PGlite", await benchEventStream(pgliteDriver)]);
-  if (url) rows.push(["one event stream, Postgres", await benchEventStream(postgresDriver(url))]);
+  // Rounds alternating (with BENCH_BEFORE, each checkout in turn), medians reported.
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+  for (const driver of url ? [pgliteDriver, postgresDriver(url)] : [pgliteDriver]) {
+    const name = driver.name === "pglite" ? "PGlite" : "Postgres";
+    const runs: Record<string, { stored: number; delivered: number }[]> = { after: [], before: [] };
+    for (let round = 0; round < rounds; round++) {
+      runs.after!.push(await benchEventStream(driver));
+      if (before) runs.before!.push(await benchEventStream(driver, 20_000, before));
+    }
+    const med = (list: { stored: number; delivered: number }[], k: "stored" | "delivered") =>
+      list.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+    const line = (list: { stored: number; delivered: number }[]) =>
+      `${fmt(med(list, "stored"))} events/s stored, ${fmt(med(list, "delivered"))} events/s stored and delivered over SSE (20,000 events; medians of ${rounds} runs)`;
+    rows.push([`one event stream, ${name}`, line(runs.after!)]);
+    if (before)
+      rows.push([
+        `… before (${before}), ${name}`,
+        `${line(runs.before!)}; after / before, delivered: ${(med(runs.after!, "delivered") / med(runs.before!, "delivered")).toFixed(2)}×`,
+      ]);
+  }
 }
 if (!only || only === "startup") {
   for (const [k, v] of Object.entries(await benchStartup(url))) rows.push([k, v]);

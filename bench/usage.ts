@@ -6,7 +6,7 @@
  *
  * The events are inserted in bulk (spread evenly over 30 days, 10 codebases, 4
  * models and 2 agents, so every hourly bucket is used), then rolled up by the very
- * code an append runs, `rollUpUsageInTx`, a chunk at a time.
+ * CTEs an append statement carries (`usageRollupCtes`, through `rollUpUsageInTx`), a chunk at a time.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -135,7 +135,7 @@ export async function benchUsage(url: string, totalEvents = 1_000_000): Promise<
       },
     }));
     out["append 20 output events (no rollup), Postgres"] = fmt(outputs);
-    out["append 20 usage events (events + rollups, one transaction), Postgres"] = `${fmt(usages)}: ${(usages.median / outputs.median).toFixed(2)}× the median`;
+    out["append 20 usage events (events and rollups, one statement), Postgres"] = `${fmt(usages)}: ${(usages.median / outputs.median).toFixed(2)}× the median`;
     return out;
   } finally {
     await server.close(1000);

@@ -23,7 +23,9 @@ export class EventOutbox {
   private readonly pending: OutgoingEvent[] = [];
   private nextSeq = 1;
   private acked = 0;
-  private sending: Promise<void> | null = null;
+  private sending: Promise<void> = Promise.resolve();
+  /** Set and cleared by `loop` itself, so a push in any step after it saw nothing pending starts it again. */
+  private running = false;
   private closed = false;
   private failures = 0;
   /** Events the server refused for good, and why: the attempt must not end `completed` without them. */
@@ -56,35 +58,38 @@ export class EventOutbox {
   }
 
   private kick(): void {
-    this.sending ??= this.loop().finally(() => {
-      this.sending = null;
-    });
+    if (!this.running) this.sending = this.loop();
   }
 
   private async loop(): Promise<void> {
-    while (!this.closed && this.pending.length > 0) {
-      const batch = this.pending.slice(0, maxBatch);
-      try {
-        const acked = await this.send(batch);
-        this.failures = 0;
-        this.acked = Math.max(this.acked, acked);
-        while (this.pending.length > 0 && this.pending[0]!.seq <= this.acked) this.pending.shift();
-      } catch (err) {
-        this.onError(err);
-        if (this.closed) return;
-        if (this.isRefusal(err)) {
-          // Resending would be refused forever (and hold the task): drop it, and say so at the end.
-          this.refused += batch.length;
-          this.refusal ??= (err as Error).message;
-          this.acked = Math.max(this.acked, batch.at(-1)!.seq);
-          this.pending.splice(0, batch.length);
-          continue;
+    this.running = true;
+    try {
+      while (!this.closed && this.pending.length > 0) {
+        const batch = this.pending.slice(0, maxBatch);
+        try {
+          const acked = await this.send(batch);
+          this.failures = 0;
+          this.acked = Math.max(this.acked, acked);
+          while (this.pending.length > 0 && this.pending[0]!.seq <= this.acked) this.pending.shift();
+        } catch (err) {
+          this.onError(err);
+          if (this.closed) return;
+          if (this.isRefusal(err)) {
+            // Resending would be refused forever (and hold the task): drop it, and say so at the end.
+            this.refused += batch.length;
+            this.refusal ??= (err as Error).message;
+            this.acked = Math.max(this.acked, batch.at(-1)!.seq);
+            this.pending.splice(0, batch.length);
+            continue;
+          }
+          this.failures++;
+          // Jittered backoff, capped at 5 s, so a restarting server is not stampeded.
+          const delay = Math.min(5000, 200 * 2 ** Math.min(this.failures, 5)) * (0.5 + Math.random() / 2);
+          await new Promise((r) => setTimeout(r, delay));
         }
-        this.failures++;
-        // Jittered backoff, capped at 5 s, so a restarting server is not stampeded.
-        const delay = Math.min(5000, 200 * 2 ** Math.min(this.failures, 5)) * (0.5 + Math.random() / 2);
-        await new Promise((r) => setTimeout(r, delay));
       }
+    } finally {
+      this.running = false;
     }
   }
 }

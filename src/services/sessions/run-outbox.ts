@@ -15,7 +15,14 @@ const maxRetryMs = 2000;
 export class RunOutbox {
   private readonly queue: { event: NewEvent; bytes: number }[] = [];
   private bytes = 0;
-  private draining: Promise<void> | null = null;
+  /** The drain in progress, if `running`. */
+  private draining: Promise<void> = Promise.resolve();
+  /**
+   * Set and cleared inside `drain` itself, in the same step as it sees the queue empty: an event pushed in any
+   * later step starts a new drain. (Clearing it in a `.finally` left a few microtasks in which a push, say a
+   * run's last `error`, joined a drain that had already ended, and stayed in the queue unstored.)
+   */
+  private running = false;
   /** Events dropped because the buffer was full. */
   lost = 0;
 
@@ -35,39 +42,42 @@ export class RunOutbox {
     }
     this.queue.push({ event, bytes });
     this.bytes += bytes;
-    this.draining ??= this.drain().finally(() => {
-      this.draining = null;
-    });
+    if (!this.running) this.draining = this.drain();
   }
 
   /** Resolves once everything pushed so far is stored (or dropped as unstorable). */
   async flushed(): Promise<void> {
-    while (this.draining !== null) await this.draining;
+    while (this.running) await this.draining;
   }
 
   private async drain(): Promise<void> {
-    let delay = firstRetryMs;
-    let failures = 0;
-    while (this.queue.length > 0) {
-      const batch = this.queue.slice(0, batchSize);
-      try {
-        await this.append(batch.map((b) => b.event));
-      } catch (err) {
-        if (isDatabaseUnavailable(err) && !this.signal.aborted) {
-          if (failures++ === 0) this.log("the database is unavailable; holding the run's events until it is back", err);
-          await new Promise((r) => setTimeout(r, delay));
-          delay = Math.min(maxRetryMs, delay * 2);
-          continue; // the same batch again, so the order holds
+    this.running = true;
+    try {
+      let delay = firstRetryMs;
+      let failures = 0;
+      while (this.queue.length > 0) {
+        const batch = this.queue.slice(0, batchSize);
+        try {
+          await this.append(batch.map((b) => b.event));
+        } catch (err) {
+          if (isDatabaseUnavailable(err) && !this.signal.aborted) {
+            if (failures++ === 0) this.log("the database is unavailable; holding the run's events until it is back", err);
+            await new Promise((r) => setTimeout(r, delay));
+            delay = Math.min(maxRetryMs, delay * 2);
+            continue; // the same batch again, so the order holds
+          }
+          // Not a matter of waiting (a value the database refuses): it would fail forever.
+          this.log(`storing ${batch.length} event(s) failed; they are dropped`, err);
+          this.lost += batch.length;
         }
-        // Not a matter of waiting (a value the database refuses): it would fail forever.
-        this.log(`storing ${batch.length} event(s) failed; they are dropped`, err);
-        this.lost += batch.length;
+        if (failures > 0) this.log("the database is back; the run's held events are stored", null);
+        failures = 0;
+        delay = firstRetryMs;
+        this.queue.splice(0, batch.length);
+        for (const b of batch) this.bytes -= b.bytes;
       }
-      if (failures > 0) this.log("the database is back; the run's held events are stored", null);
-      failures = 0;
-      delay = firstRetryMs;
-      this.queue.splice(0, batch.length);
-      for (const b of batch) this.bytes -= b.bytes;
+    } finally {
+      this.running = false;
     }
   }
 }

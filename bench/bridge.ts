@@ -23,7 +23,7 @@ import { connectSse } from "../test/support/sse-client.js";
 import { ms, summary } from "./stats.js";
 
 /** Rounds of time to first output, each a trigger (per server) and a direct prompt. */
-const rounds = 20;
+const rounds = 30;
 
 export async function benchBridge(databaseUrl?: string, before?: string): Promise<Record<string, string>> {
   const rows: Record<string, string> = {};
@@ -118,9 +118,16 @@ async function benchOne(databaseUrl: string | undefined, before: string | undefi
     })().catch(() => {});
     const sse = await connectSse(ours.eventsUrl);
     const seenSse = new Map<string, number>();
+    // When each event's statement began (its created_at, the database's clock: this machine's), on this process's clock.
+    const storedAt = new Map<string, number>();
     const originalPush = sse.events.push.bind(sse.events);
     sse.events.push = (...items) => {
-      for (const e of items) if (e.event === "output") seenSse.set(JSON.parse(e.data).content, performance.now());
+      for (const e of items) {
+        if (e.event !== "output") continue;
+        const data = JSON.parse(e.data);
+        seenSse.set(data.content, performance.now());
+        storedAt.set(data.content, Date.parse(data.created_at) - performance.timeOrigin);
+      }
       return originalPush(...items);
     };
     await ours.api("POST", ours.triggerUrl, { prompt: "stream tokens", new_session: true });
@@ -129,11 +136,17 @@ async function benchOne(databaseUrl: string | undefined, before: string | undefi
     abortDirect.abort();
     await directDone;
     const added: number[] = [];
+    const waited: number[] = [];
     for (const [content, at] of seenSse) {
       const before = seenDirect.get(content);
-      if (before !== undefined) added.push(at - before);
+      if (before === undefined) continue;
+      added.push(at - before);
+      waited.push(storedAt.get(content)! - before);
     }
     const latency = summary(added);
+    // Of it, the time until the event's statement began (in the run's queue behind the statement before, and the
+    // server's own work); the rest is the statement, its commit and the delivery.
+    const queued = summary(waited);
 
     // 2. Time to first output: trigger → first SSE output (each server), and create + prompt_async → first delta.
     const times = new Map<string, number[]>();
@@ -153,7 +166,7 @@ async function benchOne(databaseUrl: string | undefined, before: string | undefi
     }
     const med = (name: string) => summary(times.get(name)!).median;
     const out: Record<string, string> = {
-      "added latency OpenCode event → SSE client (median / p99)": `${ms(latency.median)} / ${ms(latency.p99)} over ${latency.n} output events`,
+      "added latency OpenCode event → SSE client (median / p99)": `${ms(latency.median)} / ${ms(latency.p99)} over ${latency.n} output events (of it, until its statement began: ${ms(queued.median)} / ${ms(queued.p99)})`,
       [`time to first output event through CodeTether, a new session, no worktree (median of ${rounds})`]: ms(med("CodeTether")),
       [`time to first output event straight against opencode serve: create session + prompt (median of ${rounds})`]: ms(med("direct")),
       "… through CodeTether / straight, same run": `${(med("CodeTether") / med("direct")).toFixed(2)}×`,

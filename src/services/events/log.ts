@@ -88,7 +88,7 @@ export class EventLog {
 
   /**
    * Stores events at the end of a stream and returns them with their ids. Calls
-   * made while a write is in flight are grouped into the next transaction.
+   * made while a write is in flight are grouped into the next statement.
    */
   append(streamId: string, events: NewEvent[]): Promise<AgentEvent[]> {
     if (events.length === 0) return Promise.resolve([]);

@@ -300,3 +300,39 @@ describe("an endpoint failing for its whole retry window", () => {
     await eventually(async () => (receiver.accepted().size > 0 ? true : undefined), 10_000, "new events, sent");
   });
 });
+
+describe("an endpoint whose only delivery fails for its whole window", () => {
+  // A window shorter than the first retry: the delivery is given up at its first failure, and no later attempt ever
+  // comes a whole window after the endpoint's first failure. The give-up itself must decide.
+  const driver = testDrivers()[0]!;
+  let h: Harness;
+  let receiver: Receiver;
+  before(async () => {
+    h = await createHarness(driver, webhookSettings({ retryWindowMs: 100, firstRetryMs: 1000 }));
+    receiver = await startReceiver();
+    receiver.respond = () => 500;
+  });
+  after(async () => {
+    await h.close();
+    await receiver.close();
+  });
+
+  test("is disabled when that delivery is given up", async () => {
+    const hook = await register(h, receiver, { events: ["task.completed"] });
+    await runTask(h, "one-event", "completed");
+    const disabled = await eventually(
+      async () => {
+        const w = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}`)).json();
+        return w.enabled ? undefined : w;
+      },
+      20_000,
+      "the endpoint disabled",
+    );
+    assert.match(disabled.disabled_reason, /failed for the whole retry window/);
+    const deliveries = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}/deliveries`)).json();
+    assert.deepEqual(
+      deliveries.map((d: { status: string }) => d.status),
+      ["failed"],
+    );
+  });
+});

@@ -187,13 +187,26 @@ export class WebhookDispatcher {
       }
       if (status === "failed")
         ctx.log.warn({ delivery_id: d.id, webhook_id: d.endpoint_id, attempts: d.attempts }, "webhook delivery given up after its retry window");
+      // Failing for the whole window: failures began a window ago and none succeeded since; or this delivery was just
+      // given up and nothing sent to the endpoint succeeded since it was made. (The second catches a burst of events
+      // followed by silence: each delivery's last attempt comes before its window ends, so no attempt may ever come
+      // a whole window after the endpoint's first failure.) A delivery created a window before this one's had been
+      // given up before this one was made, so only those since are looked at.
+      const window = sql`make_interval(secs => ${retryWindowMs / 1000})`;
+      const givenUpWithoutSuccess =
+        status === "failed"
+          ? sql` or not exists (
+              select 1 from webhook_deliveries g join webhook_deliveries s on s.endpoint_id = g.endpoint_id
+              where g.id = ${d.id} and s.created_at >= g.created_at - ${window} and s.delivered_at >= g.created_at)`
+          : sql``;
+      const wholeWindow = sql`(failing_since <= now() - ${window}${givenUpWithoutSuccess})`;
       const disabled = rowsOf<{ url: string; disabled: boolean }>(
         await tx.execute(sql`
           update webhook_endpoints set
             failing_since = coalesce(failing_since, now()),
-            updated_at = case when failing_since <= now() - make_interval(secs => ${retryWindowMs / 1000}) then now() else updated_at end,
-            disabled_at = case when failing_since <= now() - make_interval(secs => ${retryWindowMs / 1000}) then now() end,
-            disabled_reason = case when failing_since <= now() - make_interval(secs => ${retryWindowMs / 1000})
+            updated_at = case when ${wholeWindow} then now() else updated_at end,
+            disabled_at = case when ${wholeWindow} then now() end,
+            disabled_reason = case when ${wholeWindow}
               then ${`every delivery failed for the whole retry window; the last: ${result.error}`} end
           where id = ${d.endpoint_id} and disabled_at is null
           returning url, disabled_at is not null as disabled`),

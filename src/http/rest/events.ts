@@ -183,6 +183,10 @@ function streamEvents(c: Context<AppEnv>, streamId: string, filter: { after: num
           if (!(await writer.write(text))) break follow;
         }
       }
+    } catch (err) {
+      // Nothing awaits a stream's body once its head is sent: a failure here (the database gone while it starts
+      // following) would be an unhandled rejection. The stream ends; the client resumes from its Last-Event-ID.
+      ctx.log.warn({ err, codebase_id: streamId }, "an event stream ended on an error; its client resumes from its last id");
     } finally {
       release();
       clearInterval(ping);

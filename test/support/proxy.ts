@@ -14,6 +14,11 @@ export interface DroppingProxy {
   /** Drops every connection and resets new ones at once, until `up()`. */
   down(): void;
   up(): void;
+  /**
+   * Cuts the next connection whose client sends `text` (in one chunk) before it reaches the service, first
+   * answering `reply` in the service's place (say, the error a terminated backend sends).
+   */
+  cutOn(text: string, reply?: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -21,6 +26,7 @@ export async function startDroppingProxy(target: { host: string; port: number })
   const open = new Set<net.Socket>();
   let connections = 0;
   let refusing = false;
+  let cut: { text: string; reply?: Buffer; done: () => void } | undefined;
   const server = net.createServer((client) => {
     client.on("error", () => {}); // a dropped peer is the point here
     if (refusing) {
@@ -34,7 +40,21 @@ export async function startDroppingProxy(target: { host: string; port: number })
       s.on("close", () => open.delete(s));
       s.on("error", () => {});
     }
-    client.pipe(upstream).pipe(client);
+    client.on("data", (chunk: Buffer) => {
+      if (cut && chunk.includes(cut.text)) {
+        const { done, reply } = cut;
+        cut = undefined;
+        upstream.unpipe(client);
+        if (reply) client.end(reply);
+        else client.destroy();
+        upstream.destroy();
+        done();
+        return;
+      }
+      if (!upstream.write(chunk)) client.pause();
+    });
+    upstream.on("drain", () => client.resume());
+    upstream.pipe(client);
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
   });
@@ -56,6 +76,11 @@ export async function startDroppingProxy(target: { host: string; port: number })
     },
     up() {
       refusing = false;
+    },
+    cutOn(text, reply) {
+      return new Promise((done) => {
+        cut = { text, reply, done };
+      });
     },
     close() {
       drop();

@@ -75,7 +75,9 @@ for (const driver of testDrivers()) {
       s.llm.setScript([
         { tool: "write", args: { filePath: "b1.txt", content: "1\n" } },
         { tool: "write", args: { filePath: "b2.txt", content: "2\n" } },
-        { tool: "write", args: { filePath: "b3.txt", content: "3\n" } },
+        // The model takes its time here, so the stop (sent once the second step's cost is in) always lands before
+        // this step ends, however fast OpenCode runs the steps before it.
+        { tool: "write", args: { filePath: "b3.txt", content: "3\n" }, delayMs: 60_000 },
         { tool: "write", args: { filePath: "b4.txt", content: "4\n" } },
         { text: "All four written." },
       ]);

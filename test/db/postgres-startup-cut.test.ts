@@ -8,8 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createDb, type Database } from "../../src/db/client.js";
-import { createPostgresDatabase } from "../support/db.js";
-import { type DroppingProxy, startDroppingProxy } from "../support/proxy.js";
+import { type DroppingProxy, databaseBehindProxy } from "../support/proxy.js";
 import { needs } from "../support/skip.js";
 
 const baseUrl = process.env.DATABASE_URL?.trim();
@@ -40,14 +39,10 @@ describe(
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
     before(async () => {
-      const created = await createPostgresDatabase(baseUrl!);
-      drop = created.drop;
-      const direct = new URL(created.url);
-      proxy = await startDroppingProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-      const viaProxy = new URL(created.url);
-      viaProxy.port = String(proxy.port);
+      const behind = await databaseBehindProxy(baseUrl!);
+      ({ proxy, drop } = behind);
       process.on("unhandledRejection", onUnhandled);
-      database = await createDb({ driver: "postgres", url: viaProxy.toString(), maxConnections: 1 });
+      database = await createDb({ driver: "postgres", url: behind.url, maxConnections: 1 });
     });
     after(async () => {
       process.off("unhandledRejection", onUnhandled);

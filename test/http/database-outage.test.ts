@@ -13,10 +13,9 @@ import superjson from "superjson";
 import { createDb } from "../../src/db/client.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import type { AppRouter } from "../../src/trpc/router.js";
-import { createPostgresDatabase } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
 import { eventually } from "../support/processes.js";
-import { type DroppingProxy, startDroppingProxy } from "../support/proxy.js";
+import { type DroppingProxy, databaseBehindProxy } from "../support/proxy.js";
 import { needs } from "../support/skip.js";
 import { connectSse } from "../support/sse-client.js";
 
@@ -33,13 +32,9 @@ describe(
 
     before(async () => {
       tmp = await mkdtemp(path.join(os.tmpdir(), "ct-outage-"));
-      const created = await createPostgresDatabase(baseUrl!);
-      drop = created.drop;
-      const direct = new URL(created.url);
-      proxy = await startDroppingProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-      const viaProxy = new URL(created.url);
-      viaProxy.port = String(proxy.port);
-      const database = await createDb({ driver: "postgres", url: viaProxy.toString(), maxConnections: 4 });
+      const behind = await databaseBehindProxy(baseUrl!);
+      ({ proxy, drop } = behind);
+      const database = await createDb({ driver: "postgres", url: behind.url, maxConnections: 4 });
       server = await startServer({ config: testConfig({ dataDir: tmp, localConcurrency: 0 }), database });
     });
     after(async () => {

@@ -3,6 +3,7 @@
  * blip) and refuse new ones until told otherwise (the service behind it is down).
  */
 import net from "node:net";
+import { createPostgresDatabase } from "./db.js";
 
 export interface DroppingProxy {
   url: string;
@@ -87,4 +88,14 @@ export async function startDroppingProxy(target: { host: string; port: number })
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A new database on the Postgres of `baseUrl`, reached through a proxy of its own: the URL through the proxy, the proxy, and `drop`. */
+export async function databaseBehindProxy(baseUrl: string): Promise<{ url: string; proxy: DroppingProxy; drop(): Promise<void> }> {
+  const created = await createPostgresDatabase(baseUrl);
+  const direct = new URL(created.url);
+  const proxy = await startDroppingProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  const viaProxy = new URL(created.url);
+  viaProxy.port = String(proxy.port);
+  return { url: viaProxy.toString(), proxy, drop: created.drop };
 }

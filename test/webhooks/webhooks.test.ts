@@ -253,31 +253,41 @@ describe("webhook addresses (SSRF)", () => {
   });
 });
 
-describe("an endpoint failing for its whole retry window", () => {
-  const driver = testDrivers()[0]!;
-  let h: Harness;
-  let receiver: Receiver;
+/** Called in a suite: a harness with the given webhook settings and a receiver that answers 500, around the suite. */
+function failingReceiver(over: Partial<Harness["ctx"]["config"]["webhooks"]>) {
+  const suite = {} as { h: Harness; receiver: Receiver };
   before(async () => {
-    h = await createHarness(driver, webhookSettings({ retryWindowMs: 1500, firstRetryMs: 100 }));
-    receiver = await startReceiver();
-    receiver.respond = () => 500;
+    suite.h = await createHarness(testDrivers()[0]!, webhookSettings(over));
+    suite.receiver = await startReceiver();
+    suite.receiver.respond = () => 500;
   });
   after(async () => {
-    await h.close();
-    await receiver.close();
+    await suite.h.close();
+    await suite.receiver.close();
   });
+  return suite;
+}
+
+/** The endpoint, once the server has disabled it. */
+function disabledEndpoint(h: Harness, id: string) {
+  return eventually(
+    async () => {
+      const w = await (await h.request("GET", `/v1/opencode/webhooks/${id}`)).json();
+      return w.enabled ? undefined : w;
+    },
+    20_000,
+    "the endpoint disabled",
+  );
+}
+
+describe("an endpoint failing for its whole retry window", () => {
+  const suite = failingReceiver({ retryWindowMs: 1500, firstRetryMs: 100 });
 
   test("is disabled, says why, and the audit trail tells an admin; enabled again, it gets new events", async () => {
+    const { h, receiver } = suite;
     const hook = await register(h, receiver);
     await runTask(h, "broken", "completed");
-    const disabled = await eventually(
-      async () => {
-        const w = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}`)).json();
-        return w.enabled ? undefined : w;
-      },
-      20_000,
-      "the endpoint disabled",
-    );
+    const disabled = await disabledEndpoint(h, hook.id);
     assert.match(disabled.disabled_reason, /failed for the whole retry window/);
     assert.ok(disabled.failing_since);
     const audit = await (await h.request("GET", "/v1/opencode/audit?action=webhook.disabled")).json();
@@ -304,30 +314,13 @@ describe("an endpoint failing for its whole retry window", () => {
 describe("an endpoint whose only delivery fails for its whole window", () => {
   // A window shorter than the first retry: the delivery is given up at its first failure, and no later attempt ever
   // comes a whole window after the endpoint's first failure. The give-up itself must decide.
-  const driver = testDrivers()[0]!;
-  let h: Harness;
-  let receiver: Receiver;
-  before(async () => {
-    h = await createHarness(driver, webhookSettings({ retryWindowMs: 100, firstRetryMs: 1000 }));
-    receiver = await startReceiver();
-    receiver.respond = () => 500;
-  });
-  after(async () => {
-    await h.close();
-    await receiver.close();
-  });
+  const suite = failingReceiver({ retryWindowMs: 100, firstRetryMs: 1000 });
 
   test("is disabled when that delivery is given up", async () => {
+    const { h, receiver } = suite;
     const hook = await register(h, receiver, { events: ["task.completed"] });
     await runTask(h, "one-event", "completed");
-    const disabled = await eventually(
-      async () => {
-        const w = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}`)).json();
-        return w.enabled ? undefined : w;
-      },
-      20_000,
-      "the endpoint disabled",
-    );
+    const disabled = await disabledEndpoint(h, hook.id);
     assert.match(disabled.disabled_reason, /failed for the whole retry window/);
     const deliveries = await (await h.request("GET", `/v1/opencode/webhooks/${hook.id}/deliveries`)).json();
     assert.deepEqual(

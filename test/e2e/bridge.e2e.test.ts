@@ -324,9 +324,10 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     );
     await db.execute(sql`create trigger refuse_sessions before insert on sessions for each row execute function refuse_sessions()`);
     try {
-      s.llm.setScript([{ hangMs: 60_000, text: "Should not get far" }]);
+      // Its own script: the aborted run's model request may reach the model server after the next test set its script.
+      s.llm.setScriptFor("[refused-start]", [{ hangMs: 60_000, text: "Should not get far" }]);
       const sse = await connectSse(eventsUrl());
-      const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "Refused", new_session: true });
+      const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "Refused [refused-start]", new_session: true });
       assert.equal(trigger.status, 500, JSON.stringify(trigger.body));
       const events = (await until(sse, "complete")).map((e) => JSON.parse(e.data));
       sse.close();
@@ -342,8 +343,9 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
   });
 
   test("an OpenCode process killed mid-run yields an error event and a failed session, then it is restarted", { timeout }, async () => {
-    s.llm.setScript([{ hangMs: 60_000, text: "Working" }]);
-    const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "Work", new_session: true });
+    // A script of its own, which no late request of an earlier run can take: the run must still be working when killed.
+    s.llm.setScriptFor("[killed-mid-run]", [{ hangMs: 60_000, text: "Working" }]);
+    const trigger = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/trigger`, { prompt: "Work [killed-mid-run]", new_session: true });
     const sid = trigger.body.session_id;
     const sse = await connectSse(eventsUrl(), { "last-event-id": String(trigger.body.last_event_id) });
     await until(sse, "output", sid);
@@ -354,7 +356,7 @@ describe("OpenCode bridge end to end", { timeout: 600_000 }, () => {
     const data = events.map((e) => JSON.parse(e.data));
     assert.ok(
       data.some((d) => d.type === "error"),
-      "an error event",
+      `an error event: ${JSON.stringify(data.map((d) => (d.type === "complete" ? d : d.type)))}`,
     );
     assert.equal(data.at(-1).status, "failed");
     assert.equal((await s.api("GET", `/v1/opencode/codebases/${codebaseId}/sessions/${sid}`)).body.status, "failed");

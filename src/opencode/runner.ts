@@ -180,10 +180,13 @@ export class AgentRunner {
       throw new ServiceError("UNAVAILABLE", `OpenCode refused the prompt: ${err.message}`, { cause: err });
     }
     if (recorded.status === "rejected") {
-      // Not on record, so not to be run: stopped before it does more than its first step.
+      // Not on record, so not to be run: stopped before it does more than its first step. The reason is set before
+      // the abort is asked for: OpenCode may report the abort (idle) before the abort call returns, and the run must
+      // end failed with why, not aborted.
       run.stopping = true;
+      run.failure = `The run's start could not be recorded: ${(recorded.reason as Error).message}`;
       await client.abort(spec.directory, sessionId).catch(() => {});
-      this.finish(run, "failed", `The run's start could not be recorded: ${(recorded.reason as Error).message}`);
+      this.finish(run, "failed", run.failure);
       throw recorded.reason;
     }
     return { sessionId, created };

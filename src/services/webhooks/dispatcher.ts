@@ -199,17 +199,19 @@ export class WebhookDispatcher {
               select 1 from webhook_deliveries g join webhook_deliveries s on s.endpoint_id = g.endpoint_id
               where g.id = ${d.id} and s.created_at >= g.created_at - ${window} and s.delivered_at >= g.created_at)`
           : sql``;
-      const wholeWindow = sql`(failing_since <= now() - ${window}${givenUpWithoutSuccess})`;
+      // Worked out once (from the row as it was), then used by each column it decides.
       const disabled = rowsOf<{ url: string; disabled: boolean }>(
         await tx.execute(sql`
-          update webhook_endpoints set
-            failing_since = coalesce(failing_since, now()),
-            updated_at = case when ${wholeWindow} then now() else updated_at end,
-            disabled_at = case when ${wholeWindow} then now() end,
-            disabled_reason = case when ${wholeWindow}
+          update webhook_endpoints e set
+            failing_since = coalesce(e.failing_since, now()),
+            updated_at = case when w.whole then now() else e.updated_at end,
+            disabled_at = case when w.whole then now() end,
+            disabled_reason = case when w.whole
               then ${`every delivery failed for the whole retry window; the last: ${result.error}`} end
-          where id = ${d.endpoint_id} and disabled_at is null
-          returning url, disabled_at is not null as disabled`),
+          from (select (failing_since <= now() - ${window}${givenUpWithoutSuccess}) as whole
+                from webhook_endpoints where id = ${d.endpoint_id}) w
+          where e.id = ${d.endpoint_id} and e.disabled_at is null
+          returning e.url, e.disabled_at is not null as disabled`),
       ).filter((r) => r.disabled);
       if (disabled.length > 0) {
         await recordAudit(tx, ctx, {

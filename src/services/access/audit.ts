@@ -2,9 +2,10 @@
  * The audit trail: one row per change, written in the change's own transaction
  * (so a change that rolls back leaves no row, and none is ever missing), read by admins.
  */
-import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../../db/client.js";
+import { value } from "../../db/compiled.js";
 import { auditLog } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 import { cutPage, decodeCursor, defaultPageItems, type Page } from "../paging.js";
@@ -35,6 +36,32 @@ export async function recordAudits(tx: Db, ctx: ServiceContext, records: readonl
  */
 export function auditing(db: Db, ctx: ServiceContext, records: readonly AuditRecord[]) {
   return db.$with("audited", {}).as(db.insert(auditLog).values(auditRows(ctx, records)).getSQL());
+}
+
+/**
+ * `auditing` for a compiled statement (see db/compiled.ts): the CTE `audited` writes the rows of its `audit` value
+ * (`auditValue`).
+ */
+export const auditCte = sql`audited as (
+    insert into audit_log (actor, user_id, key_id, request_id, action, target_type, target_id, detail)
+    select a.actor, a.user_id, a.key_id, a.request_id, a.action, a.target_type, a.target_id, a.detail
+    from jsonb_to_recordset(${value("audit")}::jsonb) as a(actor text, user_id text, key_id text, request_id text, action text, target_type text, target_id text, detail jsonb)
+  )`;
+
+/** The `audit` value of `auditCte`. */
+export function auditValue(ctx: ServiceContext, records: readonly AuditRecord[]): string {
+  return JSON.stringify(
+    auditRows(ctx, records).map((r) => ({
+      actor: r.actor,
+      user_id: r.userId,
+      key_id: r.keyId,
+      request_id: r.requestId,
+      action: r.action,
+      target_type: r.targetType,
+      target_id: r.targetId,
+      detail: r.detail,
+    })),
+  );
 }
 
 function auditRows(ctx: ServiceContext, records: readonly AuditRecord[]) {

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { and, asc, count, eq, isNull } from "drizzle-orm";
 import { conflict, invalid, isUniqueViolation, notFound } from "../../contracts/errors.js";
+import { preparedPerDatabase, value } from "../../db/compiled.js";
 import { codebases, worktrees } from "../../db/schema.js";
 import { repositoryOf } from "../../git/repo.js";
 import { audited, recordAudit } from "../access/audit.js";
@@ -124,10 +125,19 @@ export async function countCodebases({ ctx }: { ctx: ServiceContext }): Promise<
 /** Reads the stored row; the other domains use it to route work. */
 export async function getCodebaseRow({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Row> {
   assertInScope(ctx, id, "Codebase");
-  const [row] = await ctx.database.db.select().from(codebases).where(eq(codebases.id, id));
+  const [row] = await codebaseById(ctx.database.db).execute({ id });
   if (!row) throw notFound("Codebase");
   return row;
 }
+
+/** Every task created and every run started reads its codebase first. */
+const codebaseById = preparedPerDatabase((db) =>
+  db
+    .select()
+    .from(codebases)
+    .where(eq(codebases.id, value("id")))
+    .prepare("codebase_by_id"),
+);
 
 export async function getCodebase(args: { ctx: ServiceContext; id: string }): Promise<Codebase> {
   return withUsage(args.ctx, await getCodebaseRow(args));

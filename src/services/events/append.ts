@@ -29,11 +29,12 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import type { AgentEvent, NewEvent } from "../../contracts/events.js";
-import { type Db, rowsOf } from "../../db/client.js";
+import type { Db } from "../../db/client.js";
+import { runCompiled, value } from "../../db/compiled.js";
 import { storableJson } from "../../db/storable.js";
 import { usageColumnsOf, usageRollupCtes } from "../usage/rollup.js";
-import { deliveriesOfEvents } from "../webhooks/outbox.js";
-import { causesWebhooks, webhooksOf } from "../webhooks/webhook-events.js";
+import { deliveriesCte, deliveryRows } from "../webhooks/outbox.js";
+import { causesWebhooks, type WebhookMessage, webhooksOf } from "../webhooks/webhook-events.js";
 
 /** The NOTIFY channel that tells other processes a stream moved (payload `stream:head`). */
 export const eventsChannel = "codetether_events";
@@ -60,28 +61,29 @@ export interface AppendedRow {
   appended_data?: unknown;
 }
 
-/** Events the caller gives, as an append's input. */
+/** Events the caller gives, as an append's input: the values of `givenInput`'s placeholders and of the deliveries'. */
 export interface GivenEvents {
-  /** Selects the `input` rows: stream_id, ord, type, session_id, task_id, attempt, worker_seq, data. */
-  input: SQL;
-  /** The webhook deliveries CTE, when an event causes any. */
-  deliveries: SQL | null;
+  /** `events` (and `stream` when named, `deliveries` when an event causes any), for the statement's values. */
+  values: Record<string, unknown>;
+  /** Whether the append writes webhook deliveries (`deliveriesCte`) and usage rollups. */
+  deliveries: boolean;
   usage: boolean;
+  /** What of the append's text depends on these events, for the key of the statement it is part of. */
+  shape: string;
   /** For each given event, the stored one (null: an upload already stored, or repeated in the batch), from `appended` rows. */
   decode(rows: readonly AppendedRow[]): (AgentEvent | null)[];
 }
 
 /**
- * `events` as an append's input, to `stream` (a codebase's id, or SQL naming it, such as the upload's leased task's
- * codebase: then no event may cause a webhook, whose message names its codebase). `attempt` numbers uploads whose
- * events carry none; `when` stores them only if it holds (the upload's lease).
+ * `events` as an append's input, to `stream` (a codebase's id), or to the stream the statement selects (null: see
+ * `givenInput`; then no event may cause a webhook, whose message names its codebase).
  */
-export function givenEvents(stream: string | SQL, events: readonly NewEvent[], options: { attempt?: SQL; when?: SQL } = {}): GivenEvents {
+export function givenEvents(stream: string | null, events: readonly NewEvent[]): GivenEvents {
   // The same upload twice in one batch is kept once.
   const seen = new Set<string>();
   const rows: Record<string, unknown>[] = [];
   const data: unknown[] = [];
-  const messages: Parameters<typeof deliveriesOfEvents>[0] = [];
+  const messages: { ord: number; message: WebhookMessage }[] = [];
   events.forEach((e, ord) => {
     if (isUpload(e)) {
       const key = uploadKey(e);
@@ -98,16 +100,16 @@ export function givenEvents(stream: string | SQL, events: readonly NewEvent[], o
       worker_seq: e.workerSeq ?? null,
       data: data[ord],
     });
-    if (typeof stream === "string") for (const message of webhooksOf(stream, e)) messages.push({ ord, message });
+    if (stream !== null) for (const message of webhooksOf(stream, e)) messages.push({ ord, message });
     else if (causesWebhooks(e)) throw new Error(`a ${e.type} event causes webhooks: append it to a named stream`);
   });
-  const streamSql = typeof stream === "string" ? sql`${stream}::text` : stream;
+  const deliveries = deliveryRows(messages);
+  const usage = events.some((e) => e.type === "usage");
   return {
-    input: sql`select ${streamSql} as stream_id, i.ord, i.type, i.session_id, i.task_id, ${options.attempt ? sql`coalesce(i.attempt, ${options.attempt})` : sql`i.attempt`} as attempt, i.worker_seq, i.data
-      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as i(ord int, type text, session_id text, task_id text, attempt int, worker_seq int, data jsonb)
-      ${options.when ? sql`where ${options.when}` : sql``}`,
-    deliveries: deliveriesOfEvents(messages),
-    usage: events.some((e) => e.type === "usage"),
+    values: { events: JSON.stringify(rows), ...(stream === null ? {} : { stream }), ...(deliveries === null ? {} : { deliveries }) },
+    deliveries: deliveries !== null,
+    usage,
+    shape: `${deliveries === null ? "" : "+deliveries"}${usage ? "+usage" : ""}`,
     decode(appended) {
       const out: (AgentEvent | null)[] = events.map(() => null);
       for (const row of appended) {
@@ -122,10 +124,21 @@ export function givenEvents(stream: string | SQL, events: readonly NewEvent[], o
 }
 
 /**
+ * Selects an append's `input` from the `events` value of `givenEvents`: to the `stream` value, or to the stream
+ * `options.stream` selects (such as the upload's leased task's codebase). `attempt` numbers uploads whose events
+ * carry none; `when` stores them only if it holds (the upload's lease). Each is SQL of a statement's text, never a value.
+ */
+export function givenInput(options: { stream?: SQL; attempt?: SQL; when?: SQL } = {}): SQL {
+  return sql`select ${options.stream ?? sql`${value("stream")}::text`} as stream_id, i.ord, i.type, i.session_id, i.task_id, ${options.attempt ? sql`coalesce(i.attempt, ${options.attempt})` : sql`i.attempt`} as attempt, i.worker_seq, i.data
+      from jsonb_to_recordset(${value("events")}::jsonb) as i(ord int, type text, session_id text, task_id text, attempt int, worker_seq int, data jsonb)
+      ${options.when ? sql`where ${options.when}` : sql``}`;
+}
+
+/**
  * The CTEs that store what `input` selects (see the top of this file), to follow CTEs of the caller's own in one
  * `with`; the caller's final select reads `appended` (`appendedColumns`).
  */
-export function appendCtes(input: SQL, options: { deliveries?: SQL | null; usage?: boolean } = {}): SQL {
+export function appendCtes(input: SQL, options: { deliveries?: boolean; usage?: boolean } = {}): SQL {
   return sql`input as (${input}), fresh as (
       select i.*, row_number() over (partition by i.stream_id order by i.ord) as n, count(*) over (partition by i.stream_id) as total
       from input i
@@ -149,7 +162,7 @@ export function appendCtes(input: SQL, options: { deliveries?: SQL | null; usage
       select f.ord, f.stream_id, b.head - f.total + f.n as seq, f.type, f.session_id, f.task_id, f.data, now() as created_at,
         pg_notify(${eventsChannel}, f.stream_id || ':' || b.head) as notified
       from fresh f join bumped b on b.stream_id = f.stream_id
-    )${options.deliveries ?? sql``}${
+    )${options.deliveries ? deliveriesCte : sql``}${
       options.usage
         ? usageRollupCtes(
             sql`select a.stream_id as codebase_id, a.session_id, a.task_id, ${usageColumnsOf(sql`a.data`)}, a.created_at as at from appended a where a.type = 'usage'`,
@@ -166,8 +179,12 @@ export function appendCtes(input: SQL, options: { deliveries?: SQL | null; usage
 export async function appendEvents(db: Db, streamId: string, events: readonly NewEvent[]): Promise<(AgentEvent | null)[]> {
   if (events.length === 0) return [];
   const given = givenEvents(streamId, events);
-  const result = await db.execute(sql`with ${appendCtes(given.input, given)} select ${appendedColumns} from appended a`);
-  return given.decode(rowsOf<AppendedRow>(result));
+  const rows = await runCompiled<AppendedRow>(db, {
+    key: `append${given.shape}`,
+    build: () => sql`with ${appendCtes(givenInput(), given)} select ${appendedColumns} from appended a`,
+    values: given.values,
+  });
+  return given.decode(rows);
 }
 
 /** True when `err` (or what caused it: drizzle wraps the driver's error) is the unique upload index refusing an upload stored meanwhile: running the statement again skips it. */

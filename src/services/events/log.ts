@@ -13,6 +13,7 @@
 import { and, asc, eq, gt, lte, type SQL } from "drizzle-orm";
 import type { AgentEvent, EventFilter, NewEvent } from "../../contracts/events.js";
 import { type Database, type Db, rowsOf, type Unlisten } from "../../db/client.js";
+import { type CompiledStatement, runCompiled } from "../../db/compiled.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
 import { appendEvents, eventsChannel, isRepeatedUpload, toAgentEvent } from "./append.js";
 import { StreamWindow, type WindowLimits } from "./window.js";
@@ -156,13 +157,13 @@ export class EventLog {
    * refused (its retry overtook it, see append.ts) runs again and finds it stored.
    */
   async statement<T, R = Record<string, unknown>>(
-    query: SQL,
+    query: CompiledStatement,
     read: (rows: R[]) => { result: T; stored: readonly [string, readonly (AgentEvent | null)[]][] },
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let rows: R[];
       try {
-        rows = rowsOf<R>(await this.database.db.execute(query));
+        rows = await runCompiled<R>(this.database.db, query);
       } catch (err) {
         if (attempt < 3 && isRepeatedUpload(err)) continue;
         throw err;

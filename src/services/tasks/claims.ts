@@ -3,10 +3,11 @@
  * statement (`FOR UPDATE SKIP LOCKED`, so two never take the same one), now or
  * after waiting for work. Routing says which runner may take which task.
  */
-import { and, asc, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config.js";
 import type { AgentEvent } from "../../contracts/events.js";
 import { tableRow } from "../../db/client.js";
+import { value } from "../../db/compiled.js";
 import type { AgentConfigColumn } from "../../db/schema.js";
 import { codebases, tasks } from "../../db/schema.js";
 import { runBudgetUsd } from "../../opencode/run-settings.js";
@@ -23,13 +24,31 @@ function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<stri
   return budget === undefined ? agentConfig : { ...agentConfig, max_cost_usd: budget };
 }
 
+/** A JSON array value as the list of its texts (a list of one shape for the statement's text, whatever its length). */
+const textsOf = (name: string) => sql`array(select jsonb_array_elements_text(${value(name)}::jsonb))`;
+
+/**
+ * Which tasks `claimant` may take, as SQL of the claim's text: its shape is `routingShape`'s, its values (the
+ * claimant's name, the models it runs, the codebases it names) are `routingValues`'.
+ */
 function routing(claimant: Claimant): SQL {
-  const models = claimant.models === null ? undefined : or(isNull(tasks.model), inArray(tasks.model, claimant.models));
+  const models = claimant.models === null ? undefined : or(isNull(tasks.model), sql`${tasks.model} = any(${textsOf("models")})`);
   // Work on a run's worktree goes only to the runner that holds it (the server does its own at once).
   if (claimant.kind === "local") return and(isNull(codebases.workerId), isNull(tasks.runnerPin), models)!;
-  const mine = eq(codebases.workerId, claimant.name);
-  const where = claimant.codebaseNames.length === 0 ? mine : or(mine, and(isNull(codebases.workerId), inArray(codebases.name, claimant.codebaseNames)))!;
-  return and(where, or(isNull(tasks.runnerPin), eq(tasks.runnerPin, claimant.name)), models)!;
+  const mine = sql`${codebases.workerId} = ${value("claimant")}`;
+  const where =
+    claimant.codebaseNames.length === 0 ? mine : or(mine, and(isNull(codebases.workerId), sql`${codebases.name} = any(${textsOf("codebaseNames")})`))!;
+  return and(where, or(isNull(tasks.runnerPin), sql`${tasks.runnerPin} = ${value("claimant")}`), models)!;
+}
+
+const routingShape = (claimant: Claimant) =>
+  `${claimant.kind}${claimant.models === null ? "" : "+models"}${claimant.kind === "worker" && claimant.codebaseNames.length > 0 ? "+named" : ""}`;
+
+function routingValues(claimant: Claimant): Record<string, unknown> {
+  return {
+    models: JSON.stringify(claimant.models ?? []),
+    ...(claimant.kind === "worker" ? { claimant: claimant.name, codebaseNames: JSON.stringify(claimant.codebaseNames) } : {}),
+  };
 }
 
 /** An agent task waits while its codebase has as many runs in flight as it allows (agent_config.max_concurrent_runs, when set). */
@@ -52,18 +71,19 @@ export async function claimTask({ ctx, claimant }: { ctx: ServiceContext; claima
  */
 async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claimant: Claimant; max: number }): Promise<Claim[]> {
   const lease = ctx.config.leaseSeconds;
-  const candidates = ctx.database.db
-    .select({ id: tasks.id })
-    .from(tasks)
-    .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
-    .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant), withinRunLimit))
-    .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
-    .limit(max)
-    .for("update", { of: tasks, skipLocked: true });
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
-  const query = sql`with claimed as (
-      update tasks set status = 'running', attempts = attempts + 1, claims = claims + 1, uploaded_through = 0, worker_id = ${workerId},
-        lease_token = gen_random_uuid()::text, lease_expires_at = ${leaseEnd(lease)}, started_at = coalesce(started_at, now()), updated_at = now()
+  const build = () => {
+    const candidates = ctx.database.db
+      .select({ id: tasks.id })
+      .from(tasks)
+      .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
+      .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant), withinRunLimit))
+      .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
+      .limit(value("max"))
+      .for("update", { of: tasks, skipLocked: true });
+    return sql`with claimed as (
+      update tasks set status = 'running', attempts = attempts + 1, claims = claims + 1, uploaded_through = 0, worker_id = ${value("workerId")},
+        lease_token = gen_random_uuid()::text, lease_expires_at = ${leaseEnd(value("leaseSeconds"))}, started_at = coalesce(started_at, now()), updated_at = now()
       from codebases c
       -- ARRAY(subquery) runs once (an InitPlan); a bare IN (subquery) may be re-run per row and claim more.
       where c.id = tasks.codebase_id and tasks.id = any(array(${candidates})) and tasks.status = 'pending'
@@ -72,9 +92,11 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
     ), ${appendCtes(sql`
       select codebase_id as stream_id, (row_number() over (order by priority desc, created_at, id))::int as ord, 'status' as type,
         null::text as session_id, id as task_id, null::int as attempt, null::int as worker_seq,
-        jsonb_build_object('session_id', null, 'status', 'claimed', 'task_id', id, 'attempt', attempts, 'message', 'Attempt ' || attempts || ' on ' || ${workerId}::text) as data
+        jsonb_build_object('session_id', null, 'status', 'claimed', 'task_id', id, 'attempt', attempts, 'message', 'Attempt ' || attempts || ' on ' || ${value("workerId")}::text) as data
       from claimed`)}
     select c.*, ${appendedColumns}, ${appendedContent} from claimed c join appended a on a.task_id = c.id order by a.ord`;
+  };
+  const query = { key: `claim:${routingShape(claimant)}`, build, values: { ...routingValues(claimant), max, workerId, leaseSeconds: lease } };
   type Row = AppendedRow & Record<string, unknown>;
   const claimed = await ctx.events.statement<Claim[], Row>(query, (rows) => {
     const stored = new Map<string, AgentEvent[]>();

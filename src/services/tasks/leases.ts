@@ -5,7 +5,7 @@
  * Heartbeats extend a lease, a runner hands a task back, and the sweeper takes back
  * the tasks whose lease lapsed.
  */
-import { and, eq, getTableColumns, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, lt, type Placeholder, sql } from "drizzle-orm";
 import { leaseLost, notFound } from "../../contracts/errors.js";
 import type { NewEvent } from "../../contracts/events.js";
 import type { Db } from "../../db/client.js";
@@ -18,7 +18,8 @@ import { localRunnerName, type Task } from "./tasks.types.js";
 
 export const localWorkerId = localRunnerName;
 
-export const leaseEnd = (seconds: number) => sql`now() + make_interval(secs => ${seconds})`;
+/** When a lease taken now ends: `seconds` is a value, or a compiled statement's placeholder for one. */
+export const leaseEnd = (seconds: number | Placeholder) => sql`now() + make_interval(secs => ${seconds})`;
 
 /** Locks the task and checks the caller still holds its lease. */
 export async function lockLeased(tx: Db, taskId: string, token: string): Promise<TaskRow> {

@@ -3,14 +3,15 @@
  * ended. Each is fenced by the lease (see leases.ts) and idempotent: a retried
  * report changes nothing.
  */
-import { count, eq, sql } from "drizzle-orm";
+import { count, eq, type SQL, sql } from "drizzle-orm";
 import { conflict, invalid, leaseLost, notFound, type ServiceError } from "../../contracts/errors.js";
 import { type EventType, eventSchemas, type NewEvent } from "../../contracts/events.js";
 import { tableRow } from "../../db/client.js";
+import { value } from "../../db/compiled.js";
 import { messages, sessions, tasks } from "../../db/schema.js";
 import type { OcMessage } from "../../opencode/client.js";
 import type { ServiceContext } from "../context.js";
-import { type AppendedRow, appendCtes, appendedColumns, givenEvents } from "../events/append.js";
+import { type AppendedRow, appendCtes, appendedColumns, type GivenEvents, givenEvents, givenInput } from "../events/append.js";
 import { upsertMessages } from "../sessions/session-store.js";
 import { causesWebhooks } from "../webhooks/webhook-events.js";
 import { taskOwner } from "./attempt-session.js";
@@ -51,7 +52,9 @@ export async function uploadTaskEvents({
   const owner = taskOwner(taskId);
   // A webhook message names its codebase: a batch with an event that causes one (most do not) needs to know it.
   const codebaseId = events.some(causesWebhooks) ? await codebaseOf(ctx, taskId) : undefined;
-  const given = givenEvents(codebaseId ?? sql`(select codebase_id from leased)`, events, {
+  const given = givenEvents(codebaseId ?? null, events);
+  const appendInput = givenInput({
+    ...(codebaseId ? {} : { stream: sql`(select codebase_id from leased)` }),
     // Per claim, not per counted attempt: a run after a hand-back numbers its events from 1 again.
     attempt: sql`(select claims from leased)`,
     when: sql`exists (select 1 from leased)`,
@@ -59,20 +62,25 @@ export async function uploadTaskEvents({
   // One statement: the lease check, which also records the session and what is stored (every event of the batch
   // is, once this commits: fresh or already there) and locks the task, the session's row on the attempt's first
   // word of it, and the append.
-  const query = sql`with leased as (
-      update tasks set uploaded_through = greatest(uploaded_through, ${through}), session_id = coalesce(session_id, ${sessionId}::text)
-      where id = ${taskId} and status = 'running' and lease_token = ${input.lease_token}
-        and (${sessionId}::text is null or session_id is null or session_id = ${sessionId}::text)
-        and not exists (select 1 from sessions s where s.id = coalesce(tasks.session_id, ${sessionId}::text) and coalesce(s.run_owner, '') <> ${owner})
+  const build = () => sql`with leased as (
+      update tasks set uploaded_through = greatest(uploaded_through, ${value("through")}), session_id = coalesce(session_id, ${value("sessionId")}::text)
+      where id = ${value("taskId")} and status = 'running' and lease_token = ${value("token")}
+        and (${value("sessionId")}::text is null or session_id is null or session_id = ${value("sessionId")}::text)
+        and not exists (select 1 from sessions s where s.id = coalesce(tasks.session_id, ${value("sessionId")}::text) and coalesce(s.run_owner, '') <> ${value("owner")})
       returning codebase_id, claims, uploaded_through, session_id, title, agent_type, model,
         exists (select 1 from sessions s where s.id = tasks.session_id) as session_listed
     ), listed as (
       -- The attempt's first word of its session: it is listed (running, the task's) from now on.
       insert into sessions (id, codebase_id, title, agent, model, status, run_owner)
-      select session_id, codebase_id, title, agent_type, model, 'running', ${owner}::text from leased where session_id is not null and not session_listed
+      select session_id, codebase_id, title, agent_type, model, 'running', ${value("owner")}::text from leased where session_id is not null and not session_listed
       on conflict do nothing
-    ), ${appendCtes(given.input, given)}
+    ), ${appendCtes(appendInput, given)}
     select l.uploaded_through as acked, l.codebase_id, ${appendedColumns} from leased l left join appended a on true`;
+  const query = {
+    key: `upload${codebaseId ? "" : ":leased"}${given.shape}`,
+    build,
+    values: { ...given.values, through, sessionId, taskId, token: input.lease_token, owner },
+  };
   const answer = await ctx.events.statement<{ acked: number; stored: number } | null, AppendedRow & { acked: number; codebase_id: string }>(query, (rows) => {
     if (rows.length === 0) return { result: null, stored: [] };
     const stored = given.decode(rows);
@@ -212,9 +220,8 @@ async function recordEnd(ctx: ServiceContext, expected: Expected, input: Complet
   const status = expected.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
   const sessionId = input.session_id ?? expected.sessionId;
   const error = input.error ?? (status === "cancelled" ? "Cancelled" : null);
-  const owner = taskOwner(taskId);
-  let sessionEnd = sql``;
   let event: NewEvent;
+  let shape: string;
   if (expected.kind !== "agent") {
     // Work on a worktree ran no agent: no session to end, and no `complete` that a client would take for a run's end.
     event = {
@@ -222,45 +229,71 @@ async function recordEnd(ctx: ServiceContext, expected: Expected, input: Complet
       data: { session_id: null, status: `${expected.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? expected.title },
       taskId,
     };
+    shape = "work";
   } else {
-    const outcome = status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed";
-    // The task's session shows up among the codebase's sessions, whichever runner ran it (a worker's lives in that
-    // worker's OpenCode; the local runner adds its messages after this), ended as the task did; but only the session
-    // this task made (its transcript upload), never one a runner merely names. Nothing else of this task is left
-    // running (a session it named, then did not end with).
-    sessionEnd = sql`${
-      sessionId
-        ? sql`, session_ended as (
-          insert into sessions (id, codebase_id, title, agent, model, status, error)
-          select ${sessionId}::text, codebase_id, title, agent_type, model, ${outcome}::text, ${input.error ?? null}::text from done
-          on conflict (id) do update set status = excluded.status, error = excluded.error, run_owner = null, run_heartbeat_at = null, updated_at = now()
-          where sessions.run_owner = ${owner}
-        )`
-        : sql``
-    }, others_ended as (
-        update sessions set status = 'failed', error = 'The task ended without this session', run_owner = null, run_heartbeat_at = null, updated_at = now()
-        where run_owner = ${owner} and status = 'running' and id is distinct from ${sessionId}::text and exists (select 1 from done)
-      )`;
     event = {
       type: "complete",
       data: { session_id: sessionId ?? null, status, task_id: taskId, ...(input.error ? { error: input.error } : {}) },
       taskId,
     };
+    shape = sessionId ? "agent+session" : "agent";
   }
-  const given = givenEvents(expected.codebaseId, [event], { when: sql`exists (select 1 from done)` });
-  const query = sql`with current as (select * from tasks where id = ${taskId}), done as (
-      update tasks set status = ${status}, result = ${input.result ?? null}, error = ${error}, session_id = ${sessionId},
-        lease_expires_at = null, completed_at = now(), updated_at = now()
-      where id = ${taskId} and codebase_id = ${expected.codebaseId} and status = 'running' and lease_token = ${input.lease_token}
-        and kind = ${expected.kind} and cancel_requested = ${expected.cancelRequested} and session_id is not distinct from ${expected.sessionId}::text
-      returning *
-    )${sessionEnd}, ${appendCtes(given.input, given)}
-    select (select row_to_json(c) from current c) as current_row, d.*, ${appendedColumns}
-    from (select 1) one left join done d on true left join appended a on true`;
+  const given = givenEvents(expected.codebaseId, [event]);
+  const query = {
+    key: `end:${shape}${given.shape}`,
+    build: () => endStatement(shape, givenInput({ when: sql`exists (select 1 from done)` }), given),
+    values: {
+      ...given.values,
+      taskId,
+      status,
+      result: input.result ?? null,
+      error,
+      sessionId: sessionId ?? null,
+      codebaseId: expected.codebaseId,
+      token: input.lease_token,
+      kind: expected.kind,
+      cancelRequested: expected.cancelRequested,
+      expectedSession: expected.sessionId,
+      outcome: status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed",
+      reportedError: input.error ?? null,
+      owner: taskOwner(taskId),
+    },
+  };
   type Row = AppendedRow & Record<string, unknown> & { current_row: Record<string, unknown> | string | null };
   return ctx.events.statement<{ ended: TaskRow } | { current: TaskRow | null }, Row>(query, ([row]) => {
     if (row?.id) return { result: { ended: tableRow(tasks, row) }, stored: [[expected.codebaseId, given.decode([row])]] };
     const raw = typeof row?.current_row === "string" ? JSON.parse(row.current_row) : row?.current_row;
     return { result: { current: raw ? tableRow(tasks, raw) : null }, stored: [] };
   });
+}
+
+/**
+ * The text of `recordEnd`'s statement for `shape`: an agent's task ends its session (when it has one: "+session")
+ * and any other it left running; work on a worktree ran none.
+ */
+function endStatement(shape: string, input: SQL, given: GivenEvents): SQL {
+  // The task's session shows up among the codebase's sessions, whichever runner ran it (a worker's lives in that
+  // worker's OpenCode; the local runner adds its messages after this), ended as the task did; but only the session
+  // this task made (its transcript upload), never one a runner merely names. Nothing else of this task is left
+  // running (a session it named, then did not end with).
+  const sessionEnded = sql`, session_ended as (
+      insert into sessions (id, codebase_id, title, agent, model, status, error)
+      select ${value("sessionId")}::text, codebase_id, title, agent_type, model, ${value("outcome")}::text, ${value("reportedError")}::text from done
+      on conflict (id) do update set status = excluded.status, error = excluded.error, run_owner = null, run_heartbeat_at = null, updated_at = now()
+      where sessions.run_owner = ${value("owner")}
+    )`;
+  const othersEnded = sql`, others_ended as (
+      update sessions set status = 'failed', error = 'The task ended without this session', run_owner = null, run_heartbeat_at = null, updated_at = now()
+      where run_owner = ${value("owner")} and status = 'running' and id is distinct from ${value("sessionId")}::text and exists (select 1 from done)
+    )`;
+  const sessionEnd = shape === "agent+session" ? sql`${sessionEnded}${othersEnded}` : shape === "agent" ? othersEnded : sql``;
+  return sql`with current as (select * from tasks where id = ${value("taskId")}), done as (
+      update tasks set status = ${value("status")}, result = ${value("result")}, error = ${value("error")}, session_id = ${value("sessionId")},
+        lease_expires_at = null, completed_at = now(), updated_at = now()
+      where id = ${value("taskId")} and codebase_id = ${value("codebaseId")} and status = 'running' and lease_token = ${value("token")}
+        and kind = ${value("kind")} and cancel_requested = ${value("cancelRequested")} and session_id is not distinct from ${value("expectedSession")}::text
+      returning *
+    )${sessionEnd}, ${appendCtes(input, given)}
+    select (select row_to_json(c) from current c) as current_row, d.*, ${appendedColumns}
+    from (select 1) one left join done d on true left join appended a on true`;
 }

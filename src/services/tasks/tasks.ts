@@ -4,8 +4,10 @@ import { and, asc, count, desc, eq, getTableColumns, type SQL, sql } from "drizz
 import { z } from "zod";
 import { conflict, notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
+import { tableRow } from "../../db/client.js";
+import { runCompiled, value } from "../../db/compiled.js";
 import { tasks, workers } from "../../db/schema.js";
-import { auditing, recordAudit } from "../access/audit.js";
+import { auditCte, auditValue, recordAudit } from "../access/audit.js";
 import { assertInScope, createdBy, inCodebaseScope } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
@@ -86,26 +88,31 @@ export async function createTasks({ ctx, codebaseId, input }: { ctx: ServiceCont
     const runners = await runnersFor(ctx, codebase);
     for (const model of models) requireRunnable(model, runners, `for codebase "${codebase.name}"`);
   }
-  const values = input.tasks.map((t) => ({
+  const values = input.tasks.map((t, ord) => ({
+    ord,
     id: randomUUID(),
-    codebaseId,
-    createdBy: createdBy(ctx),
     title: t.title,
     prompt: t.prompt,
-    agentType: t.agent_type ?? config.default_agent ?? "build",
+    agent_type: t.agent_type ?? config.default_agent ?? "build",
     model: t.model ?? config.default_model ?? null,
     priority: t.priority ?? 0,
-    maxAttempts: t.max_attempts ?? defaultMaxAttempts,
-    baseRef: t.base_ref ?? null,
+    max_attempts: t.max_attempts ?? defaultMaxAttempts,
+    base_ref: t.base_ref ?? null,
   }));
   // The tasks and their audit rows in one statement: all or none, and one round trip.
-  const { db } = ctx.database;
   const audit = values.map((v) => ({ action: "task.create", targetType: "task", targetId: v.id, detail: { codebase_id: codebaseId, title: v.title } }));
-  const rows = await db
-    .with(auditing(db, ctx, audit))
-    .insert(tasks)
-    .values(values)
-    .returning({ ...getTableColumns(tasks), hint: taskRunnableHint });
+  const raw = await runCompiled<Record<string, unknown>>(ctx.database.db, {
+    key: "tasks.create",
+    build: () => sql`with ${auditCte}
+      insert into tasks (id, codebase_id, created_by, title, prompt, agent_type, model, priority, max_attempts, base_ref)
+      select t.id, ${value("codebaseId")}::text, ${value("createdBy")}::text, t.title, t.prompt, t.agent_type, t.model, t.priority, t.max_attempts, t.base_ref
+      from jsonb_to_recordset(${value("tasks")}::jsonb)
+        as t(ord int, id text, title text, prompt text, agent_type text, model text, priority int, max_attempts int, base_ref text)
+      order by t.ord
+      returning *, ${taskRunnableHint} as hint`,
+    values: { codebaseId, createdBy: createdBy(ctx) ?? null, tasks: JSON.stringify(values), audit: auditValue(ctx, audit) },
+  });
+  const rows = raw.map((r) => tableRow(tasks, r));
   ctx.taskWake.wakeAll();
   ctx.localRunner.poke();
   return rows.map((row) => toTask(row, noUsage, null));

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { and, asc, count, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import { notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
+import { preparedPerDatabase, value } from "../../db/compiled.js";
 import { codebases, tasks, workers } from "../../db/schema.js";
 import { assertSpeaksFor } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
@@ -127,11 +128,20 @@ export async function touchWorker({
  * heartbeat is a few seconds old, so the hot path stays a read.
  */
 export async function workerForClaim(ctx: ServiceContext, name: string): Promise<Row> {
-  const [row] = await ctx.database.db.select().from(workers).where(eq(workers.name, name));
+  const [row] = await workerByName(ctx.database.db).execute({ name });
   if (!row) throw notFound("Worker (register it first)");
   if (Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < claimTouchMs) return row;
   return touchWorker({ ctx, name });
 }
+
+/** Every claim reads its worker first. */
+const workerByName = preparedPerDatabase((db) =>
+  db
+    .select()
+    .from(workers)
+    .where(eq(workers.name, value("name")))
+    .prepare("worker_by_name"),
+);
 
 /** Workers online now (for the metrics gauge). */
 export async function countOnlineWorkers(ctx: ServiceContext): Promise<number> {

@@ -1,11 +1,12 @@
 /**
  * The webhook outbox: a delivery row per interested endpoint, written in the same transaction as the change that
  * causes it, so a crash loses none and a rollback sends none. Agent events add theirs inside the append statement
- * itself (`deliveriesOfEvents`, no extra round trip); other changes (a worker going offline, a test) call
+ * itself (`deliveriesCte`, no extra round trip); other changes (a worker going offline, a test) call
  * `enqueueWebhooks`. Writing one NOTIFYs every server process's dispatcher.
  */
 import { type SQL, sql } from "drizzle-orm";
 import { type Db, rowsOf } from "../../db/client.js";
+import { value } from "../../db/compiled.js";
 import type { WebhookMessage } from "./webhook-events.js";
 
 export const webhooksChannel = "codetether_webhooks";
@@ -21,19 +22,22 @@ const envelope = (m: WebhookMessage) => ({ type: m.type, timestamp: new Date().t
 /**
  * A CTE for the append statement (see events/append.ts): one delivery per endpoint and message, the message's
  * `data.event_id` set to its event's seq (`appended` is that statement's CTE of stored events; a message whose
- * event was not stored, an upload already stored, sends nothing). Null when no message.
+ * event was not stored, an upload already stored, sends nothing). The messages are its `deliveries` value
+ * (`deliveryRows`).
  */
-export function deliveriesOfEvents(messages: { ord: number; message: WebhookMessage }[]): SQL | null {
-  if (messages.length === 0) return null;
-  const rows = JSON.stringify(messages.map(({ ord, message }) => ({ ord, type: message.type, payload: envelope(message) })));
-  return sql`, deliveries as (
+export const deliveriesCte = sql`, deliveries as (
       insert into webhook_deliveries (id, endpoint_id, event_type, payload)
       select ${newDeliveryId}, w.id, h.type, jsonb_set(h.payload, '{data,event_id}', to_jsonb(a.seq))
-      from jsonb_to_recordset(${rows}::jsonb) as h(ord int, type text, payload jsonb)
+      from jsonb_to_recordset(${value("deliveries")}::jsonb) as h(ord int, type text, payload jsonb)
       join appended a on a.ord = h.ord
       join webhook_endpoints w on ${wants(sql`h.type`, sql`a.stream_id`)}
       returning pg_notify(${webhooksChannel}, '')
     )`;
+
+/** The `deliveries` value of `deliveriesCte`: each message with the `ord` of the event it is about. Null when none. */
+export function deliveryRows(messages: { ord: number; message: WebhookMessage }[]): string | null {
+  if (messages.length === 0) return null;
+  return JSON.stringify(messages.map(({ ord, message }) => ({ ord, type: message.type, payload: envelope(message) })));
 }
 
 /**

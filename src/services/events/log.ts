@@ -10,9 +10,9 @@
  * per followed stream covers a lost hint. A slow follower only slows itself: it
  * falls behind the window and reads the database on its own until it catches up.
  */
-import { and, asc, eq, gt, lte, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, lte } from "drizzle-orm";
 import type { AgentEvent, EventFilter, NewEvent } from "../../contracts/events.js";
-import { type Database, type Db, rowsOf, type Unlisten } from "../../db/client.js";
+import { type Database, type Db, type Unlisten } from "../../db/client.js";
 import { type CompiledStatement, runCompiled } from "../../db/compiled.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
 import { appendEvents, eventsChannel, isRepeatedUpload, toAgentEvent } from "./append.js";

@@ -12,7 +12,7 @@
  */
 import { and, asc, eq, gt, lte } from "drizzle-orm";
 import type { AgentEvent, EventFilter, NewEvent } from "../../contracts/events.js";
-import { type Database, type Db, type Unlisten } from "../../db/client.js";
+import type { Database, Db, Unlisten } from "../../db/client.js";
 import { type CompiledStatement, runCompiled } from "../../db/compiled.js";
 import { agentEvents, eventStreams } from "../../db/schema.js";
 import { appendEvents, eventsChannel, isRepeatedUpload, toAgentEvent } from "./append.js";

@@ -183,6 +183,35 @@ describe("models, providers and how runs end, with the real OpenCode", { timeout
     const task = await s.api("POST", `/v1/opencode/codebases/${codebaseId}/tasks`, { title: "t", prompt: "p", model: "openai/gpt-4o" });
     assert.equal(task.status, 422);
     assert.match(task.body.detail, /Models that can: fake\/fake-model/);
+
+    // A task that names no model runs the codebase's default: checked the same way, and queued with it when it can run.
+    const defaults = async (name: string, model: string) => {
+      const dir = await s.sandbox.createCodebase(name);
+      const res = await s.api("POST", "/v1/opencode/codebases", { name, path: dir, agent_config: { default_model: model, default_agent: "plan" } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.id as string;
+    };
+    const unrunnable = await s.api("POST", `/v1/opencode/codebases/${await defaults("default-gpt", "openai/gpt-4o")}/tasks`, { title: "t", prompt: "p" });
+    assert.equal(unrunnable.status, 422);
+    assert.match(unrunnable.body.detail, /openai\/gpt-4o/);
+    const runnableCodebase = await defaults("default-fake", "fake/fake-model");
+    // The server's runner may take them before the cancels below: answered from a script of their own, never a later test's.
+    s.llm.setScriptFor("queued on a default model", [{ text: "ok" }, { text: "ok" }]);
+    const queued = await s.api("POST", `/v1/opencode/codebases/${runnableCodebase}/tasks/batch`, {
+      tasks: [
+        { title: "first", prompt: "queued on a default model", priority: -100 },
+        { title: "second", prompt: "queued on a default model", agent_type: "build", priority: -100 },
+      ],
+    });
+    assert.equal(queued.status, 201, JSON.stringify(queued.body));
+    assert.deepEqual(
+      queued.body.tasks.map((t: { title: string; model: string; agent_type: string }) => [t.title, t.model, t.agent_type]),
+      [
+        ["first", "fake/fake-model", "plan"],
+        ["second", "fake/fake-model", "build"],
+      ],
+    );
+    for (const t of queued.body.tasks) await s.api("POST", `/v1/opencode/tasks/${t.id}/cancel`);
   });
 
   test("a provider that refuses connections ends the run failed within max_retry_seconds, with retrying status events", { timeout }, async () => {

@@ -40,12 +40,13 @@ export function auditing(db: Db, ctx: ServiceContext, records: readonly AuditRec
 
 /**
  * `auditing` for a compiled statement (see db/compiled.ts): the CTE `audited` writes the rows of its `audit` value
- * (`auditValue`).
+ * (`auditValue`), when `when` holds (SQL of the statement's text: the change was made).
  */
-export const auditCte = sql`audited as (
+export const auditCte = (when: SQL = sql`true`) => sql`audited as (
     insert into audit_log (actor, user_id, key_id, request_id, action, target_type, target_id, detail)
     select a.actor, a.user_id, a.key_id, a.request_id, a.action, a.target_type, a.target_id, a.detail
     from jsonb_to_recordset(${value("audit")}::jsonb) as a(actor text, user_id text, key_id text, request_id text, action text, target_type text, target_id text, detail jsonb)
+    where ${when}
   )`;
 
 /** The `audit` value of `auditCte`. */

@@ -77,46 +77,67 @@ export async function createTask({ ctx, codebaseId, input }: { ctx: ServiceConte
 }
 
 /**
- * Queues several tasks on one codebase (all or none): one read of the codebase, one check per model named, and one
- * statement that inserts the tasks with their audit rows. Answers them in the order given.
+ * Queues several tasks on one codebase (all or none), in one statement with their audit rows, answered in the order
+ * given. A model a task will run (its own, or the codebase's default) must be one a runner of the codebase has: when
+ * a task names one, the codebase is read and the models checked first; when none does, the statement itself reads
+ * the codebase and inserts only if it has no default model either (one round trip, the usual case), and otherwise
+ * the default is checked and the statement runs again.
  */
 export async function createTasks({ ctx, codebaseId, input }: { ctx: ServiceContext; codebaseId: string; input: CreateTasksRequest }): Promise<Task[]> {
-  const codebase = await getCodebaseRow({ ctx, id: codebaseId });
-  const config = codebase.agentConfig as AgentConfig;
-  const models = [...new Set(input.tasks.map((t) => t.model ?? config.default_model).filter((m): m is string => Boolean(m)))];
-  if (models.length > 0) {
-    const runners = await runnersFor(ctx, codebase);
-    for (const model of models) requireRunnable(model, runners, `for codebase "${codebase.name}"`);
-  }
+  assertInScope(ctx, codebaseId, "Codebase");
   const values = input.tasks.map((t, ord) => ({
     ord,
     id: randomUUID(),
     title: t.title,
     prompt: t.prompt,
-    agent_type: t.agent_type ?? config.default_agent ?? "build",
-    model: t.model ?? config.default_model ?? null,
+    agent_type: t.agent_type ?? null,
+    model: t.model ?? null,
     priority: t.priority ?? 0,
     max_attempts: t.max_attempts ?? defaultMaxAttempts,
     base_ref: t.base_ref ?? null,
   }));
-  // The tasks and their audit rows in one statement: all or none, and one round trip.
   const audit = values.map((v) => ({ action: "task.create", targetType: "task", targetId: v.id, detail: { codebase_id: codebaseId, title: v.title } }));
-  const raw = await runCompiled<Record<string, unknown>>(ctx.database.db, {
-    key: "tasks.create",
-    build: () => sql`with ${auditCte}
-      insert into tasks (id, codebase_id, created_by, title, prompt, agent_type, model, priority, max_attempts, base_ref)
-      select t.id, ${value("codebaseId")}::text, ${value("createdBy")}::text, t.title, t.prompt, t.agent_type, t.model, t.priority, t.max_attempts, t.base_ref
-      from jsonb_to_recordset(${value("tasks")}::jsonb)
-        as t(ord int, id text, title text, prompt text, agent_type text, model text, priority int, max_attempts int, base_ref text)
-      order by t.ord
-      returning *, ${taskRunnableHint} as hint`,
-    values: { codebaseId, createdBy: createdBy(ctx) ?? null, tasks: JSON.stringify(values), audit: auditValue(ctx, audit) },
-  });
-  const rows = raw.map((r) => tableRow(tasks, r));
+  const insert = (modelsChecked: boolean) =>
+    runCompiled<Record<string, unknown>>(ctx.database.db, {
+      key: "tasks.create",
+      build: createStatement,
+      values: { codebaseId, createdBy: createdBy(ctx) ?? null, tasks: JSON.stringify(values), audit: auditValue(ctx, audit), modelsChecked },
+    });
+  let rows = input.tasks.some((t) => t.model) ? [] : await insert(false);
+  if (rows.length === 0) {
+    const codebase = await getCodebaseRow({ ctx, id: codebaseId });
+    const config = codebase.agentConfig as AgentConfig;
+    const models = [...new Set(input.tasks.map((t) => t.model ?? config.default_model).filter((m): m is string => Boolean(m)))];
+    if (models.length > 0) {
+      const runners = await runnersFor(ctx, codebase);
+      for (const model of models) requireRunnable(model, runners, `for codebase "${codebase.name}"`);
+    }
+    rows = await insert(true);
+    // Deleted meanwhile.
+    if (rows.length === 0) throw notFound("Codebase");
+  }
   ctx.taskWake.wakeAll();
   ctx.localRunner.poke();
-  return rows.map((row) => toTask(row, noUsage, null));
+  const order = new Map<string, number>(values.map((v) => [v.id, v.ord]));
+  return rows.map((raw) => toTask(tableRow(tasks, raw), noUsage, null)).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
 }
+
+/**
+ * `createTasks`' statement: the tasks (each with the codebase's default agent and model where it names none) and
+ * their audit rows, unless the models are not checked yet (`modelsChecked` false) and the codebase has a default
+ * model (or there is no such codebase): it answers the tasks it inserted.
+ */
+const createStatement = () => sql`with cb as (select * from codebases where id = ${value("codebaseId")}), inserted as (
+    insert into tasks (id, codebase_id, created_by, title, prompt, agent_type, model, priority, max_attempts, base_ref)
+    select t.id, cb.id, ${value("createdBy")}::text, t.title, t.prompt, coalesce(t.agent_type, cb.agent_config->>'default_agent', 'build'),
+      coalesce(t.model, cb.agent_config->>'default_model'), t.priority, t.max_attempts, t.base_ref
+    from cb cross join jsonb_to_recordset(${value("tasks")}::jsonb)
+      as t(ord int, id text, title text, prompt text, agent_type text, model text, priority int, max_attempts int, base_ref text)
+    where ${value("modelsChecked")}::boolean or cb.agent_config->>'default_model' is null
+    order by t.ord
+    returning *, ${taskRunnableHint} as hint
+  ), ${auditCte(sql`exists (select 1 from inserted)`)}
+  select * from inserted`;
 
 /** The key of a task's place in the list: priority, then exact creation time and id. */
 const TaskKey = z.tuple([z.number().int(), ExactTime, z.string().max(200)]);

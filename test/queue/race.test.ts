@@ -69,7 +69,7 @@ describe(
         Array.from({ length: 16 }, async (_, w) => {
           const c = ctxOf(w);
           for (;;) {
-            const claim = await claimTask({ ctx: c, claimant: { kind: "worker", name: `w${w}`, codebaseNames: ["race"], models: null } });
+            const claim = await claimTask({ ctx: c, claimant: { kind: "worker", name: `w${w}` } });
             if (!claim) return;
             if (claimedBy.has(claim.task.id)) duplicates.push(claim.task.id);
             claimedBy.set(claim.task.id, `w${w}`);
@@ -91,11 +91,7 @@ describe(
       const ctx = ctxOf(0);
       for (let round = 0; round < 50; round++) {
         const task = await createTask({ ctx, codebaseId, input: { title: `barrier ${round}`, prompt: "x" } });
-        const results = await Promise.all(
-          Array.from({ length: 50 }, (_, i) =>
-            claimTask({ ctx: ctxOf(i), claimant: { kind: "worker", name: `w${i % 16}`, codebaseNames: ["race"], models: null } }),
-          ),
-        );
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => claimTask({ ctx: ctxOf(i), claimant: { kind: "worker", name: `w${i % 16}` } })));
         const winners = results.filter((r) => r !== null);
         assert.equal(winners.length, 1, `round ${round}`);
         assert.equal(winners[0]!.task.id, task.id);
@@ -106,7 +102,7 @@ describe(
     test("the same upload sent 8 times at once, 30 rounds: every answer says stored, each event is stored once", async () => {
       const ctx = ctxOf(0);
       const task = await createTask({ ctx, codebaseId, input: { title: "uploads", prompt: "x" } });
-      const claim = (await claimTask({ ctx, claimant: { kind: "worker", name: "w0", codebaseNames: ["race"], models: null } }))!;
+      const claim = (await claimTask({ ctx, claimant: { kind: "worker", name: "w0" } }))!;
       assert.equal(claim.task.id, task.id);
       for (let round = 1; round <= 30; round++) {
         const input = {
@@ -141,7 +137,7 @@ describe(
       const ctx = ctxOf(0);
       for (let round = 0; round < 20; round++) {
         const task = await createTask({ ctx, codebaseId, input: { title: `cancel race ${round}`, prompt: "x" } });
-        const claim = (await claimTask({ ctx, claimant: { kind: "worker", name: "w1", codebaseNames: ["race"], models: null } }))!;
+        const claim = (await claimTask({ ctx, claimant: { kind: "worker", name: "w1" } }))!;
         const [cancelled] = await Promise.allSettled([
           cancelTask({ ctx: ctxOf(1), id: task.id }),
           completeTask({ ctx: ctxOf(2), taskId: task.id, input: { lease_token: claim.lease_token, status: "failed", error: "boom" } }),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { sql } from "drizzle-orm";
+import { rowsOf } from "../../src/db/client.js";
 import { tasks } from "../../src/db/schema.js";
 import { sweepExpiredLeases } from "../../src/services/tasks/leases.js";
 import { testDrivers } from "../support/db.js";
@@ -125,6 +126,25 @@ for (const driver of testDrivers()) {
       assert.equal(c.codebase.name, "app1");
       assert.equal(c.task.worker_id, "worker-1");
       assert.equal((await post("/claim", { name: "never-registered" })).status, 404);
+    });
+
+    test("a worker's claim reads its row: nothing while it drains, and a stale heartbeat is renewed by the claim", async () => {
+      await post("/register", { name: "worker-3", codebases: [{ name: "local", path: "/elsewhere/local" }] });
+      const agoSeconds = async () =>
+        rowsOf<{ ago: number }>(
+          await h.ctx.database.db.execute(sql`select extract(epoch from now() - last_heartbeat_at)::float as ago from workers where name = 'worker-3'`),
+        )[0]!.ago;
+      assert.equal((await post("/heartbeat", { name: "worker-3", draining: true })).status, 200);
+      const task = await create(local, { title: "for worker-3", priority: 50 });
+      assert.equal(await claim("worker-3"), null, "a draining worker takes nothing");
+      assert.equal((await post("/heartbeat", { name: "worker-3", draining: false })).status, 200);
+
+      await h.ctx.database.db.execute(sql`update workers set last_heartbeat_at = now() - interval '1 minute' where name = 'worker-3'`);
+      assert.ok((await agoSeconds()) >= 60);
+      const c = await claim("worker-3");
+      assert.equal(c.task.id, task.id);
+      assert.ok((await agoSeconds()) < 60, "the claim recorded a sign of life");
+      await post(`/tasks/${task.id}/complete`, { lease_token: c.lease_token, status: "completed" });
     });
 
     test("reports are fenced by the lease and idempotent", async () => {

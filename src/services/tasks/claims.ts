@@ -5,6 +5,7 @@
  */
 import { and, asc, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config.js";
+import { notFound } from "../../contracts/errors.js";
 import type { AgentEvent } from "../../contracts/events.js";
 import { tableRow } from "../../db/client.js";
 import { value } from "../../db/compiled.js";
@@ -28,28 +29,41 @@ function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<stri
 const textsOf = (name: string) => sql`array(select jsonb_array_elements_text(${value(name)}::jsonb))`;
 
 /**
- * Which tasks `claimant` may take, as SQL of the claim's text: its shape is `routingShape`'s, its values (the
- * claimant's name, the models it runs, the codebases it names) are `routingValues`'.
+ * Which tasks `claimant` may take, as SQL of the claim's text (its shape `routingShape`'s). The local runner's models
+ * are its `models` value; a worker's codebases and models are read from its row, `w` (see `claimTasks`), in the same
+ * statement, as is whether it drains (then it takes nothing).
  */
 function routing(claimant: Claimant): SQL {
-  const models = claimant.models === null ? undefined : or(isNull(tasks.model), sql`${tasks.model} = any(${textsOf("models")})`);
   // Work on a run's worktree goes only to the runner that holds it (the server does its own at once).
-  if (claimant.kind === "local") return and(isNull(codebases.workerId), isNull(tasks.runnerPin), models)!;
-  const mine = sql`${codebases.workerId} = ${value("claimant")}`;
-  const where =
-    claimant.codebaseNames.length === 0 ? mine : or(mine, and(isNull(codebases.workerId), sql`${codebases.name} = any(${textsOf("codebaseNames")})`))!;
-  return and(where, or(isNull(tasks.runnerPin), sql`${tasks.runnerPin} = ${value("claimant")}`), models)!;
+  if (claimant.kind === "local") {
+    const models = claimant.models === null ? undefined : or(isNull(tasks.model), sql`${tasks.model} = any(${textsOf("models")})`);
+    return and(isNull(codebases.workerId), isNull(tasks.runnerPin), models)!;
+  }
+  const named = sql`${codebases.workerId} is null and ${codebases.name} in (select jsonb_array_elements(w.codebases)->>'name' from w)`;
+  return sql`(${codebases.workerId} = ${value("claimant")} or (${named}))
+    and (${tasks.runnerPin} is null or ${tasks.runnerPin} = ${value("claimant")})
+    and (${tasks.model} is null or (select w.models is null from w) or ${tasks.model} in (select jsonb_array_elements(w.models->'models')->>'id' from w))
+    and exists (select 1 from w where not w.draining)`;
 }
 
-const routingShape = (claimant: Claimant) =>
-  `${claimant.kind}${claimant.models === null ? "" : "+models"}${claimant.kind === "worker" && claimant.codebaseNames.length > 0 ? "+named" : ""}`;
+const routingShape = (claimant: Claimant) => (claimant.kind === "worker" ? "worker" : `local${claimant.models === null ? "" : "+models"}`);
 
-function routingValues(claimant: Claimant): Record<string, unknown> {
-  return {
-    models: JSON.stringify(claimant.models ?? []),
-    ...(claimant.kind === "worker" ? { claimant: claimant.name, codebaseNames: JSON.stringify(claimant.codebaseNames) } : {}),
-  };
-}
+/** How old a worker's heartbeat may be before its claim records a new one (workers beat every 5 s on their own). */
+const claimTouchMs = 5_000;
+
+/**
+ * A worker's row as its claim reads it (`w`): a claim is a sign of life too, but a busy worker claims far more often
+ * than it needs recording, so the row is written only when its heartbeat is a few seconds old (and only on a claim
+ * request's first try: a request still waiting is no sign that the worker is).
+ */
+const workerCtes = sql`touched as (
+      update workers set last_heartbeat_at = now(), offline_notified_at = null
+      where name = ${value("claimant")} and ${value("touch")}::boolean
+        and (last_heartbeat_at is null or last_heartbeat_at < now() - make_interval(secs => ${claimTouchMs / 1000}))
+      returning *
+    ), w as (
+      select * from touched union all select * from workers where name = ${value("claimant")} and not exists (select 1 from touched)
+    ), `;
 
 /** An agent task waits while its codebase has as many runs in flight as it allows (agent_config.max_concurrent_runs, when set). */
 const withinRunLimit = sql`(${tasks.kind} <> 'agent' or ${runLimitSql} is null or ${inFlightSql(candidateCodebase)} < ${runLimitSql})`;
@@ -59,17 +73,29 @@ const withinRunLimit = sql`(${tasks.kind} <> 'agent' or ${runLimitSql} is null o
  * (`FOR UPDATE SKIP LOCKED`), and leases it. Null when there is none.
  */
 export async function claimTask({ ctx, claimant }: { ctx: ServiceContext; claimant: Claimant }): Promise<Claim | null> {
-  const [claim] = await claimTasks({ ctx, claimant, max: 1 });
-  return claim ?? null;
+  const { claims } = await claimTasks({ ctx, claimant, max: 1, touch: true });
+  return claims[0] ?? null;
 }
 
 /**
  * Takes up to `max` of the most urgent runnable tasks this claimant may run, in one
  * statement (`FOR UPDATE SKIP LOCKED`, so two claimants never take the same task),
  * each leased with a token of its own, with its `claimed` event on its codebase's
- * stream: the leases and the events commit together or not at all.
+ * stream: the leases and the events commit together or not at all. A worker that is not
+ * registered is a 404; one that drains takes nothing (`draining`). `touch`: the claim
+ * records a sign of life of the worker's (see `workerCtes`).
  */
-async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claimant: Claimant; max: number }): Promise<Claim[]> {
+async function claimTasks({
+  ctx,
+  claimant,
+  max,
+  touch,
+}: {
+  ctx: ServiceContext;
+  claimant: Claimant;
+  max: number;
+  touch: boolean;
+}): Promise<{ claims: Claim[]; draining: boolean }> {
   const lease = ctx.config.leaseSeconds;
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
   const build = () => {
@@ -81,7 +107,8 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
       .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
       .limit(value("max"))
       .for("update", { of: tasks, skipLocked: true });
-    return sql`with claimed as (
+    const worker = claimant.kind === "worker";
+    return sql`with ${worker ? workerCtes : sql``}claimed as (
       update tasks set status = 'running', attempts = attempts + 1, claims = claims + 1, uploaded_through = 0, worker_id = ${value("workerId")},
         lease_token = gen_random_uuid()::text, lease_expires_at = ${leaseEnd(value("leaseSeconds"))}, started_at = coalesce(started_at, now()), updated_at = now()
       from codebases c
@@ -94,34 +121,42 @@ async function claimTasks({ ctx, claimant, max }: { ctx: ServiceContext; claiman
         null::text as session_id, id as task_id, null::int as attempt, null::int as worker_seq,
         jsonb_build_object('session_id', null, 'status', 'claimed', 'task_id', id, 'attempt', attempts, 'message', 'Attempt ' || attempts || ' on ' || ${value("workerId")}::text) as data
       from claimed`)}
-    select c.*, ${appendedColumns}, ${appendedContent} from claimed c join appended a on a.task_id = c.id order by a.ord`;
+    select ${worker ? sql`(select count(*) from w)::int as worker_found, (select bool_or(w.draining) from w) as worker_draining, ` : sql``}c.*, ${appendedColumns}, ${appendedContent}
+    from (select 1) one left join (claimed c join appended a on a.task_id = c.id) on true order by a.ord`;
   };
-  const query = { key: `claim:${routingShape(claimant)}`, build, values: { ...routingValues(claimant), max, workerId, leaseSeconds: lease } };
-  type Row = AppendedRow & Record<string, unknown>;
-  const claimed = await ctx.events.statement<Claim[], Row>(query, (rows) => {
+  const values =
+    claimant.kind === "worker"
+      ? { claimant: claimant.name, touch, max, workerId, leaseSeconds: lease }
+      : { models: JSON.stringify(claimant.models ?? []), max, workerId, leaseSeconds: lease };
+  const query = { key: `claim:${routingShape(claimant)}`, build, values };
+  type Row = AppendedRow & Record<string, unknown> & { worker_found?: number; worker_draining?: boolean | null };
+  const claimed = await ctx.events.statement<{ claims: Claim[]; draining: boolean }, Row>(query, (rows) => {
+    if (claimant.kind === "worker" && !rows[0]?.worker_found) throw notFound("Worker (register it first)");
     const stored = new Map<string, AgentEvent[]>();
-    const claims = rows.map((raw): Claim => {
-      const row = tableRow(tasks, raw);
-      ctx.taskCodebases.remember(row.id, row.codebaseId);
-      stored.set(row.codebaseId, [...(stored.get(row.codebaseId) ?? []), appendedEvent(raw, row.id)]);
-      ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
-      const agentConfig = codebases.agentConfig.mapFromDriverValue(raw.codebase_agent_config as string) as AgentConfigColumn;
-      return {
-        task: toTask(row),
-        codebase: {
-          id: row.codebaseId,
-          name: raw.codebase_name as string,
-          path: raw.codebase_path as string,
-          agent_config: withBudget(agentConfig, ctx.config),
-        },
-        attempt: row.attempts,
-        lease_token: row.leaseToken!,
-        lease_seconds: lease,
-        diff_max_bytes: ctx.config.worktrees.diffMaxBytes,
-        action: row.action ?? null,
-      };
-    });
-    return { result: claims, stored: [...stored] };
+    const claims = rows
+      .filter((raw) => raw.id != null)
+      .map((raw): Claim => {
+        const row = tableRow(tasks, raw);
+        ctx.taskCodebases.remember(row.id, row.codebaseId);
+        stored.set(row.codebaseId, [...(stored.get(row.codebaseId) ?? []), appendedEvent(raw, row.id)]);
+        ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
+        const agentConfig = codebases.agentConfig.mapFromDriverValue(raw.codebase_agent_config as string) as AgentConfigColumn;
+        return {
+          task: toTask(row),
+          codebase: {
+            id: row.codebaseId,
+            name: raw.codebase_name as string,
+            path: raw.codebase_path as string,
+            agent_config: withBudget(agentConfig, ctx.config),
+          },
+          attempt: row.attempts,
+          lease_token: row.leaseToken!,
+          lease_seconds: lease,
+          diff_max_bytes: ctx.config.worktrees.diffMaxBytes,
+          action: row.action ?? null,
+        };
+      });
+    return { result: { claims, draining: Boolean(rows[0]?.worker_draining) }, stored: [...stored] };
   });
   return claimed;
 }
@@ -163,7 +198,8 @@ export async function claimTasksWaiting({
     for (let tries = 0; ; tries++) {
       if (tries > 0 && (stop.aborted || (stillThere && !(await stillThere())))) return [];
       const mark = ctx.taskWake.mark();
-      const claims = await claimTasks({ ctx, claimant, max });
+      const { claims, draining } = await claimTasks({ ctx, claimant, max, touch: tries === 0 });
+      if (draining) return [];
       if (claims.length > 0) return await unlessGone(ctx, claims, signal, gone, claimant.kind === "worker" ? claimant.name : "the local runner");
       const left = deadline - Date.now();
       if (left <= 0 || stop.aborted) return [];

@@ -152,7 +152,8 @@ export type Worker = z.infer<typeof Worker>;
  * Who is claiming: the server's own runner, or a named worker with the codebases it has.
  * `models` are the models it can run (null: not known, so any task's model is tried).
  */
-export type Claimant = { kind: "local"; models: string[] | null } | { kind: "worker"; name: string; codebaseNames: string[]; models: string[] | null };
+/** Who claims: the server's own runner (with the models its OpenCode runs, null: unknown), or a registered worker (its codebases and models are its row's). */
+export type Claimant = { kind: "local"; models: string[] | null } | { kind: "worker"; name: string };
 
 /** What a claim hands a runner: the task, where it runs, and the lease to quote in every report. */
 export const Claim = z

@@ -10,7 +10,7 @@ import type { ServiceContext } from "../context.js";
 import { claimTasksWaiting } from "./claims.js";
 import { completeTask } from "./reports.js";
 import type { Claim, CompleteManyRequest, CompletionResult } from "./tasks.types.js";
-import { workerClaimant, workerForClaim, workerHeardFrom } from "./workers.js";
+import { workerHeardFrom } from "./workers.js";
 
 /** Workers beat every 5 s: a waiting claim whose worker has been silent longer than this stops waiting. */
 const heartbeatGraceMs = 12_000;
@@ -29,17 +29,15 @@ export interface ClaimOptions {
   gone?: () => boolean;
 }
 
-/** Claims for a registered worker; none while it drains. */
+/** Claims for a registered worker (a 404 for one that is not); none while it drains. */
 export async function claimForWorker({ ctx, name, ...options }: { ctx: ServiceContext; name: string } & ClaimOptions): Promise<Claim[]> {
   assertSpeaksFor(ctx, name);
-  const row = await workerForClaim(ctx, name);
-  if (row.draining) return [];
   // A worker frozen mid-wait (SIGSTOP, a paused VM) keeps its request open but stops its heartbeats:
   // such a wait must not take work it cannot do.
   const stillThere = () => workerHeardFrom(ctx, name, heartbeatGraceMs);
   return await claimTasksWaiting({
     ctx,
-    claimant: workerClaimant(row),
+    claimant: { kind: "worker", name },
     max: options.max,
     waitMs: options.waitSeconds * 1000,
     signal: options.signal,

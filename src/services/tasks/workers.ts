@@ -3,12 +3,11 @@ import { randomUUID } from "node:crypto";
 import { and, asc, count, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import { notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
-import { preparedPerDatabase, value } from "../../db/compiled.js";
 import { codebases, tasks, workers } from "../../db/schema.js";
 import { assertSpeaksFor } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
 import { enqueueWebhooks } from "../webhooks/outbox.js";
-import type { Claimant, RegisterWorkerRequest, Worker } from "./tasks.types.js";
+import type { RegisterWorkerRequest, Worker } from "./tasks.types.js";
 
 /** A worker not heard from for this long shows as offline. */
 const offlineAfterMs = 30_000;
@@ -122,27 +121,6 @@ export async function touchWorker({
   return row;
 }
 
-/**
- * The worker asking for work. A claim is a sign of life too, but a busy worker
- * claims far more often than it needs recording: the row is written only when its
- * heartbeat is a few seconds old, so the hot path stays a read.
- */
-export async function workerForClaim(ctx: ServiceContext, name: string): Promise<Row> {
-  const [row] = await workerByName(ctx.database.db).execute({ name });
-  if (!row) throw notFound("Worker (register it first)");
-  if (Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < claimTouchMs) return row;
-  return touchWorker({ ctx, name });
-}
-
-/** Every claim reads its worker first. */
-const workerByName = preparedPerDatabase((db) =>
-  db
-    .select()
-    .from(workers)
-    .where(eq(workers.name, value("name")))
-    .prepare("worker_by_name"),
-);
-
 /** Workers online now (for the metrics gauge). */
 export async function countOnlineWorkers(ctx: ServiceContext): Promise<number> {
   const [row] = await ctx.database.db.select({ n: count() }).from(workers).where(heardFromLately());
@@ -163,18 +141,10 @@ export async function workerHeardFrom(ctx: ServiceContext, name: string, withinM
   return Date.now() - at <= withinMs && (!row?.lapsed || at > row.lapsed.getTime());
 }
 
-/** The worker as a claimant: the codebases it has and, once reported, the models it can run. */
-export function workerClaimant(row: Row): Claimant {
-  return { kind: "worker", name: row.name, codebaseNames: row.codebases.map((c) => c.name), models: row.models ? row.models.models.map((m) => m.id) : null };
-}
-
 /** Online: heard from within `offlineAfterMs`. */
 export function isOnline(row: Row): boolean {
   return Date.now() - (row.lastHeartbeatAt?.getTime() ?? 0) < offlineAfterMs;
 }
-
-/** How stale a heartbeat may be before a claim refreshes it (workers beat every 5 s on their own). */
-const claimTouchMs = 5_000;
 
 async function runningCount(ctx: ServiceContext, name: string): Promise<number> {
   const [row] = await ctx.database.db

@@ -273,6 +273,8 @@ describe(
         await page.getByRole("button", { name: "Send a test" }).click();
         await page.getByRole("button", { name: "Deliveries" }).click();
         await page.getByRole("row", { name: /webhook\.test\s+succeeded\s+200/ }).waitFor({ timeout: 30_000 });
+        // The endpoint's summary follows its deliveries: nothing is left pending.
+        await page.getByText(/· 1 pending/).waitFor({ state: "detached" });
         assert.ok(
           receiver.received.some((r) => r.type === "webhook.test" && r.verified),
           "the receiver verified the test message",

@@ -6,7 +6,7 @@
  */
 import type { RouterOutputs } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Empty, ErrorNote, Loading, ShownOnce, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
 import { keys, queries } from "../queries.ts";
@@ -186,6 +186,11 @@ function Deliveries({ hookId }: { hookId: string }) {
   const client = useClient();
   const queryClient = useQueryClient();
   const list = useQuery({ ...queries(client).deliveries(hookId), refetchInterval: 3000 });
+  // The endpoint's pending count above comes from the list of endpoints, fetched on its own clock: read it again
+  // whenever the deliveries are, so a delivery shown succeeded is not still counted pending for up to 3 s.
+  useEffect(() => {
+    if (list.dataUpdatedAt > 0) void queryClient.invalidateQueries({ queryKey: keys.webhooks });
+  }, [list.dataUpdatedAt, queryClient]);
   const redeliver = useMutation({
     mutationFn: (deliveryId: string) => client.trpc.webhooks.redeliver.mutate({ id: hookId, deliveryId }),
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: keys.deliveries(hookId) }),

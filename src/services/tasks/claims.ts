@@ -54,12 +54,14 @@ const claimTouchMs = 5_000;
 /**
  * A worker's row as its claim reads it (`w`): a claim is a sign of life too, but a busy worker claims far more often
  * than it needs recording, so the row is written only when its heartbeat is a few seconds old (and only on a claim
- * request's first try: a request still waiting is no sign that the worker is).
+ * request's first try: a request still waiting is no sign that the worker is). It is written as `touchWorker` writes
+ * a heartbeat, by this server's clock (`now`, `staleBefore`, ISO text: drizzle's postgres.js driver takes timestamps
+ * as text), which is the clock `isOnline` reads it by.
  */
 const workerCtes = sql`touched as (
-      update workers set last_heartbeat_at = now(), offline_notified_at = null
+      update workers set last_heartbeat_at = ${value("now")}::timestamptz, offline_notified_at = null
       where name = ${value("claimant")} and ${value("touch")}::boolean
-        and (last_heartbeat_at is null or last_heartbeat_at < now() - make_interval(secs => ${claimTouchMs / 1000}))
+        and (last_heartbeat_at is null or last_heartbeat_at < ${value("staleBefore")}::timestamptz)
       returning *
     ), w as (
       select * from touched union all select * from workers where name = ${value("claimant")} and not exists (select 1 from touched)
@@ -126,7 +128,15 @@ async function claimTasks({
   };
   const values =
     claimant.kind === "worker"
-      ? { claimant: claimant.name, touch, max, workerId, leaseSeconds: lease }
+      ? {
+          claimant: claimant.name,
+          touch,
+          now: new Date().toISOString(),
+          staleBefore: new Date(Date.now() - claimTouchMs).toISOString(),
+          max,
+          workerId,
+          leaseSeconds: lease,
+        }
       : { models: JSON.stringify(claimant.models ?? []), max, workerId, leaseSeconds: lease };
   const query = { key: `claim:${routingShape(claimant)}`, build, values };
   type Row = AppendedRow & Record<string, unknown> & { worker_found?: number; worker_draining?: boolean | null };

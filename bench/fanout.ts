@@ -258,11 +258,14 @@ export const fanoutScenarios: Scenario[] = [
   { subscribers: 1000, eventsPerSecond: 10 },
 ];
 
-/** One scenario against `codetether serve` (on the Postgres of `databaseUrl`, else PGlite), with node flags for the server (e.g. --cpu-prof to profile it). */
-export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = [], databaseUrl?: string): Promise<FanoutResult> {
+/**
+ * One scenario against `codetether serve` (on the Postgres of `databaseUrl`, else PGlite), with node flags for the
+ * server (e.g. --cpu-prof to profile it); `cli`: another checkout's bin, to compare before and after.
+ */
+export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = [], databaseUrl?: string, cli = cliPath): Promise<FanoutResult> {
   const target = databaseUrl
-    ? serverTarget("codetether, Postgres", postgresData(databaseUrl), nodeArgs)
-    : serverTarget("codetether, PGlite", embeddedDataDir, nodeArgs);
+    ? serverTarget("codetether, Postgres", postgresData(databaseUrl), nodeArgs, cli)
+    : serverTarget("codetether, PGlite", embeddedDataDir, nodeArgs, cli);
   const running = await target.start();
   try {
     const result = await runScenario(running.url, running.pid, scenario, "fan-one");

@@ -11,8 +11,22 @@ import type { Metrics } from "./metrics.js";
 
 const saneId = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Paths polled by machines: logged at debug, so the info log stays about work. */
-const quiet = new Set(["/health", "/ready", "/metrics", "/v1/opencode/worker/claim", "/v1/opencode/worker/heartbeat"]);
+/**
+ * Routes that machines call many times a minute (probes, scrapes, a worker's polls, lease renewals and the uploads
+ * that stream its run, many a second): logged at debug when they succeed, so the info log stays about work (a task
+ * created, claimed, completed) and costs no write per streamed event. Patterns, as `routePath` gives them.
+ */
+const quiet = new Set([
+  "/health",
+  "/ready",
+  "/metrics",
+  "/v1/opencode/worker/heartbeat",
+  "/v1/opencode/worker/claim",
+  "/v1/opencode/worker/claims",
+  "/v1/opencode/worker/tasks/:task_id/heartbeat",
+  "/v1/opencode/worker/tasks/:task_id/events",
+  "/v1/opencode/worker/tasks/:task_id/messages",
+]);
 
 export function requestObserver(log: Logger, metrics: Metrics): MiddlewareHandler<{ Variables: { requestId: string } }> {
   return async (c, next) => {
@@ -31,7 +45,7 @@ export function requestObserver(log: Logger, metrics: Metrics): MiddlewareHandle
     metrics.httpDuration.observe({ method: c.req.method, route, status: String(status) }, seconds);
     const line = { req_id: id, method: c.req.method, route, path: c.req.path, status, ms: Math.round(seconds * 10_000) / 10 };
     if (status >= 500) log.error(line, "request failed");
-    else if (quiet.has(c.req.path) && status < 400) log.debug(line, "request");
+    else if (quiet.has(route) && status < 400) log.debug(line, "request");
     else log.info(line, "request");
   };
 }

@@ -29,7 +29,7 @@ describe("request ids, logs and metrics", () => {
   let logged: ReturnType<typeof capture>;
   before(async () => {
     logged = capture([key, metricsToken]);
-    h = await createHarness(pgliteDriver, { apiKey: key, metricsToken }, undefined, logged.log);
+    h = await createHarness(pgliteDriver, { apiKey: key, metricsToken, localConcurrency: 0 }, undefined, logged.log);
     open = await createHarness(pgliteDriver);
   });
   after(async () => {
@@ -112,5 +112,43 @@ describe("request ids, logs and metrics", () => {
     assert.match(text, /codetether_run_duration_seconds_count\{outcome="completed"\} 1/);
     assert.match(text, /codetether_usage_tokens_total\{kind="input"\} 10/);
     assert.match(text, /codetether_usage_cost_usd_total 0\.25/);
+  });
+
+  test("a worker's polls, lease renewals and uploads are logged at debug; the task's creation and end at info", async () => {
+    const level = (reqId: string) => logged.lines.find((l) => l.req_id === reqId)?.level;
+    const call = async (method: string, url: string, body: unknown, reqId: string) => {
+      const res = await h.request(method, url, body, { ...auth, "x-request-id": reqId });
+      const text = await res.text();
+      assert.ok(res.status < 300, `${method} ${url}: ${res.status} ${text}`);
+      return text ? JSON.parse(text) : undefined;
+    };
+    const codebase = await call("POST", "/v1/opencode/codebases", { name: "quiet", path: h.tmp }, "q-codebase");
+    await call("POST", "/v1/opencode/worker/register", { name: "quiet-w", codebases: [{ name: "quiet", path: h.tmp }] }, "q-register");
+    await call("POST", `/v1/opencode/codebases/${codebase.id}/tasks`, { title: "t", prompt: "p" }, "q-create");
+    const claim = await call("POST", "/v1/opencode/worker/claim", { name: "quiet-w" }, "q-claim");
+    const task = `/v1/opencode/worker/tasks/${claim.task.id}`;
+    await call("POST", `${task}/heartbeat`, { lease_token: claim.lease_token }, "q-renew");
+    const output = { seq: 1, type: "output", data: { session_id: "ses_q", message_id: "m", part_id: "p", content: "hi" } };
+    await call("POST", `${task}/events`, { lease_token: claim.lease_token, events: [output] }, "q-upload");
+    await call("POST", `${task}/complete`, { lease_token: claim.lease_token, status: "completed" }, "q-complete");
+    await h.request("GET", "/health", undefined, { "x-request-id": "q-health" });
+    const [debug, info] = [20, 30];
+    assert.equal(level("q-health"), debug, "probes too");
+    assert.deepEqual(
+      ["q-codebase", "q-register", "q-create", "q-claim", "q-renew", "q-upload", "q-complete"].map((id) => [id, level(id)]),
+      [
+        ["q-codebase", info],
+        ["q-register", info],
+        ["q-create", info],
+        ["q-claim", debug],
+        ["q-renew", debug],
+        ["q-upload", debug],
+        ["q-complete", info],
+      ],
+    );
+    // A refused upload is worth an operator's eye: it is logged at info like any other 4xx.
+    const refused = await h.request("POST", `${task}/events`, { lease_token: "stale", events: [output] }, { ...auth, "x-request-id": "q-refused" });
+    assert.equal(refused.status, 409);
+    assert.equal(level("q-refused"), info);
   });
 });

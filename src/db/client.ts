@@ -98,6 +98,10 @@ async function openPostgres(url: string, maxConnections = 10): Promise<Database>
     // postgres.js waits up to 20 s (3^failures / 100) before reconnecting after errors; once the
     // database is back we want to serve within seconds, so retry every quarter to half second.
     backoff: () => 0.25 + Math.random() * 0.25,
+    // No JIT compilation: every statement here is short, and Postgres decides to compile one by its estimated cost,
+    // not by how long it runs. A claim's estimate grows with the pending tasks it might route, so with 50,000 of them
+    // each claim spent about a second compiling itself (JIT code is not kept between executions) to run for 1.5 ms.
+    connection: { jit: "off" },
     // Keep JSON as text in/out so drizzle's jsonb mapping stays in charge.
   });
   const db = drizzlePostgres(preparing(client), { schema }) as unknown as Db;

@@ -3,7 +3,7 @@
  * every change goes through `npm run db:generate` into `drizzle/`.
  */
 
-import { sql } from "drizzle-orm";
+import { asc, sql } from "drizzle-orm";
 import { bigint, boolean, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { RunnerModels } from "../contracts/models.js";
 
@@ -170,6 +170,20 @@ export const tasks = pgTable(
     index("tasks_search_idx").using("gin", sql`to_tsvector('simple', ${t.title} || ' ' || ${t.prompt})`),
   ],
 );
+
+/**
+ * The order tasks run in: most urgent first, then oldest, then id. Written as `tasks_runnable_idx` is (drizzle's
+ * `.desc()` there is DESC NULLS LAST, and a bare `desc` is NULLS FIRST): an order that differs from the index only in
+ * where nulls go (priority has none) cannot be read from it, and a claim then sorts every pending task to take one.
+ */
+export const urgentFirst = [sql`${tasks.priority} desc nulls last`, asc(tasks.createdAt), asc(tasks.id)];
+
+/**
+ * A task waiting for a claim, as `tasks_runnable_idx` is partial on it: 'pending' in the text, never a parameter. A
+ * prepared statement's generic plan can use a partial index only when it can see the condition holds, and with
+ * `status = $1` it cannot: it reads and sorts every pending task instead.
+ */
+export const waitingForClaim = sql`${tasks.status} = 'pending'`;
 
 /**
  * Per-stream head counter. Event seqs are assigned from it inside the inserting

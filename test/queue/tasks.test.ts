@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { sql } from "drizzle-orm";
 import { rowsOf } from "../../src/db/client.js";
-import { tasks } from "../../src/db/schema.js";
+import { tasks, urgentFirst, waitingForClaim } from "../../src/db/schema.js";
 import { sweepExpiredLeases } from "../../src/services/tasks/leases.js";
 import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
@@ -104,6 +104,41 @@ for (const driver of testDrivers()) {
       assert.deepEqual(await (await h.request("GET", "/v1/opencode/tasks/nope")).json(), { detail: "Task not found" });
       assert.equal((await h.request("GET", "/v1/opencode/tasks?status=weird")).status, 422);
     });
+
+    test("a claim reads the runnable index in order, as a prepared statement too: it takes one task without sorting them all", async () => {
+      const { db } = h.ctx.database;
+      const plan = await db.transaction(async (tx) => {
+        // Sorting made as dear as it goes, and the plan a prepared statement settles on (its parameters unknown):
+        // the plan sorts only if the index cannot give this order for these conditions.
+        await tx.execute(sql`set local enable_sort = off`);
+        await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
+        const query = tx
+          .select({ id: tasks.id })
+          .from(tasks)
+          .where(waitingForClaim)
+          .orderBy(...urgentFirst)
+          .limit(1)
+          .toSQL();
+        await tx.execute(sql.raw(`prepare runnable_order as ${query.sql}`));
+        const values = query.params.map((p) => (typeof p === "number" ? String(p) : `'${String(p)}'`)).join(", ");
+        const explained = await tx.execute(sql.raw(`explain execute runnable_order(${values})`));
+        await tx.execute(sql`deallocate runnable_order`);
+        return rowsOf<{ "QUERY PLAN": string }>(explained)
+          .map((r) => r["QUERY PLAN"])
+          .join("\n");
+      });
+      assert.match(plan, /tasks_runnable_idx/, plan);
+      assert.doesNotMatch(plan, /Sort/, plan);
+    });
+
+    // PGlite has no JIT; a Postgres with it compiles a statement when its estimated cost is high, which a claim's is
+    // with a deep queue: a second of compiling at each claim.
+    if (driver.name === "postgres") {
+      test("the server's Postgres connections never JIT-compile a statement", async () => {
+        const [row] = rowsOf<{ jit: string }>(await h.ctx.database.db.execute(sql`select current_setting('jit') as jit`));
+        assert.equal(row?.jit, "off");
+      });
+    }
 
     test("claims go by priority (larger first), then age, then id; routing keeps worker tasks on their worker", async () => {
       await post("/register", { name: "worker-1", codebases: [{ name: "app1", path: "/projects/app1" }] });

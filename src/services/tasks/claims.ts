@@ -3,14 +3,14 @@
  * statement (`FOR UPDATE SKIP LOCKED`, so two never take the same one), now or
  * after waiting for work. Routing says which runner may take which task.
  */
-import { and, asc, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config.js";
 import { notFound } from "../../contracts/errors.js";
 import type { AgentEvent } from "../../contracts/events.js";
 import { tableRow } from "../../db/client.js";
 import { value } from "../../db/compiled.js";
 import type { AgentConfigColumn } from "../../db/schema.js";
-import { codebases, tasks } from "../../db/schema.js";
+import { codebases, tasks, urgentFirst, waitingForClaim } from "../../db/schema.js";
 import { runBudgetUsd } from "../../opencode/run-settings.js";
 import type { ServiceContext } from "../context.js";
 import { type AppendedRow, appendCtes, appendedColumns, appendedContent, appendedEvent } from "../events/append.js";
@@ -29,21 +29,24 @@ function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<stri
 const textsOf = (name: string) => sql`array(select jsonb_array_elements_text(${value(name)}::jsonb))`;
 
 /**
- * Which tasks `claimant` may take, as SQL of the claim's text (its shape `routingShape`'s). The local runner's models
- * are its `models` value; a worker's codebases and models are read from its row, `w` (see `claimTasks`), in the same
- * statement, as is whether it drains (then it takes nothing).
+ * Which tasks `claimant` may take, as SQL of the claim's text (its shape `routingShape`'s): what the task itself says
+ * (`task`), and what its codebase says (`codebase`, over the row of `codebases` that is the task's). The local
+ * runner's models are its `models` value; a worker's codebases and models are read from its row, `w` (see
+ * `claimTasks`), in the same statement, as is whether it drains (then it takes nothing).
  */
-function routing(claimant: Claimant): SQL {
+function routing(claimant: Claimant): { task: SQL; codebase: SQL } {
   // Work on a run's worktree goes only to the runner that holds it (the server does its own at once).
   if (claimant.kind === "local") {
     const models = claimant.models === null ? undefined : or(isNull(tasks.model), sql`${tasks.model} = any(${textsOf("models")})`);
-    return and(isNull(codebases.workerId), isNull(tasks.runnerPin), models)!;
+    return { task: and(isNull(tasks.runnerPin), models)!, codebase: isNull(codebases.workerId) };
   }
   const named = sql`${codebases.workerId} is null and ${codebases.name} in (select jsonb_array_elements(w.codebases)->>'name' from w)`;
-  return sql`(${codebases.workerId} = ${value("claimant")} or (${named}))
-    and (${tasks.runnerPin} is null or ${tasks.runnerPin} = ${value("claimant")})
+  return {
+    task: sql`(${tasks.runnerPin} is null or ${tasks.runnerPin} = ${value("claimant")})
     and (${tasks.model} is null or (select w.models is null from w) or ${tasks.model} in (select jsonb_array_elements(w.models->'models')->>'id' from w))
-    and exists (select 1 from w where not w.draining)`;
+    and exists (select 1 from w where not w.draining)`,
+    codebase: sql`(${codebases.workerId} = ${value("claimant")} or (${named}))`,
+  };
 }
 
 const routingShape = (claimant: Claimant) => (claimant.kind === "worker" ? "worker" : `local${claimant.models === null ? "" : "+models"}`);
@@ -101,12 +104,17 @@ async function claimTasks({
   const lease = ctx.config.leaseSeconds;
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
   const build = () => {
+    const route = routing(claimant);
+    // The codebase's conditions are a subquery of each task, not a join: Postgres then reads the runnable index in
+    // its order and stops at the first tasks that pass, whatever it believes of the codebases table. Joined, a
+    // codebases table too small for autovacuum to have analyzed had it plan for a few matching tasks and sort every
+    // pending one instead (60 ms a claim with 50,000 pending, 0.2 ms so).
+    const codebaseAllows = sql`coalesce((select true from ${codebases} where ${codebases.id} = ${tasks.codebaseId} and ${route.codebase} and ${withinRunLimit}), false)`;
     const candidates = ctx.database.db
       .select({ id: tasks.id })
       .from(tasks)
-      .innerJoin(codebases, eq(codebases.id, tasks.codebaseId))
-      .where(and(eq(tasks.status, "pending"), sql`${tasks.runAfter} <= now()`, routing(claimant), withinRunLimit))
-      .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
+      .where(and(waitingForClaim, sql`${tasks.runAfter} <= now()`, route.task, codebaseAllows))
+      .orderBy(...urgentFirst)
       .limit(value("max"))
       .for("update", { of: tasks, skipLocked: true });
     const worker = claimant.kind === "worker";

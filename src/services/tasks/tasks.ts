@@ -1,12 +1,12 @@
 /** Task verbs for clients: create, list, read, cancel, retry. The runner side is in claims.ts, leases.ts and reports.ts. */
 import { randomUUID } from "node:crypto";
-import { and, asc, count, desc, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
+import { and, count, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
 import { conflict, notFound } from "../../contracts/errors.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { tableRow } from "../../db/client.js";
 import { runCompiled, value } from "../../db/compiled.js";
-import { tasks, workers } from "../../db/schema.js";
+import { tasks, urgentFirst, workers } from "../../db/schema.js";
 import { auditCte, auditValue, recordAudit } from "../access/audit.js";
 import { assertInScope, createdBy, inCodebaseScope } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
@@ -161,7 +161,7 @@ export async function listTasks({ ctx, query }: { ctx: ServiceContext; query: Li
     .select({ row: tasks, at: exactTime(tasks.createdAt) })
     .from(tasks)
     .where(and(...where))
-    .orderBy(desc(tasks.priority), asc(tasks.createdAt), asc(tasks.id))
+    .orderBy(...urgentFirst)
     .limit(limit + 1);
   const page = cutPage(
     rows,

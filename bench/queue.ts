@@ -9,8 +9,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import postgres from "postgres";
 import { apiKey, startCluster } from "../test/support/cluster.js";
-import type { TestDriver } from "../test/support/db.js";
+import { postgresDriver, type TestDriver } from "../test/support/db.js";
 import { eventually } from "../test/support/processes.js";
 import { connectSse } from "../test/support/sse-client.js";
 import { checkoutAt } from "./checkout.js";
@@ -100,6 +101,47 @@ export async function benchQueueThroughput(target: QueueTarget, workers: number,
   } finally {
     await server.close(1000);
     await db?.drop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A claim with a deep queue: `pending` tasks waiting (written straight into the server's Postgres, then analyzed, as
+ * autovacuum would have within a minute), then `rounds` claims and completions one after another over HTTP; answers
+ * the claims' median and p99 in ms. A claim that sorts every pending task, or has Postgres JIT-compile it because of
+ * its estimated cost, grows with the queue; one read from the runnable index does not.
+ */
+export async function benchDeepClaim(databaseUrl: string, pending = 50_000, rounds = 40, root?: string): Promise<{ median: number; p99: number }> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
+  const ours = await checkoutAt(root);
+  const db = await ours.driverOf(postgresDriver(databaseUrl)).create();
+  const server = await ours.startServer({ config: ours.testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database });
+  const post = async (p: string, body: unknown) => {
+    const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
+    // biome-ignore lint/suspicious/noExplicitAny: the bench reads arbitrary JSON
+    return res.status === 204 ? null : ((await res.json()) as Record<string, any>);
+  };
+  const admin = postgres(db.url!, { max: 1, onnotice: () => {} });
+  try {
+    const cb = await post("/v1/opencode/codebases", { name: "deep", path: tmp });
+    await post("/v1/opencode/worker/register", { name: "deep-worker", codebases: [{ name: "deep", path: tmp }] });
+    await admin`insert into tasks (id, codebase_id, title, prompt, priority)
+      select 'deep-' || g, ${cb!.id}, 'waiting ' || g, 'p', g % 5 from generate_series(1, ${pending}::int) g`;
+    await admin`analyze tasks`;
+    const times: number[] = [];
+    for (let i = 0; i < rounds + 5; i++) {
+      const started = performance.now();
+      const claim = await post("/v1/opencode/worker/claim", { name: "deep-worker" });
+      if (i >= 5) times.push(performance.now() - started); // the first few plan afresh; then the prepared plan runs
+      await post(`/v1/opencode/worker/tasks/${claim!.task.id}/complete`, { lease_token: claim!.lease_token, status: "completed", result: "ok" });
+    }
+    const s = summary(times);
+    return { median: s.median, p99: s.p99 };
+  } finally {
+    await admin.end();
+    await server.close(1000);
+    await db.drop();
     await rm(tmp, { recursive: true, force: true });
   }
 }

@@ -8,7 +8,7 @@ import { benchBridge } from "./bridge.js";
 import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
 import { benchFanout, type FanoutResult } from "./fanout.js";
-import { benchClaimLatency, benchFailover, benchQueueThroughput } from "./queue.js";
+import { benchClaimLatency, benchDeepClaim, benchFailover, benchQueueThroughput } from "./queue.js";
 import { benchStartup } from "./startup.js";
 import { benchUsage } from "./usage.js";
 import { benchWorktrees } from "./worktrees.js";
@@ -111,6 +111,14 @@ if (!only || only === "queue") {
     }
   }
   if (url) {
+    const deep = [["", undefined], ...(before ? [[` (before, ${before})`, before]] : [])] as [string, string | undefined][];
+    for (const [label, root] of deep) {
+      const claim = await benchDeepClaim(url, 50_000, 40, root);
+      rows.push([
+        `a claim with 50,000 tasks pending, Postgres, 40 claims one after another${label}`,
+        `median ${claim.median.toFixed(1)} ms, p99 ${claim.p99.toFixed(1)} ms`,
+      ]);
+    }
     const latency = await benchClaimLatency();
     rows.push([
       "enqueue → claimed by an idle real codetether-worker (long poll), 20 tasks",

@@ -152,12 +152,29 @@ for (const driver of testDrivers()) {
       );
       const still = (await call("GET", `/v1/opencode/tasks/${claims[1]!.task.id}`)).body;
       assert.equal(still.status, "running", "a wrong lease changed nothing");
+      // Reports of one task in one batch are taken in the batch's order (the others run side by side): the first decides.
+      const twice = await call("POST", "/v1/opencode/worker/completions", {
+        completions: [
+          { task_id: claims[1]!.task.id, lease_token: "not-the-lease", status: "completed" },
+          { task_id: rest.body.claims[0].task.id, lease_token: rest.body.claims[0].lease_token, status: "failed", error: "first" },
+          { task_id: rest.body.claims[0].task.id, lease_token: rest.body.claims[0].lease_token, status: "completed", result: "second" },
+        ],
+      });
+      assert.deepEqual(
+        twice.body.results.map((r: { ok: boolean; error?: string; task?: { status: string } }) => [r.ok, r.error ?? r.task?.status]),
+        [
+          [false, "conflict"],
+          [true, "failed"],
+          [false, "conflict"],
+        ],
+      );
+      assert.equal((await call("GET", `/v1/opencode/tasks/${rest.body.claims[0].task.id}`)).body.error, "first");
       const bad = await call("POST", "/v1/opencode/worker/claims", { name: "w3", max_tasks: 0 });
       assert.equal(bad.status, 422);
       const long = await call("POST", "/v1/opencode/worker/claim", { name: "w3", wait_seconds: 31 });
       assert.equal(long.status, 422);
       // Nothing of this test left leased: a lapsed lease would requeue a task under a later test's wait.
-      for (const c of [claims[1]!, rest.body.claims[0]]) await finish({ body: c });
+      await finish({ body: claims[1]! });
     });
 
     test("a waiting claim ends cleanly, with 204, when the server shuts down", async () => {

@@ -46,36 +46,20 @@ export async function claimForWorker({ ctx, name, ...options }: { ctx: ServiceCo
   });
 }
 
-/** Completions of one batch in flight at once: a batch overlaps its statements, but leaves the pool to others too. */
-const completionsInFlight = 8;
-
 /**
  * Reports several attempts' outcomes; each is checked against its own lease and
  * answered on its own (a lost lease fails that item, not the batch). Repeating a
- * batch repeats nothing: every report is idempotent. Reports of different tasks are
- * independent statements, so they run side by side (a batch of 16 takes about as long
- * as a few single reports, not 16); reports naming the same task twice run in the
- * batch's order, so the first one still decides.
+ * batch repeats nothing: every report is idempotent.
  */
 export async function completeMany({ ctx, input }: { ctx: ServiceContext; input: CompleteManyRequest }): Promise<CompletionResult[]> {
-  const results: CompletionResult[] = new Array(input.completions.length);
-  const byTask = new Map<string, number[]>();
-  input.completions.forEach(({ task_id }, i) => byTask.set(task_id, [...(byTask.get(task_id) ?? []), i]));
-  const queue = [...byTask.values()];
-  const reportInOrder = async () => {
-    for (let indexes = queue.shift(); indexes; indexes = queue.shift()) {
-      for (const i of indexes) results[i] = await complete(ctx, input.completions[i]!);
+  const results: CompletionResult[] = [];
+  for (const { task_id, ...report } of input.completions) {
+    try {
+      results.push({ task_id, ok: true, task: await completeTask({ ctx, taskId: task_id, input: report }) });
+    } catch (err) {
+      if (!(err instanceof ServiceError) || !["CONFLICT", "LEASE_LOST", "NOT_FOUND"].includes(err.code)) throw err;
+      results.push({ task_id, ok: false, error: err.code === "NOT_FOUND" ? "not_found" : "conflict", detail: err.message });
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(completionsInFlight, queue.length) }, reportInOrder));
-  return results;
-}
-
-async function complete(ctx: ServiceContext, { task_id, ...report }: CompleteManyRequest["completions"][number]): Promise<CompletionResult> {
-  try {
-    return { task_id, ok: true, task: await completeTask({ ctx, taskId: task_id, input: report }) };
-  } catch (err) {
-    if (!(err instanceof ServiceError) || !["CONFLICT", "LEASE_LOST", "NOT_FOUND"].includes(err.code)) throw err;
-    return { task_id, ok: false, error: err.code === "NOT_FOUND" ? "not_found" : "conflict", detail: err.message };
   }
+  return results;
 }

@@ -163,7 +163,9 @@ export const tasks = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    index("tasks_runnable_idx").on(t.priority.desc(), t.createdAt, t.id).where(sql`status = 'pending'`),
+    // The queue of each codebase in the order tasks run: a claim reads the heads of its codebases' queues and never
+    // the others'. (A queue-wide index of the same order let Postgres walk every codebase's tasks to find none.)
+    index("tasks_codebase_runnable_idx").on(t.codebaseId, t.priority.desc(), t.createdAt, t.id).where(sql`status = 'pending'`),
     index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'running'`),
     index("tasks_codebase_idx").on(t.codebaseId, t.status),
     // `q` on the tasks list: words of the title and the prompt.
@@ -172,16 +174,17 @@ export const tasks = pgTable(
 );
 
 /**
- * The order tasks run in: most urgent first, then oldest, then id. Written as `tasks_runnable_idx` is (drizzle's
- * `.desc()` there is DESC NULLS LAST, and a bare `desc` is NULLS FIRST): an order that differs from the index only in
- * where nulls go (priority has none) cannot be read from it, and a claim then sorts every pending task to take one.
+ * The order tasks run in: most urgent first, then oldest, then id. Written as `tasks_codebase_runnable_idx` is
+ * (drizzle's `.desc()` there is DESC NULLS LAST, and a bare `desc` is NULLS FIRST): an order that differs from the
+ * index only in where nulls go (priority has none) cannot be read from it, and a claim then sorts a codebase's whole
+ * queue to take one task.
  */
 export const urgentFirst = [sql`${tasks.priority} desc nulls last`, asc(tasks.createdAt), asc(tasks.id)];
 
 /**
- * A task waiting for a claim, as `tasks_runnable_idx` is partial on it: 'pending' in the text, never a parameter. A
- * prepared statement's generic plan can use a partial index only when it can see the condition holds, and with
- * `status = $1` it cannot: it reads and sorts every pending task instead.
+ * A task waiting for a claim, as `tasks_codebase_runnable_idx` is partial on it: 'pending' in the text, never a
+ * parameter. A prepared statement's generic plan can use a partial index only when it can see the condition holds,
+ * and with `status = $1` it cannot: it reads and sorts the whole queue instead.
  */
 export const waitingForClaim = sql`${tasks.status} = 'pending'`;
 

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { rowsOf } from "../../src/db/client.js";
 import { tasks, urgentFirst, waitingForClaim } from "../../src/db/schema.js";
 import { sweepExpiredLeases } from "../../src/services/tasks/leases.js";
@@ -105,30 +107,62 @@ for (const driver of testDrivers()) {
       assert.equal((await h.request("GET", "/v1/opencode/tasks?status=weird")).status, 422);
     });
 
-    test("a claim reads the runnable index in order, as a prepared statement too: it takes one task without sorting them all", async () => {
+    test("a claim reads each codebase's queue in order from its index, as a prepared statement too: it never sorts a queue", async () => {
       const { db } = h.ctx.database;
       const plan = await db.transaction(async (tx) => {
         // Sorting made as dear as it goes, and the plan a prepared statement settles on (its parameters unknown):
-        // the plan sorts only if the index cannot give this order for these conditions.
+        // the plan sorts only if the index cannot give this order for these conditions. A claim reads each of its
+        // codebases' queues so (see claims.ts).
         await tx.execute(sql`set local enable_sort = off`);
         await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
         const query = tx
           .select({ id: tasks.id })
           .from(tasks)
-          .where(waitingForClaim)
+          .where(and(eq(tasks.codebaseId, local), waitingForClaim))
           .orderBy(...urgentFirst)
           .limit(1)
           .toSQL();
-        await tx.execute(sql.raw(`prepare runnable_order as ${query.sql}`));
+        await tx.execute(sql.raw(`prepare queue_head as ${query.sql}`));
         const values = query.params.map((p) => (typeof p === "number" ? String(p) : `'${String(p)}'`)).join(", ");
-        const explained = await tx.execute(sql.raw(`explain execute runnable_order(${values})`));
-        await tx.execute(sql`deallocate runnable_order`);
+        const explained = await tx.execute(sql.raw(`explain execute queue_head(${values})`));
+        await tx.execute(sql`deallocate queue_head`);
         return rowsOf<{ "QUERY PLAN": string }>(explained)
           .map((r) => r["QUERY PLAN"])
           .join("\n");
       });
-      assert.match(plan, /tasks_runnable_idx/, plan);
+      assert.match(plan, /tasks_codebase_runnable_idx/, plan);
       assert.doesNotMatch(plan, /Sort/, plan);
+    });
+
+    test("a worker with several codebases takes the most urgent of all their queues first, one call or several", async () => {
+      const made = async (name: string) => {
+        const dir = path.join(h.tmp, name);
+        await mkdir(dir, { recursive: true });
+        const res = await h.request("POST", "/v1/opencode/codebases", { name, path: dir });
+        assert.equal(res.status, 201, await res.clone().text());
+        return (await res.json()).id;
+      };
+      const [north, south] = [await made("north"), await made("south")];
+      await post("/register", {
+        name: "worker-ns",
+        codebases: [
+          { name: "north", path: "/n" },
+          { name: "south", path: "/s" },
+        ],
+      });
+      const n1 = await create(north, { title: "n1", priority: 1 });
+      const s5 = await create(south, { title: "s5", priority: 5 });
+      const n5 = await create(north, { title: "n5", priority: 5 });
+      const s0 = await create(south, { title: "s0", priority: 0 });
+      const batch = await (await post("/claims", { name: "worker-ns", max_tasks: 3 })).json();
+      assert.deepEqual(
+        batch.claims.map((c: { task: { id: string } }) => c.task.id),
+        [s5.id, n5.id, n1.id],
+        "by priority, then age, across both codebases",
+      );
+      assert.equal((await claim("worker-ns")).task.id, s0.id);
+      assert.equal(await claim("worker-ns"), null);
+      for (const c of [...batch.claims]) await post(`/tasks/${c.task.id}/complete`, { lease_token: c.lease_token, status: "completed" });
     });
 
     // PGlite has no JIT; a Postgres with it compiles a statement when its estimated cost is high, which a claim's is

@@ -102,7 +102,13 @@ function postgresTemplate(baseUrl: string): Promise<string> {
           await admin.unsafe(`create database ${building}`);
           await (await createDb({ driver: "postgres", url: urlOf(baseUrl, building) })).close();
           await admin.unsafe(`alter database ${building} rename to ${name}`);
-          const old = await admin<{ datname: string }[]>`select datname from pg_database where datname like 'ct\_template\_%' and datname <> ${name}`;
+          // Made now: templates of other migrations go once they are a day old (another checkout's, run beside this one
+          // by a benchmark, is still in use). One made before templates had their age recorded stays: it may be that.
+          await admin.unsafe(`comment on database ${name} is '${new Date().toISOString()}'`);
+          const old = await admin<{ datname: string }[]>`
+            select datname from pg_database d
+            where datname like 'ct\_template\_%' and datname <> ${name}
+              and shobj_description(d.oid, 'pg_database') < ${new Date(Date.now() - 86_400_000).toISOString()}`;
           for (const { datname } of old) await admin.unsafe(`drop database if exists ${datname} with (force)`);
         }
         await admin`select pg_advisory_unlock(7301964113)`;
@@ -120,7 +126,12 @@ export function postgresDriver(baseUrl: string): TestDriver {
   return {
     name: "postgres",
     async create() {
-      const { url, drop } = await createPostgresDatabase(baseUrl, await postgresTemplate(baseUrl));
+      const { url, drop } = await createPostgresDatabase(baseUrl, await postgresTemplate(baseUrl)).catch(async (err) => {
+        // Its template was dropped under it (an older checkout's test support drops every template but its own): make it again.
+        if ((err as { code?: string }).code !== "3D000") throw err;
+        templates.delete(baseUrl);
+        return createPostgresDatabase(baseUrl, await postgresTemplate(baseUrl));
+      });
       const database = await createDb({ driver: "postgres", url });
       return {
         database,

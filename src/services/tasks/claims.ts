@@ -105,18 +105,18 @@ async function claimTasks({
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
   const build = () => {
     const route = routing(claimant);
-    // The codebase's conditions are a subquery of each task, not a join: Postgres then reads the runnable index in
-    // its order and stops at the first tasks that pass, whatever it believes of the codebases table. Joined, a
-    // codebases table too small for autovacuum to have analyzed had it plan for a few matching tasks and sort every
-    // pending one instead (its candidates took 60 ms with 50,000 pending; 0.2 ms so).
-    const codebaseAllows = sql`coalesce((select true from ${codebases} where ${codebases.id} = ${tasks.codebaseId} and ${route.codebase} and ${withinRunLimit}), false)`;
-    const candidates = ctx.database.db
-      .select({ id: tasks.id })
-      .from(tasks)
-      .where(and(waitingForClaim, sql`${tasks.runAfter} <= now()`, route.task, codebaseAllows))
-      .orderBy(...urgentFirst)
-      .limit(value("max"))
-      .for("update", { of: tasks, skipLocked: true });
+    // The codebases this claimant may take from, and from each the head of its queue (`max` at most, read in order
+    // from tasks_codebase_runnable_idx and locked), then the most urgent of those: a claim reads as many rows as it
+    // has codebases, however many tasks wait in them or in others'. Reading the tasks first (the whole queue in
+    // order, or all of it sorted) took 18-60 ms a claim with 50,000 pending; this takes a few.
+    const candidates = sql`select head.id from ${codebases} cross join lateral (
+        select ${tasks.id}, ${tasks.priority}, ${tasks.createdAt} from ${tasks}
+        where ${tasks.codebaseId} = ${codebases.id} and ${waitingForClaim} and ${tasks.runAfter} <= now() and ${route.task} and ${withinRunLimit}
+        order by ${sql.join(urgentFirst, sql`, `)} limit ${value("max")}
+        for update of ${tasks} skip locked
+      ) head
+      where ${route.codebase}
+      order by head.priority desc nulls last, head.created_at, head.id limit ${value("max")}`;
     const worker = claimant.kind === "worker";
     return sql`with ${worker ? workerCtes : sql``}claimed as (
       update tasks set status = 'running', attempts = attempts + 1, claims = claims + 1, uploaded_through = 0, worker_id = ${value("workerId")},

@@ -1,0 +1,2 @@
+DROP INDEX "tasks_runnable_idx";--> statement-breakpoint
+CREATE INDEX "tasks_codebase_runnable_idx" ON "tasks" USING btree ("codebase_id","priority" DESC NULLS LAST,"created_at","id") WHERE status = 'pending';

@@ -107,11 +107,17 @@ export async function benchQueueThroughput(target: QueueTarget, workers: number,
 
 /**
  * A claim with a deep queue: `pending` tasks waiting (written straight into the server's Postgres, then analyzed, as
- * autovacuum would have within a minute), then `rounds` claims and completions one after another over HTTP; answers
- * the claims' median and p99 in ms. A claim that sorts every pending task, or has Postgres JIT-compile it because of
- * its estimated cost, grows with the queue; one read from the runnable index does not.
+ * autovacuum would have within a minute), then `rounds` claims one after another over HTTP; answers the claims'
+ * median and p99 in ms. `queue: "own"`: the tasks are the claiming worker's, and each claim takes one (and completes
+ * it); `"another"`: they are another worker's codebase's, and the claiming worker has nothing to take (a 204). A claim
+ * that reads the whole queue (in order, or sorted), or that Postgres JIT-compiles for its estimated cost, grows with
+ * it; one that reads the heads of its own codebases' queues does not.
  */
-export async function benchDeepClaim(databaseUrl: string, pending = 50_000, rounds = 40, root?: string): Promise<{ median: number; p99: number }> {
+export async function benchDeepClaim(
+  databaseUrl: string,
+  options: { pending?: number; rounds?: number; queue?: "own" | "another"; root?: string } = {},
+): Promise<{ median: number; p99: number }> {
+  const { pending = 50_000, rounds = 40, queue = "own", root } = options;
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
   const ours = await checkoutAt(root);
   const db = await ours.driverOf(postgresDriver(databaseUrl)).create();
@@ -124,17 +130,19 @@ export async function benchDeepClaim(databaseUrl: string, pending = 50_000, roun
   };
   const admin = postgres(db.url!, { max: 1, onnotice: () => {} });
   try {
-    const cb = await post("/v1/opencode/codebases", { name: "deep", path: tmp });
+    const mine = await post("/v1/opencode/codebases", { name: "deep", path: tmp });
     await post("/v1/opencode/worker/register", { name: "deep-worker", codebases: [{ name: "deep", path: tmp }] });
+    const full = queue === "own" ? mine! : (await post("/v1/opencode/codebases", { name: "theirs", path: "/projects/theirs", worker_id: "other-worker" }))!;
     await admin`insert into tasks (id, codebase_id, title, prompt, priority)
-      select 'deep-' || g, ${cb!.id}, 'waiting ' || g, 'p', g % 5 from generate_series(1, ${pending}::int) g`;
-    await admin`analyze tasks`;
+      select 'deep-' || g, ${full.id}, 'waiting ' || g, 'p', g % 5 from generate_series(1, ${pending}::int) g`;
+    await admin`analyze`;
     const times: number[] = [];
     for (let i = 0; i < rounds + 5; i++) {
       const started = performance.now();
-      const claim = await post("/v1/opencode/worker/claim", { name: "deep-worker" });
+      const claim = await post("/v1/opencode/worker/claim", { name: "deep-worker", wait_seconds: 0 });
       if (i >= 5) times.push(performance.now() - started); // the first few plan afresh; then the prepared plan runs
-      await post(`/v1/opencode/worker/tasks/${claim!.task.id}/complete`, { lease_token: claim!.lease_token, status: "completed", result: "ok" });
+      if ((claim === null) !== (queue === "another")) throw new Error(`a claim of the ${queue} queue answered ${JSON.stringify(claim)}`);
+      if (claim) await post(`/v1/opencode/worker/tasks/${claim.task.id}/complete`, { lease_token: claim.lease_token, status: "completed", result: "ok" });
     }
     const s = summary(times);
     return { median: s.median, p99: s.p99 };

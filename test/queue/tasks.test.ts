@@ -134,7 +134,7 @@ for (const driver of testDrivers()) {
       assert.doesNotMatch(plan, /Sort/, plan);
     });
 
-    test("a worker with several codebases takes the most urgent of all their queues first, one call or several", async () => {
+    test("a worker with several codebases takes the most urgent head of all their queues, claim by claim", async () => {
       const made = async (name: string) => {
         const dir = path.join(h.tmp, name);
         await mkdir(dir, { recursive: true });
@@ -154,15 +154,45 @@ for (const driver of testDrivers()) {
       const s5 = await create(south, { title: "s5", priority: 5 });
       const n5 = await create(north, { title: "n5", priority: 5 });
       const s0 = await create(south, { title: "s0", priority: 0 });
-      const batch = await (await post("/claims", { name: "worker-ns", max_tasks: 3 })).json();
-      assert.deepEqual(
-        batch.claims.map((c: { task: { id: string } }) => c.task.id),
-        [s5.id, n5.id, n1.id],
-        "by priority, then age, across both codebases",
-      );
-      assert.equal((await claim("worker-ns")).task.id, s0.id);
+      const order = [];
+      for (let i = 0; i < 4; i++) {
+        const c = await claim("worker-ns");
+        order.push(c.task.id);
+        await post(`/tasks/${c.task.id}/complete`, { lease_token: c.lease_token, status: "completed" });
+      }
+      assert.deepEqual(order, [s5.id, n5.id, n1.id, s0.id], "by priority, then age, across both codebases");
       assert.equal(await claim("worker-ns"), null);
-      for (const c of [...batch.claims]) await post(`/tasks/${c.task.id}/complete`, { lease_token: c.lease_token, status: "completed" });
+
+      // A batch takes from the codebase with the most urgent head first, then the next: all it takes, in one call.
+      const t = [
+        await create(north, { title: "a", priority: 1 }),
+        await create(south, { title: "b", priority: 3 }),
+        await create(north, { title: "c", priority: 2 }),
+      ];
+      const batch = await (await post("/claims", { name: "worker-ns", max_tasks: 2 })).json();
+      assert.deepEqual(new Set(batch.claims.map((c: { task: { id: string } }) => c.task.id)), new Set([t[1].id, t[2].id]));
+      const last = await claim("worker-ns");
+      assert.equal(last.task.id, t[0].id);
+      for (const c of [...batch.claims, last]) await post(`/tasks/${c.task.id}/complete`, { lease_token: c.lease_token, status: "completed" });
+    });
+
+    test("claims made at once on codebases of one task each each take a task: a claim locks only what it takes", async () => {
+      const names = Array.from({ length: 6 }, (_, i) => `solo-${i}`);
+      for (const name of names) {
+        const dir = path.join(h.tmp, name);
+        await mkdir(dir, { recursive: true });
+        const id = (await (await h.request("POST", "/v1/opencode/codebases", { name, path: dir })).json()).id;
+        await create(id, { title: name });
+      }
+      const workers = names.map((_, i) => `worker-solo-${i}`);
+      for (const name of workers) await post("/register", { name, codebases: names.map((n) => ({ name: n, path: `/${n}` })) });
+      const claims = await Promise.all(workers.map((name) => claim(name)));
+      assert.deepEqual(
+        claims.map((c) => (c ? "took one" : "took none")),
+        workers.map(() => "took one"),
+      );
+      assert.equal(new Set(claims.map((c) => c.task.id)).size, workers.length, "each a task of its own");
+      for (const c of claims) await post(`/tasks/${c.task.id}/complete`, { lease_token: c.lease_token, status: "completed" });
     });
 
     // PGlite has no JIT; a Postgres with it compiles a statement when its estimated cost is high, which a claim's is

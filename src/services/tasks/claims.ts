@@ -105,18 +105,25 @@ async function claimTasks({
   const workerId = claimant.kind === "local" ? localWorkerId : claimant.name;
   const build = () => {
     const route = routing(claimant);
-    // The codebases this claimant may take from, and from each the head of its queue (`max` at most, read in order
-    // from tasks_codebase_runnable_idx and locked), then the most urgent of those: a claim reads as many rows as it
-    // has codebases, however many tasks wait in them or in others'. Reading the tasks first (the whole queue in
-    // order, or all of it sorted) took 18-60 ms a claim with 50,000 pending; this takes a few.
-    const candidates = sql`select head.id from ${codebases} cross join lateral (
-        select ${tasks.id}, ${tasks.priority}, ${tasks.createdAt} from ${tasks}
+    // The codebases this claimant may take from, most urgent queue head first (read, not locked: one row of
+    // tasks_codebase_runnable_idx each), then from each in that order its most urgent tasks, locked, until `max` are
+    // taken: a claim reads about as many rows as it has codebases, however many tasks wait in them or in others', and
+    // locks only what it takes (plus, in a batch, what the last codebase it reads had beyond it), so claims made at
+    // the same moment on other codebases' tasks do not find them locked. A batch takes a codebase's tasks before the
+    // next codebase's. Reading the whole queue instead took 10-112 ms a claim with 50,000 pending.
+    const queue = sql`from ${tasks}
         where ${tasks.codebaseId} = ${codebases.id} and ${waitingForClaim} and ${tasks.runAfter} <= now() and ${route.task} and ${withinRunLimit}
-        order by ${sql.join(urgentFirst, sql`, `)} limit ${value("max")}
-        for update of ${tasks} skip locked
-      ) head
-      where ${route.codebase}
-      order by head.priority desc nulls last, head.created_at, head.id limit ${value("max")}`;
+        order by ${sql.join(urgentFirst, sql`, `)}`;
+    // The outer FROM item is named codebases too (its id and agent_config), so `queue` reads the same there; a lateral
+    // join keeps the heads' order, and the limit stops it at the codebase where `max` are taken.
+    const candidates = sql`select pick.id from (
+        select ${codebases.id} as id, ${codebases.agentConfig} as agent_config, head.priority, head.created_at, head.id as head_id
+        from ${codebases} cross join lateral (select ${tasks.priority}, ${tasks.createdAt}, ${tasks.id} ${queue} limit 1) head
+        where ${route.codebase}
+        order by head.priority desc nulls last, head.created_at, head.id
+      ) ${codebases}
+      cross join lateral (select ${tasks.id} ${queue} limit ${value("max")} for update of ${tasks} skip locked) pick
+      limit ${value("max")}`;
     const worker = claimant.kind === "worker";
     return sql`with ${worker ? workerCtes : sql``}claimed as (
       update tasks set status = 'running', attempts = attempts + 1, claims = claims + 1, uploaded_through = 0, worker_id = ${value("workerId")},

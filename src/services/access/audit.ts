@@ -51,18 +51,21 @@ export const auditCte = (when: SQL = sql`true`) => sql`audited as (
 
 /** The `audit` value of `auditCte`. */
 export function auditValue(ctx: ServiceContext, records: readonly AuditRecord[]): string {
-  return JSON.stringify(
-    auditRows(ctx, records).map((r) => ({
-      actor: r.actor,
-      user_id: r.userId,
-      key_id: r.keyId,
-      request_id: r.requestId,
-      action: r.action,
-      target_type: r.targetType,
-      target_id: r.targetId,
-      detail: r.detail,
-    })),
-  );
+  return JSON.stringify(auditRows(ctx, records).map(auditColumns));
+}
+
+/** An audit row (as drizzle names its fields) by its columns' names, as the table and the API both write them. */
+function auditColumns(r: Omit<typeof auditLog.$inferSelect, "id" | "at">) {
+  return {
+    actor: r.actor,
+    user_id: r.userId,
+    key_id: r.keyId,
+    request_id: r.requestId,
+    action: r.action,
+    target_type: r.targetType,
+    target_id: r.targetId,
+    detail: r.detail,
+  };
 }
 
 function auditRows(ctx: ServiceContext, records: readonly AuditRecord[]) {
@@ -110,18 +113,7 @@ export async function listAudit({ ctx, query }: { ctx: ServiceContext; query: Au
   return cutPage(
     rows,
     limit,
-    (r) => ({
-      id: r.id,
-      at: r.at.toISOString(),
-      actor: r.actor as AuditEntry["actor"],
-      user_id: r.userId,
-      key_id: r.keyId,
-      request_id: r.requestId,
-      action: r.action,
-      target_type: r.targetType,
-      target_id: r.targetId,
-      detail: r.detail,
-    }),
+    (r) => ({ id: r.id, at: r.at.toISOString(), ...auditColumns(r), actor: r.actor as AuditEntry["actor"] }),
     (r) => [r.id],
   );
 }

@@ -117,7 +117,7 @@ async function claimTasks({
     // The outer FROM item is named codebases too (its id and agent_config), so `queue` reads the same there; a lateral
     // join keeps the heads' order, and the limit stops it at the codebase where `max` are taken.
     const candidates = sql`select pick.id from (
-        select ${codebases.id} as id, ${codebases.agentConfig} as agent_config, head.priority, head.created_at, head.id as head_id
+        select ${codebases.id} as id, ${codebases.agentConfig} as agent_config
         from ${codebases} cross join lateral (select ${tasks.priority}, ${tasks.createdAt}, ${tasks.id} ${queue} limit 1) head
         where ${route.codebase}
         order by head.priority desc nulls last, head.created_at, head.id

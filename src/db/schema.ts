@@ -216,12 +216,11 @@ export const agentEvents = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.streamId, t.seq] }),
-    uniqueIndex("agent_events_upload_dedupe").on(t.taskId, t.attempt, t.workerSeq),
-    index("agent_events_session_idx").on(t.sessionId, t.seq),
+    // Only a runner's uploads are deduplicated: the events this server writes itself carry no worker_seq.
+    uniqueIndex("agent_events_upload_dedupe").on(t.taskId, t.attempt, t.workerSeq).where(sql`worker_seq is not null`),
+    index("agent_events_session_idx").on(t.sessionId, t.seq).where(sql`session_id is not null`),
     // One task's history across its attempts (GET /tasks/{id}/events).
     index("agent_events_task_idx").on(t.taskId, t.seq).where(sql`task_id is not null`),
-    // Retention prunes by age.
-    index("agent_events_created_idx").on(t.createdAt),
   ],
 );
 

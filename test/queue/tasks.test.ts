@@ -304,6 +304,76 @@ for (const driver of testDrivers()) {
       assert.equal(session.status, "completed");
     });
 
+    test("a batch of completions ends each task as its own report would, across codebases: its session and its event", async () => {
+      const made = async (name: string) => {
+        const dir = path.join(h.tmp, name);
+        await mkdir(dir, { recursive: true });
+        return (await (await h.request("POST", "/v1/opencode/codebases", { name, path: dir })).json()).id as string;
+      };
+      const [east, west] = [await made("east"), await made("west")];
+      await post("/register", {
+        name: "worker-ew",
+        codebases: [
+          { name: "east", path: "/e" },
+          { name: "west", path: "/w" },
+        ],
+      });
+      const [e1, e2, e3] = [await create(east, { title: "e1" }), await create(east, { title: "e2" }), await create(east, { title: "e3" })];
+      const w1 = await create(west, { title: "w1" });
+      const { claims } = await (await post("/claims", { name: "worker-ew", max_tasks: 4 })).json();
+      const lease = (id: string) => claims.find((c: { task: { id: string } }) => c.task.id === id).lease_token as string;
+      const running = (id: string, session: string) =>
+        post(`/tasks/${id}/events`, { lease_token: lease(id), events: [{ seq: 1, type: "status", data: { session_id: session, status: "running" } }] });
+      assert.equal((await running(e1.id, "ses_e1")).status, 200);
+      assert.equal((await running(w1.id, "ses_w1")).status, 200);
+      // Not as a report expects its task: e3 was asked to cancel, and w1's report does not name the session it runs.
+      assert.equal((await h.request("POST", `/v1/opencode/tasks/${e3.id}/cancel`)).status, 200);
+      const batch = {
+        completions: [
+          { task_id: e1.id, lease_token: lease(e1.id), status: "completed", session_id: "ses_e1" },
+          { task_id: e2.id, lease_token: lease(e2.id), status: "failed", error: "broke" },
+          { task_id: e3.id, lease_token: lease(e3.id), status: "failed", error: "stopped" },
+          { task_id: w1.id, lease_token: lease(w1.id), status: "completed", result: "ok" },
+          { task_id: e2.id, lease_token: lease(e2.id), status: "completed" },
+        ],
+      };
+      const answer = async () => (await (await post("/completions", batch)).json()).results as { ok: boolean; error?: string; task?: Record<string, unknown> }[];
+      const results = await answer();
+      assert.deepEqual(
+        results.map((r) => [r.ok, r.error ?? r.task?.status]),
+        [
+          [true, "completed"],
+          [true, "failed"],
+          [true, "cancelled"],
+          [true, "completed"],
+          [false, "conflict"],
+        ],
+        "the second report of e2 is answered as a repeat of the first, which decided",
+      );
+      assert.equal(results[3]!.task?.session_id, "ses_w1");
+      for (const [session, codebase] of [
+        ["ses_e1", east],
+        ["ses_w1", west],
+      ])
+        assert.equal((await (await h.request("GET", `/v1/opencode/codebases/${codebase}/sessions/${session}`)).json()).status, "completed");
+      await answer();
+      const ends = async (codebase: string) =>
+        (await h.ctx.events.read(codebase, 0, 1000)).filter((e) => e.type === "complete").map((e) => e.data as Record<string, unknown>);
+      assert.deepEqual(
+        (await ends(east)).map((d) => [d.task_id, d.status, d.session_id, d.error]),
+        [
+          [e1.id, "completed", "ses_e1", undefined],
+          [e2.id, "failed", null, "broke"],
+          [e3.id, "cancelled", null, "stopped"],
+        ],
+        "one complete event each, in its codebase's stream, repeated reports storing none",
+      );
+      assert.deepEqual(
+        (await ends(west)).map((d) => [d.task_id, d.status, d.session_id]),
+        [[w1.id, "completed", "ses_w1"]],
+      );
+    });
+
     test("a lapsed lease sends the task back with backoff, then fails it with the reason", async () => {
       const task = await create(remote, { title: "flaky", max_attempts: 2 });
       const first = await claim("worker-1");

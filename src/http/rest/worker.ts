@@ -5,8 +5,9 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { completeMany, completeTask } from "../../services/tasks/completions.js";
 import { heartbeatTask, releaseTask } from "../../services/tasks/leases.js";
-import { completeTask, uploadTaskEvents, uploadTaskMessages } from "../../services/tasks/reports.js";
+import { uploadTaskEvents, uploadTaskMessages } from "../../services/tasks/reports.js";
 import {
   Claim,
   ClaimManyRequest,
@@ -26,7 +27,7 @@ import {
   Worker,
   WorkerHeartbeatRequest,
 } from "../../services/tasks/tasks.types.js";
-import { claimForWorker, completeMany } from "../../services/tasks/worker-claims.js";
+import { claimForWorker } from "../../services/tasks/worker-claims.js";
 import { registerWorker, touchWorker } from "../../services/tasks/workers.js";
 import { reportWorktree } from "../../services/worktrees/reports.js";
 import { WorktreeReport } from "../../services/worktrees/worktrees.types.js";

@@ -1,23 +1,21 @@
 /**
- * Reports of a runner's attempt: its events, its session's messages, and how it
- * ended. Each is fenced by the lease (see leases.ts) and idempotent: a retried
- * report changes nothing.
+ * Reports of a runner's attempt while it runs: its events and its session's
+ * messages (how it ended: completions.ts). Each is fenced by the lease (see
+ * leases.ts) and idempotent: a retried report changes nothing.
  */
-import { count, eq, type SQL, sql } from "drizzle-orm";
+import { count, eq, sql } from "drizzle-orm";
 import { conflict, invalid, leaseLost, notFound, type ServiceError } from "../../contracts/errors.js";
 import { type EventType, eventSchemas, type NewEvent } from "../../contracts/events.js";
-import { tableRow } from "../../db/client.js";
 import { value } from "../../db/compiled.js";
 import { messages, sessions, tasks } from "../../db/schema.js";
 import type { OcMessage } from "../../opencode/client.js";
 import type { ServiceContext } from "../context.js";
-import { type AppendedRow, appendCtes, appendedColumns, type GivenEvents, givenEvents, givenInput } from "../events/append.js";
+import { type AppendedRow, appendCtes, appendedColumns, givenEvents, givenInput } from "../events/append.js";
 import { upsertMessages } from "../sessions/session-store.js";
 import { causesWebhooks } from "../webhooks/webhook-events.js";
 import { taskOwner } from "./attempt-session.js";
 import { lockLeased } from "./leases.js";
-import { type TaskRow, toTask } from "./tasks.js";
-import type { CompleteTaskRequest, Task, UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
+import type { UploadEventsRequest, UploadMessagesRequest } from "./tasks.types.js";
 
 const uploadable = new Set<EventType>(["status", "output", "reasoning", "tool_use", "file_change", "permission", "usage", "error", "diff"]);
 
@@ -159,141 +157,4 @@ export async function uploadTaskMessages({
       .where(eq(sessions.id, input.session_id));
     return { stored: changed ? list.length : 0, message_count: messageCount };
   });
-}
-
-/**
- * Records how the attempt ended. Repeating the same report with the same lease
- * answers the same task; a different outcome or a stale lease is a 409.
- *
- * One round trip in the usual case: what the end means (its status, its session's
- * end, its event) is worked out here from what the task is expected to be (running
- * under this lease, an agent's, not cancelled, in the session the report names, of
- * the codebase it was claimed in), and one statement writes it all on condition that
- * the task is so. When it is not (a cancel was requested, an upload named the session,
- * the lease was lost, this process never saw the claim) the statement answers the task
- * as it is, and its end is worked out again from that.
- */
-export async function completeTask({ ctx, taskId, input }: { ctx: ServiceContext; taskId: string; input: CompleteTaskRequest }): Promise<Task> {
-  let current: TaskRow | null = null;
-  for (;;) {
-    const codebaseId = current?.codebaseId ?? ctx.taskCodebases.of(taskId);
-    if (!codebaseId) {
-      [current = null] = await ctx.database.db.select().from(tasks).where(eq(tasks.id, taskId));
-      if (!current) throw notFound("Task");
-      ctx.taskCodebases.remember(taskId, current.codebaseId);
-    }
-    if (current) {
-      if (current.status !== "running") {
-        if (current.leaseToken === input.lease_token && current.status === input.status) return toTask(current);
-        if (current.leaseToken === input.lease_token) throw conflict(`Task is already ${current.status}`);
-        throw leaseLost();
-      }
-      if (current.leaseToken !== input.lease_token) throw leaseLost();
-      if (input.session_id && current.sessionId && input.session_id !== current.sessionId) {
-        throw conflict(`This attempt ran session ${current.sessionId}, not ${input.session_id}`);
-      }
-    }
-    const expected: Expected = current ?? {
-      id: taskId,
-      codebaseId: codebaseId!,
-      kind: "agent",
-      title: "",
-      cancelRequested: false,
-      sessionId: input.session_id ?? null,
-    };
-    const outcome = await recordEnd(ctx, expected, input);
-    if ("ended" in outcome) return toTask(outcome.ended);
-    if (!outcome.current) throw notFound("Task");
-    current = outcome.current;
-  }
-}
-
-/** What `recordEnd` expects the running task to be. */
-type Expected = Pick<TaskRow, "id" | "codebaseId" | "kind" | "title" | "cancelRequested" | "sessionId">;
-
-/**
- * The one statement of `completeTask`: the task's end, its session's, and its event, written if the task is as
- * `expected`; otherwise nothing is written and the task is answered as it is (null: there is no such task).
- */
-async function recordEnd(ctx: ServiceContext, expected: Expected, input: CompleteTaskRequest): Promise<{ ended: TaskRow } | { current: TaskRow | null }> {
-  const taskId = expected.id;
-  const status = expected.cancelRequested && input.status !== "completed" ? "cancelled" : input.status;
-  const sessionId = input.session_id ?? expected.sessionId;
-  const error = input.error ?? (status === "cancelled" ? "Cancelled" : null);
-  let event: NewEvent;
-  let shape: string;
-  if (expected.kind !== "agent") {
-    // Work on a worktree ran no agent: no session to end, and no `complete` that a client would take for a run's end.
-    event = {
-      type: "status",
-      data: { session_id: null, status: `${expected.kind}_${status}`, task_id: taskId, message: input.error ?? input.result ?? expected.title },
-      taskId,
-    };
-    shape = "work";
-  } else {
-    event = {
-      type: "complete",
-      data: { session_id: sessionId ?? null, status, task_id: taskId, ...(input.error ? { error: input.error } : {}) },
-      taskId,
-    };
-    shape = sessionId ? "agent+session" : "agent";
-  }
-  const given = givenEvents(expected.codebaseId, [event]);
-  const query = {
-    key: `end:${shape}${given.shape}`,
-    build: () => endStatement(shape, givenInput({ when: sql`exists (select 1 from done)` }), given),
-    values: {
-      ...given.values,
-      taskId,
-      status,
-      result: input.result ?? null,
-      error,
-      sessionId: sessionId ?? null,
-      codebaseId: expected.codebaseId,
-      token: input.lease_token,
-      kind: expected.kind,
-      cancelRequested: expected.cancelRequested,
-      expectedSession: expected.sessionId,
-      outcome: status === "completed" ? "completed" : status === "cancelled" ? "aborted" : "failed",
-      reportedError: input.error ?? null,
-      owner: taskOwner(taskId),
-    },
-  };
-  type Row = AppendedRow & Record<string, unknown> & { current_row: Record<string, unknown> | string | null };
-  return ctx.events.statement<{ ended: TaskRow } | { current: TaskRow | null }, Row>(query, ([row]) => {
-    if (row?.id) return { result: { ended: tableRow(tasks, row) }, stored: [[expected.codebaseId, given.decode([row])]] };
-    const raw = typeof row?.current_row === "string" ? JSON.parse(row.current_row) : row?.current_row;
-    return { result: { current: raw ? tableRow(tasks, raw) : null }, stored: [] };
-  });
-}
-
-/**
- * The text of `recordEnd`'s statement for `shape`: an agent's task ends its session (when it has one: "+session")
- * and any other it left running; work on a worktree ran none.
- */
-function endStatement(shape: string, input: SQL, given: GivenEvents): SQL {
-  // The task's session shows up among the codebase's sessions, whichever runner ran it (a worker's lives in that
-  // worker's OpenCode; the local runner adds its messages after this), ended as the task did; but only the session
-  // this task made (its transcript upload), never one a runner merely names. Nothing else of this task is left
-  // running (a session it named, then did not end with).
-  const sessionEnded = sql`, session_ended as (
-      insert into sessions (id, codebase_id, title, agent, model, status, error)
-      select ${value("sessionId")}::text, codebase_id, title, agent_type, model, ${value("outcome")}::text, ${value("reportedError")}::text from done
-      on conflict (id) do update set status = excluded.status, error = excluded.error, run_owner = null, run_heartbeat_at = null, updated_at = now()
-      where sessions.run_owner = ${value("owner")}
-    )`;
-  const othersEnded = sql`, others_ended as (
-      update sessions set status = 'failed', error = 'The task ended without this session', run_owner = null, run_heartbeat_at = null, updated_at = now()
-      where run_owner = ${value("owner")} and status = 'running' and id is distinct from ${value("sessionId")}::text and exists (select 1 from done)
-    )`;
-  const sessionEnd = shape === "agent+session" ? sql`${sessionEnded}${othersEnded}` : shape === "agent" ? othersEnded : sql``;
-  return sql`with current as (select * from tasks where id = ${value("taskId")}), done as (
-      update tasks set status = ${value("status")}, result = ${value("result")}, error = ${value("error")}, session_id = ${value("sessionId")},
-        lease_expires_at = null, completed_at = now(), updated_at = now()
-      where id = ${value("taskId")} and codebase_id = ${value("codebaseId")} and status = 'running' and lease_token = ${value("token")}
-        and kind = ${value("kind")} and cancel_requested = ${value("cancelRequested")} and session_id is not distinct from ${value("expectedSession")}::text
-      returning *
-    )${sessionEnd}, ${appendCtes(input, given)}
-    select (select row_to_json(c) from current c) as current_row, d.*, ${appendedColumns}
-    from (select 1) one left join done d on true left join appended a on true`;
 }

@@ -1,15 +1,13 @@
 /**
- * The worker protocol's claim and batch verbs: a claim that waits for work (long
- * poll), claiming several tasks in one call, and reporting several outcomes in one
- * call. Each task still has its own lease token and is fenced by it.
+ * The worker protocol's claim: one that waits for work (long poll), of one task or
+ * several in one call, each with a lease token of its own (several outcomes in one
+ * call: completions.ts).
  */
 
-import { ServiceError } from "../../contracts/errors.js";
 import { assertSpeaksFor } from "../access/scope.js";
 import type { ServiceContext } from "../context.js";
 import { claimTasksWaiting } from "./claims.js";
-import { completeTask } from "./reports.js";
-import type { Claim, CompleteManyRequest, CompletionResult } from "./tasks.types.js";
+import type { Claim } from "./tasks.types.js";
 import { workerHeardFrom } from "./workers.js";
 
 /** Workers beat every 5 s: a waiting claim whose worker has been silent longer than this stops waiting. */
@@ -44,22 +42,4 @@ export async function claimForWorker({ ctx, name, ...options }: { ctx: ServiceCo
     gone: options.gone,
     stillThere,
   });
-}
-
-/**
- * Reports several attempts' outcomes; each is checked against its own lease and
- * answered on its own (a lost lease fails that item, not the batch). Repeating a
- * batch repeats nothing: every report is idempotent.
- */
-export async function completeMany({ ctx, input }: { ctx: ServiceContext; input: CompleteManyRequest }): Promise<CompletionResult[]> {
-  const results: CompletionResult[] = [];
-  for (const { task_id, ...report } of input.completions) {
-    try {
-      results.push({ task_id, ok: true, task: await completeTask({ ctx, taskId: task_id, input: report }) });
-    } catch (err) {
-      if (!(err instanceof ServiceError) || !["CONFLICT", "LEASE_LOST", "NOT_FOUND"].includes(err.code)) throw err;
-      results.push({ task_id, ok: false, error: err.code === "NOT_FOUND" ? "not_found" : "conflict", detail: err.message });
-    }
-  }
-  return results;
 }

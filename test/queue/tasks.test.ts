@@ -337,7 +337,8 @@ for (const driver of testDrivers()) {
           { task_id: e2.id, lease_token: lease(e2.id), status: "completed" },
         ],
       };
-      const answer = async () => (await (await post("/completions", batch)).json()).results as { ok: boolean; error?: string; task?: Record<string, unknown> }[];
+      const answer = async () =>
+        (await (await post("/completions", batch)).json()).results as { ok: boolean; error?: string; task?: Record<string, unknown> }[];
       const results = await answer();
       assert.deepEqual(
         results.map((r) => [r.ok, r.error ?? r.task?.status]),

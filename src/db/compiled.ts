@@ -27,6 +27,9 @@ const compiled = new Map<string, Compiled>();
 /** The placeholder a builder writes where a call's value goes. */
 export const value = (name: string): Placeholder => sql.placeholder(name);
 
+/** A call's value that is a JSON array of texts, as an SQL array (of one text for the statement, whatever its length). */
+export const textsOf = (name: string): SQL => sql`array(select jsonb_array_elements_text(${value(name)}::jsonb))`;
+
 function compile(statement: SQL): Compiled {
   const query = dialect.sqlToQuery(statement);
   const slots = query.params.map((p): Slot => {

@@ -8,7 +8,7 @@ import type { Config } from "../../config.js";
 import { notFound } from "../../contracts/errors.js";
 import type { AgentEvent } from "../../contracts/events.js";
 import { tableRow } from "../../db/client.js";
-import { value } from "../../db/compiled.js";
+import { textsOf, value } from "../../db/compiled.js";
 import type { AgentConfigColumn } from "../../db/schema.js";
 import { codebases, tasks, urgentFirst, waitingForClaim } from "../../db/schema.js";
 import { runBudgetUsd } from "../../opencode/run-settings.js";
@@ -24,9 +24,6 @@ function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<stri
   const budget = runBudgetUsd(agentConfig, config);
   return budget === undefined ? agentConfig : { ...agentConfig, max_cost_usd: budget };
 }
-
-/** A JSON array value as the list of its texts (a list of one shape for the statement's text, whatever its length). */
-const textsOf = (name: string) => sql`array(select jsonb_array_elements_text(${value(name)}::jsonb))`;
 
 /**
  * Which tasks `claimant` may take, as SQL of the claim's text (its shape `routingShape`'s): what the task itself says
@@ -129,8 +126,13 @@ async function claimTasks({
       update tasks set status = 'running', attempts = attempts + 1, claims = claims + 1, uploaded_through = 0, worker_id = ${value("workerId")},
         lease_token = gen_random_uuid()::text, lease_expires_at = ${leaseEnd(value("leaseSeconds"))}, started_at = coalesce(started_at, now()), updated_at = now()
       from codebases c
-      -- ARRAY(subquery) runs once (an InitPlan); a bare IN (subquery) may be re-run per row and claim more.
-      where c.id = tasks.codebase_id and tasks.id = any(array(${candidates})) and tasks.status = 'pending'
+      -- The candidates are pending and locked by this statement, so nothing else can have changed them. They are
+      -- found by id: one probe of the primary key for a claim of one (a scalar subquery, an InitPlan), and the
+      -- array of a batch's (ARRAY(subquery) runs once too; a bare IN (subquery) may be re-run per row and claim
+      -- more). Saying status = 'pending' again, or matching a list where one id will do, let Postgres read every
+      -- pending task of the codebase (tasks_codebase_runnable_idx), or the table, when its statistics were older
+      -- than the queue.
+      where c.id = tasks.codebase_id and tasks.id = ${max === 1 ? sql`(${candidates})` : sql`any(array(${candidates}))`}
       -- Each task's codebase comes back with it, in the same statement.
       returning tasks.*, c.name as codebase_name, c.path as codebase_path, c.agent_config as codebase_agent_config
     ), ${appendCtes(sql`
@@ -153,7 +155,7 @@ async function claimTasks({
           leaseSeconds: lease,
         }
       : { models: JSON.stringify(claimant.models ?? []), max, workerId, leaseSeconds: lease };
-  const query = { key: `claim:${routingShape(claimant)}`, build, values };
+  const query = { key: `claim:${routingShape(claimant)}${max === 1 ? "" : ":many"}`, build, values };
   type Row = AppendedRow & Record<string, unknown> & { worker_found?: number; worker_draining?: boolean | null };
   const claimed = await ctx.events.statement<{ claims: Claim[]; draining: boolean }, Row>(query, (rows) => {
     if (claimant.kind === "worker" && !rows[0]?.worker_found) throw notFound("Worker (register it first)");

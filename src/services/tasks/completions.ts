@@ -17,7 +17,7 @@ import { eq, sql } from "drizzle-orm";
 import { conflict, leaseLost, notFound, ServiceError } from "../../contracts/errors.js";
 import type { NewEvent } from "../../contracts/events.js";
 import { tableRow } from "../../db/client.js";
-import { value } from "../../db/compiled.js";
+import { textsOf, value } from "../../db/compiled.js";
 import { tasks } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 import { type AppendedRow, appendCtes, appendedColumns, givenEvents, givenInput } from "../events/append.js";
@@ -155,6 +155,7 @@ async function recordEnds(ctx: ServiceContext, codebaseId: string, ends: readonl
     return {
       ord,
       task_id: taskId,
+      codebase_id: codebaseId,
       status,
       result: input.result ?? null,
       error: input.error ?? (status === "cancelled" ? "Cancelled" : null),
@@ -169,9 +170,13 @@ async function recordEnds(ctx: ServiceContext, codebaseId: string, ends: readonl
   });
   const given = givenEvents(codebaseId, events);
   const query = {
-    key: `end${given.shape}`,
-    build: () => endStatement(given),
-    values: { ...given.values, ends: JSON.stringify(rows), codebaseId },
+    key: `end${ends.length === 1 ? "" : ":many"}${given.shape}`,
+    build: () => endStatement(given, ends.length === 1),
+    values: {
+      ...given.values,
+      ends: JSON.stringify(rows),
+      ...(ends.length === 1 ? { id: rows[0]!.task_id } : { ids: JSON.stringify(rows.map((r) => r.task_id)) }),
+    },
   };
   type Row = AppendedRow & Record<string, unknown> & { current_row: Record<string, unknown> | string | null };
   return ctx.events.statement<EndOutcome[], Row>(query, (answered) => {
@@ -187,20 +192,25 @@ async function recordEnds(ctx: ServiceContext, codebaseId: string, ends: readonl
 /**
  * The text of `recordEnds`'s statement: the tasks' ends (`ended`, one row per report in `ends`, by `ord`); an agent's
  * task ends its session, when it has one, and any other it left running; work on a worktree ran none.
+ *
+ * The tasks are found by id, given beside the reports: `id` (`one`), or the list `ids`. Postgres takes a list of rows
+ * for a hundred, and matched to it alone it read every running task (`tasks_lease_idx`, all of them when its
+ * statistics were older than the queue) to find one; an id is one probe of the primary key, always.
  */
-function endStatement(given: ReturnType<typeof givenEvents>) {
+function endStatement(given: ReturnType<typeof givenEvents>, one: boolean) {
   // The task's session shows up among the codebase's sessions, whichever runner ran it (a worker's lives in that
   // worker's OpenCode; the local runner adds its messages after this), ended as the task did; but only the session
   // the task made (its transcript upload: owned by the task), never one a runner merely names. Nothing else of
   // the task is left running (a session it named, then did not end with).
   return sql`with ends as (
-      select * from jsonb_to_recordset(${value("ends")}::jsonb) as e(ord int, task_id text, status text, result text, error text,
+      select * from jsonb_to_recordset(${value("ends")}::jsonb) as e(ord int, task_id text, codebase_id text, status text, result text, error text,
         session_id text, token text, kind text, cancel_requested boolean, expected_session text, outcome text, reported_error text)
     ), done as (
       update tasks set status = e.status, result = e.result, error = e.error, session_id = e.session_id,
         lease_expires_at = null, completed_at = now(), updated_at = now()
       from ends e
-      where tasks.id = e.task_id and tasks.codebase_id = ${value("codebaseId")} and tasks.status = 'running' and tasks.lease_token = e.token
+      where ${one ? sql`tasks.id = ${value("id")}` : sql`tasks.id = any(${textsOf("ids")})`} and tasks.id = e.task_id and tasks.codebase_id = e.codebase_id
+        and tasks.status = 'running' and tasks.lease_token = e.token
         and tasks.kind = e.kind and tasks.cancel_requested = e.cancel_requested and tasks.session_id is not distinct from e.expected_session
       returning tasks.*, e.ord as end_ord, e.outcome, e.reported_error
     ), session_ended as (

@@ -9,6 +9,7 @@ import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
 import { benchFanout, type FanoutResult } from "./fanout.js";
 import { benchClaimLatency, benchDeepClaim, benchFailover, benchQueueThroughput } from "./queue.js";
+import { benchStatementCpu, type StatementCpu } from "./queue-statements.js";
 import { benchStartup } from "./startup.js";
 import { benchUsage } from "./usage.js";
 import { benchWorktrees } from "./worktrees.js";
@@ -111,6 +112,26 @@ if (!only || only === "queue") {
     }
   }
   if (url) {
+    // Postgres CPU per call apart from contention, each kind of call in a block of its own: rounds alternating.
+    const targets = [
+      ["CodeTether", { kind: "server" }],
+      ["durable floor", { kind: "floor" }],
+      ...(before ? [[`before (${before})`, { kind: "server", root: before }]] : []),
+    ] as [string, Parameters<typeof benchStatementCpu>[1]][];
+    const costs = new Map<string, StatementCpu[]>();
+    for (let round = 0; round < rounds; round++)
+      for (const [label, target] of targets) costs.set(label, [...(costs.get(label) ?? []), await benchStatementCpu(url, target)]);
+    for (const [label, list] of costs) {
+      const of = (k: keyof StatementCpu) =>
+        list
+          .map((c) => c[k])
+          .sort((a, b) => a - b)
+          [Math.floor(list.length / 2)]!.toFixed(2);
+      rows.push([
+        `Postgres CPU per call, 1,500 of each one after another, ${label} (median of ${rounds})`,
+        `create ${of("create")} ms, claim ${of("claim")} ms, complete ${of("complete")} ms`,
+      ]);
+    }
     const checkouts = [["", undefined], ...(before ? [[` (before, ${before})`, before]] : [])] as [string, string | undefined][];
     for (const [queue, what] of [
       ["own", "a claim with 50,000 tasks pending, Postgres, 40 claims one after another"],

@@ -28,6 +28,14 @@ for (const driver of testDrivers()) {
       assert.equal(res.status, 201, JSON.stringify(await res.clone().json()));
       return res.json();
     };
+    /** A codebase of the server's, in a directory of its own; its id. */
+    const codebaseOfItsOwn = async (name: string): Promise<string> => {
+      const dir = path.join(h.tmp, name);
+      await mkdir(dir, { recursive: true });
+      const res = await h.request("POST", "/v1/opencode/codebases", { name, path: dir });
+      assert.equal(res.status, 201, await res.clone().text());
+      return (await res.json()).id;
+    };
     const post = (path: string, body: unknown) => h.request("POST", `/v1/opencode/worker${path}`, body);
     const claim = async (name: string) => {
       const res = await post("/claim", { name });
@@ -135,14 +143,7 @@ for (const driver of testDrivers()) {
     });
 
     test("a worker with several codebases takes the most urgent head of all their queues, claim by claim", async () => {
-      const made = async (name: string) => {
-        const dir = path.join(h.tmp, name);
-        await mkdir(dir, { recursive: true });
-        const res = await h.request("POST", "/v1/opencode/codebases", { name, path: dir });
-        assert.equal(res.status, 201, await res.clone().text());
-        return (await res.json()).id;
-      };
-      const [north, south] = [await made("north"), await made("south")];
+      const [north, south] = [await codebaseOfItsOwn("north"), await codebaseOfItsOwn("south")];
       await post("/register", {
         name: "worker-ns",
         codebases: [
@@ -178,12 +179,7 @@ for (const driver of testDrivers()) {
 
     test("claims made at once on codebases of one task each each take a task: a claim locks only what it takes", async () => {
       const names = Array.from({ length: 6 }, (_, i) => `solo-${i}`);
-      for (const name of names) {
-        const dir = path.join(h.tmp, name);
-        await mkdir(dir, { recursive: true });
-        const id = (await (await h.request("POST", "/v1/opencode/codebases", { name, path: dir })).json()).id;
-        await create(id, { title: name });
-      }
+      for (const name of names) await create(await codebaseOfItsOwn(name), { title: name });
       const workers = names.map((_, i) => `worker-solo-${i}`);
       for (const name of workers) await post("/register", { name, codebases: names.map((n) => ({ name: n, path: `/${n}` })) });
       const claims = await Promise.all(workers.map((name) => claim(name)));
@@ -305,12 +301,7 @@ for (const driver of testDrivers()) {
     });
 
     test("a batch of completions ends each task as its own report would, across codebases: its session and its event", async () => {
-      const made = async (name: string) => {
-        const dir = path.join(h.tmp, name);
-        await mkdir(dir, { recursive: true });
-        return (await (await h.request("POST", "/v1/opencode/codebases", { name, path: dir })).json()).id as string;
-      };
-      const [east, west] = [await made("east"), await made("west")];
+      const [east, west] = [await codebaseOfItsOwn("east"), await codebaseOfItsOwn("west")];
       await post("/register", {
         name: "worker-ew",
         codebases: [

@@ -63,13 +63,8 @@ export async function completeMany({ ctx, input }: { ctx: ServiceContext; input:
   }
   const results: CompletionResult[] = [];
   for (const [index, { taskId, input: report }] of reports.entries()) {
-    const outcome = outcomes.get(index);
     try {
-      const task =
-        outcome && "ended" in outcome
-          ? toTask(outcome.ended)
-          : await completeFrom(ctx, taskId, report, outcome && "current" in outcome ? outcome.current : null, outcome !== undefined);
-      results.push({ task_id: taskId, ok: true, task });
+      results.push({ task_id: taskId, ok: true, task: await settle(ctx, taskId, report, outcomes.get(index)) });
     } catch (err) {
       if (!(err instanceof ServiceError) || !["CONFLICT", "LEASE_LOST", "NOT_FOUND"].includes(err.code)) throw err;
       results.push({ task_id: taskId, ok: false, error: err.code === "NOT_FOUND" ? "not_found" : "conflict", detail: err.message });
@@ -78,12 +73,16 @@ export async function completeMany({ ctx, input }: { ctx: ServiceContext; input:
   return results;
 }
 
-/**
- * `completeTask` from the task as last seen (`current`; null: not read yet). `read`: `current` is what a statement
- * just answered, so null means there is no such task.
- */
-async function completeFrom(ctx: ServiceContext, taskId: string, input: CompleteTaskRequest, current: TaskRow | null, read = false): Promise<Task> {
-  if (read && !current) throw notFound("Task");
+/** A report's answer from what its codebase's statement did (undefined: it was not in one). */
+async function settle(ctx: ServiceContext, taskId: string, input: CompleteTaskRequest, outcome: EndOutcome | undefined): Promise<Task> {
+  if (!outcome) return completeFrom(ctx, taskId, input, null);
+  if ("ended" in outcome) return toTask(outcome.ended);
+  if (!outcome.current) throw notFound("Task");
+  return completeFrom(ctx, taskId, input, outcome.current);
+}
+
+/** `completeTask` from the task as last seen (`current`; null: not read yet). */
+async function completeFrom(ctx: ServiceContext, taskId: string, input: CompleteTaskRequest, current: TaskRow | null): Promise<Task> {
   for (;;) {
     const codebaseId = current?.codebaseId ?? ctx.taskCodebases.of(taskId);
     if (!codebaseId) {
@@ -103,10 +102,10 @@ async function completeFrom(ctx: ServiceContext, taskId: string, input: Complete
       }
     }
     const expected = current ?? expectedRunning(taskId, codebaseId!, input);
-    const [outcome] = await recordEnds(ctx, expected.codebaseId, [{ expected, input }]);
-    if ("ended" in outcome!) return toTask(outcome.ended);
-    if (!outcome!.current) throw notFound("Task");
-    current = outcome!.current;
+    const [outcome] = (await recordEnds(ctx, expected.codebaseId, [{ expected, input }])) as [EndOutcome];
+    if ("ended" in outcome) return toTask(outcome.ended);
+    if (!outcome.current) throw notFound("Task");
+    current = outcome.current;
   }
 }
 

@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { cliPath, runCli, startCli } from "../test/support/cli.js";
 import { createPostgresDatabase } from "../test/support/db.js";
 import { leaseTask } from "../test/support/leased-task.js";
-import { percentile } from "./stats.js";
+import { median, percentile } from "./stats.js";
 
 interface Target {
   name: string;
@@ -325,7 +325,6 @@ export async function benchFanout(
       }
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const results = [...samples].map(([key, runs]) => {
     const [target, scenario] = key.split("|") as [string, string];
     return {

@@ -4,12 +4,9 @@
  * used (`/proc/<pid>/stat`), per call. Our server against the durable floor (one statement per call) in the same run;
  * Postgres must be on this machine, and anything else it does in the meantime counts too (so: medians of rounds).
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
+import { readdir, readFile } from "node:fs/promises";
 import { postgresDriver } from "../test/support/db.js";
-import { checkoutAt } from "./checkout.js";
-import { startQueueFloor } from "./queue-floor.js";
+import { startQueueServer } from "./queue.js";
 
 export interface StatementCpu {
   create: number;
@@ -32,34 +29,26 @@ async function postgresCpuMs(): Promise<number> {
 
 /** Postgres CPU per create, claim and completion (ms) of our server (of the checkout at `root`), or of the durable floor. */
 export async function benchStatementCpu(url: string, target: { kind: "server"; root?: string } | { kind: "floor" }, calls = 1500): Promise<StatementCpu> {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
-  const ours = target.kind === "server" ? await checkoutAt(target.root) : undefined;
-  const db = ours ? await ours.driverOf(postgresDriver(url)).create() : undefined;
-  const server =
-    ours && db ? await ours.startServer({ config: ours.testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database }) : await startQueueFloor(url);
-  const post = async (p: string, body: unknown) => {
-    const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    if (res.status >= 300) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
-    return (await res.json()) as { id: string; task: { id: string }; lease_token: string };
-  };
+  const server = await startQueueServer(
+    target.kind === "server" ? { kind: "server", driver: postgresDriver(url), root: target.root } : { kind: "floor", databaseUrl: url },
+  );
+  const post = async (p: string, body: unknown) => (await server.post(p, body))!;
   const perCall = async (call: (i: number) => Promise<unknown>) => {
     const before = await postgresCpuMs();
     for (let i = 0; i < calls; i++) await call(i);
     return ((await postgresCpuMs()) - before) / calls;
   };
   try {
-    const codebase = await post("/v1/opencode/codebases", { name: "bench", path: tmp });
-    await post("/v1/opencode/worker/register", { name: "bench-0", codebases: [{ name: "bench", path: tmp }] });
+    const codebase = await post("/v1/opencode/codebases", { name: "bench", path: server.dir });
+    await post("/v1/opencode/worker/register", { name: "bench-0", codebases: [{ name: "bench", path: server.dir }] });
     const claims: { task: { id: string }; lease_token: string }[] = [];
     const create = await perCall((i) => post(`/v1/opencode/codebases/${codebase.id}/tasks`, { title: `t${i}`, prompt: "p", priority: i % 5 }));
-    const claim = await perCall(async () => claims.push(await post("/v1/opencode/worker/claim", { name: "bench-0" })));
+    const claim = await perCall(async () => claims.push((await post("/v1/opencode/worker/claim", { name: "bench-0" })) as (typeof claims)[number]));
     const complete = await perCall((i) =>
       post(`/v1/opencode/worker/tasks/${claims[i]!.task.id}/complete`, { lease_token: claims[i]!.lease_token, status: "completed", result: "ok" }),
     );
     return { create, claim, complete };
   } finally {
-    await server.close(1000);
-    await db?.drop();
-    await rm(tmp, { recursive: true, force: true });
+    await server.close();
   }
 }

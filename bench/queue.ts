@@ -24,6 +24,43 @@ import { summary } from "./stats.js";
  */
 export type QueueTarget = { kind: "server"; driver: TestDriver; root?: string } | { kind: "floor"; databaseUrl?: string };
 
+/** A server a queue benchmark drives: its URL, a JSON POST (null for a 204), and its database's URL when it has one of its own. */
+export interface QueueServer {
+  url: string;
+  /** A directory of its own, for the codebases the benchmark registers. */
+  dir: string;
+  databaseUrl: string | undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: the benchmarks read arbitrary JSON
+  post(path: string, body: unknown): Promise<any>;
+  close(): Promise<void>;
+}
+
+/** Starts `target` (ours on a fresh database, no local runner: only the benchmark claims; or a floor). */
+export async function startQueueServer(target: QueueTarget): Promise<QueueServer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
+  const ours = target.kind === "server" ? await checkoutAt(target.root) : undefined;
+  const db = ours && target.kind === "server" ? await ours.driverOf(target.driver).create() : undefined;
+  const server =
+    ours && db
+      ? await ours.startServer({ config: ours.testConfig({ dataDir: dir, localConcurrency: 0 }), database: db.database })
+      : await startQueueFloor(target.kind === "floor" ? target.databaseUrl : undefined);
+  return {
+    url: server.url,
+    dir,
+    databaseUrl: db?.url ?? undefined,
+    async post(p, body) {
+      const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      if (res.status >= 300 && res.status !== 204) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
+      return res.status === 204 ? null : ((await res.json()) as Record<string, unknown>);
+    },
+    async close() {
+      await server.close(1000);
+      await db?.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /**
  * One producer creates `total` tasks (32 requests in flight) while `workers`
  * simulated workers each loop claim → complete until every task is done: one task
@@ -32,20 +69,8 @@ export type QueueTarget = { kind: "server"; driver: TestDriver; root?: string } 
 export async function benchQueueThroughput(target: QueueTarget, workers: number, options: { total?: number; batch?: number } = {}): Promise<number> {
   const total = options.total ?? 2000;
   const batch = options.batch ?? 1;
-  const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
-  const ours = target.kind === "server" ? await checkoutAt(target.root) : undefined;
-  const db = ours && target.kind === "server" ? await ours.driverOf(target.driver).create() : undefined;
-  // No local runner: only the simulated workers claim.
-  const server =
-    ours && db
-      ? await ours.startServer({ config: ours.testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database })
-      : await startQueueFloor(target.kind === "floor" ? target.databaseUrl : undefined);
-  const post = async (p: string, body: unknown) => {
-    const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    if (res.status >= 300 && res.status !== 204) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
-    // biome-ignore lint/suspicious/noExplicitAny: the bench reads arbitrary JSON
-    return res.status === 204 ? null : ((await res.json()) as Record<string, any>);
-  };
+  const server = await startQueueServer(target);
+  const { post, dir: tmp } = server;
   try {
     const cb = await post("/v1/opencode/codebases", { name: "bench", path: tmp });
     const names = Array.from({ length: workers }, (_, i) => `bench-${i}`);
@@ -99,9 +124,7 @@ export async function benchQueueThroughput(target: QueueTarget, workers: number,
     await Promise.all([...Array.from({ length: 32 }, produce), ...names.map(work)]);
     return (total / (performance.now() - start)) * 1000;
   } finally {
-    await server.close(1000);
-    await db?.drop();
-    await rm(tmp, { recursive: true, force: true });
+    await server.close();
   }
 }
 
@@ -118,17 +141,9 @@ export async function benchDeepClaim(
   options: { pending?: number; rounds?: number; queue?: "own" | "another"; root?: string } = {},
 ): Promise<{ median: number; p99: number }> {
   const { pending = 50_000, rounds = 40, queue = "own", root } = options;
-  const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-"));
-  const ours = await checkoutAt(root);
-  const db = await ours.driverOf(postgresDriver(databaseUrl)).create();
-  const server = await ours.startServer({ config: ours.testConfig({ dataDir: tmp, localConcurrency: 0 }), database: db.database });
-  const post = async (p: string, body: unknown) => {
-    const res = await fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    if (!res.ok) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
-    // biome-ignore lint/suspicious/noExplicitAny: the bench reads arbitrary JSON
-    return res.status === 204 ? null : ((await res.json()) as Record<string, any>);
-  };
-  const admin = postgres(db.url!, { max: 1, onnotice: () => {} });
+  const server = await startQueueServer({ kind: "server", driver: postgresDriver(databaseUrl), root });
+  const { post, dir: tmp } = server;
+  const admin = postgres(server.databaseUrl!, { max: 1, onnotice: () => {} });
   try {
     const mine = await post("/v1/opencode/codebases", { name: "deep", path: tmp });
     await post("/v1/opencode/worker/register", { name: "deep-worker", codebases: [{ name: "deep", path: tmp }] });
@@ -148,9 +163,7 @@ export async function benchDeepClaim(
     return { median: s.median, p99: s.p99 };
   } finally {
     await admin.end();
-    await server.close(1000);
-    await db.drop();
-    await rm(tmp, { recursive: true, force: true });
+    await server.close();
   }
 }
 

@@ -11,6 +11,7 @@ import { benchFanout, type FanoutResult } from "./fanout.js";
 import { benchClaimLatency, benchDeepClaim, benchFailover, benchQueueThroughput } from "./queue.js";
 import { benchStatementCpu, type StatementCpu } from "./queue-statements.js";
 import { benchStartup } from "./startup.js";
+import { median } from "./stats.js";
 import { benchUsage } from "./usage.js";
 import { benchWorktrees } from "./worktrees.js";
 
@@ -31,8 +32,7 @@ if (!only || only === "events") {
       runs.after!.push(await benchEventStream(driver));
       if (before) runs.before!.push(await benchEventStream(driver, 20_000, before));
     }
-    const med = (list: { stored: number; delivered: number }[], k: "stored" | "delivered") =>
-      list.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+    const med = (list: { stored: number; delivered: number }[], k: "stored" | "delivered") => median(list.map((r) => r[k]));
     const line = (list: { stored: number; delivered: number }[]) =>
       `${fmt(med(list, "stored"))} events/s stored, ${fmt(med(list, "delivered"))} events/s stored and delivered over SSE (20,000 events; medians of ${rounds} runs)`;
     rows.push([`one event stream, ${name}`, line(runs.after!)]);
@@ -83,10 +83,7 @@ if (!only || only === "queue") {
       rates.set(c.label, [...(rates.get(c.label) ?? []), rate]);
     }
   }
-  const med = (label: string) => {
-    const v = [...(rates.get(label) ?? [0])].sort((a, b) => a - b);
-    return v[Math.floor(v.length / 2)]!;
-  };
+  const med = (label: string) => median(rates.get(label) ?? [0]);
   const memory = med("in-memory floor");
   const durable = url ? med("durable floor (Postgres)") : undefined;
   rows.push([`tasks through create → claim → complete, 16 workers, in-memory floor server (median of ${rounds})`, `${fmt(memory)} tasks/s`]);
@@ -122,11 +119,7 @@ if (!only || only === "queue") {
     for (let round = 0; round < rounds; round++)
       for (const [label, target] of targets) costs.set(label, [...(costs.get(label) ?? []), await benchStatementCpu(url, target)]);
     for (const [label, list] of costs) {
-      const of = (k: keyof StatementCpu) =>
-        list
-          .map((c) => c[k])
-          .sort((a, b) => a - b)
-          [Math.floor(list.length / 2)]!.toFixed(2);
+      const of = (k: keyof StatementCpu) => median(list.map((c) => c[k])).toFixed(2);
       rows.push([
         `Postgres CPU per call, 1,500 of each one after another, ${label} (median of ${rounds})`,
         `create ${of("create")} ms, claim ${of("claim")} ms, complete ${of("complete")} ms`,
@@ -144,12 +137,7 @@ if (!only || only === "queue") {
         for (const [label, root] of round % 2 === 0 ? checkouts : [...checkouts].reverse())
           claims.set(label, [...(claims.get(label) ?? []), await benchDeepClaim(url, { queue, root })]);
       for (const [label] of checkouts) {
-        const of = (k: "median" | "p99") =>
-          claims
-            .get(label)!
-            .map((c) => c[k])
-            .sort((a, b) => a - b)
-            [Math.floor(rounds / 2)]!.toFixed(1);
+        const of = (k: "median" | "p99") => median(claims.get(label)!.map((c) => c[k])).toFixed(1);
         rows.push([`${what}${label} (medians of ${rounds} rounds)`, `median ${of("median")} ms, p99 ${of("p99")} ms`]);
       }
     }

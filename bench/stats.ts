@@ -10,4 +10,7 @@ export function summary(values: number[]): { n: number; median: number; p99: num
   return { n: sorted.length, median: percentile(sorted, 50), p99: percentile(sorted, 99), min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN };
 }
 
+/** The middle of several rounds' figures (the upper middle of an even count), as the README's "medians of N" are. */
+export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
 export const ms = (v: number) => `${v.toFixed(2)} ms`;

@@ -6,6 +6,7 @@
 import { performance } from "node:perf_hooks";
 import { startAgentServer } from "../test/support/agent-server.js";
 import { connectSse } from "../test/support/sse-client.js";
+import { median } from "./stats.js";
 
 const s = await startAgentServer();
 const dir = await s.sandbox.createCodebase("ttfo");
@@ -44,7 +45,6 @@ for (let i = 0; i < 12; i++) {
   // The first two warm up.
   if (i >= 2) for (const [w, ms] of marks) times[w] = [...(times[w] ?? []), ms];
 }
-const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-for (const [w, v] of Object.entries(times).sort((a, b) => med(a[1]) - med(b[1]))) console.log(`${med(v).toFixed(1).padStart(7)} ms  ${w}`);
+for (const [w, v] of Object.entries(times).sort((a, b) => median(a[1]) - median(b[1]))) console.log(`${median(v).toFixed(1).padStart(7)} ms  ${w}`);
 await s.close();
 process.exit(0);

@@ -1,4 +1,4 @@
-/** Task verbs for clients: create, list, read, cancel, retry. The runner side is in claims.ts, leases.ts and reports.ts. */
+/** Task verbs for clients: create, list, read, cancel, retry. The runner side is in claims.ts, leases.ts, reports.ts and completions.ts. */
 import { randomUUID } from "node:crypto";
 import { and, count, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import { z } from "zod";

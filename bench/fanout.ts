@@ -275,6 +275,28 @@ export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []
   }
 }
 
+/**
+ * One stream's throughput (uploads of 200 back to back, one follower) against `codetether serve` on the Postgres of
+ * `databaseUrl` (else PGlite) with node flags for the server (e.g. --cpu-prof), or against the floor (`floor: true`;
+ * durable with a database URL).
+ */
+export async function benchThroughputOne(
+  databaseUrl: string | undefined,
+  { nodeArgs = [], cli = cliPath, floor = false }: { nodeArgs?: string[]; cli?: string; floor?: boolean } = {},
+): Promise<number> {
+  const target = floor
+    ? floorTarget(databaseUrl)
+    : databaseUrl
+      ? serverTarget("codetether, Postgres", postgresData(databaseUrl), nodeArgs, cli)
+      : serverTarget("codetether, PGlite", embeddedDataDir, nodeArgs, cli);
+  const running = await target.start();
+  try {
+    return await runThroughput(running.url, "tp-one");
+  } finally {
+    await running.stop();
+  }
+}
+
 /** A new database on the Postgres of `databaseUrl` for a server to run on, dropped after. */
 const postgresData = (databaseUrl: string) => async () => {
   const db = await createPostgresDatabase(databaseUrl);

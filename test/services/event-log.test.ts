@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { AgentEvent, NewEvent } from "../../src/contracts/events.js";
 import { createDb, type Database } from "../../src/db/client.js";
+import { toMessage } from "../../src/http/rest/event-stream.js";
 import { EventLog } from "../../src/services/events/log.js";
 import { StreamWindow } from "../../src/services/events/window.js";
 import { createPostgresDatabase, testDrivers } from "../support/db.js";
@@ -72,6 +73,22 @@ for (const driver of testDrivers()) {
       assert.equal(stored!.id, 1);
       const [read] = await log.read("odd", 0);
       assert.equal(read!.type === "output" && read!.data.content, "bin\ufffdary \ufffd ok 😀");
+    });
+
+    test("an event's SSE message as this process stored it is the one read back, byte for byte", async () => {
+      // Keys out of jsonb's order (shorter first, then by bytes), a task id the data names too, text to replace.
+      const events: NewEvent[] = [
+        { type: "output", data: { session_id: "s", part_id: "p", message_id: "m", content: "a\u0000b" }, taskId: "tsk_1" },
+        { type: "complete", data: { status: "completed", task_id: "tsk_1", session_id: null, run_id: "run_1" }, taskId: "tsk_1" },
+        { type: "status", data: { status: "running", session_id: "s", agent: "build", model: "p/m", message: "é 😀" } },
+      ];
+      const stored = await log.append("framed", events);
+      // Read by another log, as another server (or a resume after this one's window is gone) reads it: from the table.
+      const other = new EventLog(db.database);
+      const read = await other.read("framed", 0);
+      assert.notEqual(read[0], stored[0]);
+      assert.deepEqual(read.map(toMessage), stored.map(toMessage));
+      assert.match(toMessage(stored[0]!), /^event: output\nid: 1\ndata: \{"task_id":"tsk_1","content":"a\uFFFDb","part_id":"p",/u);
     });
   });
 }

@@ -15,10 +15,10 @@
  *    each upload: 17 ms at 45,000 events, and growing with the table);
  * 3. `bumped`: creates each stream's row or advances its head by its number of fresh
  *    events, taking the row locks (in stream order, so two appends never deadlock)
- *    until commit, so seqs are gap-free and commit in order;
+ *    until commit, so seqs are gap-free and commit in order, and NOTIFYs each new head
+ *    (once per stream, not per event: an upload of 200 made 200 calls to fold into one);
  * 4. `stored`: inserts the fresh events at the seqs below the new heads;
- * 5. `appended`: the stored events with their seqs, NOTIFYing each new head (identical
- *    notifications of one transaction fold into one);
+ * 5. `appended`: the stored events with their seqs;
  * 6. the webhook deliveries the events cause (see webhooks/outbox.ts) and the usage
  *    they count (see usage/rollup.ts), when any does.
  *
@@ -152,15 +152,14 @@ export function appendCtes(input: SQL, options: { deliveries?: boolean; usage?: 
       insert into event_streams (stream_id, head)
       select stream_id, count(*) from fresh group by stream_id order by stream_id
       on conflict (stream_id) do update set head = event_streams.head + excluded.head
-      returning stream_id, head
+      returning stream_id, head, pg_notify(${eventsChannel}, stream_id || ':' || head) as notified
     ), stored as (
       insert into agent_events (stream_id, seq, type, session_id, task_id, attempt, worker_seq, data)
       select f.stream_id, b.head - f.total + f.n, f.type, f.session_id, f.task_id, f.attempt, f.worker_seq, f.data
       from fresh f join bumped b on b.stream_id = f.stream_id
       order by f.stream_id, f.n
     ), appended as (
-      select f.ord, f.stream_id, b.head - f.total + f.n as seq, f.type, f.session_id, f.task_id, f.data, now() as created_at,
-        pg_notify(${eventsChannel}, f.stream_id || ':' || b.head) as notified
+      select f.ord, f.stream_id, b.head - f.total + f.n as seq, f.type, f.session_id, f.task_id, f.data, now() as created_at
       from fresh f join bumped b on b.stream_id = f.stream_id
     )${options.deliveries ? deliveriesCte : sql``}${
       options.usage

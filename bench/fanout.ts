@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { cliPath, runCli, startCli } from "../test/support/cli.js";
 import { createPostgresDatabase } from "../test/support/db.js";
 import { leaseTask } from "../test/support/leased-task.js";
-import { median, percentile } from "./stats.js";
+import { cpuMs, median, percentile } from "./stats.js";
 
 interface Target {
   name: string;
@@ -276,14 +276,15 @@ export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []
 }
 
 /**
- * One stream's throughput (uploads of 200 back to back, one follower) against `codetether serve` on the Postgres of
- * `databaseUrl` (else PGlite) with node flags for the server (e.g. --cpu-prof), or against the floor (`floor: true`;
- * durable with a database URL).
+ * `run` against one target, started for it and stopped after: `codetether serve` on the Postgres of `databaseUrl`
+ * (else PGlite) with node flags for the server (e.g. --cpu-prof) and another checkout's bin (`cli`), or the floor
+ * (`floor: true`; durable with a database URL). For profiles and before/after comparisons of one figure.
  */
-export async function benchThroughputOne(
+export async function withTarget<T>(
   databaseUrl: string | undefined,
-  { nodeArgs = [], cli = cliPath, floor = false }: { nodeArgs?: string[]; cli?: string; floor?: boolean } = {},
-): Promise<number> {
+  { nodeArgs = [], cli = cliPath, floor = false }: { nodeArgs?: string[]; cli?: string; floor?: boolean },
+  run: (url: string, pid: number) => Promise<T>,
+): Promise<T> {
   const target = floor
     ? floorTarget(databaseUrl)
     : databaseUrl
@@ -291,11 +292,47 @@ export async function benchThroughputOne(
       : serverTarget("codetether, PGlite", embeddedDataDir, nodeArgs, cli);
   const running = await target.start();
   try {
-    return await runThroughput(running.url, "tp-one");
+    return await run(running.url, running.pid);
   } finally {
     await running.stop();
   }
 }
+
+/** One stream's throughput (uploads of 200 back to back, one follower) against one target (see `withTarget`). */
+export const benchThroughputOne = (databaseUrl: string | undefined, options: Parameters<typeof withTarget>[1] = {}) =>
+  withTarget(databaseUrl, options, (url) => runThroughput(url, "tp-one"));
+
+/**
+ * The round trip of an upload of one event, sent one after another with nothing else running (median and p99 of
+ * 1,000 after 200 to warm up): what an upload costs a target beyond the network, and so what each upload adds to
+ * the fan-out's latency.
+ */
+export const benchUploadRoundTrip = (databaseUrl: string | undefined, options: Parameters<typeof withTarget>[1] = {}) =>
+  withTarget(databaseUrl, options, async (url, pid) => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-"));
+    try {
+      const task = await leaseTask(url, { name: "rt-one", path: tmp });
+      const times: number[] = [];
+      let cpu = { server: 0, postgres: 0 };
+      for (let i = 0; i < 1200; i++) {
+        if (i === 200) cpu = { server: await cpuMs(pid), postgres: await cpuMs("postgres") };
+        const t = performance.now();
+        await task.upload([{ type: "output", data: { session_id: "ses_rt", message_id: "m", part_id: "p", content: `n=${i} ${padding}` } }]);
+        if (i >= 200) times.push(performance.now() - t);
+      }
+      task.stop();
+      times.sort((a, b) => a - b);
+      return {
+        p50: percentile(times, 50),
+        p99: percentile(times, 99),
+        // CPU per upload: the server's process, and every Postgres process (the database's share).
+        serverCpuMs: ((await cpuMs(pid)) - cpu.server) / times.length,
+        postgresCpuMs: ((await cpuMs("postgres")) - cpu.postgres) / times.length,
+      };
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
 
 /** A new database on the Postgres of `databaseUrl` for a server to run on, dropped after. */
 const postgresData = (databaseUrl: string) => async () => {

@@ -4,27 +4,14 @@
  * used (`/proc/<pid>/stat`), per call. Our server against the durable floor (one statement per call) in the same run;
  * Postgres must be on this machine, and anything else it does in the meantime counts too (so: medians of rounds).
  */
-import { readdir, readFile } from "node:fs/promises";
 import { postgresDriver } from "../test/support/db.js";
 import { startQueueServer } from "./queue.js";
+import { cpuMs } from "./stats.js";
 
 export interface StatementCpu {
   create: number;
   claim: number;
   complete: number;
-}
-
-/** CPU time so far of every process named postgres, in ms (the kernel counts it in clock ticks, 100 a second). */
-async function postgresCpuMs(): Promise<number> {
-  let ticks = 0;
-  for (const pid of await readdir("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-    if (!stat.includes("(postgres)")) continue;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-  }
-  return ticks * 10;
 }
 
 /** Postgres CPU per create, claim and completion (ms) of our server (of the checkout at `root`), or of the durable floor. */
@@ -34,9 +21,9 @@ export async function benchStatementCpu(url: string, target: { kind: "server"; r
   );
   const post = async (p: string, body: unknown) => (await server.post(p, body))!;
   const perCall = async (call: (i: number) => Promise<unknown>) => {
-    const before = await postgresCpuMs();
+    const before = await cpuMs("postgres");
     for (let i = 0; i < calls; i++) await call(i);
-    return ((await postgresCpuMs()) - before) / calls;
+    return ((await cpuMs("postgres")) - before) / calls;
   };
   try {
     const codebase = await post("/v1/opencode/codebases", { name: "bench", path: server.dir });

@@ -3,11 +3,12 @@
  * Uses the real Postgres of DATABASE_URL when set, PGlite always.
  */
 import os from "node:os";
+import path from "node:path";
 import { pgliteDriver, postgresDriver } from "../test/support/db.js";
 import { benchBridge } from "./bridge.js";
 import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
-import { benchFanout, type FanoutResult } from "./fanout.js";
+import { benchFanout, benchUploadRoundTrip, type FanoutResult } from "./fanout.js";
 import { benchClaimLatency, benchDeepClaim, benchFailover, benchQueueThroughput } from "./queue.js";
 import { benchStatementCpu, type StatementCpu } from "./queue-statements.js";
 import { benchStartup } from "./startup.js";
@@ -174,6 +175,25 @@ if (!only || only === "fanout") {
   }
   for (const [target, rate] of Object.entries(throughput))
     rows.push([`one follower, one stream, uploads of 200: events stored and delivered per second, ${target}`, rate.toFixed(0)]);
+  if (url) {
+    // What one upload costs, apart from the fan-out: its round trip and the CPU it takes the server and Postgres,
+    // ours beside the durable floor (and `before`), round by round, medians.
+    const targets: [string, Parameters<typeof benchUploadRoundTrip>[1]][] = [
+      ["durable floor", { floor: true }],
+      ["codetether", {}],
+      ...(before ? [[`before (${before})`, { cli: path.join(before, "bin/codetether.mjs") }] as [string, Parameters<typeof benchUploadRoundTrip>[1]]] : []),
+    ];
+    const runs = new Map<string, Awaited<ReturnType<typeof benchUploadRoundTrip>>[]>();
+    for (let round = 0; round < Number(process.env.BENCH_ROUNDS ?? 3); round++)
+      for (const [label, options] of targets) runs.set(label, [...(runs.get(label) ?? []), await benchUploadRoundTrip(url, options)]);
+    for (const [label, list] of runs) {
+      const of = (k: "p50" | "p99" | "serverCpuMs" | "postgresCpuMs" | "requestCpuMs") => median(list.map((r) => r[k])).toFixed(2);
+      rows.push([
+        `an upload of one event, one after another, Postgres: round trip p50 / p99; CPU per upload of the server / of Postgres; server CPU of a request no handler answers, ${label}`,
+        `${of("p50")} / ${of("p99")} ms; ${of("serverCpuMs")} / ${of("postgresCpuMs")} ms; ${of("requestCpuMs")} ms`,
+      ]);
+    }
+  }
 }
 
 console.log(`\n${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}\n`);

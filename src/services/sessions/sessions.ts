@@ -168,6 +168,10 @@ export async function triggerAgent({
   input: TriggerRequest;
   runId?: string;
 }): Promise<TriggerAnswer> {
+  // The head is read before the run stores anything, so a client following from it sees the run from its start. It
+  // needs only the id, so it is read beside the codebase's row (and a read for a codebase that is not there is harmless).
+  const head = ctx.events.head(codebaseId);
+  head.catch(() => {}); // observed below, unless the codebase's row already failed
   const codebase = await getCodebaseRow({ ctx, id: codebaseId });
   if (codebase.workerId) {
     throw conflict(`Codebase "${codebase.name}" runs on worker ${codebase.workerId}: create a task for it instead`);
@@ -178,12 +182,24 @@ export async function triggerAgent({
   const directory = workingDirectory(codebase);
   // While OpenCode boots, what it can run is not known yet: the run itself will say if the model is missing.
   const booting = ["starting", "connecting", "restarting"].includes(ctx.bridge.connection.status().state);
+  const workspaceOf = (resumeSessionId: string | undefined) =>
+    openLocalWorkspace(ctx, { codebase, directory, title: titleOf(input), baseRef: input.base_ref, resumeSessionId });
+  // A new session's workspace depends on nothing the checks find, so it is opened while they run (and given up if
+  // one refuses the run); a resumed session's is the one it worked in, known once the session is.
+  const fresh = input.new_session && !input.session_id;
+  const early = fresh ? workspaceOf(undefined) : undefined;
+  early?.catch(() => {}); // observed below, or given up
+  // A worktree made for a run that may not start is not kept.
+  const giveUp = (opening: ReturnType<typeof workspaceOf> | undefined) => async (err: unknown) => {
+    await opening?.then((w) => abandonWorkspace(ctx.worktrees, w)).catch(() => {});
+    throw err;
+  };
   // Independent of one another, so looked at together; a failure is reported as if they were looked at in turn.
   const [, , resume] = await firstFailure(
     requireDirectory(codebase.path, directory),
     (booting ? Promise.resolve(ctx.bridge.models.known()) : ctx.bridge.models.forRun()).then((models) => requireRunnable(model, [models], "on this server")),
-    input.session_id ? getSessionRow(ctx, codebaseId, input.session_id) : input.new_session ? Promise.resolve(undefined) : resumableSession(ctx, codebaseId),
-  );
+    input.session_id ? getSessionRow(ctx, codebaseId, input.session_id) : fresh ? Promise.resolve(undefined) : resumableSession(ctx, codebaseId),
+  ).catch(giveUp(early));
   if (resume && input.queue && (await shouldQueue(ctx, resume))) {
     if (input.base_ref !== undefined) throw invalid("base_ref starts a new worktree: it cannot be given when resuming a session (send new_session: true)");
     return queueFollowUp(ctx, resume, input, triggerAgent);
@@ -194,13 +210,8 @@ export async function triggerAgent({
   if (resume && input.base_ref !== undefined)
     throw invalid("base_ref starts a new worktree: it cannot be given when resuming a session (send new_session: true)");
 
-  // The head is read before the run stores anything, so a client following from it sees the run from its start.
-  const opening = openLocalWorkspace(ctx, { codebase, directory, title: titleOf(input), baseRef: input.base_ref, resumeSessionId: resume?.id });
-  const [, lastEventId, workspace] = await firstFailure(requireRunSlot(ctx, codebase), ctx.events.head(codebaseId), opening).catch(async (err) => {
-    // A worktree made for a run that may not start is not kept.
-    await opening.then((w) => abandonWorkspace(ctx.worktrees, w)).catch(() => {});
-    throw err;
-  });
+  const opening = early ?? workspaceOf(resume?.id);
+  const [, lastEventId, workspace] = await firstFailure(requireRunSlot(ctx, codebase), head, opening).catch(giveUp(opening));
   const title = titleOf(input);
   const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;
   let prepared = false;

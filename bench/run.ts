@@ -189,7 +189,7 @@ if (!only || only === "fanout") {
     for (const [label, list] of runs) {
       const of = (k: "p50" | "p99" | "serverCpuMs" | "postgresCpuMs" | "requestCpuMs") => median(list.map((r) => r[k])).toFixed(2);
       rows.push([
-        `an upload of one event, one after another, Postgres: round trip p50 / p99; CPU per upload of the server / of Postgres; server CPU of a request no handler answers, ${label}`,
+        `an upload of one event, one after another, Postgres: round trip p50 / p99; CPU per upload of the server / of Postgres; server CPU of a GET /health, ${label}`,
         `${of("p50")} / ${of("p99")} ms; ${of("serverCpuMs")} / ${of("postgresCpuMs")} ms; ${of("requestCpuMs")} ms`,
       ]);
     }

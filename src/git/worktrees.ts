@@ -274,6 +274,11 @@ export class WorktreeManager {
   }
 
   /** Pooled worktrees ready now, over all repositories. */
+  /** Whether a worktree of `repo` is ready in the pool (so `create` would make none). */
+  hasPooled(repo: string): boolean {
+    return (this.pools.get(repo)?.length ?? 0) > 0;
+  }
+
   pooled(): number {
     let n = 0;
     for (const pool of this.pools.values()) n += pool.length;

@@ -85,10 +85,17 @@ export interface OpenRequest {
   baseRef?: string;
   /** A resumed run's worktree: it continues there. */
   resume?: WorktreeInfo;
+  /**
+   * Opened ahead of knowing whether the run may start: a worktree only when one is ready in the pool, else null
+   * (nothing is made), so a run refused meanwhile never waits for a `git worktree add` it would throw away.
+   */
+  onlyIfPooled?: boolean;
 }
 
-/** Decides and prepares where a run works (see the module comment). */
-export async function openWorkspace(request: OpenRequest): Promise<OpenedWorkspace> {
+/** Decides and prepares where a run works (see the module comment); null only for `onlyIfPooled`, see there. */
+export async function openWorkspace(request: OpenRequest & { onlyIfPooled: true }): Promise<OpenedWorkspace | null>;
+export async function openWorkspace(request: OpenRequest): Promise<OpenedWorkspace>;
+export async function openWorkspace(request: OpenRequest): Promise<OpenedWorkspace | null> {
   if (request.resume) {
     const { recreated, baseCommit } = await request.manager.reopen(
       request.resume,
@@ -108,6 +115,7 @@ export async function openWorkspace(request: OpenRequest): Promise<OpenedWorkspa
       `The worktree directory (${request.manager.root}) is inside the codebase's repository (${repo.root}): set CODETETHER_WORKTREE_DIR elsewhere, or agent_config.isolation to "none"`,
     );
   }
+  if (request.onlyIfPooled && !request.manager.hasPooled(repo.root)) return null;
   const baseCommit = await resolveBase(repo, request.baseRef);
   const branch = runBranchName(randomBytes(4).toString("hex"), request.title);
   const { ready, ...ref } = await request.manager.create({ repo: repo.root, key: request.key, id: newWorktreeId(), branch, baseCommit });

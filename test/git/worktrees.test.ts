@@ -13,6 +13,7 @@ import { commitAll, readablePatch, worktreeDiff } from "../../src/git/diff.js";
 import { redactUrls } from "../../src/git/git.js";
 import { branchExists, repositoryOf } from "../../src/git/repo.js";
 import { WorktreeManager } from "../../src/git/worktrees.js";
+import { abandonWorkspace, openWorkspace } from "../../src/workspace/workspace.js";
 import { createRepo, runGit, scratch } from "../support/git-repo.js";
 
 describe("run worktrees", () => {
@@ -145,6 +146,27 @@ describe("run worktrees", () => {
     await manager.drainPool();
     assert.equal(manager.pooled(), 0);
     assert.ok(head);
+  });
+
+  test("a workspace opened ahead of a run (onlyIfPooled) takes a pooled worktree when one is ready, and makes none otherwise", async () => {
+    const { repo } = await fresh({ "a.txt": "a\n" });
+    const manager = new WorktreeManager({ root: path.join(tmp.dir, "ahead"), poolSize: 1 });
+    const request = { manager, codebaseDir: repo.dir, workingDirectory: repo.dir, setting: undefined, key: "cb", title: "ahead", onlyIfPooled: true as const };
+    const worktrees = () => runGit(repo.dir, "worktree", "list", "--porcelain");
+    const before = await worktrees();
+    // Nothing is ready yet: no `git worktree add` for a run that may be refused.
+    assert.equal(await openWorkspace(request), null);
+    assert.equal(await worktrees(), before);
+    manager.refill(repo.dir, "cb");
+    await manager.poolReady();
+    const opened = await openWorkspace(request);
+    assert.ok(opened && opened.isolation === "worktree");
+    await opened.ready;
+    assert.match(await worktrees(), new RegExp(`worktree ${opened.worktree.path}\n[^\n]*\nbranch refs/heads/${opened.worktree.branch}`));
+    await abandonWorkspace(manager, opened);
+    assert.equal(await branchExists(repo.dir, opened.worktree.branch), false);
+    await manager.poolReady();
+    await manager.drainPool();
   });
 
   test("a drained pool makes no more worktrees, not even a refill that was waiting out its delay", async () => {

@@ -10,7 +10,7 @@ import type { NewEvent } from "../../contracts/events.js";
 import { sessions } from "../../db/schema.js";
 import { runLimits, workingDirectory } from "../../opencode/run-settings.js";
 import type { RunOutcome, RunSink } from "../../opencode/runner.js";
-import { abandonWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../workspace/workspace.js";
+import { abandonWorkspace, type OpenedWorkspace, WorkspaceTracker, type WorktreeInfo } from "../../workspace/workspace.js";
 import { auditing, recordAudit } from "../access/audit.js";
 import { createdBy } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
@@ -182,16 +182,17 @@ export async function triggerAgent({
   const directory = workingDirectory(codebase);
   // While OpenCode boots, what it can run is not known yet: the run itself will say if the model is missing.
   const booting = ["starting", "connecting", "restarting"].includes(ctx.bridge.connection.status().state);
-  const workspaceOf = (resumeSessionId: string | undefined) =>
-    openLocalWorkspace(ctx, { codebase, directory, title: titleOf(input), baseRef: input.base_ref, resumeSessionId });
+  const where = { codebase, directory, title: titleOf(input), baseRef: input.base_ref };
   // A new session's workspace depends on nothing the checks find, so it is opened while they run (and given up if
-  // one refuses the run); a resumed session's is the one it worked in, known once the session is.
+  // one refuses the run) when that is quick: its directory, or a worktree ready in the pool (a `git worktree add`
+  // waits for the checks, as a refused run would otherwise wait for it). A resumed session's is the one it worked
+  // in, known once the session is.
   const fresh = input.new_session && !input.session_id;
-  const early = fresh ? workspaceOf(undefined) : undefined;
+  const early = fresh ? openLocalWorkspace(ctx, { ...where, onlyIfPooled: true }) : undefined;
   early?.catch(() => {}); // observed below, or given up
   // A worktree made for a run that may not start is not kept.
-  const giveUp = (opening: ReturnType<typeof workspaceOf> | undefined) => async (err: unknown) => {
-    await opening?.then((w) => abandonWorkspace(ctx.worktrees, w)).catch(() => {});
+  const giveUp = (opening: Promise<OpenedWorkspace | null> | undefined) => async (err: unknown) => {
+    await opening?.then((w) => w && abandonWorkspace(ctx.worktrees, w)).catch(() => {});
     throw err;
   };
   // Independent of one another, so looked at together; a failure is reported as if they were looked at in turn.
@@ -210,7 +211,9 @@ export async function triggerAgent({
   if (resume && input.base_ref !== undefined)
     throw invalid("base_ref starts a new worktree: it cannot be given when resuming a session (send new_session: true)");
 
-  const opening = early ?? workspaceOf(resume?.id);
+  // Opened ahead, or now (when nothing was ready, or opening ahead failed: it fails again here, in its turn).
+  const ahead = early && (await early.catch(() => null));
+  const opening = ahead ? Promise.resolve(ahead) : openLocalWorkspace(ctx, { ...where, resumeSessionId: resume?.id });
   const [, lastEventId, workspace] = await firstFailure(requireRunSlot(ctx, codebase), head, opening).catch(giveUp(opening));
   const title = titleOf(input);
   const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;

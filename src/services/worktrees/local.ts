@@ -19,10 +19,12 @@ type CodebaseRow = typeof codebases.$inferSelect;
  * worktree (made again if it was removed); a new run gets a worktree when the
  * codebase is a git repository and isolation is not turned off.
  */
-export async function openLocalWorkspace(
-  ctx: ServiceContext,
-  input: { codebase: CodebaseRow; directory: string; title: string; baseRef?: string; resumeSessionId?: string },
-): Promise<OpenedWorkspace> {
+type LocalOpenRequest = { codebase: CodebaseRow; directory: string; title: string; baseRef?: string; resumeSessionId?: string };
+
+/** …or, for a new run opened before it is known to start (`onlyIfPooled`, see OpenRequest), null when no worktree is ready. */
+export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRequest & { onlyIfPooled: true }): Promise<OpenedWorkspace | null>;
+export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRequest): Promise<OpenedWorkspace>;
+export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRequest & { onlyIfPooled?: boolean }): Promise<OpenedWorkspace | null> {
   const config = input.codebase.agentConfig as AgentConfig;
   const row = input.resumeSessionId ? await worktreeOfSession(ctx.database.db, input.resumeSessionId) : undefined;
   const opened = await openWorkspace({
@@ -34,7 +36,9 @@ export async function openLocalWorkspace(
     title: input.title,
     baseRef: input.baseRef,
     resume: row && row.runner === localRunner ? toInfo(row) : undefined,
+    onlyIfPooled: input.onlyIfPooled,
   });
+  if (!opened) return null;
   // What the codebase answer says about isolation follows what the last run found.
   const vcs = opened.isolation === "worktree" || opened.git ? "git" : "none";
   if (input.codebase.vcs !== vcs) await ctx.database.db.update(codebases).set({ vcs }).where(eq(codebases.id, input.codebase.id));

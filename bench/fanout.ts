@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { cliPath, runCli, startCli } from "../test/support/cli.js";
 import { createPostgresDatabase } from "../test/support/db.js";
 import { leaseTask } from "../test/support/leased-task.js";
-import { cpuMs, median, percentile } from "./stats.js";
+import { cpuMs, median, percentile, summary } from "./stats.js";
 
 interface Target {
   name: string;
@@ -263,16 +263,9 @@ export const fanoutScenarios: Scenario[] = [
  * server (e.g. --cpu-prof to profile it); `cli`: another checkout's bin, to compare before and after.
  */
 export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = [], databaseUrl?: string, cli = cliPath): Promise<FanoutResult> {
-  const target = databaseUrl
-    ? serverTarget("codetether, Postgres", postgresData(databaseUrl), nodeArgs, cli)
-    : serverTarget("codetether, PGlite", embeddedDataDir, nodeArgs, cli);
-  const running = await target.start();
-  try {
-    const result = await runScenario(running.url, running.pid, scenario, "fan-one");
-    return { target: target.name, scenario: `${scenario.subscribers} × ${scenario.eventsPerSecond}/s`, ...result };
-  } finally {
-    await running.stop();
-  }
+  const result = await withTarget(databaseUrl, { nodeArgs, cli }, (url, pid) => runScenario(url, pid, scenario, "fan-one"));
+  const target = databaseUrl ? "codetether, Postgres" : "codetether, PGlite";
+  return { target, scenario: `${scenario.subscribers} × ${scenario.eventsPerSecond}/s`, ...result };
 }
 
 /**
@@ -322,7 +315,7 @@ export const benchUploadRoundTrip = (databaseUrl: string | undefined, options: P
         if (i >= 200) times.push(performance.now() - t);
       }
       task.stop();
-      times.sort((a, b) => a - b);
+      const { median: p50, p99 } = summary(times);
       // CPU per upload: the server's process, and every Postgres process (the database's share).
       const serverCpuMs = ((await cpuMs(pid)) - cpu.server) / times.length;
       const postgresCpuMs = ((await cpuMs("postgres")) - cpu.postgres) / times.length;
@@ -330,7 +323,7 @@ export const benchUploadRoundTrip = (databaseUrl: string | undefined, options: P
       // answers /health from memory and logs it at debug; the floor answers 404 and logs nothing).
       const before = await cpuMs(pid);
       for (let i = 0; i < 1000; i++) await (await fetch(`${url}/health`)).text();
-      return { p50: percentile(times, 50), p99: percentile(times, 99), serverCpuMs, postgresCpuMs, requestCpuMs: ((await cpuMs(pid)) - before) / 1000 };
+      return { p50, p99, serverCpuMs, postgresCpuMs, requestCpuMs: ((await cpuMs(pid)) - before) / 1000 };
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -273,12 +273,12 @@ export class WorktreeManager {
     while (this.refilling.size > 0) await Promise.allSettled([...this.refilling.values()]);
   }
 
-  /** Pooled worktrees ready now, over all repositories. */
   /** Whether a worktree of `repo` is ready in the pool (so `create` would make none). */
   hasPooled(repo: string): boolean {
     return (this.pools.get(repo)?.length ?? 0) > 0;
   }
 
+  /** Pooled worktrees ready now, over all repositories. */
   pooled(): number {
     let n = 0;
     for (const pool of this.pools.values()) n += pool.length;

@@ -215,7 +215,7 @@ export async function triggerAgent({
   const ahead = early && (await early.catch(() => null));
   const opening = ahead ? Promise.resolve(ahead) : openLocalWorkspace(ctx, { ...where, resumeSessionId: resume?.id });
   const [, lastEventId, workspace] = await firstFailure(requireRunSlot(ctx, codebase), head, opening).catch(giveUp(opening));
-  const title = titleOf(input);
+  const title = where.title;
   const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;
   let prepared = false;
   const start = () =>

@@ -142,6 +142,11 @@ export class OpencodeClient {
     }
   }
 
+  /** Deletes a session and its messages (a session made for a run that did not start). */
+  async deleteSession(directory: string, id: string): Promise<void> {
+    await this.call("DELETE", `/session/${encodeURIComponent(id)}`, directory);
+  }
+
   /** Sessions of the project that `directory` belongs to. */
   listSessions(directory: string): Promise<OcSession[]> {
     return this.call("GET", "/session", directory);

@@ -27,6 +27,8 @@ export interface RunSpec {
   directory: string;
   /** Resume this OpenCode session; otherwise a new one is created. */
   sessionId?: string;
+  /** A new session made for this run ahead of its start (`AgentRunner.createSession`), used instead of making one. */
+  createdSessionId?: string;
   title: string;
   agent: string;
   /** `provider/model`; OpenCode's default when absent. */
@@ -81,7 +83,10 @@ function parseModel(model: string): { providerID: string; modelID: string } {
 
 export class AgentRunner {
   private readonly runs = new Map<string, Run>();
-  /** Sessions between "start requested" and "run registered", so two triggers cannot both resume one. */
+  /**
+   * Sessions between "start requested" (or made ahead of their run's start) and "run registered", so two triggers
+   * cannot both resume one, and a sync does not import a session whose run is about to record it.
+   */
   private readonly starting = new Set<string>();
   /** message id → session id, for events that only name their message. */
   private readonly messageSessions = new Map<string, string>();
@@ -126,8 +131,41 @@ export class AgentRunner {
         this.startsInFlight -= 1;
       }
     } finally {
-      if (spec.sessionId) this.starting.delete(spec.sessionId);
+      const held = spec.sessionId ?? spec.createdSessionId;
+      if (held) this.starting.delete(held);
     }
+  }
+
+  /**
+   * Makes a new session for a run whose start is still being decided (the trigger's checks), so OpenCode's part
+   * overlaps ours. The caller passes it to `start` as `createdSessionId`, or gives it up with `discardSession`.
+   */
+  async createSession(directory: string, title: string): Promise<string> {
+    await this.hooks.beforeStart?.();
+    const client = await this.connect();
+    this.directories.add(directory);
+    const id = await this.newSession(client, directory, title);
+    this.starting.add(id);
+    return id;
+  }
+
+  /** Deletes a session made by `createSession` for a run that did not start. */
+  async discardSession(directory: string, id: string): Promise<void> {
+    try {
+      const client = await this.connect();
+      await client.deleteSession(directory, id);
+    } finally {
+      this.starting.delete(id);
+    }
+  }
+
+  private async newSession(client: OpencodeClient, directory: string, title: string): Promise<string> {
+    const session = await client.createSession(directory, {
+      title,
+      // As `opencode run` does: a headless run must never wait on a question.
+      permission: ["question", "plan_enter", "plan_exit"].map((permission) => ({ permission, pattern: "*", action: "deny" as const })),
+    });
+    return session.id;
   }
 
   private async startRun(spec: RunSpec, prepare: (sessionId: string, created: boolean) => Promise<RunSink>): Promise<{ sessionId: string; created: boolean }> {
@@ -138,12 +176,7 @@ export class AgentRunner {
     if (sessionId) {
       if (!(await client.getSession(spec.directory, sessionId))) throw notFound("Session");
     } else {
-      const session = await client.createSession(spec.directory, {
-        title: spec.title,
-        // As `opencode run` does: a headless run must never wait on a question.
-        permission: ["question", "plan_enter", "plan_exit"].map((permission) => ({ permission, pattern: "*", action: "deny" as const })),
-      });
-      sessionId = session.id;
+      sessionId = spec.createdSessionId ?? (await this.newSession(client, spec.directory, spec.title));
     }
     const run: Run = {
       spec,

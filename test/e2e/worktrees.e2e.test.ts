@@ -239,14 +239,21 @@ describe("runs in worktrees, their diffs, apply and discard", { timeout: 900_000
     llm.setScriptFor("[run-hang]", [{ hangMs: 300_000, text: "thinking" }]);
     const hanging = await api("POST", `${base()}/trigger`, { prompt: "[run-hang] wait", new_session: true });
     assert.equal(hanging.status, 202, hanging.text);
-    // A new session's worktree is taken (from the pool) while the trigger's checks run: a run they refuse leaves no
-    // branch behind. The pool is refilled only after a taken worktree's branch is made, so once it is full again
-    // whatever a refused trigger did to the repository is done.
+    // A new session's worktree is taken (from the pool), and its OpenCode session made, while the trigger's checks
+    // run: a run they refuse leaves no branch and no session behind. The pool is refilled only after a taken
+    // worktree's branch is made, so once it is full again whatever a refused trigger did to the repository is done.
     const branches = () => runGit(dir, "branch", "--list");
+    // Every directory's sessions (the worktrees' each are a directory's of their own).
+    const opencodeSessions = async () => {
+      const res = await fetch(`http://127.0.0.1:${opencodePort}/experimental/session?limit=1000`);
+      return ((await res.json()) as { id: string }[]).map((s) => s.id).sort();
+    };
     const poolRefilled = () =>
       eventually(async () => ((await api("GET", "/v1/opencode/status")).body.worktrees.pooled === 1 ? true : undefined), 60_000, "pool refilled");
     await poolRefilled();
     const branchesBefore = await branches();
+    const sessionsBefore = await opencodeSessions();
+    assert.ok(sessionsBefore.includes(hanging.body.session_id), "OpenCode lists every directory's sessions");
     const second = await api("POST", `${base()}/trigger`, { prompt: "[run-x] more", new_session: true });
     assert.equal(second.status, 409, second.text);
     assert.match(second.body.detail, /max_concurrent_runs = 1/);
@@ -254,6 +261,7 @@ describe("runs in worktrees, their diffs, apply and discard", { timeout: 900_000
     assert.equal(unrunnable.status, 422, unrunnable.text);
     await poolRefilled();
     assert.equal(await branches(), branchesBefore);
+    assert.deepEqual(await opencodeSessions(), sessionsBefore, "the refused runs' sessions were made and deleted, or never made");
     const codebase = await api("GET", base());
     assert.equal(codebase.body.runs_in_flight, 1);
     assert.equal((await api("POST", `${base()}/sessions/${hanging.body.session_id}/abort`)).status, 202);

@@ -190,9 +190,14 @@ export async function triggerAgent({
   const fresh = input.new_session && !input.session_id;
   const early = fresh ? openLocalWorkspace(ctx, { ...where, onlyIfPooled: true }) : undefined;
   early?.catch(() => {}); // observed below, or given up
-  // A worktree made for a run that may not start is not kept.
+  // So is OpenCode's session in it: OpenCode makes it while our checks run (not while it boots: the run waits then).
+  const sessionAhead =
+    early && !booting ? early.then(async (w) => (w ? { directory: w.directory, id: await ctx.bridge.runner.createSession(w.directory, where.title) } : null)) : undefined;
+  sessionAhead?.catch(() => {}); // observed below, or given up
+  const discardSessionAhead = () => sessionAhead?.then((s) => s && ctx.bridge.runner.discardSession(s.directory, s.id));
+  // A worktree made, or a session created, for a run that may not start is not kept.
   const giveUp = (opening: Promise<OpenedWorkspace | null> | undefined) => async (err: unknown) => {
-    await opening?.then((w) => w && abandonWorkspace(ctx.worktrees, w)).catch(() => {});
+    await Promise.allSettled([opening?.then((w) => w && abandonWorkspace(ctx.worktrees, w)), discardSessionAhead()]);
     throw err;
   };
   // Independent of one another, so looked at together; a failure is reported as if they were looked at in turn.
@@ -215,6 +220,8 @@ export async function triggerAgent({
   const ahead = early && (await early.catch(() => null));
   const opening = ahead ? Promise.resolve(ahead) : openLocalWorkspace(ctx, { ...where, resumeSessionId: resume?.id });
   const [, lastEventId, workspace] = await firstFailure(requireRunSlot(ctx, codebase), head, opening).catch(giveUp(opening));
+  // Made ahead, or by the run's start (when making it ahead failed, it fails again there, in its turn).
+  const createdSessionId = (await sessionAhead?.catch(() => null))?.id;
   const title = where.title;
   const worktree = workspace.isolation === "worktree" ? workspace.worktree : undefined;
   let prepared = false;
@@ -224,6 +231,7 @@ export async function triggerAgent({
         runId,
         directory: workspace.directory,
         sessionId: resume?.id,
+        createdSessionId,
         title,
         agent,
         model,
@@ -259,8 +267,10 @@ export async function triggerAgent({
         return logSink(ctx, codebaseId, id, runId, workspace.directory, recording, workspace.isolation === "worktree" ? workspace : undefined);
       },
     );
-  // A worktree made for a run that then never started is not kept.
-  const abandon = () => (prepared ? Promise.resolve() : abandonWorkspace(ctx.worktrees, workspace));
+  // A worktree made, or a session created, for a run that then never started is not kept.
+  const abandon = async () => {
+    if (!prepared) await Promise.allSettled([abandonWorkspace(ctx.worktrees, workspace), discardSessionAhead()]);
+  };
 
   const base = `/v1/opencode/codebases/${codebaseId}`;
   const answer = (sessionId: string | null, status: "running" | "starting"): TriggerResponse => ({

@@ -96,6 +96,8 @@ for (const driver of testDrivers()) {
       const batch = numbered([output("ses_1", "hello"), usage("ses_1", 10, 0.1, "fake/a"), usage("ses_1", 20, 0.2, "fake/a")]);
       assert.equal((await upload(first.lease_token, batch)).stored, 3);
       assert.equal((await upload(first.lease_token, batch)).stored, 0, "a retried upload stores nothing");
+      const goingOn = numbered([batch[2]!, output("ses_1", "and more")].map(({ type, data }) => ({ type, data })), 3);
+      assert.equal((await upload(first.lease_token, goingOn)).stored, 1, "a batch that repeats the last one's tail stores only what is new");
 
       // w1 goes quiet: its lease lapses and w2 takes the task (attempt 2), numbering its events from 1 again.
       await query(sql`update tasks set lease_expires_at = now() - interval '1 second' where id = ${taskId}`);

@@ -12,7 +12,10 @@
  *    event, a lateral lookup: written as `worker_seq is null or not exists (…)`,
  *    Postgres turned the check into hashing all of agent_events whenever its
  *    statistics lagged behind the table's growth (a scan of every stored event in
- *    each upload: 17 ms at 45,000 events, and growing with the table);
+ *    each upload: 17 ms at 45,000 events, and growing with the table). An upload that
+ *    knows how far its attempt was stored (`storedThrough`) probes only below it: a
+ *    worker seq above it cannot be stored yet (a value read before a concurrent upload
+ *    committed is only lower, so it probes more, and the unique index stays the backstop);
  * 3. `bumped`: creates each stream's row or advances its head by its number of fresh
  *    events, taking the row locks (in stream order, so two appends never deadlock)
  *    until commit, so seqs are gap-free and commit in order, and NOTIFYs each new head
@@ -138,13 +141,14 @@ export function givenInput(options: { stream?: SQL; attempt?: SQL; when?: SQL } 
  * The CTEs that store what `input` selects (see the top of this file), to follow CTEs of the caller's own in one
  * `with`; the caller's final select reads `appended` (`appendedColumns`).
  */
-export function appendCtes(input: SQL, options: { deliveries?: boolean; usage?: boolean } = {}): SQL {
+export function appendCtes(input: SQL, options: { deliveries?: boolean; usage?: boolean; storedThrough?: SQL } = {}): SQL {
   return sql`input as (${input}), fresh as (
       select i.*, row_number() over (partition by i.stream_id order by i.ord) as n, count(*) over (partition by i.stream_id) as total
       from input i
       left join lateral (
         select 1 as stored from agent_events e
-        where i.worker_seq is not null and e.task_id = i.task_id and e.attempt = i.attempt and e.worker_seq = i.worker_seq
+        where i.worker_seq is not null${options.storedThrough ? sql` and i.worker_seq <= ${options.storedThrough}` : sql``}
+          and e.task_id = i.task_id and e.attempt = i.attempt and e.worker_seq = i.worker_seq
         limit 1
       ) dup on true
       where dup.stored is null

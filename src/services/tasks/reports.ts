@@ -66,13 +66,15 @@ export async function uploadTaskEvents({
         and (${value("sessionId")}::text is null or session_id is null or session_id = ${value("sessionId")}::text)
         and not exists (select 1 from sessions s where s.id = coalesce(tasks.session_id, ${value("sessionId")}::text) and coalesce(s.run_owner, '') <> ${value("owner")})
       returning codebase_id, claims, uploaded_through, session_id, title, agent_type, model,
-        exists (select 1 from sessions s where s.id = tasks.session_id) as session_listed
+        exists (select 1 from sessions s where s.id = tasks.session_id) as session_listed,
+        -- The statement's snapshot: how far the attempt was stored before this upload (or less, see appendCtes).
+        (select t.uploaded_through from tasks t where t.id = tasks.id) as stored_through
     ), listed as (
       -- The attempt's first word of its session: it is listed (running, the task's) from now on.
       insert into sessions (id, codebase_id, title, agent, model, status, run_owner)
       select session_id, codebase_id, title, agent_type, model, 'running', ${value("owner")}::text from leased where session_id is not null and not session_listed
       on conflict do nothing
-    ), ${appendCtes(appendInput, given)}
+    ), ${appendCtes(appendInput, { ...given, storedThrough: sql`(select stored_through from leased)` })}
     select l.uploaded_through as acked, l.codebase_id, ${appendedColumns} from leased l left join appended a on true`;
   const query = {
     key: `upload${codebaseId ? "" : ":leased"}${given.shape}`,

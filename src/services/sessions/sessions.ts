@@ -192,7 +192,9 @@ export async function triggerAgent({
   early?.catch(() => {}); // observed below, or given up
   // So is OpenCode's session in it: OpenCode makes it while our checks run (not while it boots: the run waits then).
   const sessionAhead =
-    early && !booting ? early.then(async (w) => (w ? { directory: w.directory, id: await ctx.bridge.runner.createSession(w.directory, where.title) } : null)) : undefined;
+    early && !booting
+      ? early.then(async (w) => (w ? { directory: w.directory, id: await ctx.bridge.runner.createSession(w.directory, where.title) } : null))
+      : undefined;
   sessionAhead?.catch(() => {}); // observed below, or given up
   const discardSessionAhead = () => sessionAhead?.then((s) => s && ctx.bridge.runner.discardSession(s.directory, s.id));
   // A worktree made, or a session created, for a run that may not start is not kept.

@@ -9,14 +9,18 @@ import { sweepExpiredLeases } from "../../src/services/tasks/leases.js";
 import { testDrivers } from "../support/db.js";
 import { createHarness, type Harness } from "../support/harness.js";
 
+const leaseSeconds = 600;
+
 for (const driver of testDrivers()) {
   describe(`task queue and worker protocol (${driver.name})`, () => {
     let h: Harness;
     let local: string;
     let remote: string;
     before(async () => {
-      // No local runner: these tests drive every claim themselves.
-      h = await createHarness(driver, { localConcurrency: 0, leaseSeconds: 2 });
+      // No local runner: these tests drive every claim themselves. Leases last longer than the file takes (and the
+      // server's own sweep waits that long before its first): a test makes one lapse by moving its expiry, so a task
+      // an earlier test left running never becomes claimable again on a slow machine.
+      h = await createHarness(driver, { localConcurrency: 0, leaseSeconds });
       local = (await h.request("POST", "/v1/opencode/codebases", { name: "local", path: h.tmp })).json().then((b) => b.id) as never;
       local = await (local as unknown as Promise<string>);
       remote = (await (await h.request("POST", "/v1/opencode/codebases", { name: "app1", path: "/projects/app1", worker_id: "worker-1" })).json()).id;
@@ -270,7 +274,10 @@ for (const driver of testDrivers()) {
       });
       assert.equal(missing.status, 422);
       assert.match((await missing.json()).detail, /events\.0\.data\.content: /, "the field is named");
-      assert.deepEqual(await (await post(`${base}/heartbeat`, { lease_token: c.lease_token })).json(), { cancel_requested: false, lease_seconds: 2 });
+      assert.deepEqual(await (await post(`${base}/heartbeat`, { lease_token: c.lease_token })).json(), {
+        cancel_requested: false,
+        lease_seconds: leaseSeconds,
+      });
       assert.equal((await post(`${base}/heartbeat`, { lease_token: "stale" })).status, 409);
 
       const done = { lease_token: c.lease_token, status: "completed", result: "ok", session_id: "ses_w" };
@@ -404,7 +411,7 @@ for (const driver of testDrivers()) {
       assert.equal(cancelled.cancel_requested, true);
       assert.deepEqual(await (await post(`/tasks/${task.id}/heartbeat`, { lease_token: again.lease_token })).json(), {
         cancel_requested: true,
-        lease_seconds: 2,
+        lease_seconds: leaseSeconds,
       });
       const end = await (await post(`/tasks/${task.id}/complete`, { lease_token: again.lease_token, status: "failed", error: "aborted" })).json();
       assert.equal(end.status, "cancelled");

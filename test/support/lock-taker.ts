@@ -8,9 +8,14 @@ import { existsSync } from "node:fs";
 import { acquireDataDirLock } from "../../src/db/lock.js";
 
 const [dir, go] = process.argv.slice(2);
+// A taker whose test is gone before it said go (a run killed, say) stops spinning: left alone, two of them took
+// both cores of this machine for good.
+const parent = process.ppid;
+const giveUpAt = Date.now() + 120_000;
 console.log("ready");
 while (!existsSync(go!)) {
   // spin, so both takers (each told to go by the same file) start within a few microseconds of each other
+  if (process.ppid !== parent || Date.now() > giveUpAt) process.exit(1);
 }
 try {
   const release = acquireDataDirLock(dir!);

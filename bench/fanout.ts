@@ -268,6 +268,13 @@ export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []
   return { target, scenario: `${scenario.subscribers} × ${scenario.eventsPerSecond}/s`, ...result };
 }
 
+/** Which target `withTarget` starts: our server with node flags (`nodeArgs`) or another checkout's bin (`cli`), or the floor. */
+export interface TargetOptions {
+  nodeArgs?: string[];
+  cli?: string;
+  floor?: boolean;
+}
+
 /**
  * `run` against one target, started for it and stopped after: `codetether serve` on the Postgres of `databaseUrl`
  * (else PGlite) with node flags for the server (e.g. --cpu-prof) and another checkout's bin (`cli`), or the floor
@@ -275,7 +282,7 @@ export async function benchFanoutOne(scenario: Scenario, nodeArgs: string[] = []
  */
 export async function withTarget<T>(
   databaseUrl: string | undefined,
-  { nodeArgs = [], cli = cliPath, floor = false }: { nodeArgs?: string[]; cli?: string; floor?: boolean },
+  { nodeArgs = [], cli = cliPath, floor = false }: TargetOptions,
   run: (url: string, pid: number) => Promise<T>,
 ): Promise<T> {
   const target = floor
@@ -292,7 +299,7 @@ export async function withTarget<T>(
 }
 
 /** One stream's throughput (uploads of 200 back to back, one follower) against one target (see `withTarget`). */
-export const benchThroughputOne = (databaseUrl: string | undefined, options: Parameters<typeof withTarget>[1] = {}) =>
+export const benchThroughputOne = (databaseUrl: string | undefined, options: TargetOptions = {}) =>
   withTarget(databaseUrl, options, (url) => runThroughput(url, "tp-one"));
 
 /**
@@ -301,7 +308,7 @@ export const benchThroughputOne = (databaseUrl: string | undefined, options: Par
  * the fan-out's latency; with the CPU each upload takes the server and Postgres, and the server's CPU for a request
  * whose handler does next to nothing (the HTTP stack's and middleware's share).
  */
-export const benchUploadRoundTrip = (databaseUrl: string | undefined, options: Parameters<typeof withTarget>[1] = {}) =>
+export const benchUploadRoundTrip = (databaseUrl: string | undefined, options: TargetOptions = {}) =>
   withTarget(databaseUrl, options, async (url, pid) => {
     const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-"));
     try {

@@ -8,7 +8,7 @@ import { pgliteDriver, postgresDriver } from "../test/support/db.js";
 import { benchBridge } from "./bridge.js";
 import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
-import { benchFanout, benchUploadRoundTrip, type FanoutResult } from "./fanout.js";
+import { benchFanout, benchUploadRoundTrip, type FanoutResult, type TargetOptions } from "./fanout.js";
 import { benchClaimLatency, benchDeepClaim, benchFailover, benchQueueThroughput } from "./queue.js";
 import { benchStatementCpu, type StatementCpu } from "./queue-statements.js";
 import { benchStartup } from "./startup.js";
@@ -178,11 +178,11 @@ if (!only || only === "fanout") {
   if (url) {
     // What one upload costs, apart from the fan-out: its round trip and the CPU it takes the server and Postgres,
     // ours beside the durable floor (and `before`), round by round, medians.
-    const targets: [string, Parameters<typeof benchUploadRoundTrip>[1]][] = [
+    const targets: [string, TargetOptions][] = [
       ["durable floor", { floor: true }],
       ["codetether", {}],
-      ...(before ? [[`before (${before})`, { cli: path.join(before, "bin/codetether.mjs") }] as [string, Parameters<typeof benchUploadRoundTrip>[1]]] : []),
     ];
+    if (before) targets.push([`before (${before})`, { cli: path.join(before, "bin/codetether.mjs") }]);
     const runs = new Map<string, Awaited<ReturnType<typeof benchUploadRoundTrip>>[]>();
     for (let round = 0; round < Number(process.env.BENCH_ROUNDS ?? 3); round++)
       for (const [label, options] of targets) runs.set(label, [...(runs.get(label) ?? []), await benchUploadRoundTrip(url, options)]);

@@ -78,7 +78,7 @@ for (let i = 0; i < uploads; i++) {
 const s = summary(times.slice(200));
 const cpu = (cpuOfThisProcess() - cpuStart) / Math.max(1, uploads - 200);
 // Every Postgres process's, the other users of this machine's Postgres included (from /proc, in 10 ms ticks).
-const postgres = url ? `, Postgres's ${((await cpuMs("postgres")) - postgresStart) / Math.max(1, uploads - 200)} ms` : "";
+const postgres = url ? `, Postgres's ${(((await cpuMs("postgres")) - postgresStart) / Math.max(1, uploads - 200)).toFixed(3)} ms` : "";
 console.log(
   `upload of ${batch} event(s) (${via}): p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, this process's CPU ${cpu.toFixed(3)} ms an upload${postgres}`,
 );

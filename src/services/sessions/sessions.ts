@@ -196,10 +196,14 @@ export async function triggerAgent({
       ? early.then(async (w) => (w ? { directory: w.directory, id: await ctx.bridge.runner.createSession(w.directory, where.title) } : null))
       : undefined;
   sessionAhead?.catch(() => {}); // observed below, or given up
-  const discardSessionAhead = () => sessionAhead?.then((s) => s && ctx.bridge.runner.discardSession(s.directory, s.id));
-  // A worktree made, or a session created, for a run that may not start is not kept.
+  // A worktree made, or a session created, for a run that may not start (or never did) is not kept.
+  const letGo = (opening: Promise<OpenedWorkspace | null> | undefined) =>
+    Promise.allSettled([
+      opening?.then((w) => w && abandonWorkspace(ctx.worktrees, w)),
+      sessionAhead?.then((s) => s && ctx.bridge.runner.discardSession(s.directory, s.id)),
+    ]);
   const giveUp = (opening: Promise<OpenedWorkspace | null> | undefined) => async (err: unknown) => {
-    await Promise.allSettled([opening?.then((w) => w && abandonWorkspace(ctx.worktrees, w)), discardSessionAhead()]);
+    await letGo(opening);
     throw err;
   };
   // Independent of one another, so looked at together; a failure is reported as if they were looked at in turn.
@@ -269,9 +273,8 @@ export async function triggerAgent({
         return logSink(ctx, codebaseId, id, runId, workspace.directory, recording, workspace.isolation === "worktree" ? workspace : undefined);
       },
     );
-  // A worktree made, or a session created, for a run that then never started is not kept.
   const abandon = async () => {
-    if (!prepared) await Promise.allSettled([abandonWorkspace(ctx.worktrees, workspace), discardSessionAhead()]);
+    if (!prepared) await letGo(Promise.resolve(workspace));
   };
 
   const base = `/v1/opencode/codebases/${codebaseId}`;

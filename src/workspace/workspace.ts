@@ -27,7 +27,16 @@ export interface WorktreeInfo extends WorktreeRef {
 }
 
 export type OpenedWorkspace =
-  | { isolation: "none"; directory: string; reason: string /** Whether the directory is in a git repository at all. */; git: boolean }
+  | {
+      isolation: "none";
+      directory: string;
+      reason: string;
+      /**
+       * Whether the directory is in a git repository with a commit (what a worktree needs; the server notes it on
+       * the codebase). Asked only by who wants it: a run without isolation by choice starts before git is read.
+       */
+      versioned(): Promise<boolean>;
+    }
   | {
       isolation: "worktree";
       directory: string;
@@ -104,11 +113,13 @@ export async function openWorkspace(request: OpenRequest): Promise<OpenedWorkspa
     const worktree = { ...request.resume, baseCommit };
     return { isolation: "worktree", directory: worktree.directory, worktree, recreated, ready: Promise.resolve() };
   }
-  const repo = await repositoryOf(request.codebaseDir);
+  // With isolation turned off the run needs nothing of the repository, so it is not read first.
+  const repo = request.setting === "none" ? null : await repositoryOf(request.codebaseDir);
   const decided = isolationFor(request.setting, repo);
   if (decided.isolation === "none" || !repo) {
     if (request.baseRef !== undefined) throw invalid(`base_ref needs worktree isolation, and this run has none: ${decided.reason}`);
-    return { isolation: "none", directory: request.workingDirectory, reason: decided.reason, git: repo !== null };
+    const versioned = async () => Boolean((request.setting === "none" ? await repositoryOf(request.codebaseDir) : repo)?.head);
+    return { isolation: "none", directory: request.workingDirectory, reason: decided.reason, versioned };
   }
   if (isInsideDir(repo.root, request.manager.root)) {
     throw invalid(

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { commitAll, readablePatch, worktreeDiff } from "../../src/git/diff.js";
@@ -167,6 +167,32 @@ describe("run worktrees", () => {
     assert.equal(await branchExists(repo.dir, opened.worktree.branch), false);
     await manager.poolReady();
     await manager.drainPool();
+  });
+
+  test("without a worktree the run works in its directory, and says why; whether git versions it is known on asking", async () => {
+    const manager = new WorktreeManager({ root: path.join(tmp.dir, "unused"), poolSize: 0 });
+    const open = (codebaseDir: string, setting?: "none", baseRef?: string) =>
+      openWorkspace({ manager, codebaseDir, workingDirectory: codebaseDir, setting, key: "cb", title: "t", baseRef });
+    const { repo } = await fresh({ "a.txt": "a\n" });
+    const plain = path.join(tmp.dir, "plain");
+    await mkdir(plain);
+    const empty = path.join(tmp.dir, "empty");
+    await mkdir(empty);
+    await runGit(empty, "init", "-q");
+    const cases = [
+      { dir: repo.dir, setting: "none" as const, reason: /agent_config.isolation is none/, versioned: true },
+      { dir: plain, setting: undefined, reason: /not a git repository/, versioned: false },
+      // A repository without a commit cannot have a worktree: the codebase reads as unversioned until it has one.
+      { dir: empty, setting: undefined, reason: /no commits yet/, versioned: false },
+    ];
+    for (const c of cases) {
+      const opened = await open(c.dir, c.setting);
+      assert.ok(opened.isolation === "none", c.dir);
+      assert.equal(opened.directory, c.dir);
+      assert.match(opened.reason, c.reason);
+      assert.equal(await opened.versioned(), c.versioned, c.dir);
+    }
+    await assert.rejects(open(repo.dir, "none", "HEAD"), /base_ref needs worktree isolation, and this run has none: agent_config.isolation is none/);
   });
 
   test("a drained pool makes no more worktrees, not even a refill that was waiting out its delay", async () => {

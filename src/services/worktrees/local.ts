@@ -39,9 +39,17 @@ export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRe
     onlyIfPooled: input.onlyIfPooled,
   });
   if (!opened) return null;
-  // What the codebase answer says about isolation follows what the last run found.
-  const vcs = opened.isolation === "worktree" || opened.git ? "git" : "none";
-  if (input.codebase.vcs !== vcs) await ctx.database.db.update(codebases).set({ vcs }).where(eq(codebases.id, input.codebase.id));
+  // What the codebase answer says about isolation follows what the last run found (a run without isolation does
+  // not wait for it: what git says of its directory changes nothing for the run).
+  const noteVcs = async (vcs: "git" | "none") => {
+    if (input.codebase.vcs !== vcs) await ctx.database.db.update(codebases).set({ vcs }).where(eq(codebases.id, input.codebase.id));
+  };
+  if (opened.isolation === "worktree") await noteVcs("git");
+  else
+    void opened
+      .versioned()
+      .then((git) => noteVcs(git ? "git" : "none"))
+      .catch((err) => ctx.log.warn({ err, codebase_id: input.codebase.id }, "noting whether the codebase is a git repository failed"));
   return opened;
 }
 

@@ -154,8 +154,13 @@ async function withUsage(ctx: ServiceContext, row: Row): Promise<Codebase> {
 async function lookAtRepository(ctx: ServiceContext, row: Row): Promise<Row> {
   if (row.workerId) return row;
   const repo = await repositoryOf(row.path);
-  const vcs = repo?.head ? "git" : "none";
   if ((row.agentConfig as AgentConfig).isolation !== "none" && repo?.head) ctx.worktrees.refill(repo.root, row.id);
+  return noteVersioned(ctx, row, Boolean(repo?.head));
+}
+
+/** Notes on the codebase's row whether git versions it with a commit (its answer's `isolation` follows it). */
+export async function noteVersioned(ctx: ServiceContext, row: Row, versioned: boolean): Promise<Row> {
+  const vcs = versioned ? "git" : "none";
   if (row.vcs === vcs) return row;
   const [updated] = await ctx.database.db.update(codebases).set({ vcs }).where(eq(codebases.id, row.id)).returning();
   return updated ?? row;

@@ -3,10 +3,10 @@
  * work (a worktree of the codebase's repository, or the directory itself) and the
  * recorder that keeps their worktrees and diffs in the database.
  */
-import { eq } from "drizzle-orm";
-import { codebases } from "../../db/schema.js";
+import type { codebases } from "../../db/schema.js";
 import type { WorktreeDiff } from "../../git/diff.js";
 import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder } from "../../workspace/workspace.js";
+import { noteVersioned } from "../codebases/codebases.js";
 import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
 import { untilDatabaseAnswers } from "../outage.js";
@@ -41,14 +41,11 @@ export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRe
   if (!opened) return null;
   // What the codebase answer says about isolation follows what the last run found (a run without isolation does
   // not wait for it: what git says of its directory changes nothing for the run).
-  const noteVcs = async (vcs: "git" | "none") => {
-    if (input.codebase.vcs !== vcs) await ctx.database.db.update(codebases).set({ vcs }).where(eq(codebases.id, input.codebase.id));
-  };
-  if (opened.isolation === "worktree") await noteVcs("git");
+  if (opened.isolation === "worktree") await noteVersioned(ctx, input.codebase, true);
   else
     void opened
       .versioned()
-      .then((git) => noteVcs(git ? "git" : "none"))
+      .then((versioned) => noteVersioned(ctx, input.codebase, versioned))
       .catch((err) => ctx.log.warn({ err, codebase_id: input.codebase.id }, "noting whether the codebase is a git repository failed"));
   return opened;
 }

@@ -8,22 +8,25 @@
  * CPU is read from /proc for the `opencode serve` process alone (its threads included), so the clients here and the
  * scripted model do not count.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
+import { findOpencodeBinary } from "../src/opencode/binary.js";
+import { startOpencodeServer } from "../src/opencode/process.js";
 import { startFakeLlm } from "../test/support/fake-llm.js";
 import { createOpencodeSandbox } from "../test/support/opencode-sandbox.js";
 import { median } from "./stats.js";
 
 const rounds = Number(process.env.ROUNDS ?? 3);
 const dirs = Number(process.env.DIRS ?? 4);
-const binary = path.join(path.dirname(createRequire(import.meta.url).resolve("opencode-ai/package.json")), "bin", "opencode.exe");
+const binary =
+  findOpencodeBinary() ??
+  (() => {
+    throw new Error("no opencode binary: run npm ci");
+  })();
 const ticks = 100; // clock ticks a second (USER_HZ)
 
 /** Seconds of CPU a process has used, its threads included. */
-function cpuOf(child: ChildProcess): number {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) / ticks;
 }
 
@@ -39,20 +42,13 @@ async function measure(catalog: "full" | "empty"): Promise<Phases> {
   const sandbox = await createOpencodeSandbox({ llmUrl: llm.url });
   const env = { ...sandbox.env };
   if (catalog === "full") delete env.OPENCODE_MODELS_PATH;
-  const child = spawn(binary, ["serve", "--hostname", "127.0.0.1", "--port", "0"], { cwd: sandbox.root, env, stdio: ["ignore", "pipe", "ignore"] });
+  const server = await startOpencodeServer({ binary, cwd: sandbox.root, env });
+  const cpu = () => cpuOf(server.pid);
   try {
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      child.stdout!.on("data", (chunk: Buffer) => {
-        out += chunk;
-        const url = /opencode server listening on (http:\/\/\S+)/.exec(out)?.[1];
-        if (url) resolve(url);
-      });
-      child.once("exit", () => reject(new Error(`opencode serve exited before listening: ${out}`)));
-    });
+    const base = server.url;
     // What it does in the first second after listening counts as its boot.
     await new Promise((r) => setTimeout(r, 1000));
-    const boot = cpuOf(child);
+    const boot = cpu();
     const prompt = async (directory: string) => {
       const q = `?directory=${encodeURIComponent(directory)}`;
       const post = (route: string, body: unknown) =>
@@ -69,9 +65,9 @@ async function measure(catalog: "full" | "empty"): Promise<Phases> {
       await new Promise((r) => setTimeout(r, 500));
     };
     const cost = async (directory: string) => {
-      const before = cpuOf(child);
+      const before = cpu();
       await prompt(directory);
-      return cpuOf(child) - before;
+      return cpu() - before;
     };
     const first = await sandbox.createCodebase("d0");
     const firstPrompt = await cost(first);
@@ -80,7 +76,7 @@ async function measure(catalog: "full" | "empty"): Promise<Phases> {
     for (let i = 1; i < dirs; i++) newDirectories.push(await cost(await sandbox.createCodebase(`d${i}`)));
     return { boot, firstPrompt, newDirectory: median(newDirectories), sameDirectory };
   } finally {
-    child.kill("SIGKILL");
+    await server.stop();
     await llm.close();
     await sandbox.cleanup();
   }

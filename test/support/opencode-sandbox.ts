@@ -66,8 +66,8 @@ export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<O
   const root = await realpath(await mkdtemp(path.join(os.tmpdir(), "ct-oc-")));
   // OpenCode's catalog of providers (models.dev) without its entries: `enabled_providers` lets only the scripted one
   // through, which the config defines whole, so the rest were never seen. OpenCode rebuilds its catalog for each
-  // directory it serves; from the full one that cost 1.2-2.2 s of CPU a directory (every worktree run is a new
-  // directory) and 2.5 s more on the first prompt, from this empty one 0.6-1.0 s.
+  // directory it serves (every worktree run is a new one): about twice the CPU of a directory's first prompt with the
+  // full catalog, as bench/opencode-directories.ts measures.
   const catalog = path.join(root, "models.json");
   await writeFile(catalog, "{}");
   const env: NodeJS.ProcessEnv = {

@@ -129,13 +129,24 @@ async function runScenario(base: string, pid: number, scenario: Scenario, name: 
 /** The most events `codetether-worker`'s outbox puts in one upload. */
 const throughputBatch = 200;
 
-/** One follower, one producer uploading full batches back to back: events stored and delivered per second. */
-async function runThroughput(base: string, name: string): Promise<number> {
+/** One stream's rate, and what each of its uploads cost the server's process and Postgres (all of its processes). */
+export interface Throughput {
+  eventsPerSecond: number;
+  serverCpuMs: number;
+  postgresCpuMs: number;
+}
+
+/**
+ * One follower, one producer uploading full batches back to back: events stored and delivered per second, and the
+ * CPU each upload of `throughputBatch` took the server (`pid`) and Postgres, from /proc (where a target's time goes).
+ */
+async function runThroughput(base: string, pid: number, name: string): Promise<Throughput> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-fanout-"));
   try {
     const task = await leaseTask(base, { name, path: tmp });
     const follower = await follow(`${base}/v1/opencode/codebases/${task.codebaseId}/events`, [], () => Number.POSITIVE_INFINITY);
     await new Promise((r) => setTimeout(r, 200));
+    const cpu = { server: await cpuMs(pid), postgres: await cpuMs("postgres") };
     const start = performance.now();
     let made = 0;
     while (performance.now() - start < 3000) {
@@ -149,8 +160,10 @@ async function runThroughput(base: string, name: string): Promise<number> {
     }
     while (follower.received() < made) await new Promise((r) => setTimeout(r, 5));
     const seconds = (performance.now() - start) / 1000;
+    const uploads = made / throughputBatch;
+    const used = { server: (await cpuMs(pid)) - cpu.server, postgres: (await cpuMs("postgres")) - cpu.postgres };
     follower.close();
-    return made / seconds;
+    return { eventsPerSecond: made / seconds, serverCpuMs: used.server / uploads, postgresCpuMs: used.postgres / uploads };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -300,7 +313,7 @@ export async function withTarget<T>(
 
 /** One stream's throughput (uploads of 200 back to back, one follower) against one target (see `withTarget`). */
 export const benchThroughputOne = (databaseUrl: string | undefined, options: TargetOptions = {}) =>
-  withTarget(databaseUrl, options, (url) => runThroughput(url, "tp-one"));
+  withTarget(databaseUrl, options, (url, pid) => runThroughput(url, pid, "tp-one"));
 
 /**
  * The round trip of an upload of one event, sent one after another with nothing else running (median and p99 of
@@ -351,7 +364,7 @@ export async function benchFanout(
   databaseUrl: string | undefined,
   rounds = 3,
   before?: string,
-): Promise<{ results: FanoutResult[]; throughput: Record<string, number> }> {
+): Promise<{ results: FanoutResult[]; throughput: Record<string, Throughput> }> {
   const targets: Target[] = [floorTarget()];
   const checkouts: [string, string][] = [
     ["codetether", cliPath],
@@ -363,7 +376,7 @@ export async function benchFanout(
     targets.push(serverTarget(`${label}, PGlite`, embeddedDataDir, [], cli));
   }
   const samples = new Map<string, Omit<FanoutResult, "target" | "scenario">[]>();
-  const throughputs = new Map<string, number[]>();
+  const throughputs = new Map<string, Throughput[]>();
   for (let round = 0; round < rounds; round++) {
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
     for (const target of order) {
@@ -378,9 +391,11 @@ export async function benchFanout(
           const key = `${target.name}|${label}`;
           samples.set(key, [...(samples.get(key) ?? []), result]);
         }
-        const rate = await runThroughput(running.url, `fan-${round}-tp`);
-        process.stderr.write(`  round ${round + 1} ${target.name} one stream: ${rate.toFixed(0)} events/s\n`);
-        throughputs.set(target.name, [...(throughputs.get(target.name) ?? []), rate]);
+        const one = await runThroughput(running.url, running.pid, `fan-${round}-tp`);
+        process.stderr.write(
+          `  round ${round + 1} ${target.name} one stream: ${one.eventsPerSecond.toFixed(0)} events/s, CPU per upload: server ${one.serverCpuMs.toFixed(2)} ms, Postgres ${one.postgresCpuMs.toFixed(2)} ms\n`,
+        );
+        throughputs.set(target.name, [...(throughputs.get(target.name) ?? []), one]);
       } finally {
         await running.stop();
       }
@@ -398,5 +413,13 @@ export async function benchFanout(
       rssMb: median(runs.map((r) => r.rssMb)),
     };
   });
-  return { results, throughput: Object.fromEntries([...throughputs].map(([k, v]) => [k, median(v)])) };
+  const throughput = [...throughputs].map(([target, runs]): [string, Throughput] => [
+    target,
+    {
+      eventsPerSecond: median(runs.map((r) => r.eventsPerSecond)),
+      serverCpuMs: median(runs.map((r) => r.serverCpuMs)),
+      postgresCpuMs: median(runs.map((r) => r.postgresCpuMs)),
+    },
+  ]);
+  return { results, throughput: Object.fromEntries(throughput) };
 }

@@ -14,8 +14,9 @@ import { CreateCodebaseRequest } from "../services/codebases/codebases.types.js"
 import type { ServiceContext } from "../services/context.js";
 import { listModels } from "../services/models/models.js";
 import { PageQuery } from "../services/paging.js";
-import { abortSession, getSession, listSessions, triggerAgent } from "../services/sessions/sessions.js";
+import { abortSession, getSession, listSessions } from "../services/sessions/sessions.js";
 import { ListSessionsQuery, TriggerRequest } from "../services/sessions/sessions.types.js";
+import { triggerAgent } from "../services/sessions/trigger.js";
 import { getStatus } from "../services/status.js";
 import { cancelTask, createTask, getTask, listTasks, retryTask } from "../services/tasks/tasks.js";
 import { CreateTaskRequest, ListTasksQuery, RetryTaskRequest } from "../services/tasks/tasks.types.js";

@@ -12,7 +12,6 @@ import {
   listQueuedPrompts,
   listSessions,
   removeQueuedPrompt,
-  triggerAgent,
 } from "../../services/sessions/sessions.js";
 import {
   EditQueuedPrompt,
@@ -27,6 +26,7 @@ import {
   TriggerAnswer,
   TriggerRequest,
 } from "../../services/sessions/sessions.types.js";
+import { triggerAgent } from "../../services/sessions/trigger.js";
 import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
 
 const tags = ["Sessions"];

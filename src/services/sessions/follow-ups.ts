@@ -142,7 +142,7 @@ export async function cancelFollowUps(ctx: ServiceContext, sessionId: string): P
 /** Errors that waiting cures (OpenCode down, the codebase's run limit, the turn not over yet): try again later. */
 const passing = (err: unknown) => err instanceof ServiceError && (err.code === "UNAVAILABLE" || err.code === "CONFLICT");
 
-/** What starts a turn: triggerAgent, passed in by its callers (sessions.ts imports this module, not the other way). */
+/** What starts a turn: triggerAgent, passed in by its callers (trigger.ts imports this module, not the other way). */
 export type TriggerFn = (args: { ctx: ServiceContext; codebaseId: string; input: TriggerRequest; runId?: string }) => Promise<unknown>;
 
 /** Starts the session's next queued prompt if the session is idle and none is starting; true when one started. */

@@ -11,7 +11,7 @@ import { and, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { sessions } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
 import { sweepFollowUps } from "./follow-ups.js";
-import { triggerAgent } from "./sessions.js";
+import { triggerAgent } from "./trigger.js";
 
 /** How often a process stamps its runs, and how old a stamp may get before its run counts as lost. */
 const stampEveryMs = 5_000;

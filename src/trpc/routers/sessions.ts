@@ -12,9 +12,9 @@ import {
   listQueuedPrompts,
   listSessions,
   removeQueuedPrompt,
-  triggerAgent,
 } from "../../services/sessions/sessions.js";
 import { EditQueuedPrompt, ListAllSessionsQuery, ListSessionsQuery, PermissionAnswer, TriggerRequest } from "../../services/sessions/sessions.types.js";
+import { triggerAgent } from "../../services/sessions/trigger.js";
 import { changeRun, getRunDiff } from "../../services/worktrees/changes.js";
 import { ApplyRequest, PushRequest } from "../../services/worktrees/worktrees.types.js";
 import { readProcedure, router, writeProcedure } from "../init.js";

@@ -1,5 +1,6 @@
 // Compiles the test files for run-tests.mjs: each one bundled with the sources it imports (packages stay imports),
-// with esbuild, into .tmp/test-build/ at the same relative path. A test process then starts on plain Node instead
+// with esbuild, into .tmp/test-build/<its place in the run>/ at the same relative path (node --test sorts the files
+// it is given by path, so the numbered folder is what makes it start them in the order run-tests.mjs chose). A test process then starts on plain Node instead
 // of resolving and loading a thousand modules through tsx's loader thread: the same code, about a second of CPU
 // less per file (the suite starts ~50 of them). Source maps keep stack traces pointing at the .ts files.
 import { readFile, rm } from "node:fs/promises";
@@ -32,9 +33,8 @@ export async function buildTests(files) {
   await rm(testBuildDir, { recursive: true, force: true });
   await esbuild.build({
     absWorkingDir: root,
-    entryPoints: files,
+    entryPoints: files.map((file, place) => ({ in: file, out: bundleName(file, place) })),
     outdir: testBuildDir,
-    outbase: root,
     outExtension: { ".js": ".mjs" },
     bundle: true,
     splitting: true,
@@ -50,12 +50,15 @@ export async function buildTests(files) {
     banner: { js: 'import { createRequire as __ctCreateRequire } from "node:module"; const require = __ctCreateRequire(import.meta.url);' },
     logLevel: "warning",
   });
-  return files.map((file) => bundleOf(file));
+  return files.map((file, place) => path.join(testBuildDir, `${bundleName(file, place)}.mjs`));
 }
 
-/** Where the bundle of a test file is. */
-const bundleOf = (file) => path.join(testBuildDir, path.relative(root, path.resolve(root, file)).replace(/\.ts$/, ".mjs"));
+/** The bundle of the test file that runs `place`-th (from 0), in testBuildDir and without its extension. */
+const bundleName = (file, place) => path.join(String(place).padStart(3, "0"), path.relative(root, path.resolve(root, file)).replace(/\.ts$/, ""));
 
 /** The test file a bundle was built from (for what the run prints; with source maps Node often names it already). */
-export const sourceOf = (file) =>
-  path.resolve(file).startsWith(testBuildDir + path.sep) ? path.join(root, path.relative(testBuildDir, file).replace(/\.mjs$/, ".ts")) : path.resolve(file);
+export function sourceOf(file) {
+  const [place, ...inRepo] = path.relative(testBuildDir, path.resolve(file)).split(path.sep);
+  if (place === ".." || inRepo.length === 0) return path.resolve(file);
+  return path.join(root, ...inRepo).replace(/\.mjs$/, ".ts");
+}

@@ -22,15 +22,18 @@ const durations = path.resolve(".tmp", "test-durations.tsv");
 rmSync(durations, { force: true });
 // The slow files (real OpenCode, Chromium, packed installs, child processes) start first, the ones that take a
 // minute or more first of all (the top of the ten-slowest list of recent runs), so that no worker is left with one
-// of them at the end while the others are idle: the same tests, less time for the whole run.
+// of them at the end while the others are idle. node --test starts files in the order of their paths, whatever
+// order it is given them in: buildTests puts each bundle in a folder numbered by its place in this order.
 const longest = [
   "sdk/sdk.e2e",
-  "e2e/postgres-faults.e2e",
   "web/dashboard.e2e",
+  "e2e/postgres-faults.e2e",
+  "cli/package",
   "e2e/models.e2e",
-  "e2e/run-lifecycle.e2e",
-  "e2e/worktrees.e2e",
   "e2e/queue.e2e",
+  "e2e/worktrees.e2e",
+  "e2e/run-lifecycle.e2e",
+  "cli/serve",
 ].map((name) => path.join("test", `${name}.test.ts`));
 const rank = (file) => {
   const known = longest.indexOf(path.normalize(file));

@@ -1,8 +1,8 @@
 /**
  * A process that tries to take the data-dir lock the moment a go file appears:
- * `lock-taker.ts <dir> <go file>`. It says "ready" once loaded, then whether it won, and a winner holds the
- * lock until its standard input closes: however late the other taker starts (a
- * loaded machine), it meets a held lock, never one released after a fixed time.
+ * `lock-taker.mjs <dir> <go file>`, once test/db/lock.test.ts has bundled it to plain JavaScript. It says "ready"
+ * once loaded, then whether it won, and a winner holds the lock until its standard input closes: however late the
+ * other taker starts (a loaded machine), it meets a held lock, never one released after a fixed time.
  */
 import { existsSync } from "node:fs";
 import { acquireDataDirLock } from "../../src/db/lock.js";

@@ -21,7 +21,13 @@ export interface AppEnv {
 export type Api = OpenAPIHono<AppEnv>;
 
 export const ErrorBody = z
-  .object({ detail: z.string().openapi({ example: "Codebase not found" }) })
+  .object({
+    detail: z.string().openapi({ example: "Codebase not found" }),
+    code: z
+      .string()
+      .optional()
+      .openapi({ description: "A reason a program acts on, where there is one: `lease_lost` on a 409 to a runner whose lease is not current" }),
+  })
   .openapi("Error", { description: "Every failure answers this body with a fitting status; never a stack trace" });
 
 const descriptions = {

@@ -2,12 +2,23 @@
  * The worker's HTTP client for the server's worker protocol. Network failures,
  * timeouts, 5xx and 429 answers, and answers that are not our JSON (a proxy's HTML
  * error page, a cut-off body) are retryable; a 409 with `code: "lease_lost"` means stop; only a
- * well-formed 4xx `{"detail"}` from the server itself is final.
+ * well-formed 4xx `{"detail"}` from the server itself is final (ServerRefusedError, with its status).
  */
 import { LeaseLostError } from "../runner/execute.js";
 
 export class RetryableError extends Error {
   override name = "RetryableError";
+}
+
+/** The server refused a call (a 4xx other than a lost lease): asking again the same way would be refused again. */
+export class ServerRefusedError extends Error {
+  override name = "ServerRefusedError";
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class ServerApi {
@@ -58,7 +69,7 @@ export class ServerApi {
       throw new RetryableError(`HTTP ${res.status}: ${detail ?? text.replace(/\s+/g, " ").slice(0, 80)}`);
     }
     if (res.status === 409 && (parsed as { code?: unknown } | null)?.code === "lease_lost") throw new LeaseLostError();
-    throw new Error(`HTTP ${res.status} from ${path}: ${detail}`);
+    throw new ServerRefusedError(res.status, `HTTP ${res.status} from ${path}: ${detail}`);
   }
 }
 

@@ -18,7 +18,7 @@ import type { WorktreeReport } from "../services/worktrees/worktrees.types.js";
 import { performWorktreeAction, type WorktreeAction } from "../workspace/actions.js";
 import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder, type WorktreeInfo } from "../workspace/workspace.js";
 import { workerDirectory } from "./paths.js";
-import { RetryableError, ServerApi, withRetry } from "./server-api.js";
+import { RetryableError, ServerApi, ServerRefusedError, withRetry } from "./server-api.js";
 
 /** How long registration waits for the local OpenCode to say what it can run. */
 const registerWaitMs = 15_000;
@@ -43,6 +43,9 @@ export interface WorkerOptions {
   worktreePool: number;
   log?: (message: string) => void;
 }
+
+/** The server does not know this worker (it answered 404): register again. */
+const isNotFound = (err: unknown) => err instanceof ServerRefusedError && err.status === 404;
 
 export class CodetetherWorker {
   private readonly api: ServerApi;
@@ -111,7 +114,7 @@ export class CodetetherWorker {
     } catch (err) {
       if (err instanceof RetryableError) return; // the next beat tries again
       // The server forgot us (a new database?): register again.
-      if (/HTTP 404/.test((err as Error).message)) {
+      if (isNotFound(err)) {
         await this.api.post("/v1/opencode/worker/register", this.registration(models)).catch(() => {});
       }
     }
@@ -137,7 +140,7 @@ export class CodetetherWorker {
         if (this.stopping.signal.aborted) break; // the wait was cut short because we are stopping
         failures++;
         if (failures === 1 || failures % 10 === 0) this.log(`claim failed (${(err as Error).message}); retrying`);
-        if (/HTTP 404/.test((err as Error).message)) await this.heartbeat();
+        if (isNotFound(err)) await this.heartbeat();
         await this.sleep(Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
         continue;
       }

@@ -139,7 +139,7 @@ for (const driver of testDrivers()) {
         results.map((r) => [r.ok, r.error ?? r.task?.status]),
         [
           [true, "completed"],
-          [false, "conflict"],
+          [false, "lease_lost"],
           [true, "failed"],
           [false, "not_found"],
         ],
@@ -163,7 +163,7 @@ for (const driver of testDrivers()) {
       assert.deepEqual(
         twice.body.results.map((r: { ok: boolean; error?: string; task?: { status: string } }) => [r.ok, r.error ?? r.task?.status]),
         [
-          [false, "conflict"],
+          [false, "lease_lost"],
           [true, "failed"],
           [false, "conflict"],
         ],

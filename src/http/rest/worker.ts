@@ -113,8 +113,9 @@ const routes = {
     security: workerSecurity,
     summary: "Report several attempts' outcomes in one call (each fenced by its own lease; idempotent)",
     description:
-      "Each item is answered on its own, in order: `ok: true` with the finished task, or `ok: false` with `conflict` (the " +
-      "lease was lost or the task ended with another outcome) or `not_found`. Repeating a batch changes nothing.",
+      "Each item is answered on its own, in order: `ok: true` with the finished task, or `ok: false` with `lease_lost` (the " +
+      "lease is not current: stop working on it), `conflict` (the task ended with another outcome) or `not_found`. " +
+      "Repeating a batch changes nothing.",
     request: { body: jsonBody(CompleteManyRequest) },
     responses: { 200: jsonResponse(z.object({ results: z.array(CompletionResult) }).openapi("CompleteManyResponse"), "One result per item") },
   }),

@@ -30,6 +30,9 @@ export async function completeTask({ ctx, taskId, input }: { ctx: ServiceContext
   return completeFrom(ctx, taskId, input, null);
 }
 
+/** How a report in a batch that was refused is answered (the single-report call answers these as 409 and 404). */
+const batchErrors = { LEASE_LOST: "lease_lost", CONFLICT: "conflict", NOT_FOUND: "not_found" } as const;
+
 /**
  * Reports several attempts' outcomes; each is checked against its own lease and answered on its own (a lost lease
  * fails that item, not the batch). Repeating a batch repeats nothing: every report is idempotent. The reports of a
@@ -66,8 +69,8 @@ export async function completeMany({ ctx, input }: { ctx: ServiceContext; input:
     try {
       results.push({ task_id: taskId, ok: true, task: await settle(ctx, taskId, report, outcomes.get(index)) });
     } catch (err) {
-      if (!(err instanceof ServiceError) || !["CONFLICT", "LEASE_LOST", "NOT_FOUND"].includes(err.code)) throw err;
-      results.push({ task_id: taskId, ok: false, error: err.code === "NOT_FOUND" ? "not_found" : "conflict", detail: err.message });
+      if (!(err instanceof ServiceError) || !(err.code in batchErrors)) throw err;
+      results.push({ task_id: taskId, ok: false, error: batchErrors[err.code as keyof typeof batchErrors], detail: err.message });
     }
   }
   return results;

@@ -259,7 +259,9 @@ export const CompletionResult = z
     z.object({
       task_id: z.string(),
       ok: z.literal(false),
-      error: z.enum(["conflict", "not_found"]).openapi({ description: "conflict: the lease was lost or the task ended otherwise; not_found: no such task" }),
+      error: z.enum(["lease_lost", "conflict", "not_found"]).openapi({
+        description: "lease_lost: the lease is not current (stop working on the task); conflict: the task ended otherwise; not_found: no such task",
+      }),
       detail: z.string(),
     }),
   ])

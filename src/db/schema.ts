@@ -10,7 +10,7 @@ import type { RunnerModels } from "../contracts/models.js";
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
 
-/** Agent settings a codebase carries; see `CodebaseAgentConfig` in services for validation. */
+/** Agent settings a codebase carries; `AgentConfig` (services/codebases/codebases.types.ts) validates them. */
 export type AgentConfigColumn = {
   default_model?: string;
   default_agent?: string;

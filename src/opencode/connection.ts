@@ -31,9 +31,9 @@ export interface ConnectionOptions {
   onEvent: (event: OcGlobalEvent) => void;
   /** The event stream broke: every run in flight has lost its events. */
   onDisconnect: (reason: string) => void;
-  /** The connection changed state (for logs and metrics): with the mode, restart count and last error. */
   /** Handling one of OpenCode's events threw (a bug to log; the stream goes on). */
   onEventError?: (type: string, err: unknown) => void;
+  /** The connection changed state (for logs and metrics): with the mode, restart count and last error. */
   onStateChange?: (change: { state: ConnectionState; previous: ConnectionState; mode: ConnectionMode; restarts: number; error: string | null }) => void;
   /** Something an operator should know that is not a state change (an OpenCode 2.x on PATH passed over). */
   onNotice?: (message: string) => void;

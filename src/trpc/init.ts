@@ -15,7 +15,7 @@ declare const opaque: unique symbol;
  * The service context as the root context type shows it: opaque on purpose. `AppRouter`
  * carries the root context type, and the SDK publishes `AppRouter`'s declarations, which
  * must not reach the database, drizzle or hono. Resolvers see the real `ServiceContext`
- * through `publicProcedure`'s first middleware; only `createContextInner` makes one.
+ * through `withServices`, the last middleware of every `procedure()`; only `createContextInner` makes one.
  */
 export type OpaqueServices = { readonly [opaque]: "ServiceContext" };
 

@@ -7,7 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { type AgentEvent, eventMeanings, eventSchemas, eventTypes } from "../../contracts/events.js";
 import { Timestamp } from "../../contracts/fields.js";
 
-/** An event as `writeSSE` sends it: `event:`, `id:` (none for a reset) and `data:` one line of JSON. */
+/** An event as one SSE message: `event:`, `id:` (none for a reset) and `data:` one line of JSON (`http/sse-writer.ts` writes it). */
 export function toFrame(event: AgentEvent): { event: string; id: string | undefined; data: string } {
   return {
     event: event.type,

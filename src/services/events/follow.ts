@@ -1,7 +1,7 @@
 /**
- * Following a codebase's event stream: replay from a cursor, then live. SSE and
- * the tRPC subscription both read through `followEvents`, so they send the same
- * events with the same ids.
+ * Following a codebase's event stream: replay from a cursor, then live. SSE reads
+ * through `followEventBatches` and the tRPC subscription through `followEvents`, its
+ * unbatched form, so they send the same events with the same ids.
  */
 
 import { ServiceError } from "../../contracts/errors.js";

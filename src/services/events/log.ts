@@ -330,7 +330,7 @@ export class EventLog {
     };
   }
 
-  /** The stream's window size, for tests and metrics (undefined when not followed). */
+  /** The stream's window size (undefined when not followed): the fan-out test checks it stays within its cap. */
   windowSize(streamId: string): { events: number; bytes: number } | undefined {
     return this.followed.get(streamId)?.window.size;
   }

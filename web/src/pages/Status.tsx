@@ -1,4 +1,4 @@
-/** The server: is OpenCode there, which one, how it runs, and which models can run. */
+/** The server: is OpenCode there, which one, how it runs, its database, what agents have spent, and which models can run. */
 import { useQuery } from "@tanstack/react-query";
 import { dollars, ErrorNote, Loading, tokens } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";

@@ -1,4 +1,4 @@
-/** The task queue: filters, priorities, creating and cancelling tasks, and one task's attempts and live events. */
+/** The task queue: filters, priorities, creating, cancelling and retrying tasks, and one task's attempts and live events. */
 import type { Task } from "@codetether/sdk";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";

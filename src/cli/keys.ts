@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { roles } from "../contracts/access.js";
 import type { ServiceContext } from "../services/context.js";
 
-export const keysUsage = `Usage:
+const keysUsage = `Usage:
   codetether keys create --user <name> [--role <role>] [--name <key name>] [--codebase <id>]... [--expires <ISO time>]
   codetether keys list
   codetether keys revoke <key id>

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { ModelId } from "./fields.js";
 
 /** Prices in US dollars per million tokens, as OpenCode's catalogue gives them. */
-export const ModelCost = z
+const ModelCost = z
   .object({
     input: z.number(),
     output: z.number(),
@@ -18,7 +18,7 @@ export const ModelCost = z
   })
   .openapi("ModelCost", { description: "US dollars per million tokens" });
 
-export const ModelCapabilities = z
+const ModelCapabilities = z
   .object({
     tool_call: z.boolean(),
     reasoning: z.boolean(),

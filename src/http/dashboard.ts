@@ -11,7 +11,7 @@ import { compress } from "hono/compress";
 import { packagePath } from "../package-root.js";
 import type { Api } from "./openapi.js";
 
-export const dashboardDir = packagePath("web", "dist");
+const dashboardDir = packagePath("web", "dist");
 
 /** Paths that keep their own meaning: never answered with the app. */
 const apiPaths = ["/v1", "/trpc", "/docs", "/openapi.json", "/health", "/ready", "/metrics", "/mcp"];

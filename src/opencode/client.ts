@@ -66,7 +66,7 @@ export interface OcGlobalEvent {
 
 export type PermissionReply = "once" | "always" | "reject";
 
-export class OpencodeHttpError extends Error {
+class OpencodeHttpError extends Error {
   constructor(
     readonly status: number,
     readonly body: string,

@@ -24,7 +24,7 @@ export async function recordAudit(tx: Db, ctx: ServiceContext, record: AuditReco
 }
 
 /** Appends several records in one statement (a batch of changes made by one request). */
-export async function recordAudits(tx: Db, ctx: ServiceContext, records: readonly AuditRecord[]): Promise<void> {
+async function recordAudits(tx: Db, ctx: ServiceContext, records: readonly AuditRecord[]): Promise<void> {
   if (records.length === 0) return;
   await tx.insert(auditLog).values(auditRows(ctx, records));
 }

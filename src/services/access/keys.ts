@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, asc, count, eq, isNull } from "drizzle-orm";
 import { type Caller, type Role, roleWithin, systemCaller } from "../../contracts/access.js";
-import { conflict, invalid, isUniqueViolation, notFound, ServiceError } from "../../contracts/errors.js";
+import { conflict, invalid, isUniqueViolation, notFound } from "../../contracts/errors.js";
 import type { Db } from "../../db/client.js";
 import { apiKeys, users } from "../../db/schema.js";
 import type { ServiceContext } from "../context.js";
@@ -202,9 +202,6 @@ export function callerOfKey(key: KeyRow, user: UserRow, now = Date.now()): Calle
     workers: key.workerNames ?? null,
   };
 }
-
-/** A refusal for a request whose key is known but may not be used. */
-export const keyRefused = (why: string) => new ServiceError("UNAUTHORIZED", `Not authenticated: ${why}`);
 
 /**
  * `ctx` as one request sees it: its caller and request id, and a `shutdown` that also

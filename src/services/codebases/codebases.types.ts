@@ -6,7 +6,7 @@ import { z } from "zod";
 import { AbsolutePath, AgentName, Id, ModelId, Timestamp } from "../../contracts/fields.js";
 import { Usage } from "../usage/usage.types.js";
 
-export const CodebaseName = z
+const CodebaseName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
   .openapi({ example: "my-project" });

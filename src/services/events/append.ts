@@ -215,13 +215,7 @@ export function appendedEvent(row: AppendedRow, taskId: string | null): AgentEve
 }
 
 /** An event as a raw statement answers it (JSON as text or parsed, bigint and timestamps as the driver hands them). */
-export function storedEvent(row: {
-  seq: number | string | bigint;
-  type: string;
-  data: unknown;
-  created_at: Date | string;
-  task_id: string | null;
-}): AgentEvent {
+function storedEvent(row: { seq: number | string | bigint; type: string; data: unknown; created_at: Date | string; task_id: string | null }): AgentEvent {
   return toAgentEvent({
     seq: Number(row.seq),
     type: row.type,

@@ -68,7 +68,7 @@ export const TriggerResponse = z
   .openapi("TriggerResponse");
 export type TriggerResponse = z.infer<typeof TriggerResponse>;
 
-export const SessionStatus = z.enum(["idle", "running", "completed", "failed", "aborted"]).openapi("SessionStatus");
+const SessionStatus = z.enum(["idle", "running", "completed", "failed", "aborted"]).openapi("SessionStatus");
 
 export const Session = z
   .object({
@@ -119,7 +119,7 @@ export const Message = z
   .openapi("Message");
 export type Message = z.infer<typeof Message>;
 
-export const QueuedPromptStatus = z
+const QueuedPromptStatus = z
   .enum(["queued", "starting", "started", "failed", "cancelled"])
   .openapi("QueuedPromptStatus", { description: "`failed`: it could not start (`error` says why); `cancelled`: the session was aborted first" });
 

@@ -62,9 +62,7 @@ export const CreateTasksRequest = z
 export type CreateTasksRequest = z.infer<typeof CreateTasksRequest>;
 
 /** One lost attempt: which runner had it and why it was taken back (e.g. `lease_expired`). */
-export const AttemptError = z
-  .object({ attempt: z.number().int(), worker_id: z.string().nullable(), reason: z.string(), at: Timestamp })
-  .openapi("AttemptError");
+const AttemptError = z.object({ attempt: z.number().int(), worker_id: z.string().nullable(), reason: z.string(), at: Timestamp }).openapi("AttemptError");
 
 export const Task = z
   .object({
@@ -115,7 +113,7 @@ export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 export const TaskPage = pageOf(Task, "TaskPage");
 export type TaskPage = z.infer<typeof TaskPage>;
 
-export const WorkerCodebase = z
+const WorkerCodebase = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "codebase name must be 1-100 letters, digits, '.', '_' or '-'"),
     path: AbsolutePath.openapi({ description: "Absolute, normalized path on the worker's machine" }),
@@ -195,7 +193,7 @@ export const UploadEventsRequest = z
 export type UploadEventsRequest = z.infer<typeof UploadEventsRequest>;
 
 /** One message as OpenCode's `GET /session/{id}/message` lists it (only what is stored is checked). */
-export const UploadedMessage = z
+const UploadedMessage = z
   .object({
     info: z
       .object({

@@ -19,7 +19,7 @@ export const Usage = z
   .openapi("Usage");
 export type Usage = z.infer<typeof Usage>;
 
-export const usageDimensions = ["codebase", "model", "worker", "agent", "day"] as const;
+const usageDimensions = ["codebase", "model", "worker", "agent", "day"] as const;
 export type UsageDimension = (typeof usageDimensions)[number];
 
 const dimensionList = z
@@ -63,7 +63,7 @@ export const UsageQuery = z
   .strict();
 export type UsageQuery = z.infer<typeof UsageQuery>;
 
-export const UsageGroup = Usage.extend({
+const UsageGroup = Usage.extend({
   codebase_id: z.string().optional(),
   model: z.string().optional(),
   worker: z.string().optional().openapi({ description: "A worker's name, or `local` for the server's own OpenCode" }),

@@ -35,7 +35,7 @@ interface Leased {
 }
 
 /** The wait before attempt `attempt + 1`: doubling from the first retry's, capped, with ±25 % jitter. */
-export function retryDelayMs(attempt: number, firstRetryMs: number): number {
+function retryDelayMs(attempt: number, firstRetryMs: number): number {
   const base = Math.min(maxRetryDelayMs, firstRetryMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }

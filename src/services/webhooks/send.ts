@@ -16,7 +16,7 @@ import ipaddr from "ipaddr.js";
 export const newWebhookSecret = () => `whsec_${randomBytes(24).toString("base64")}`;
 
 /** The `webhook-signature` header for a message: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`. */
-export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
+function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
   return `v1,${createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest("base64")}`;
 }
@@ -42,7 +42,7 @@ export class AddressPolicy {
   }
 }
 
-export class RefusedAddress extends Error {}
+class RefusedAddress extends Error {}
 
 /** A `lookup` for http.request that refuses a name resolving to any address the policy forbids. */
 function guardedLookup(policy: AddressPolicy) {

@@ -31,7 +31,7 @@ export interface WebhookMessage {
 }
 
 /** The API paths of what an event is about, relative to the server (PUBLIC_URL makes them absolute). */
-export function linksOf(codebaseId: string, ids: { session_id?: string | null; task_id?: string | null }, extra: Record<string, string> = {}) {
+function linksOf(codebaseId: string, ids: { session_id?: string | null; task_id?: string | null }, extra: Record<string, string> = {}) {
   const base = `/v1/opencode/codebases/${codebaseId}`;
   return {
     codebase: base,

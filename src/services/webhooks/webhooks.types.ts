@@ -78,7 +78,7 @@ export const CreatedWebhook = Webhook.extend({
 }).openapi("CreatedWebhook");
 export type CreatedWebhook = z.infer<typeof CreatedWebhook>;
 
-export const WebhookAttempt = z
+const WebhookAttempt = z
   .object({
     attempt: z.number().int(),
     at: Timestamp,

@@ -50,8 +50,8 @@ export async function createServices(options: {
     streamsOpen: () => events.streamsOpen,
     opencodeUp: () => bridge.connection.status().state === "ready",
     // Read at scrape time, when `ctx` below exists.
-    tasksByStatus: () => countTasksByStatus(ctx),
-    workersOnline: () => countOnlineWorkers(ctx),
+    tasksByStatus: () => countTasksByStatus({ ctx }),
+    workersOnline: () => countOnlineWorkers({ ctx }),
   });
   bridge.onRestart(() => metrics.opencodeRestarts.inc());
   const transitions = new TransitionObserver(log, metrics);
@@ -88,8 +88,8 @@ export async function createServices(options: {
   // OpenCode boots in the background: the first trigger does not pay for it, /status says "starting" meanwhile.
   bridge.warmUp();
   localRunner.start();
-  const stopRetention = startRetention(() => ctx);
-  const stopWorktreeCleanup = startWorktreeCleanup(() => ctx);
+  const stopRetention = startRetention({ ctx });
+  const stopWorktreeCleanup = startWorktreeCleanup({ ctx });
   return {
     ctx,
     stop: async () => {

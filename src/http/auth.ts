@@ -91,7 +91,7 @@ export function authenticate(ctx: ServiceContext, door: "client" | "worker"): Mi
     }
     if (!caller) return refuse(c, keyName);
     c.set("caller", caller);
-    c.set("ctx", withCaller(ctx, caller, c.var.requestId));
+    c.set("ctx", withCaller({ ctx, caller, requestId: c.var.requestId }));
     return next();
   };
 }

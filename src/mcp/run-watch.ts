@@ -35,7 +35,7 @@ export async function watchRun(
   const files: RunResult["files_changed"] = [];
   let lastOutputNote = 0;
   try {
-    for await (const event of followEvents(ctx, codebaseId, { after: started.last_event_id, signal: stop.signal })) {
+    for await (const event of followEvents({ ctx, streamId: codebaseId, after: started.last_event_id, signal: stop.signal })) {
       if (!run.keeps(event)) continue;
       switch (event.type) {
         case "status":

@@ -74,8 +74,8 @@ export class LocalRunner {
   private async sweep(): Promise<void> {
     try {
       await sweepExpiredLeases({ ctx: this.ctx() });
-      this.workersOnline = await noticeWorkerPresence(this.ctx(), this.workersOnline);
-      await announceOfflineWorkers(this.ctx());
+      this.workersOnline = await noticeWorkerPresence({ ctx: this.ctx(), wasOnline: this.workersOnline });
+      await announceOfflineWorkers({ ctx: this.ctx() });
     } catch (err) {
       if (!this.stopping.signal.aborted) this.ctx().log.warn({ err }, "lease sweep failed");
     }
@@ -133,7 +133,9 @@ export class LocalRunner {
       complete: async (outcome) => {
         await fenced(() => completeTask({ ctx, taskId: id, input: { lease_token: token, ...outcome } }));
         if (outcome.session_id) {
-          await recordMessages(ctx, outcome.session_id, directory).catch((err) => ctx.log.warn({ task_id: id, err }, "keeping the session's messages failed"));
+          await recordMessages({ ctx, sessionId: outcome.session_id, directory }).catch((err) =>
+            ctx.log.warn({ task_id: id, err }, "keeping the session's messages failed"),
+          );
         }
       },
       release: (reason) => fenced(() => releaseTask({ ctx, taskId: id, token, reason })).then(() => {}),
@@ -150,7 +152,8 @@ export class LocalRunner {
       let workspace: OpenedWorkspace;
       try {
         const codebase = await getCodebaseRow({ ctx, id: claim.codebase.id });
-        workspace = await openLocalWorkspace(ctx, {
+        workspace = await openLocalWorkspace({
+          ctx,
           codebase,
           directory: codebaseDirectory,
           title: claim.task.title,
@@ -164,7 +167,7 @@ export class LocalRunner {
       await executeTask({
         claim,
         workspace,
-        recorder: localRecorder(ctx, { codebaseId: claim.codebase.id, taskId: id }),
+        recorder: localRecorder({ ctx, codebaseId: claim.codebase.id, taskId: id }),
         maxPatchBytes: ctx.config.worktrees.diffMaxBytes,
         runner: ctx.bridge.runner,
         reporter,

@@ -43,13 +43,13 @@ for (const driver of testDrivers()) {
     /** A finished run as a trigger leaves it: a session, its worktree, what it wrote, the final diff. */
     async function finishedRun(files: Record<string, string | Buffer>): Promise<{ sessionId: string; worktreePath: string; events: NewEvent[] }> {
       const codebase = await getCodebaseRow({ ctx: h.ctx, id: codebaseId });
-      const opened = await openLocalWorkspace(h.ctx, { codebase, directory: repo.dir, title: `run ${++n}` });
+      const opened = await openLocalWorkspace({ ctx: h.ctx, codebase, directory: repo.dir, title: `run ${++n}` });
       assert.equal(opened.isolation, "worktree");
       if (opened.isolation !== "worktree") throw new Error("no worktree");
       await opened.ready;
       const sessionId = `ses_test${n}${driver.name}`;
       await h.ctx.database.db.insert(sessions).values({ id: sessionId, codebaseId, title: `run ${n}`, status: "completed" });
-      const recorder = localRecorder(h.ctx, { codebaseId, taskId: null });
+      const recorder = localRecorder({ ctx: h.ctx, codebaseId, taskId: null });
       await recorder.opened(opened.worktree, sessionId);
       for (const [file, content] of Object.entries(files)) await writeFile(path.join(opened.worktree.path, file), content);
       const events: NewEvent[] = [];

@@ -173,8 +173,8 @@ for (const driver of testDrivers()) {
         await h.ctx.database.db.execute(
           (await import("drizzle-orm")).sql`update workers set last_heartbeat_at = now() - interval '2 minutes' where name = 'quiet-worker'`,
         );
-        assert.ok((await announceOfflineWorkers(h.ctx)) >= 1);
-        assert.equal(await announceOfflineWorkers(h.ctx), 0, "announced once");
+        assert.ok((await announceOfflineWorkers({ ctx: h.ctx })) >= 1);
+        assert.equal(await announceOfflineWorkers({ ctx: h.ctx }), 0, "announced once");
         await eventually(async () => (moving.received.some((r) => r.type === "worker.offline") ? true : undefined), 10_000, "worker.offline");
         const offline = moving.received.find((r) => r.type === "worker.offline")!;
         assert.equal((offline.body as Message).data.worker, "quiet-worker");

@@ -149,7 +149,7 @@ export function registerEventRoutes(app: Api) {
   });
   app.openapi(taskRoute, async (c) => {
     const { ctx } = c.var;
-    const task = await getTaskRow(ctx, c.req.valid("param").task_id);
+    const task = await getTaskRow({ ctx, id: c.req.valid("param").task_id });
     // A task's history replays from its start unless the client resumes.
     const after = parseCursor(c.req.header("last-event-id") ?? c.req.valid("query").last_event_id) ?? 0;
     return streamEvents(c, task.codebaseId, { after, taskId: task.id });
@@ -163,7 +163,7 @@ export function registerEventRoutes(app: Api) {
 /** Answers with an endless SSE stream of `streamId`'s events after `after`, as the route descriptions say. */
 function streamEvents(c: Context<AppEnv>, streamId: string, filter: { after: number; sessionId?: string; taskId?: string }): never {
   const { ctx } = c.var;
-  const release = admitStream(ctx);
+  const release = admitStream({ ctx });
   const response = respondWithSse(c, async (writer) => {
     const stop = new AbortController();
     const end = () => stop.abort();
@@ -178,7 +178,7 @@ function streamEvents(c: Context<AppEnv>, streamId: string, filter: { after: num
     }, keepAliveMs);
     try {
       await writer.write(`retry: ${reconnectDelayMs}\n\n`);
-      follow: for await (const batch of followEventBatches(ctx, streamId, { ...filter, signal: stop.signal })) {
+      follow: for await (const batch of followEventBatches({ ctx, streamId, ...filter, signal: stop.signal })) {
         for (const text of joinUpTo(batch.map(toMessage), maxWriteBytes)) {
           if (!(await writer.write(text))) break follow;
         }

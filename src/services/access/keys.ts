@@ -207,7 +207,7 @@ export function callerOfKey(key: KeyRow, user: UserRow, now = Date.now()): Calle
  * `ctx` as one request sees it: its caller and request id, and a `shutdown` that also
  * aborts when the caller's key stops authenticating (made only when a stream asks for it).
  */
-export function withCaller(ctx: ServiceContext, caller: Caller, requestId?: string): ServiceContext {
+export function withCaller({ ctx, caller, requestId }: { ctx: ServiceContext; caller: Caller; requestId?: string }): ServiceContext {
   const scoped: ServiceContext = { ...ctx, caller, requestId };
   const keyId = caller.keyId;
   if (keyId) {

@@ -14,7 +14,7 @@ export interface Activity {
 
 const coalesceMs = 250;
 
-export async function* followActivity(ctx: ServiceContext, signal: AbortSignal): AsyncGenerator<Activity> {
+export async function* followActivity({ ctx, signal }: { ctx: ServiceContext; signal: AbortSignal }): AsyncGenerator<Activity> {
   const changed = new Map<string, number>();
   let wake: (() => void) | null = null;
   const unwatch = ctx.events.watch((streamId, head) => {

@@ -40,15 +40,19 @@ export interface FollowOptions {
  * `signal` aborts. A cursor above the stream's head (another database, a reset
  * stream) yields a `reset` event and replays from the start rather than hang silently.
  */
-export async function* followEvents(ctx: ServiceContext, streamId: string, options: FollowOptions): AsyncGenerator<AgentEvent> {
-  for await (const batch of followEventBatches(ctx, streamId, options)) yield* batch;
+export async function* followEvents(input: { ctx: ServiceContext; streamId: string } & FollowOptions): AsyncGenerator<AgentEvent> {
+  for await (const batch of followEventBatches(input)) yield* batch;
 }
 
 /**
  * `followEvents` in batches: every event available when the follower asks, up to
  * a page, so a transport can write them at once (one socket write for many events).
  */
-export async function* followEventBatches(ctx: ServiceContext, streamId: string, options: FollowOptions): AsyncGenerator<AgentEvent[]> {
+export async function* followEventBatches({
+  ctx,
+  streamId,
+  ...options
+}: { ctx: ServiceContext; streamId: string } & FollowOptions): AsyncGenerator<AgentEvent[]> {
   const { signal } = options;
   const filter: EventFilter | undefined = options.sessionId || options.taskId ? { sessionId: options.sessionId, taskId: options.taskId } : undefined;
   const head = await ctx.events.head(streamId);
@@ -109,7 +113,7 @@ function resetEvent(reason: string, head: number): AgentEvent {
  * Takes one of the process's stream slots (`CODETETHER_MAX_STREAMS`) for a new SSE
  * stream or subscription, or refuses with a 503 the client can retry.
  */
-export function admitStream(ctx: ServiceContext): () => void {
+export function admitStream({ ctx }: { ctx: ServiceContext }): () => void {
   const release = ctx.events.admit(ctx.config.http.maxStreams);
   if (!release) {
     throw new ServiceError(

@@ -62,17 +62,17 @@ export async function pruneEvents(ctx: ServiceContext, retentionDays: number, no
 }
 
 /** Runs `pruneEvents` every minute while the server runs (only when a retention is set). */
-export function startRetention(ctx: () => ServiceContext): () => void {
-  const days = ctx().config.eventRetentionDays;
+export function startRetention({ ctx }: { ctx: ServiceContext }): () => void {
+  const days = ctx.config.eventRetentionDays;
   if (days === undefined) return () => {};
   let running = false;
   const tick = async () => {
     if (running) return;
     running = true;
     try {
-      await pruneEvents(ctx(), days);
+      await pruneEvents(ctx, days);
     } catch (err) {
-      ctx().log.warn({ err }, "pruning old events failed; trying again later");
+      ctx.log.warn({ err }, "pruning old events failed; trying again later");
     } finally {
       running = false;
     }

@@ -230,7 +230,7 @@ export async function upsertMessages(
  * database, so the session can be read after OpenCode forgot it. Best effort:
  * the outcome is already recorded; only the transcript would be missing.
  */
-export async function recordMessages(ctx: ServiceContext, sessionId: string, directory: string): Promise<void> {
+export async function recordMessages({ ctx, sessionId, directory }: { ctx: ServiceContext; sessionId: string; directory: string }): Promise<void> {
   const client = await ctx.bridge.connection.ensure();
   const list = await client.messages(directory, sessionId);
   await ctx.database.db.transaction(async (tx) => {

@@ -55,7 +55,7 @@ function logSink(
       ready: workspace.ready,
       sessionId,
       maxPatchBytes: ctx.config.worktrees.diffMaxBytes,
-      recorder: localRecorder(ctx, { codebaseId, taskId: null }),
+      recorder: localRecorder({ ctx, codebaseId, taskId: null }),
       push: (e) => outbox.push(e),
       flushed: () => outbox.flushed(),
       log: (message, err) => ctx.log.warn({ codebase_id: codebaseId, session_id: sessionId, err }, message),
@@ -177,7 +177,7 @@ export async function triggerAgent({
   // waits for the checks, as a refused run would otherwise wait for it). A resumed session's is the one it worked
   // in, known once the session is.
   const fresh = input.new_session && !input.session_id;
-  const early = fresh ? openLocalWorkspace(ctx, { ...where, onlyIfPooled: true }) : undefined;
+  const early = fresh ? openLocalWorkspace({ ctx, ...where, onlyIfPooled: true }) : undefined;
   early?.catch(() => {}); // observed below, or given up
   // So is OpenCode's session in it: OpenCode makes it while our checks run (not while it boots: the run waits then).
   const sessionAhead =
@@ -213,7 +213,7 @@ export async function triggerAgent({
 
   // Opened ahead, or now (when nothing was ready, or opening ahead failed: it fails again here, in its turn).
   const ahead = early && (await early.catch(() => null));
-  const opening = ahead ? Promise.resolve(ahead) : openLocalWorkspace(ctx, { ...where, resumeSessionId: resume?.id });
+  const opening = ahead ? Promise.resolve(ahead) : openLocalWorkspace({ ctx, ...where, resumeSessionId: resume?.id });
   const [, lastEventId, workspace] = await firstFailure(requireRunSlot(ctx, codebase), head, opening).catch(giveUp(opening));
   // Made ahead, or by the run's start (when making it ahead failed, it fails again there, in its turn).
   const createdSessionId = (await sessionAhead?.catch(() => null))?.id;
@@ -254,7 +254,7 @@ export async function triggerAgent({
               target: sessions.id,
               set: { agent, model: model ?? null, status: "running", error: null, updatedAt: new Date(), ...owner },
             });
-          if (worktree) await localRecorder(ctx, { codebaseId, taskId: null }).opened(worktree, id);
+          if (worktree) await localRecorder({ ctx, codebaseId, taskId: null }).opened(worktree, id);
         })().catch((err) => {
           // What the run's stream says (every reader of the codebase sees it) names no SQL; the log has all of it.
           throw asServiceError(err) ?? new Error("the database refused it (the server's log says why)", { cause: err });

@@ -173,12 +173,12 @@ export async function listTasks({ ctx, query }: { ctx: ServiceContext; query: Li
 }
 
 /** How many tasks there are in each status (one grouped query; for the metrics gauge). */
-export async function countTasksByStatus(ctx: ServiceContext): Promise<Record<string, number>> {
+export async function countTasksByStatus({ ctx }: { ctx: ServiceContext }): Promise<Record<string, number>> {
   const rows = await ctx.database.db.select({ status: tasks.status, n: count() }).from(tasks).groupBy(tasks.status);
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
-export async function getTaskRow(ctx: ServiceContext, id: string): Promise<TaskRow> {
+export async function getTaskRow({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<TaskRow> {
   const [row] = await ctx.database.db.select().from(tasks).where(eq(tasks.id, id));
   if (!row) throw notFound("Task");
   assertInScope(ctx, row.codebaseId, "Task");
@@ -186,7 +186,7 @@ export async function getTaskRow(ctx: ServiceContext, id: string): Promise<TaskR
 }
 
 export async function getTask({ ctx, id }: { ctx: ServiceContext; id: string }): Promise<Task> {
-  return (await tasksWithUsage(ctx, [await getTaskRow(ctx, id)]))[0]!;
+  return (await tasksWithUsage(ctx, [await getTaskRow({ ctx, id })]))[0]!;
 }
 
 /** Tasks as clients read them: with what all their attempts spent (one query for all). */

@@ -62,7 +62,7 @@ export async function registerWorker({ ctx, input }: { ctx: ServiceContext; inpu
  * Logs workers that went quiet (offline) or came back since the last call, given the
  * names that were online then; answers the names online now. Called by the sweeper.
  */
-export async function noticeWorkerPresence(ctx: ServiceContext, wasOnline: ReadonlySet<string> | undefined): Promise<Set<string>> {
+export async function noticeWorkerPresence({ ctx, wasOnline }: { ctx: ServiceContext; wasOnline: ReadonlySet<string> | undefined }): Promise<Set<string>> {
   const rows = await ctx.database.db.select({ name: workers.name }).from(workers).where(heardFromLately());
   const online = new Set(rows.map((r) => r.name));
   if (wasOnline) {
@@ -76,7 +76,7 @@ export async function noticeWorkerPresence(ctx: ServiceContext, wasOnline: Reado
  * Announces (worker.offline webhooks) each worker that went quiet, once until it is heard from again: the
  * row's `offline_notified_at` is set in the same transaction as the deliveries, so one process announces it.
  */
-export async function announceOfflineWorkers(ctx: ServiceContext): Promise<number> {
+export async function announceOfflineWorkers({ ctx }: { ctx: ServiceContext }): Promise<number> {
   return ctx.database.db.transaction(async (tx) => {
     const gone = await tx
       .update(workers)
@@ -122,7 +122,7 @@ export async function touchWorker({
 }
 
 /** Workers online now (for the metrics gauge). */
-export async function countOnlineWorkers(ctx: ServiceContext): Promise<number> {
+export async function countOnlineWorkers({ ctx }: { ctx: ServiceContext }): Promise<number> {
   const [row] = await ctx.database.db.select({ n: count() }).from(workers).where(heardFromLately());
   return Number(row?.n ?? 0);
 }

@@ -28,7 +28,7 @@ export type RunRef = { codebaseId: string; sessionId: string } | { taskId: strin
 async function worktreeOf(ctx: ServiceContext, ref: RunRef): Promise<WorktreeRow> {
   const db = ctx.database.db;
   if ("taskId" in ref) {
-    const task = await getTaskRow(ctx, ref.taskId);
+    const task = await getTaskRow({ ctx, id: ref.taskId });
     const row = await worktreeOfTask(db, task.id);
     if (!row) throw notFound(`A worktree for task ${task.id} (it has not run yet, or ran without isolation)`);
     return row;

@@ -86,20 +86,20 @@ export async function recoverWorktrees(ctx: ServiceContext): Promise<void> {
 }
 
 /** Runs recovery once and pruning every minute while the server runs. */
-export function startWorktreeCleanup(ctx: () => ServiceContext): () => void {
+export function startWorktreeCleanup({ ctx }: { ctx: ServiceContext }): () => void {
   let running = false;
   const tick = async () => {
     if (running) return;
     running = true;
     try {
-      await pruneWorktrees(ctx());
+      await pruneWorktrees(ctx);
     } catch (err) {
-      ctx().log.warn({ err }, "pruning worktrees failed; trying again later");
+      ctx.log.warn({ err }, "pruning worktrees failed; trying again later");
     } finally {
       running = false;
     }
   };
-  void recoverWorktrees(ctx()).catch((err) => ctx().log.warn({ err }, "recovering worktrees failed"));
+  void recoverWorktrees(ctx).catch((err) => ctx.log.warn({ err }, "recovering worktrees failed"));
   const first = setTimeout(() => void tick(), 10_000);
   const timer = setInterval(() => void tick(), everyMs);
   first.unref();

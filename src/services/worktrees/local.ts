@@ -22,9 +22,12 @@ type CodebaseRow = typeof codebases.$inferSelect;
 type LocalOpenRequest = { codebase: CodebaseRow; directory: string; title: string; baseRef?: string; resumeSessionId?: string };
 
 /** …or, for a new run opened before it is known to start (`onlyIfPooled`, see OpenRequest), null when no worktree is ready. */
-export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRequest & { onlyIfPooled: true }): Promise<OpenedWorkspace | null>;
-export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRequest): Promise<OpenedWorkspace>;
-export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRequest & { onlyIfPooled?: boolean }): Promise<OpenedWorkspace | null> {
+export async function openLocalWorkspace(input: { ctx: ServiceContext } & LocalOpenRequest & { onlyIfPooled: true }): Promise<OpenedWorkspace | null>;
+export async function openLocalWorkspace(input: { ctx: ServiceContext } & LocalOpenRequest): Promise<OpenedWorkspace>;
+export async function openLocalWorkspace({
+  ctx,
+  ...input
+}: { ctx: ServiceContext } & LocalOpenRequest & { onlyIfPooled?: boolean }): Promise<OpenedWorkspace | null> {
   const config = input.codebase.agentConfig as AgentConfig;
   const row = input.resumeSessionId ? await worktreeOfSession(ctx.database.db, input.resumeSessionId) : undefined;
   const opened = await openWorkspace({
@@ -51,7 +54,7 @@ export async function openLocalWorkspace(ctx: ServiceContext, input: LocalOpenRe
 }
 
 /** Keeps a local run's worktree and diffs in the database; an outage is waited out (until shutdown). */
-export function localRecorder(ctx: ServiceContext, run: { codebaseId: string; taskId: string | null }): WorkspaceRecorder {
+export function localRecorder({ ctx, ...run }: { ctx: ServiceContext; codebaseId: string; taskId: string | null }): WorkspaceRecorder {
   const db = ctx.database.db;
   const retried = <T>(work: () => Promise<T>) => untilDatabaseAnswers(work, { signal: ctx.shutdown });
   return {

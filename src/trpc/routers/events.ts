@@ -19,7 +19,7 @@ export const eventsRouter = router({
     signal?.addEventListener("abort", end, { once: true });
     ctx.services.shutdown.addEventListener("abort", end, { once: true });
     try {
-      yield* followActivity(ctx.services, stop.signal);
+      yield* followActivity({ ctx: ctx.services, signal: stop.signal });
     } finally {
       signal?.removeEventListener("abort", end);
       ctx.services.shutdown.removeEventListener("abort", end);
@@ -60,13 +60,13 @@ export async function* followTracked(
   options: { after: number | undefined; sessionId?: string; taskId?: string },
   signal?: AbortSignal,
 ) {
-  const release = admitStream(ctx);
+  const release = admitStream({ ctx });
   const stop = new AbortController();
   const end = () => stop.abort();
   signal?.addEventListener("abort", end, { once: true });
   ctx.shutdown.addEventListener("abort", end, { once: true });
   try {
-    for await (const event of followEvents(ctx, streamId, { ...options, signal: stop.signal })) {
+    for await (const event of followEvents({ ctx, streamId, ...options, signal: stop.signal })) {
       yield tracked(String(event.id), event);
     }
   } finally {

@@ -39,7 +39,7 @@ export const tasksRouter = router({
   /** One task's events across all its attempts: from its start (or after `lastEventId`), then live; each `tracked()`. */
   onEvents: readProcedure.input(z.object({ id: Id, lastEventId: z.string().nullish() })).subscription(async function* ({ ctx, input, signal }) {
     try {
-      const task = await getTaskRow(ctx.services, input.id);
+      const task = await getTaskRow({ ctx: ctx.services, id: input.id });
       yield* followTracked(ctx.services, task.codebaseId, { after: parseCursor(input.lastEventId) ?? 0, taskId: task.id }, signal);
     } catch (err) {
       throw toTrpcError(err);

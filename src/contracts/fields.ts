@@ -10,6 +10,8 @@ import "@hono/zod-openapi";
 import { z } from "zod";
 
 const agentNames = ["build", "plan", "explore", "general"] as const;
+/** The agent a run gets when neither it nor its codebase's `default_agent` names one. */
+export const defaultAgent = "build" satisfies (typeof agentNames)[number];
 export const AgentName = z.enum(agentNames).openapi("AgentName", { description: "OpenCode agent to run" });
 export type AgentName = z.infer<typeof AgentName>;
 

@@ -5,24 +5,12 @@
 
 import { asc, sql } from "drizzle-orm";
 import { bigint, boolean, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import type { AgentConfig } from "../contracts/agent-config.js";
+import { defaultAgent } from "../contracts/fields.js";
 import type { RunnerModels } from "../contracts/models.js";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
-
-/** Agent settings a codebase carries; `AgentConfig` (services/codebases/codebases.types.ts) validates them. */
-export type AgentConfigColumn = {
-  default_model?: string;
-  default_agent?: string;
-  auto_approve?: boolean;
-  max_iterations?: number;
-  max_retry_seconds?: number;
-  working_directory?: string;
-  permission_timeout_seconds?: number;
-  max_cost_usd?: number;
-  isolation?: "worktree" | "none";
-  max_concurrent_runs?: number;
-};
 
 export const codebases = pgTable("codebases", {
   id: text("id").primaryKey(),
@@ -30,7 +18,7 @@ export const codebases = pgTable("codebases", {
   path: text("path").notNull(),
   description: text("description").notNull().default(""),
   workerId: text("worker_id"),
-  agentConfig: jsonb("agent_config").$type<AgentConfigColumn>().notNull().default({}),
+  agentConfig: jsonb("agent_config").$type<AgentConfig>().notNull().default({}),
   /** `git` when the path was a git repository with a commit when last looked at (registration, edits, runs), `none` when not; null: not known here (a worker's). */
   vcs: text("vcs"),
   /** The name of the user who registered it (null: the built-in key, an open server, or a worker). */
@@ -121,7 +109,7 @@ export const tasks = pgTable(
       .references(() => codebases.id, { onDelete: "cascade" }),
     title: text("title").notNull(),
     prompt: text("prompt").notNull(),
-    agentType: text("agent_type").notNull().default("build"),
+    agentType: text("agent_type").notNull().default(defaultAgent),
     model: text("model"),
     /** Larger runs first (10 before 1); ties by created_at, then id. */
     priority: integer("priority").notNull().default(0),

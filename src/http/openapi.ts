@@ -103,6 +103,8 @@ export const pathId = (name: string, example?: string) => Id.openapi({ param: { 
 
 /** `{id}`: the codebase the route is about. */
 export const IdParam = z.object({ id: pathId("id", "0b9d7f5e-3c1a-4d2b-9f6e-2a8c4e1b7d90") });
+/** `{task_id}` in a path: the task routes of clients and of the worker protocol. */
+export const TaskParam = z.object({ task_id: pathId("task_id") });
 
 /**
  * A list's answer: the plain array of one page (as the product page shows lists),

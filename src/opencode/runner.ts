@@ -41,11 +41,9 @@ export interface RunSpec {
   maxCostUsd?: number;
   /** The trigger's id for this run, carried by its first `status` event (so a client that has no session id yet can find it). */
   runId?: string;
-  /** How long the provider may keep failing (OpenCode retrying) before the run fails; default 120 s. */
-  maxRetrySeconds?: number;
+  /** How long the provider may keep failing (OpenCode retrying) before the run fails (`runLimits` gives the default). */
+  maxRetrySeconds: number;
 }
-
-const defaultMaxRetrySeconds = 120;
 
 interface Run {
   spec: RunSpec;
@@ -319,7 +317,7 @@ export class AgentRunner {
       return;
     }
     if (run.retryTimer || run.stopping) return;
-    const windowMs = (run.spec.maxRetrySeconds ?? defaultMaxRetrySeconds) * 1000;
+    const windowMs = run.spec.maxRetrySeconds * 1000;
     run.retryTimer = setTimeout(
       () => {
         run.retryTimer = null;

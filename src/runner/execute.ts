@@ -5,10 +5,11 @@
  * after every event is acknowledged. Used by the server's local runner and by
  * `codetether-worker`; only the reporter differs.
  */
+
+import type { AgentConfig } from "../contracts/agent-config.js";
 import type { OcMessage } from "../opencode/client.js";
 import { runLimits } from "../opencode/run-settings.js";
 import type { AgentRunner, RunOutcome } from "../opencode/runner.js";
-import type { AgentConfig } from "../services/codebases/codebases.types.js";
 import type { Claim } from "../services/tasks/tasks.types.js";
 import { type OpenedWorkspace, type WorkspaceRecorder, WorkspaceTracker } from "../workspace/workspace.js";
 import { EventOutbox, type SendBatch } from "./outbox.js";

@@ -3,9 +3,8 @@ import { z } from "@hono/zod-openapi";
 import { cancelTask, createTask, createTasks, getTask, listTasks, retryTask } from "../../services/tasks/tasks.js";
 import { CreatedTasks, CreateTaskRequest, CreateTasksRequest, ListTasksQuery, RetryTaskRequest, Task, Worker } from "../../services/tasks/tasks.types.js";
 import { listWorkers } from "../../services/tasks/workers.js";
-import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, pathId, respondPage } from "../openapi.js";
+import { type Api, apiRoute, IdParam, jsonBody, jsonResponse, pagedResponse, respondPage, TaskParam } from "../openapi.js";
 
-const TaskParam = z.object({ task_id: pathId("task_id") });
 const tags = ["Tasks"];
 
 const routes = {

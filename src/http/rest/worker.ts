@@ -3,7 +3,6 @@
  * calls to register, claim, keep its lease, report events, messages, worktrees and
  * outcomes, and hand tasks back. Worker routes take the worker token (see `createApp`).
  */
-import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { completeMany, completeTask } from "../../services/tasks/completions.js";
 import { heartbeatTask, releaseTask } from "../../services/tasks/leases.js";
@@ -11,10 +10,11 @@ import { uploadTaskEvents, uploadTaskMessages } from "../../services/tasks/repor
 import {
   Claim,
   ClaimManyRequest,
+  ClaimManyResponse,
   ClaimRequest,
   CompleteManyRequest,
+  CompleteManyResponse,
   CompleteTaskRequest,
-  CompletionResult,
   LeaseRef,
   RegisterWorkerRequest,
   ReleaseTaskRequest,
@@ -26,14 +26,14 @@ import {
   UploadMessagesResponse,
   Worker,
   WorkerHeartbeatRequest,
+  WorkerHeartbeatResponse,
 } from "../../services/tasks/tasks.types.js";
 import { claimForWorker } from "../../services/tasks/worker-claims.js";
 import { registerWorker, touchWorker } from "../../services/tasks/workers.js";
 import { reportWorktree } from "../../services/worktrees/reports.js";
-import { WorktreeReport } from "../../services/worktrees/worktrees.types.js";
-import { type Api, apiRoute, jsonBody, jsonResponse, pathId } from "../openapi.js";
+import { WorktreeReport, WorktreeReportResponse } from "../../services/worktrees/worktrees.types.js";
+import { type Api, apiRoute, jsonBody, jsonResponse, TaskParam } from "../openapi.js";
 
-const TaskParam = z.object({ task_id: pathId("task_id") });
 const wtags = ["Worker protocol"];
 const worker = "/v1/opencode/worker";
 const workerSecurity = [{ workerToken: [] }];
@@ -62,7 +62,7 @@ const routes = {
       request: {
         body: jsonBody(WorkerHeartbeatRequest),
       },
-      responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }).openapi("WorkerHeartbeatResponse"), "Noted") },
+      responses: { 200: jsonResponse(WorkerHeartbeatResponse, "Noted") },
     },
     404,
   ),
@@ -100,7 +100,7 @@ const routes = {
       request: {
         body: jsonBody(ClaimManyRequest),
       },
-      responses: { 200: jsonResponse(z.object({ claims: z.array(Claim) }).openapi("ClaimManyResponse"), "The claims (maybe none)") },
+      responses: { 200: jsonResponse(ClaimManyResponse, "The claims (maybe none)") },
     },
     404,
   ),
@@ -117,7 +117,7 @@ const routes = {
       "lease is not current: stop working on it), `conflict` (the task ended with another outcome) or `not_found`. " +
       "Repeating a batch changes nothing.",
     request: { body: jsonBody(CompleteManyRequest) },
-    responses: { 200: jsonResponse(z.object({ results: z.array(CompletionResult) }).openapi("CompleteManyResponse"), "One result per item") },
+    responses: { 200: jsonResponse(CompleteManyResponse, "One result per item") },
   }),
   taskHeartbeat: apiRoute(
     {
@@ -223,7 +223,7 @@ const routes = {
         "Fenced by the lease like every report, and idempotent. 409 when the lease was lost or the worktree is another task's or runner's. " +
         "Its body may be as large as the diff cap allows (CODETETHER_DIFF_MAX_BYTES, base64), above CODETETHER_MAX_BODY_BYTES.",
       request: { params: TaskParam, body: jsonBody(WorktreeReport) },
-      responses: { 200: jsonResponse(z.object({ worktree_id: z.string(), stored: z.literal(true) }).openapi("WorktreeReportResponse"), "Stored") },
+      responses: { 200: jsonResponse(WorktreeReportResponse, "Stored") },
     },
     404,
     409,

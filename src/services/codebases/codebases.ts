@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { and, asc, count, eq, isNull } from "drizzle-orm";
+import type { AgentConfig } from "../../contracts/agent-config.js";
 import { conflict, invalid, isUniqueViolation, notFound } from "../../contracts/errors.js";
 import { preparedPerDatabase, value } from "../../db/compiled.js";
 import { codebases, worktrees } from "../../db/schema.js";
@@ -18,7 +19,7 @@ import { runsInFlight } from "../sessions/in-flight.js";
 import { noUsage, usageOf } from "../usage/usage.js";
 import type { Usage } from "../usage/usage.types.js";
 import { localRunner, toInfo, worktreeUse } from "../worktrees/records.js";
-import type { AgentConfig, Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "./codebases.types.js";
+import type { Codebase, CreateCodebaseRequest, UpdateCodebaseRequest } from "./codebases.types.js";
 import { isInside, realInside } from "./paths.js";
 
 type Row = typeof codebases.$inferSelect;
@@ -34,7 +35,7 @@ const noExtras: CodebaseExtras = { usage: noUsage, runsInFlight: 0, worktrees: {
 
 /** The isolation the codebase's runs get, as far as this server knows (see `Codebase.isolation`). */
 function isolationOf(row: Row): "worktree" | "none" | null {
-  const setting = (row.agentConfig as AgentConfig).isolation;
+  const setting = row.agentConfig.isolation;
   if (setting === "none") return "none";
   if (row.vcs === "git") return "worktree";
   if (row.vcs === "none") return "none";
@@ -48,7 +49,7 @@ function toCodebase(row: Row, extras: CodebaseExtras = noExtras): Codebase {
     path: row.path,
     description: row.description,
     worker_id: row.workerId,
-    agent_config: row.agentConfig as AgentConfig,
+    agent_config: row.agentConfig,
     usage: extras.usage,
     isolation: isolationOf(row),
     runs_in_flight: extras.runsInFlight,
@@ -154,7 +155,7 @@ async function withUsage(ctx: ServiceContext, row: Row): Promise<Codebase> {
 async function lookAtRepository(ctx: ServiceContext, row: Row): Promise<Row> {
   if (row.workerId) return row;
   const repo = await repositoryOf(row.path);
-  if ((row.agentConfig as AgentConfig).isolation !== "none" && repo?.head) ctx.worktrees.refill(repo.root, row.id);
+  if (row.agentConfig.isolation !== "none" && repo?.head) ctx.worktrees.refill(repo.root, row.id);
   return noteVersioned(ctx, row, Boolean(repo?.head));
 }
 
@@ -204,7 +205,7 @@ export async function updateCodebase({ ctx, id, input }: { ctx: ServiceContext; 
     path: input.path ?? current.path,
     description: input.description ?? current.description,
     workerId: input.worker_id === undefined ? current.workerId : input.worker_id,
-    agentConfig: (input.agent_config ?? current.agentConfig) as AgentConfig,
+    agentConfig: input.agent_config ?? current.agentConfig,
   };
   await checkPaths(next.path, next.workerId, next.agentConfig);
   try {

@@ -6,9 +6,9 @@
  * --concurrency) are the only bound.
  */
 import { inArray, type SQL, sql } from "drizzle-orm";
+import type { AgentConfig } from "../../contracts/agent-config.js";
 import { conflict } from "../../contracts/errors.js";
 import { codebases } from "../../db/schema.js";
-import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
 
 /**
@@ -41,8 +41,8 @@ export async function runsInFlight(ctx: ServiceContext, codebaseIds: string[]): 
  * A 409 when the codebase has as many runs in flight as it allows. Two servers
  * starting runs at the same instant may both pass it: the limit is a guard, not a lock.
  */
-export async function requireRunSlot(ctx: ServiceContext, codebase: { id: string; name: string; agentConfig: unknown }): Promise<void> {
-  const limit = (codebase.agentConfig as AgentConfig).max_concurrent_runs;
+export async function requireRunSlot(ctx: ServiceContext, codebase: { id: string; name: string; agentConfig: AgentConfig }): Promise<void> {
+  const limit = codebase.agentConfig.max_concurrent_runs;
   if (limit === undefined) return;
   const running = (await runsInFlight(ctx, [codebase.id])).get(codebase.id) ?? 0;
   if (running >= limit) {

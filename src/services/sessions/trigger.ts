@@ -9,6 +9,7 @@ import { stat } from "node:fs/promises";
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { asServiceError, conflict, invalid } from "../../contracts/errors.js";
 import type { NewEvent } from "../../contracts/events.js";
+import { defaultAgent } from "../../contracts/fields.js";
 import { sessions } from "../../db/schema.js";
 import { runLimits, workingDirectory } from "../../opencode/run-settings.js";
 import type { RunOutcome, RunSink } from "../../opencode/runner.js";
@@ -16,7 +17,6 @@ import { abandonWorkspace, type OpenedWorkspace, WorkspaceTracker, type Worktree
 import { auditing } from "../access/audit.js";
 import { createdBy } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
-import type { AgentConfig } from "../codebases/codebases.types.js";
 import { realInside } from "../codebases/paths.js";
 import type { ServiceContext } from "../context.js";
 import { requireRunnable } from "../models/models.js";
@@ -165,8 +165,8 @@ export async function triggerAgent({
   if (codebase.workerId) {
     throw conflict(`Codebase "${codebase.name}" runs on worker ${codebase.workerId}: create a task for it instead`);
   }
-  const config = codebase.agentConfig as AgentConfig;
-  const agent = input.agent ?? config.default_agent ?? "build";
+  const config = codebase.agentConfig;
+  const agent = input.agent ?? config.default_agent ?? defaultAgent;
   const model = input.model ?? config.default_model;
   const directory = workingDirectory(codebase);
   // While OpenCode boots, what it can run is not known yet: the run itself will say if the model is missing.

@@ -5,11 +5,11 @@
  */
 import { and, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config.js";
+import type { AgentConfig } from "../../contracts/agent-config.js";
 import { notFound } from "../../contracts/errors.js";
 import type { AgentEvent } from "../../contracts/events.js";
 import { tableRow } from "../../db/client.js";
 import { textsOf, value } from "../../db/compiled.js";
-import type { AgentConfigColumn } from "../../db/schema.js";
 import { codebases, tasks, urgentFirst, waitingForClaim } from "../../db/schema.js";
 import { runBudgetUsd } from "../../opencode/run-settings.js";
 import type { ServiceContext } from "../context.js";
@@ -20,7 +20,7 @@ import { toTask } from "./tasks.js";
 import type { Claim, Claimant } from "./tasks.types.js";
 
 /** The codebase's agent settings as a runner gets them: `max_cost_usd` is the budget in force, the server's cap included. */
-function withBudget(agentConfig: AgentConfigColumn, config: Config): Record<string, unknown> {
+function withBudget(agentConfig: AgentConfig, config: Config): Record<string, unknown> {
   const budget = runBudgetUsd(agentConfig, config);
   return budget === undefined ? agentConfig : { ...agentConfig, max_cost_usd: budget };
 }
@@ -167,7 +167,7 @@ async function claimTasks({
         ctx.taskCodebases.remember(row.id, row.codebaseId);
         stored.set(row.codebaseId, [...(stored.get(row.codebaseId) ?? []), appendedEvent(raw, row.id)]);
         ctx.metrics.claimWait.observe(Math.max(0, Date.now() - row.runAfter.getTime()) / 1000);
-        const agentConfig = codebases.agentConfig.mapFromDriverValue(raw.codebase_agent_config as string) as AgentConfigColumn;
+        const agentConfig = codebases.agentConfig.mapFromDriverValue(raw.codebase_agent_config as string) as AgentConfig;
         return {
           task: toTask(row),
           codebase: {

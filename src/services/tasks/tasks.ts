@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { and, count, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
 import { conflict, notFound } from "../../contracts/errors.js";
+import { defaultAgent } from "../../contracts/fields.js";
 import type { RunnerModels } from "../../contracts/models.js";
 import { tableRow } from "../../db/client.js";
 import { runCompiled, value } from "../../db/compiled.js";
@@ -10,7 +11,6 @@ import { tasks, urgentFirst, workers } from "../../db/schema.js";
 import { auditCte, auditValue, recordAudit } from "../access/audit.js";
 import { assertInScope, createdBy, inCodebaseScope } from "../access/scope.js";
 import { getCodebaseRow } from "../codebases/codebases.js";
-import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
 import { requireRunnable } from "../models/models.js";
 import { cutPage, decodeCursor, defaultPageItems, ExactTime, exactTime, type Page, searchQuery } from "../paging.js";
@@ -106,7 +106,7 @@ export async function createTasks({ ctx, codebaseId, input }: { ctx: ServiceCont
   let rows = input.tasks.some((t) => t.model) ? [] : await insert(false);
   if (rows.length === 0) {
     const codebase = await getCodebaseRow({ ctx, id: codebaseId });
-    const config = codebase.agentConfig as AgentConfig;
+    const config = codebase.agentConfig;
     const models = [...new Set(input.tasks.map((t) => t.model ?? config.default_model).filter((m): m is string => Boolean(m)))];
     if (models.length > 0) {
       const runners = await runnersFor(ctx, codebase);
@@ -129,7 +129,7 @@ export async function createTasks({ ctx, codebaseId, input }: { ctx: ServiceCont
  */
 const createStatement = () => sql`with cb as (select * from codebases where id = ${value("codebaseId")}), inserted as (
     insert into tasks (id, codebase_id, created_by, title, prompt, agent_type, model, priority, max_attempts, base_ref)
-    select t.id, cb.id, ${value("createdBy")}::text, t.title, t.prompt, coalesce(t.agent_type, cb.agent_config->>'default_agent', 'build'),
+    select t.id, cb.id, ${value("createdBy")}::text, t.title, t.prompt, coalesce(t.agent_type, cb.agent_config->>'default_agent', ${sql.raw(`'${defaultAgent}'`)}),
       coalesce(t.model, cb.agent_config->>'default_model'), t.priority, t.max_attempts, t.base_ref
     from cb cross join jsonb_to_recordset(${value("tasks")}::jsonb)
       as t(ord int, id text, title text, prompt text, agent_type text, model text, priority int, max_attempts int, base_ref text)

@@ -266,6 +266,10 @@ export const CompletionResult = z
   .openapi("CompletionResult");
 export type CompletionResult = z.infer<typeof CompletionResult>;
 
+export const CompleteManyResponse = z.object({ results: z.array(CompletionResult) }).openapi("CompleteManyResponse");
+export const ClaimManyResponse = z.object({ claims: z.array(Claim) }).openapi("ClaimManyResponse");
+export const WorkerHeartbeatResponse = z.object({ ok: z.literal(true) }).openapi("WorkerHeartbeatResponse");
+
 /** A claim may wait this long for work at most (a long poll that proxies and clients keep open). */
 const maxClaimWaitSeconds = 30;
 /** Tasks one batch claim takes at most. */

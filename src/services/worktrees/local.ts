@@ -3,11 +3,11 @@
  * work (a worktree of the codebase's repository, or the directory itself) and the
  * recorder that keeps their worktrees and diffs in the database.
  */
+
 import type { codebases } from "../../db/schema.js";
 import type { WorktreeDiff } from "../../git/diff.js";
 import { type OpenedWorkspace, openWorkspace, type WorkspaceRecorder } from "../../workspace/workspace.js";
 import { noteVersioned } from "../codebases/codebases.js";
-import type { AgentConfig } from "../codebases/codebases.types.js";
 import type { ServiceContext } from "../context.js";
 import { untilDatabaseAnswers } from "../outage.js";
 import { localRunner, recordEnded, recordOpened, storeDiff, toInfo, worktreeOfSession } from "./records.js";
@@ -28,7 +28,7 @@ export async function openLocalWorkspace({
   ctx,
   ...input
 }: { ctx: ServiceContext } & LocalOpenRequest & { onlyIfPooled?: boolean }): Promise<OpenedWorkspace | null> {
-  const config = input.codebase.agentConfig as AgentConfig;
+  const config = input.codebase.agentConfig;
   const row = input.resumeSessionId ? await worktreeOfSession(ctx.database.db, input.resumeSessionId) : undefined;
   const opened = await openWorkspace({
     manager: ctx.worktrees,

@@ -167,4 +167,6 @@ export const WorktreeReport = z
   })
   .strict()
   .openapi("WorktreeReport");
+
+export const WorktreeReportResponse = z.object({ worktree_id: z.string(), stored: z.literal(true) }).openapi("WorktreeReportResponse");
 export type WorktreeReport = z.infer<typeof WorktreeReport>;

@@ -11,7 +11,13 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-export function usePaged<T>(queryKey: readonly unknown[], fetchPage: (cursor: string | undefined) => Promise<Page<T>>) {
+/** A paged list's key and how it fetches one page from a cursor (`pages` in queries.ts gives them paired). */
+export interface PagedList<T> {
+  queryKey: readonly unknown[];
+  fetchPage: (cursor: string | undefined) => Promise<Page<T>>;
+}
+
+export function usePaged<T>({ queryKey, fetchPage }: PagedList<T>) {
   const query = useInfiniteQuery({
     queryKey,
     queryFn: ({ pageParam }) => fetchPage(pageParam),

@@ -6,6 +6,7 @@
  */
 import type { CodeTetherClient, Task } from "@codetether/sdk";
 import { type QueryClient, queryOptions } from "@tanstack/react-query";
+import type { PagedList } from "./paged.ts";
 
 /** What the tasks list is filtered by (the list's own query, without its cursor). */
 type TaskFilter = { status?: Task["status"]; codebase_id?: string; worker_id?: string; q?: string };
@@ -69,14 +70,23 @@ export function queries(client: CodeTetherClient) {
   };
 }
 
-/** The paged lists' fetchers, one page from a cursor. */
+/** The paged lists, each its key paired with how it fetches one page from a cursor (for `usePaged`). */
 export function pages(client: CodeTetherClient) {
   return {
-    codebases: (cursor: string | undefined) => client.trpc.codebases.page.query({ cursor }),
-    sessions: (codebaseId: string, q: string) => (cursor: string | undefined) => client.trpc.sessions.page.query({ codebaseId, q: q || undefined, cursor }),
-    allSessions: (filter: SessionFilter) => (cursor: string | undefined) => client.trpc.sessions.all.query({ ...filter, cursor }),
-    tasks: (filter: TaskFilter) => (cursor: string | undefined) => client.trpc.tasks.page.query({ ...filter, cursor }),
-  };
+    codebases: () => ({ queryKey: keys.codebasePages, fetchPage: (cursor: string | undefined) => client.trpc.codebases.page.query({ cursor }) }),
+    sessions: (codebaseId: string, q: string) => ({
+      queryKey: keys.sessions(codebaseId, q),
+      fetchPage: (cursor: string | undefined) => client.trpc.sessions.page.query({ codebaseId, q: q || undefined, cursor }),
+    }),
+    allSessions: (filter: SessionFilter) => ({
+      queryKey: keys.allSessions(filter),
+      fetchPage: (cursor: string | undefined) => client.trpc.sessions.all.query({ ...filter, cursor }),
+    }),
+    tasks: (filter: TaskFilter) => ({
+      queryKey: keys.tasks(filter),
+      fetchPage: (cursor: string | undefined) => client.trpc.tasks.page.query({ ...filter, cursor }),
+    }),
+  } satisfies Record<string, (...args: never[]) => PagedList<unknown>>;
 }
 
 /**

@@ -8,7 +8,7 @@ import { Link } from "wouter";
 import { dollars, Empty, ErrorNote, Loading, SearchBox, ShowMore, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
 import { usePaged, useSettled } from "../paged.ts";
-import { keys, pages, queries, type SessionFilter } from "../queries.ts";
+import { pages, queries, type SessionFilter } from "../queries.ts";
 
 const statuses = ["running", "completed", "failed", "aborted", "idle"] as const;
 
@@ -20,7 +20,7 @@ export function AllSessionsPage() {
   const [search, setSearch] = useState("");
   const q = useSettled(search.trim());
   const filter: SessionFilter = { ...(codebase ? { codebase_id: codebase } : {}), ...(status ? { status } : {}), ...(q ? { q } : {}) };
-  const sessions = usePaged(keys.allSessions(filter), pages(client).allSessions(filter));
+  const sessions = usePaged(pages(client).allSessions(filter));
   const names = new Map((codebases.data ?? []).map((c) => [c.id, c.name]));
   const filtered = Boolean(codebase || status || q);
   return (

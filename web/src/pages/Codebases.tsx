@@ -17,7 +17,7 @@ export function CodebasesPage() {
   const client = useClient();
   const can = useCan();
   const queryClient = useQueryClient();
-  const codebases = usePaged(keys.codebasePages, pages(client).codebases);
+  const codebases = usePaged(pages(client).codebases());
   const workers = useQuery(queries(client).workers());
   const [adding, setAdding] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);

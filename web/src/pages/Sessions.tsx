@@ -7,7 +7,7 @@ import { Link, useParams } from "wouter";
 import { dollars, Empty, ErrorNote, Loading, SearchBox, ShowMore, tokens, when } from "../components/bits.tsx";
 import { useClient } from "../context.tsx";
 import { usePaged, useSettled } from "../paged.ts";
-import { keys, pages, queries } from "../queries.ts";
+import { pages, queries } from "../queries.ts";
 
 type Message = RouterOutputs["sessions"]["get"]["messages"][number];
 
@@ -17,7 +17,7 @@ export function SessionsPage() {
   const codebase = useQuery(queries(client).codebase(id));
   const [search, setSearch] = useState("");
   const q = useSettled(search.trim());
-  const sessions = usePaged(keys.sessions(id, q), pages(client).sessions(id, q));
+  const sessions = usePaged(pages(client).sessions(id, q));
   return (
     <section>
       <div className="page-head">

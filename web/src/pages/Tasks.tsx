@@ -41,7 +41,7 @@ export function TasksPage() {
   };
   const [search, setSearch] = useState("");
   const q = useSettled(search.trim());
-  const tasks = usePaged(keys.tasks({ ...filter, q: q || undefined }), pages(client).tasks({ ...filter, q: q || undefined }));
+  const tasks = usePaged(pages(client).tasks({ ...filter, q: q || undefined }));
   const codebases = useQuery(queries(client).codebases());
   const workers = useQuery(queries(client).workers());
   const cancel = useMutation({

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import postgres from "postgres";
 import { apiKey, type Cluster, providerKey, type StreamEvent, startCluster, workerToken } from "../support/cluster.js";
 import { needs } from "../support/skip.js";
 
@@ -200,6 +201,26 @@ describe(
       assert.equal(done.status, "cancelled");
       const stream = await untilComplete(done.id);
       assert.equal(stream.at(-1)!.data.status, "cancelled");
+    });
+
+    test("a worker the server forgot (its row gone, as after a move to a new database) registers again on its next heartbeat", {
+      timeout: 60_000,
+    }, async () => {
+      const db = postgres(c.databaseUrl, { max: 1, onnotice: () => {} });
+      try {
+        await db`delete from workers where name = 'worker-a'`;
+      } finally {
+        await db.end();
+      }
+      const names = async () => ((await c.api("GET", "/v1/opencode/workers")).body as { name: string }[]).map((w) => w.name);
+      assert.ok(!(await names()).includes("worker-a"), "the server no longer knows worker-a");
+      // Its heartbeat (every 5 s) is answered 404, and the worker registers again, with its codebases.
+      await c.online(["worker-a"]);
+      const list = (await c.api("GET", "/v1/opencode/workers")).body as { name: string; codebases: { name: string }[] }[];
+      assert.deepEqual(
+        list.find((w) => w.name === "worker-a")?.codebases.map((cb) => cb.name),
+        ["app1"],
+      );
     });
 
     test("worker calls need the worker token", async () => {

@@ -32,6 +32,8 @@ export interface Cluster {
   dir: string;
   codebaseId: string;
   server: ServerProcess;
+  /** The server's database (a Postgres database of the cluster's own). */
+  databaseUrl: string;
   workers: Map<string, WorkerProcess>;
   // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON
   api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
@@ -95,6 +97,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     dir,
     codebaseId: "",
     server: await startServerProcess(port, serverEnv),
+    databaseUrl: database.url,
     workers,
     async api(method, path, body, token = apiKey) {
       const res = await fetch(`${cluster.server.url}${path}`, {

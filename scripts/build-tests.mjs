@@ -1,8 +1,8 @@
 // Compiles the test files for run-tests.mjs: each one bundled with the sources it imports (packages stay imports),
 // with esbuild, into .tmp/test-build/<its place in the run>/ at the same relative path (node --test sorts the files
-// it is given by path, so the numbered folder is what makes it start them in the order run-tests.mjs chose). A test process then starts on plain Node instead
-// of resolving and loading a thousand modules through tsx's loader thread: the same code, about a second of CPU
-// less per file (the suite starts ~50 of them). Source maps keep stack traces pointing at the .ts files.
+// it is given by path, so the numbered folder is what makes it start them in the order run-tests.mjs chose). A test
+// process then starts on plain Node instead of resolving and loading a thousand modules through tsx's loader thread:
+// the same code, about a second of CPU less per file (the suite starts ~50 of them). Source maps keep stack traces pointing at the .ts files.
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";

@@ -8,6 +8,9 @@ import "@hono/zod-openapi";
 import { z } from "zod";
 import { AbsolutePath, AgentName, ModelId } from "./fields.js";
 
+/** How long the provider may keep failing (OpenCode retrying) before the run fails, unless the codebase says otherwise. */
+export const defaultMaxRetrySeconds = 120;
+
 export const AgentConfig = z
   .object({
     default_model: ModelId.optional(),
@@ -20,7 +23,9 @@ export const AgentConfig = z
       .min(1)
       .max(86_400)
       .optional()
-      .openapi({ description: "How long a run may wait on a failing model provider (OpenCode retrying) before it fails; default 120" }),
+      .openapi({
+        description: `How long a run may wait on a failing model provider (OpenCode retrying) before it fails; default ${defaultMaxRetrySeconds}`,
+      }),
     working_directory: AbsolutePath.optional(),
     max_cost_usd: z
       .number()

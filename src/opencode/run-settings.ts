@@ -3,7 +3,7 @@
  * place triggers and task attempts (on the server or a worker) take them from.
  */
 import type { Config } from "../config.js";
-import type { AgentConfig } from "../contracts/agent-config.js";
+import { type AgentConfig, defaultMaxRetrySeconds } from "../contracts/agent-config.js";
 import type { RunSpec } from "./runner.js";
 
 /** What one run may cost: the codebase's `max_cost_usd`, capped by the server-wide CODETETHER_MAX_COST_PER_RUN_USD. */
@@ -14,8 +14,6 @@ export function runBudgetUsd(agentConfig: AgentConfig, config: Pick<Config, "max
 
 /** How long a permission request waits for an answer before it is rejected, unless the codebase says otherwise. */
 const defaultPermissionTimeoutSeconds = 300;
-/** How long the provider may keep failing (OpenCode retrying) before the run fails, unless the codebase says otherwise. */
-const defaultMaxRetrySeconds = 120;
 
 /**
  * The run's approval, time, step, retry and cost limits. `server` caps the budget

@@ -2,7 +2,8 @@
  * Start-up and idle memory of the command lines, as a user runs them (`bin/`, the
  * compiled dist/): `codetether --version`, `codetether-worker --help`, and
  * `codetether serve` until GET /health answers, on Postgres and on the embedded
- * database with existing data, then its resident memory once idle.
+ * database with existing data, then its resident memory once idle; and the first start on a new data directory
+ * (the seed written, the migrations run), with its peak and idle memory.
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -26,10 +27,12 @@ function runToExit(bin: string, args: string[]): Promise<number> {
   });
 }
 
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+/** A field of /proc/<pid>/status in MB: VmRSS (resident now) or VmHWM (the most it was). */
+const statusMb = (pid: number, field: "VmRSS" | "VmHWM") =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 
 /** Starts `codetether serve`, times until /health answers 200, reads its RSS after `idleMs`, stops it. */
-async function serveOnce(env: NodeJS.ProcessEnv, idleMs: number): Promise<{ healthMs: number; rssMb: number }> {
+async function serveOnce(env: NodeJS.ProcessEnv, idleMs: number): Promise<{ healthMs: number; rssMb: number; peakMb: number }> {
   const port = await freePort();
   const start = performance.now();
   const child = spawn(process.execPath, [path.join(repoRoot, "bin/codetether.mjs"), "serve", "--port", String(port)], {
@@ -49,7 +52,7 @@ async function serveOnce(env: NodeJS.ProcessEnv, idleMs: number): Promise<{ heal
     }
     const healthMs = performance.now() - start;
     await new Promise((r) => setTimeout(r, idleMs));
-    return { healthMs, rssMb: rssMb(child.pid!) };
+    return { healthMs, rssMb: statusMb(child.pid!, "VmRSS"), peakMb: statusMb(child.pid!, "VmHWM") };
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
@@ -78,6 +81,11 @@ export async function benchStartup(databaseUrl: string | undefined, runs = 7): P
     for (let i = 0; i < runs; i++) embedded.push(await serveOnce({ DATABASE_URL: "", CODETETHER_DATA_DIR: dataDir }, i === 0 ? 3000 : 0));
     out["codetether serve → /health, embedded PGlite with existing data"] = ms(embedded.map((r) => r.healthMs));
     out["codetether serve idle RSS, embedded PGlite"] = `${embedded[0]!.rssMb.toFixed(0)} MB`;
+    const firsts = [];
+    for (let i = 0; i < runs; i++) firsts.push(await serveOnce({ DATABASE_URL: "", CODETETHER_DATA_DIR: path.join(dataDir, `new-${i}`) }, 3000));
+    out["codetether serve → /health, embedded PGlite, first start on a new directory"] = ms(firsts.map((r) => r.healthMs));
+    const mb = (values: number[]) => `median ${summary(values).median.toFixed(0)} MB`;
+    out["… its peak RSS, and RSS 3 s after /health"] = `${mb(firsts.map((r) => r.peakMb))}; ${mb(firsts.map((r) => r.rssMb))}`;
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Compiles the server and worker (src/ -> dist/) with esbuild, as part of `npm ci` and before the tests: the
-// command lines run this JavaScript, not the TypeScript through a loader. Dependencies stay external, except
+// command lines run this JavaScript, not the TypeScript through a loader. It also makes the embedded database's seed
+// (src/db/seed.ts), once per PGlite version: it is kept across builds, as making it costs initdb's 5 s of CPU. Dependencies stay external, except
 // postgres.js, which is bundled so the fix in patches/ (applied to node_modules by patch-package) ships with
 // dist/ to installs that never run patch-package. Where esbuild is not installed (an install of the packed
 // package), the shipped dist/ is used.
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 if (!existsSync(path.join(root, "src", "cli", "codetether.ts"))) process.exit(0); // a packed install: dist/ is shipped
@@ -19,10 +20,14 @@ try {
 }
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const external = Object.keys(pkg.dependencies ?? {}).filter((name) => name !== "postgres");
-rmSync(path.join(root, "dist"), { recursive: true, force: true });
+const dist = path.join(root, "dist");
+const seeds = "pglite-seed";
+for (const entry of existsSync(dist) ? readdirSync(dist) : []) {
+  if (entry !== seeds) rmSync(path.join(dist, entry), { recursive: true, force: true });
+}
 await esbuild.build({
   absWorkingDir: root,
-  entryPoints: { "cli/codetether": "src/cli/codetether.ts", "cli/worker": "src/cli/worker.ts" },
+  entryPoints: { "cli/codetether": "src/cli/codetether.ts", "cli/worker": "src/cli/worker.ts", "db/seed": "src/db/seed.ts" },
   outdir: "dist",
   bundle: true,
   splitting: true,
@@ -36,3 +41,12 @@ await esbuild.build({
   chunkNames: "chunks/[name]-[hash]",
   logLevel: "warning",
 });
+
+const { makeSeed, seedFile } = await import(pathToFileURL(path.join(dist, "db", "seed.js")).href);
+const seed = seedFile();
+if (!existsSync(seed)) {
+  // Seeds of other PGlite versions are never read again.
+  rmSync(path.join(dist, seeds), { recursive: true, force: true });
+  await makeSeed();
+  console.log(`server: made the embedded database's seed, ${path.relative(root, seed)}`);
+}

@@ -2,7 +2,6 @@
  * One `createDb()` for both drivers: postgres.js when a URL is given, embedded
  * PGlite otherwise. Both run the same drizzle/ migrations at start-up.
  */
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
@@ -17,6 +16,7 @@ import { packagePath } from "../package-root.js";
 import { DatabaseCircuit } from "./circuit.js";
 import { acquireDataDirLock } from "./lock.js";
 import * as schema from "./schema.js";
+import { needsSeed, plantSeed, readSeed, seedFile } from "./seed.js";
 
 export type Schema = typeof schema;
 /** The drizzle database both drivers share; transactions (`tx`) have the same shape. */
@@ -24,8 +24,14 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
 export type DbOptions =
   | { driver: "postgres"; url: string; maxConnections?: number }
-  /** `loadDataDir`: start an in-memory database from a dump of another (tests start from a migrated template). */
-  | { driver: "pglite"; dataDir: string | null /* null = in memory */; loadDataDir?: Blob };
+  | {
+      driver: "pglite";
+      dataDir: string | null /* null = in memory */;
+      /** Start an in-memory database from a dump of another (tests start from a migrated template). */
+      loadDataDir?: Blob;
+      /** The seed a new database starts from (src/db/seed.ts), the build's by default; where there is none, initdb. */
+      seed?: string;
+    };
 
 /** Wakes a listener when another connection (or process) says a channel changed. */
 export type Unlisten = () => Promise<void>;
@@ -49,7 +55,7 @@ const migrationsFolder = packagePath("drizzle");
 
 /** Opens the database, applies migrations, and returns it with its close function. */
 export async function createDb(options: DbOptions): Promise<Database> {
-  return options.driver === "postgres" ? openPostgres(options.url, options.maxConnections) : openPglite(options.dataDir, options.loadDataDir);
+  return options.driver === "postgres" ? openPostgres(options.url, options.maxConnections) : openPglite(options);
 }
 
 /** Picks the driver from the environment: `DATABASE_URL` or the embedded data dir. */
@@ -151,7 +157,7 @@ const migrationLockKey = 7_301_964_112;
  */
 const embeddedSettings = ["shared_buffers = 16MB", "work_mem = 4MB", "maintenance_work_mem = 16MB", "wal_buffers = 1MB"];
 
-async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<Database> {
+async function openPglite({ dataDir, loadDataDir, seed = seedFile() }: Extract<DbOptions, { driver: "pglite" }>): Promise<Database> {
   let release: (() => void) | undefined;
   if (dataDir) {
     await mkdir(dataDir, { recursive: true });
@@ -159,17 +165,19 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
     release = acquireDataDirLock(dataDir);
   }
   try {
-    const open = async () => {
-      const c = dataDir
-        ? new PGlite(dataDir, { postgresqlconf: embeddedSettings })
-        : new PGlite({ postgresqlconf: embeddedSettings, ...(loadDataDir ? { loadDataDir } : {}) });
+    const open = async (load?: Blob) => {
+      const c = new PGlite({ postgresqlconf: embeddedSettings, ...(dataDir ? { dataDir } : {}), ...(load ? { loadDataDir: load } : {}) });
       await c.waitReady;
       return c;
     };
-    const fresh = dataDir !== null && !existsSync(path.join(dataDir, "PG_VERSION"));
-    let client = await open();
+    // A new cluster comes from the given dump, else from the build's seed (src/db/seed.ts), else from initdb.
+    let initdb = false;
+    let load = loadDataDir;
+    if (dataDir === null) load ??= await readSeed(seed);
+    else if (needsSeed(dataDir)) initdb = !(await plantSeed(dataDir, seed));
+    let client = await open(load);
     await migratePglite(drizzlePglite(client), { migrationsFolder });
-    if (fresh) {
+    if (initdb) {
       // Creating the database (initdb) grows the WebAssembly heap by about half a gigabyte that
       // it never gives back; a new instance on the data it wrote starts small again.
       await client.close();

@@ -2,7 +2,7 @@
  * The server package as a user gets it: `npm pack`ed, installed from the tarball into
  * an empty directory with no repository around it, and run there: `npx codetether
  * serve` answers /health and serves the dashboard, `npx codetether-worker --help`
- * answers, and the tarball holds the compiled code, not the TypeScript sources.
+ * answers, and the tarball holds the compiled code (and the embedded database's seed), not the TypeScript sources.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -53,6 +53,12 @@ describe("codetether, packed and installed like a user's", { timeout: 900_000 },
     assert.ok(
       files.some((f) => f.startsWith("package/drizzle/") && f.endsWith(".sql")),
       "migrations",
+    );
+    // The embedded database's seed, for the PGlite the package depends on (src/db/seed.ts), and nothing half written.
+    const { dependencies } = JSON.parse(await readFile(path.join(repoRoot, "package.json"), "utf8"));
+    assert.deepEqual(
+      files.filter((f) => f.startsWith("package/dist/pglite-seed/")),
+      [`package/dist/pglite-seed/${dependencies["@electric-sql/pglite"]}.tar.gz`],
     );
     assert.deepEqual(
       files.filter((f) => f.startsWith("package/src/") || f.startsWith("package/test/") || f.endsWith(".ts")),

@@ -9,9 +9,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { chromium } from "playwright-core";
 import type { NewEvent } from "../src/contracts/events.js";
 import { startServer } from "../src/server.js";
+import { launchChromium } from "../test/support/chromium.js";
 import { pgliteDriver } from "../test/support/db.js";
 import { testConfig } from "../test/support/harness.js";
 import { summary } from "./stats.js";
@@ -53,10 +53,7 @@ export async function benchDashboard(): Promise<Record<string, string>> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ct-bench-web-"));
   const db = await pgliteDriver.create();
   const server = await startServer({ config: testConfig({ dataDir: tmp }), database: db.database });
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const browser = await launchChromium();
   try {
     const api = (p: string, body: unknown) =>
       fetch(`${server.url}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(

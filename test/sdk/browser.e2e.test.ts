@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -14,8 +13,9 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { build } from "esbuild";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
+import { chromiumMissing, launchChromium } from "../support/chromium.js";
 import { pgliteDriver } from "../support/db.js";
 import { buildSdk } from "../support/sdk-build.js";
 import { needs } from "../support/skip.js";
@@ -23,10 +23,7 @@ import type { PageRun } from "./browser-result.js";
 
 const exec = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const chromiumPath = "/usr/bin/chromium";
 const apiKey = "browser-test-key-0123456789";
-// .ci/run installs Chromium, and under CI a missing one fails the test; a developer machine without it skips, saying why.
-const skip = existsSync(chromiumPath) || process.env.CI ? false : `needs ${chromiumPath} (apt-get install chromium; .ci/run does)`;
 
 /**
  * Serves the test page and its script at `/` and `/app.js`, and passes everything
@@ -63,7 +60,7 @@ async function startSameOrigin(api: string, script: string): Promise<{ url: stri
 describe(
   "@codetether/sdk in Chromium",
   { timeout: 300_000 },
-  needs(skip, () => {
+  needs(chromiumMissing, () => {
     let live: AgentServer;
     let origin: Awaited<ReturnType<typeof startSameOrigin>>;
     let browser: Browser;
@@ -82,18 +79,7 @@ describe(
       });
       live = await startAgentServer(pgliteDriver, { apiKey });
       origin = await startSameOrigin(live.server.url, bundle.outputFiles[0]!.text);
-      browser = await chromium.launch({
-        executablePath: chromiumPath,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--no-first-run",
-        ],
-      });
+      browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();

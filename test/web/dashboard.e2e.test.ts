@@ -11,8 +11,9 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { type AgentServer, startAgentServer } from "../support/agent-server.js";
+import { chromiumMissing, launchChromium } from "../support/chromium.js";
 import { repoRoot } from "../support/cli.js";
 import { pgliteDriver } from "../support/db.js";
 import { testConfig } from "../support/harness.js";
@@ -20,17 +21,8 @@ import { needs } from "../support/skip.js";
 import { startReceiver } from "../support/webhooks.js";
 
 const exec = promisify(execFile);
-const chromiumPath = "/usr/bin/chromium";
-const skip = existsSync(chromiumPath) || process.env.CI ? false : `needs ${chromiumPath} (apt-get install chromium; .ci/run does)`;
 const shots = path.join(repoRoot, "test-artifacts", "dashboard");
 const timeout = 120_000;
-
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
-}
 
 /** A page that fails the test on any script error, at a given width. */
 async function open(browser: Browser, url: string, width = 1280): Promise<{ page: Page; errors: string[] }> {
@@ -46,7 +38,7 @@ const shot = (page: Page, name: string) => page.screenshot({ path: path.join(sho
 describe(
   "the web dashboard in Chromium",
   { timeout: 900_000 },
-  needs(skip, () => {
+  needs(chromiumMissing, () => {
     let s: AgentServer;
     let browser: Browser;
     before(async () => {
@@ -54,7 +46,7 @@ describe(
       await mkdir(shots, { recursive: true });
       // The webhook receiver of the Webhooks test lives on loopback, which webhooks may reach only when allowed.
       s = await startAgentServer(pgliteDriver, { config: { webhooks: { ...testConfig().webhooks, allowPrivate: ["127.0.0.1"] } } });
-      browser = await launch();
+      browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();
@@ -379,7 +371,7 @@ describe(
 describe(
   "the web dashboard with an API key",
   { timeout: 300_000 },
-  needs(skip, () => {
+  needs(chromiumMissing, () => {
     const key = "dashboard-key-0123456789";
     let s: AgentServer;
     let browser: Browser;
@@ -387,7 +379,7 @@ describe(
       await mkdir(shots, { recursive: true });
       // Only the key prompt is tried here: no agent runs, so no OpenCode is started for it.
       s = await startAgentServer(pgliteDriver, { apiKey: key, opencode: false });
-      browser = await launch();
+      browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();

@@ -7,6 +7,7 @@ import { createTRPCClient, httpBatchStreamLink, httpSubscriptionLink, splitLink,
 import type { EventSourceLike } from "@trpc/server/unstable-core-do-not-import";
 import { EventSource as FetchEventSource, type FetchLike } from "eventsource";
 import superjson from "superjson";
+import { RefusedKeyError } from "./errors.js";
 import { subscriptionIterator } from "./iterate.js";
 import { type AgentRun, agentRun, eventsOfRun, type RunResult, type WaitOptions } from "./runs.js";
 import type {
@@ -89,7 +90,7 @@ export interface CodeTetherClient {
 /**
  * A missing or wrong key is answered at the server's HTTP edge, before tRPC: 401 with
  * `{detail}`. Thrown here, that message reaches the caller (as the TRPCClientError's
- * message) instead of a stream parser's complaint about a body that is not tRPC's.
+ * message, its cause a RefusedKeyError) instead of a stream parser's complaint about a body that is not tRPC's.
  */
 async function rejectEdgeErrors(res: Response): Promise<Response> {
   if (res.status !== 401) return res;
@@ -98,7 +99,7 @@ async function rejectEdgeErrors(res: Response): Promise<Response> {
     .json()
     .catch(() => null);
   const detail = body && typeof body === "object" && "detail" in body ? body.detail : undefined;
-  if (typeof detail === "string") throw new Error(`${res.status}: ${detail}`);
+  if (typeof detail === "string") throw new RefusedKeyError(detail);
   return res;
 }
 

@@ -8,12 +8,14 @@
  * ```
  */
 
-// Errors a call can throw: `err instanceof TRPCClientError`, then `err.data?.code` (e.g. "NOT_FOUND").
+// Errors a call can throw: `err instanceof TRPCClientError`, then `err.data?.code` (e.g. "NOT_FOUND"); a refused key:
+// `isUnauthorized(err)`.
 export { isTRPCClientError, TRPCClientError } from "@trpc/client";
 export type { RunFilter } from "../../src/contracts/run-filter.js";
 export { runFilter } from "../../src/contracts/run-filter.js";
 export type { CodeTetherClient, CodeTetherClientOptions, EventsOptions } from "./client.js";
 export { createCodeTetherClient } from "./client.js";
+export { isUnauthorized, RefusedKeyError } from "./errors.js";
 export type { AgentRun, RunResult, WaitOptions } from "./runs.js";
 export type {
   AgentEvent,

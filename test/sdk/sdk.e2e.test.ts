@@ -221,6 +221,15 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     );
     assert.ok(denied instanceof sdk.TRPCClientError);
     assert.match(denied.message, /^401: Not authenticated/);
+    assert.ok(denied.cause instanceof sdk.RefusedKeyError);
+    assert.ok(sdk.isUnauthorized(denied), "a refused key tells itself apart, by type");
+    assert.ok(!sdk.isUnauthorized(conflict));
+    // A stream refused at the edge (the key in a header, as Node sends it) says the same.
+    const stream = await untilComplete(wrong.events(codebase.id)).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(sdk.isUnauthorized(stream), String(stream));
   });
 
   test("triggerAndWait and createTask: runs end with complete, and tasks run on the server", { timeout }, async () => {
@@ -306,5 +315,6 @@ describe("@codetether/sdk, packed and installed like a user's", { timeout: 900_0
     );
     assert.ok(sdk.isTRPCClientError(denied));
     assert.match(denied.message, /401/);
+    assert.ok(sdk.isUnauthorized(denied));
   });
 });

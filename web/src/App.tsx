@@ -4,11 +4,12 @@
  * lists refresh when the server says a codebase's stream moved (events.onActivity),
  * with a 10 s poll as a fallback.
  */
+import { isUnauthorized } from "@codetether/sdk";
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, Redirect, Route, Switch, useLocation } from "wouter";
 import { useCan } from "./can.ts";
-import { isUnauthorized, makeClient, saveKey, storedKey } from "./client.ts";
+import { makeClient, saveKey, storedKey } from "./client.ts";
 import { ClientContext, useClient } from "./context.tsx";
 import { AccessPage } from "./pages/Access.tsx";
 import { AllSessionsPage } from "./pages/AllSessions.tsx";

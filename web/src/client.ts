@@ -21,12 +21,6 @@ export function makeClient(apiKey: string | undefined): CodeTetherClient {
   return createCodeTetherClient({ url: window.location.origin, apiKey });
 }
 
-/** The server wants a key (none given, or a wrong one). */
-export function isUnauthorized(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : String(err);
-  return /\b401\b|UNAUTHORIZED|bearer token/i.test(message) || (isTRPCClientError(err) && err.data?.code === "UNAUTHORIZED");
-}
-
 /** A short, human message for an error from any call. */
 export function errorText(err: unknown): string {
   if (isTRPCClientError(err)) return err.message;

@@ -42,6 +42,10 @@ export function serverLogger(config: Config, env: NodeJS.ProcessEnv = process.en
 
 export async function startServer({ config, database, opencodeEnv, log = serverLogger(config) }: StartOptions): Promise<RunningServer> {
   const db = database ?? (await createDb(dbOptionsFromEnv(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}, config.dataDir)));
+  if (db.created) {
+    const how = db.created === "seed" ? "from the build's seed" : "by initdb (this build has no seed for the installed PGlite)";
+    log.info({ database: db.describe, created: db.created }, `created a new embedded database ${how}`);
+  }
   const services = await createServices({ database: db, config, opencodeEnv, log });
   const { ctx } = services;
   const app = createApp(ctx);

@@ -41,6 +41,8 @@ export interface Database {
   driver: "postgres" | "pglite";
   /** Human-readable description for logs, without credentials. */
   describe: string;
+  /** How a new embedded database was made at this start (the build's seed, or initdb); absent when it existed. */
+  created?: "seed" | "initdb";
   /** Sends a small hint on a channel (Postgres NOTIFY); listeners then read the data themselves. */
   notify(channel: string, payload: string): Promise<void>;
   listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
@@ -171,13 +173,13 @@ async function openPglite({ dataDir, loadDataDir, seed = seedFile() }: Extract<D
       return c;
     };
     // A new cluster comes from the given dump, else from the build's seed (src/db/seed.ts), else from initdb.
-    let initdb = false;
+    let created: Database["created"];
     let load = loadDataDir;
     if (dataDir === null) load ??= await readSeed(seed);
-    else if (needsSeed(dataDir)) initdb = !(await plantSeed(dataDir, seed));
+    else if (needsSeed(dataDir)) created = (await plantSeed(dataDir, seed)) ? "seed" : "initdb";
     let client = await open(load);
     await migratePglite(drizzlePglite(client), { migrationsFolder });
-    if (initdb) {
+    if (created === "initdb") {
       // Creating the database (initdb) grows the WebAssembly heap by about half a gigabyte that
       // it never gives back; a new instance on the data it wrote starts small again.
       await client.close();
@@ -189,6 +191,7 @@ async function openPglite({ dataDir, loadDataDir, seed = seedFile() }: Extract<D
       circuit: null,
       driver: "pglite",
       describe: dataDir ? `embedded PGlite at ${dataDir}` : "embedded PGlite (in memory)",
+      ...(created ? { created } : {}),
       notify: async (channel, payload) => {
         await client.query("select pg_notify($1, $2)", [channel, payload]);
       },

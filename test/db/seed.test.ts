@@ -13,9 +13,10 @@ import { createDb, type DbOptions, rowsOf } from "../../src/db/client.js";
 import { seedFile } from "../../src/db/seed.js";
 
 /** The cluster's identity, which initdb draws at random: every database seeded from one dump has the seed's. */
-async function systemIdentifier(options: DbOptions): Promise<string> {
+async function systemIdentifier(options: DbOptions, created?: "seed" | "initdb"): Promise<string> {
   const database = await createDb(options);
   try {
+    if (created) assert.equal(database.created, created);
     const [row] = rowsOf<{ id: string }>(await database.db.execute(sql`select system_identifier::text as id from pg_control_system()`));
     return row!.id;
   } finally {
@@ -36,11 +37,13 @@ describe("the embedded database's seed", () => {
   test("a new data directory starts from it, migrated, and keeps what is written across starts", async () => {
     const dataDir = path.join(tmp, "new");
     const first = await createDb({ driver: "pglite", dataDir });
+    assert.equal(first.created, "seed");
     await first.db.execute(sql`insert into codebases (id, name, path) values ('cb-1', 'kept', '/srv/kept')`);
     await first.close();
     assert.equal(await systemIdentifier({ driver: "pglite", dataDir: path.join(tmp, "other") }), seeded, "a second new directory: the same seed");
 
     const again = await createDb({ driver: "pglite", dataDir });
+    assert.equal(again.created, undefined, "it existed");
     try {
       const [row] = rowsOf<{ name: string; id: string }>(
         await again.db.execute(sql`select name, (select system_identifier::text from pg_control_system()) as id from codebases`),
@@ -54,7 +57,7 @@ describe("the embedded database's seed", () => {
   });
 
   test("without a seed (none for this PGlite), initdb makes the database: a cluster of its own", async () => {
-    const own = await systemIdentifier({ driver: "pglite", dataDir: path.join(tmp, "initdb"), seed: path.join(tmp, "no-such-seed.tar.gz") });
+    const own = await systemIdentifier({ driver: "pglite", dataDir: path.join(tmp, "initdb"), seed: path.join(tmp, "no-such-seed.tar.gz") }, "initdb");
     assert.notEqual(own, seeded);
   });
 
@@ -66,7 +69,7 @@ describe("the embedded database's seed", () => {
     await writeFile(path.join(dataDir, "PG_VERSION"), "18\n");
     await writeFile(path.join(dataDir, "global", "pg_control"), "half");
     await truncate(path.join(dataDir, "global", "pg_control"), 2);
-    assert.equal(await systemIdentifier({ driver: "pglite", dataDir }), seeded);
+    assert.equal(await systemIdentifier({ driver: "pglite", dataDir }, "seed"), seeded);
     assert.ok(!existsSync(path.join(dataDir, ".codetether-seeding")));
   });
 });

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Compiles the server and worker (src/ -> dist/) with esbuild, as part of `npm ci` and before the tests: the
-// command lines run this JavaScript, not the TypeScript through a loader. It also makes the embedded database's seed
-// (src/db/seed.ts), once per PGlite version: it is kept across builds, as making it costs initdb's 5 s of CPU. Dependencies stay external, except
+// command lines run this JavaScript, not the TypeScript through a loader. Dependencies stay external, except
 // postgres.js, which is bundled so the fix in patches/ (applied to node_modules by patch-package) ships with
 // dist/ to installs that never run patch-package. Where esbuild is not installed (an install of the packed
-// package), the shipped dist/ is used.
+// package), the shipped dist/ is used. It also makes the embedded database's seed (src/db/seed.ts), once per PGlite
+// version: the seed is kept across builds, as making it costs initdb's 5 s of CPU.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";

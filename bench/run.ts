@@ -9,6 +9,7 @@ import { benchBridge } from "./bridge.js";
 import { benchDashboard } from "./dashboard.js";
 import { benchEventStream } from "./event-stream.js";
 import { benchFanout, benchUploadRoundTrip, type FanoutResult, type TargetOptions } from "./fanout.js";
+import { benchGitLaunch } from "./git-launch.js";
 import { benchClaimLatency, benchDeepClaim, benchFailover, benchQueueThroughput } from "./queue.js";
 import { benchStatementCpu, type StatementCpu } from "./queue-statements.js";
 import { benchStartup } from "./startup.js";
@@ -153,6 +154,10 @@ if (!only || only === "queue") {
 
 if (!only || only === "worktrees") {
   for (const [k, v] of Object.entries(await benchWorktrees())) rows.push([k, v]);
+}
+
+if (!only || only === "git") {
+  for (const [k, v] of Object.entries(await benchGitLaunch())) rows.push([k, v]);
 }
 
 if ((!only || only === "usage") && url) {

@@ -27,7 +27,13 @@ for (const entry of existsSync(dist) ? readdirSync(dist) : []) {
 }
 await esbuild.build({
   absWorkingDir: root,
-  entryPoints: { "cli/codetether": "src/cli/codetether.ts", "cli/worker": "src/cli/worker.ts", "db/seed": "src/db/seed.ts" },
+  entryPoints: {
+    "cli/codetether": "src/cli/codetether.ts",
+    "cli/worker": "src/cli/worker.ts",
+    "db/seed": "src/db/seed.ts",
+    // Started as a process of its own by src/git/launcher.ts.
+    "git/launcher-child": "src/git/launcher-child.ts",
+  },
   outdir: "dist",
   bundle: true,
   splitting: true,

@@ -3,7 +3,8 @@
  * environment that can neither prompt for credentials nor take optional locks in
  * a repository we only read. Everything CodeTether does with git goes through here.
  */
-import { spawn } from "node:child_process";
+import type { CommandResult } from "./command.js";
+import { launch } from "./launcher.js";
 
 export class GitError extends Error {
   constructor(
@@ -65,47 +66,20 @@ function gitEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
 }
 
 /** Runs `git -C cwd ...args`; rejects with a GitError unless it exits 0 (or with one of `okCodes`). */
-export function git(args: readonly string[], options: GitOptions): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("git", ["-C", options.cwd, ...args], { env: gitEnv(options.env), stdio: ["pipe", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let truncated = false;
-    let stderr = "";
-    const timer = setTimeout(() => {
-      stderr += `\n(timed out after ${options.timeoutMs ?? 60_000} ms)`;
-      child.kill("SIGKILL");
-    }, options.timeoutMs ?? 60_000);
-    child.stdout.on("data", (chunk: Buffer) => {
-      if (truncated) return;
-      const max = options.maxBytes;
-      if (max !== undefined && bytes + chunk.length > max) {
-        chunks.push(chunk.subarray(0, max - bytes));
-        bytes = max;
-        truncated = true;
-        child.kill("SIGKILL");
-        return;
-      }
-      chunks.push(chunk);
-      bytes += chunk.length;
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString("utf8")).slice(-8000);
-    });
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(new GitError(args, null, (err as NodeJS.ErrnoException).code === "ENOENT" ? "git is not installed (not on PATH)" : err.message));
-    });
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      const stdout = Buffer.concat(chunks);
-      if (truncated) return resolve({ stdout, exitCode: code ?? 0, truncated });
-      if (code === 0 || (code !== null && options.okCodes?.includes(code))) return resolve({ stdout, exitCode: code, truncated });
-      reject(new GitError(args, code, stderr));
-    });
-    child.stdin.on("error", () => {}); // git may exit before reading all of its input
-    child.stdin.end(options.input ?? "");
-  });
+export async function git(args: readonly string[], options: GitOptions): Promise<GitResult> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const { stdout, exitCode, truncated, stderr, startError } = await launch({
+    file: "git",
+    args: ["-C", options.cwd, ...args],
+    env: gitEnv(options.env),
+    input: options.input,
+    timeoutMs,
+    maxBytes: options.maxBytes,
+  }).catch((err: Error): CommandResult => ({ stdout: Buffer.alloc(0), stderr: "", exitCode: null, truncated: false, startError: { message: err.message } }));
+  if (startError) throw new GitError(args, null, startError.code === "ENOENT" ? "git is not installed (not on PATH)" : startError.message);
+  if (truncated) return { stdout, exitCode: exitCode ?? 0, truncated };
+  if (exitCode === 0 || (exitCode !== null && options.okCodes?.includes(exitCode))) return { stdout, exitCode, truncated };
+  throw new GitError(args, exitCode, stderr);
 }
 
 /** Standard output as text, without the trailing newline. */

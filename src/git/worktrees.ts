@@ -4,11 +4,11 @@
  * one is ready, removed and pruned safely, and recovered after a crash so nothing
  * a killed process left behind blocks the next run.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { git, gitText, RepositoryLocks } from "./git.js";
+import { launch } from "./launcher.js";
 import { branchExists } from "./repo.js";
 
 export interface WorktreeRef {
@@ -304,11 +304,8 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Bytes a directory takes on disk (`du`), or null when it cannot be measured. */
-export function diskBytes(dir: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    execFile("du", ["-sk", dir], { timeout: 60_000 }, (err, stdout) => {
-      const kib = Number(stdout.split(/\s/)[0]);
-      resolve(err || !Number.isFinite(kib) ? null : kib * 1024);
-    });
-  });
+export async function diskBytes(dir: string): Promise<number | null> {
+  const du = await launch({ file: "du", args: ["-sk", dir], timeoutMs: 60_000 }).catch(() => null);
+  const kib = Number(du?.stdout.toString("utf8").split(/\s/)[0]);
+  return du?.exitCode === 0 && Number.isFinite(kib) ? kib * 1024 : null;
 }

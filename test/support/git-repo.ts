@@ -1,11 +1,8 @@
 /** Real git repositories for tests: made in a temporary directory, with a commit to start from. */
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
-
-const exec = promisify(execFile);
+import { launch } from "../../src/git/launcher.js";
 
 export interface TestRepo {
   dir: string;
@@ -17,13 +14,16 @@ export interface TestRepo {
   commit(message: string): Promise<string>;
 }
 
-/** Runs git with a fixed identity, so commits work on a machine without a git configuration. */
+/**
+ * Runs git with a fixed identity, so commits work on a machine without a git configuration. It starts from the
+ * launcher's helper process, as the server's git does: a test process holding PGlite pays tens of milliseconds of CPU
+ * for each fork of its own (see src/git/launcher.ts).
+ */
 export async function runGit(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await exec("git", ["-c", "user.email=test@codetether.local", "-c", "user.name=test", "-c", "init.defaultBranch=main", ...args], {
-    cwd,
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  return stdout;
+  const argv = ["-C", cwd, "-c", "user.email=test@codetether.local", "-c", "user.name=test", "-c", "init.defaultBranch=main", ...args];
+  const ran = await launch({ file: "git", args: argv, env: process.env, timeoutMs: 120_000 });
+  if (ran.exitCode !== 0) throw new Error(`git ${args.join(" ")} in ${cwd}: ${ran.startError?.message ?? `exit ${ran.exitCode}`}\n${ran.stderr}`);
+  return ran.stdout.toString("utf8");
 }
 
 export async function createRepo(parent: string, name: string, files: Record<string, string | Buffer> = { "README.md": `# ${name}\n` }): Promise<TestRepo> {

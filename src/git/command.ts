@@ -1,0 +1,70 @@
+/**
+ * Running one command to its end and keeping what it printed: standard output up to a cap (past it the command is
+ * stopped), the tail of standard error, a timeout. The launcher's helper process runs commands with it, and this
+ * process does when the helper cannot be used (see launcher.ts).
+ */
+import { spawn } from "node:child_process";
+
+export interface CommandRequest {
+  file: string;
+  args: readonly string[];
+  /** The whole environment the command gets. */
+  env?: NodeJS.ProcessEnv;
+  /** Written to its standard input. */
+  input?: Uint8Array | string;
+  timeoutMs: number;
+  /** Keep at most this many bytes of standard output; past it the command is stopped and `truncated` is set. */
+  maxBytes?: number;
+}
+
+export interface CommandResult {
+  stdout: Buffer;
+  /** The last 8,000 characters, and a line saying so when the timeout stopped it. */
+  stderr: string;
+  /** Null when a signal ended it (the timeout, the cap) or it never started. */
+  exitCode: number | null;
+  truncated: boolean;
+  /** It could not be started at all (`ENOENT`: not on PATH). */
+  startError?: { code?: string; message: string };
+}
+
+/** `stop` kills the command (SIGKILL) when it aborts. */
+export function runCommand(request: CommandRequest, stop?: AbortSignal): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = spawn(request.file, request.args, { env: request.env, stdio: ["pipe", "pipe", "pipe"], signal: stop, killSignal: "SIGKILL" });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let truncated = false;
+    let stderr = "";
+    const timer = setTimeout(() => {
+      stderr += `\n(timed out after ${request.timeoutMs} ms)`;
+      child.kill("SIGKILL");
+    }, request.timeoutMs);
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (truncated) return;
+      const max = request.maxBytes;
+      if (max !== undefined && bytes + chunk.length > max) {
+        chunks.push(chunk.subarray(0, max - bytes));
+        bytes = max;
+        truncated = true;
+        child.kill("SIGKILL");
+        return;
+      }
+      chunks.push(chunk);
+      bytes += chunk.length;
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString("utf8")).slice(-8000);
+    });
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ stdout: Buffer.alloc(0), stderr, exitCode: null, truncated: false, startError: { code: err.code, message: err.message } });
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ stdout: Buffer.concat(chunks), stderr, exitCode: code, truncated });
+    });
+    child.stdin.on("error", () => {}); // the command may exit before reading all of its input
+    child.stdin.end(request.input ?? "");
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * Starts git (and du) from a small helper process rather than from this one.
+ *
+ * Why: Node starts a child with fork(), which copies this process's page tables and marks its memory copy-on-write,
+ * so every page it writes afterwards faults once more. A server on the embedded database holds 300-700 MB (PGlite's
+ * memory): measured here, one spawn from such a process blocked the event loop for 24-29 ms and cost about 70 ms of
+ * CPU all told, against 5-7 ms from a process of 50 MB. A run calls git a few dozen times (its worktree, diffs,
+ * commits). The helper (launcher-child.ts) holds almost nothing, so its forks stay cheap; its answers come back over
+ * the IPC channel.
+ *
+ * It is started on first use, kept out of the event loop's count while idle (it never holds a process open), and
+ * started again on the next call if it exits; calls it had in hand then fail. Where its built file is missing (the
+ * sources run before a build), commands run from this process as before.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { packagePath } from "../package-root.js";
+import { type CommandRequest, type CommandResult, runCommand } from "./command.js";
+import type { LaunchAnswer, LaunchRequest } from "./launcher-child.js";
+
+const childFile = packagePath("dist", "git", "launcher-child.js");
+
+interface Pending {
+  resolve(result: CommandResult): void;
+  reject(err: Error): void;
+}
+
+class Launcher {
+  private child: ChildProcess | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  run(request: CommandRequest): Promise<CommandResult> {
+    const child = this.child ?? this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.holdOpen(child, true);
+      child.send({ ...request, id } satisfies LaunchRequest, (err) => {
+        if (err) this.settle(id, (p) => p.reject(new Error(`could not hand the command to the launcher process: ${err.message}`)));
+      });
+    });
+  }
+
+  private start(): ChildProcess {
+    const child = spawn(process.execPath, [childFile], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    this.child = child;
+    child.on("message", (answer: LaunchAnswer) => {
+      // The advanced serialization hands a Buffer back as a plain Uint8Array.
+      const { id, ...result } = answer;
+      this.settle(id, (p) => p.resolve({ ...result, stdout: Buffer.from(result.stdout.buffer, result.stdout.byteOffset, result.stdout.byteLength) }));
+    });
+    child.once("exit", (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      const lost = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of lost) p.reject(new Error(`the launcher process exited (${signal ?? `exit ${code}`}) while running the command`));
+    });
+    child.on("error", () => {}); // a failed start shows as its exit
+    this.holdOpen(child, false);
+    return child;
+  }
+
+  private settle(id: number, how: (p: Pending) => void): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    how(p);
+    if (this.pending.size === 0 && this.child) this.holdOpen(this.child, false);
+  }
+
+  /** While commands are in hand the helper keeps this process alive, as a child of its own would; idle, it does not. */
+  private holdOpen(child: ChildProcess, busy: boolean): void {
+    if (busy) {
+      child.ref();
+      child.channel?.ref();
+    } else {
+      child.unref();
+      child.channel?.unref();
+    }
+  }
+}
+
+let launcher: Launcher | null | undefined;
+
+/** Runs a command to its end from the launcher process (from this one where that is not built). */
+export function launch(request: CommandRequest): Promise<CommandResult> {
+  launcher ??= existsSync(childFile) ? new Launcher() : null;
+  return launcher ? launcher.run(request) : runCommand(request);
+}

@@ -153,6 +153,9 @@ for (const driver of testDrivers()) {
       const diff = await (await diffOf(run.sessionId)).json();
       assert.equal(diff.state, "removed");
       assert.equal(diff.path, null);
+      // A pool refill's `git worktree add` writes its admin files one by one, and `git branch --list` reads every
+      // worktree's: let it finish first (one run failed reading a half-made one's commondir).
+      await h.ctx.worktrees.poolReady();
       assert.ok((await runGit(repo.dir, "branch", "--list", diff.branch)).includes(diff.branch), "the branch stays");
       const applied = await change(run.sessionId, "apply", { mode: "uncommitted" });
       assert.equal(applied.status, 200, JSON.stringify(await applied.clone().json()));

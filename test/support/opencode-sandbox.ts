@@ -3,13 +3,10 @@
  * dir (so it never runs npm), the offline flags, and a provider pointing at the
  * fake model server. Codebases are git repositories with one commit, as OpenCode wants.
  */
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
-
-const exec = promisify(execFile);
+import { runGit } from "./git-repo.js";
 
 export interface OpencodeSandbox {
   root: string;
@@ -100,11 +97,10 @@ export async function createOpencodeSandbox(opts: { llmUrl: string }): Promise<O
       const dir = path.join(root, "code", name);
       await mkdir(dir, { recursive: true });
       for (const [file, content] of Object.entries(files)) await writeFile(path.join(dir, file), content);
-      const git = (...args: string[]) => exec("git", ["-c", "user.email=test@codetether.local", "-c", "user.name=test", ...args], { cwd: dir });
-      await git("init", "-q");
-      await git("add", "-A");
+      await runGit(dir, "init", "-q");
+      await runGit(dir, "add", "-A");
       // A distinct root commit per codebase: OpenCode names a project after its root commit.
-      await git("commit", "-qm", `init ${name} ${dir}`);
+      await runGit(dir, "commit", "-qm", `init ${name} ${dir}`);
       return dir;
     },
     cleanup: () => rm(root, { recursive: true, force: true }),

@@ -19,10 +19,13 @@ import { type CommandRequest, type CommandResult, runCommand } from "./command.j
 import type { LaunchAnswer, LaunchRequest } from "./launcher-child.js";
 
 const childFile = packagePath("dist", "git", "launcher-child.js");
+const answerSlackMs = 10_000;
 
 interface Pending {
   resolve(result: CommandResult): void;
   reject(err: Error): void;
+  /** The helper enforces the command's timeout; this one is for a helper that stopped answering at all. */
+  timer: NodeJS.Timeout;
 }
 
 class Launcher {
@@ -34,7 +37,14 @@ class Launcher {
     const child = this.child ?? this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // A helper that lets a command's timeout pass by this much is stuck: it is replaced at once (the next call starts
+      // another, even before this one's exit is seen).
+      const timer = setTimeout(() => {
+        this.settle(id, (p) => p.reject(new Error(`the launcher process did not answer within ${request.timeoutMs + answerSlackMs} ms`)));
+        this.lost(child, "the launcher process was stuck, and was replaced");
+        child.kill("SIGKILL");
+      }, request.timeoutMs + answerSlackMs);
+      this.pending.set(id, { resolve, reject, timer });
       this.holdOpen(child, true);
       child.send({ ...request, id } satisfies LaunchRequest, (err) => {
         if (err) this.settle(id, (p) => p.reject(new Error(`could not hand the command to the launcher process: ${err.message}`)));
@@ -50,21 +60,27 @@ class Launcher {
       const { id, ...result } = answer;
       this.settle(id, (p) => p.resolve({ ...result, stdout: Buffer.from(result.stdout.buffer, result.stdout.byteOffset, result.stdout.byteLength) }));
     });
-    child.once("exit", (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      const lost = [...this.pending.values()];
-      this.pending.clear();
-      for (const p of lost) p.reject(new Error(`the launcher process exited (${signal ?? `exit ${code}`}) while running the command`));
+    child.once("exit", (code, signal) => this.lost(child, `the launcher process exited (${signal ?? `exit ${code}`}) while running the command`));
+    // A helper that could not be started at all emits no exit (a live one's errors, a failed send, are answered where they happen).
+    child.on("error", (err) => {
+      if (child.pid === undefined) this.lost(child, `the launcher process could not start: ${err.message}`);
     });
-    child.on("error", () => {}); // a failed start shows as its exit
     this.holdOpen(child, false);
     return child;
+  }
+
+  /** The helper is gone: what it held fails, and the next call starts another. */
+  private lost(child: ChildProcess, why: string): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    for (const id of [...this.pending.keys()]) this.settle(id, (p) => p.reject(new Error(why)));
   }
 
   private settle(id: number, how: (p: Pending) => void): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
+    clearTimeout(p.timer);
     how(p);
     if (this.pending.size === 0 && this.child) this.holdOpen(this.child, false);
   }

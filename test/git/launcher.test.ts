@@ -79,6 +79,19 @@ describe("the launcher", { timeout: 60_000 }, () => {
     assert.ok(alive(next));
   });
 
+  test("a helper that stops answering fails the call once its timeout and 10 s have passed, and is replaced", async () => {
+    const stuck = await launcherPid();
+    process.kill(stuck, "SIGSTOP");
+    try {
+      await assert.rejects(launch({ file: "true", args: [], timeoutMs: 200 }), /did not answer within 10200 ms/);
+      await eventually(async () => (!alive(stuck) ? true : undefined), 10_000, "the stuck helper to be killed");
+    } finally {
+      kill(stuck);
+    }
+    const next = await launcherPid();
+    assert.notEqual(next, stuck);
+  });
+
   test("a helper goes when its parent is SIGKILLed, and stops the commands it was running", async () => {
     const dir = path.join(repoRoot, ".tmp", `launcher-user-${process.pid}`);
     await mkdir(dir, { recursive: true });

@@ -3,7 +3,7 @@
  * stopped), the tail of standard error, a timeout. The launcher's helper process runs commands with it, and this
  * process does when the helper cannot be used (see launcher.ts).
  */
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 
 export interface CommandRequest {
   file: string;
@@ -31,11 +31,20 @@ export interface CommandResult {
 /** `stop` kills the command (SIGKILL) when it aborts. */
 export function runCommand(request: CommandRequest, stop?: AbortSignal): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = spawn(request.file, request.args, { env: request.env, stdio: ["pipe", "pipe", "pipe"], signal: stop, killSignal: "SIGKILL" });
+    const notStarted = (err: NodeJS.ErrnoException, stderr = "") =>
+      resolve({ stdout: Buffer.alloc(0), stderr, exitCode: null, truncated: false, startError: { code: err.code, message: err.message } });
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(request.file, request.args, { env: request.env, stdio: ["pipe", "pipe", "pipe"], signal: stop, killSignal: "SIGKILL" });
+    } catch (err) {
+      // Some arguments are refused before a process exists (a NUL byte in one, a list too long): the same answer.
+      return notStarted(err as NodeJS.ErrnoException);
+    }
     const chunks: Buffer[] = [];
     let bytes = 0;
     let truncated = false;
     let stderr = "";
+    let exited: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       stderr += `\n(timed out after ${request.timeoutMs} ms)`;
       child.kill("SIGKILL");
@@ -57,11 +66,21 @@ export function runCommand(request: CommandRequest, stop?: AbortSignal): Promise
       stderr = (stderr + chunk.toString("utf8")).slice(-8000);
     });
     child.once("error", (err: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return; // a live one's error (a failed kill): its close still comes
       clearTimeout(timer);
-      resolve({ stdout: Buffer.alloc(0), stderr, exitCode: null, truncated: false, startError: { code: err.code, message: err.message } });
+      notStarted(err, stderr);
+    });
+    // Something the command started in the background (a hook's job) can hold its output open after it ended: give
+    // what is left a second, then stop waiting for it.
+    child.once("exit", () => {
+      exited = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, 1000);
     });
     child.once("close", (code) => {
       clearTimeout(timer);
+      clearTimeout(exited);
       resolve({ stdout: Buffer.concat(chunks), stderr, exitCode: code, truncated });
     });
     child.stdin.on("error", () => {}); // the command may exit before reading all of its input

@@ -4,6 +4,7 @@
  * fork() from here costs a few milliseconds whatever the parent holds. It exits when its parent goes (the channel
  * closes, also when the parent is SIGKILLed) and stops the commands still running then.
  */
+import { setMaxListeners } from "node:events";
 import { type CommandRequest, type CommandResult, runCommand } from "./command.js";
 
 export type LaunchRequest = CommandRequest & { id: number };
@@ -12,10 +13,14 @@ export type LaunchAnswer = CommandResult & { id: number };
 if (process.send) {
   const send = process.send.bind(process);
   const parentGone = new AbortController();
+  setMaxListeners(0, parentGone.signal); // one listener per command running
+
   process.on("message", (request: LaunchRequest) => {
-    void runCommand(request, parentGone.signal).then((result) => {
-      if (process.connected) send({ ...result, id: request.id } satisfies LaunchAnswer);
-    });
+    void runCommand(request, parentGone.signal)
+      .catch((err: Error): CommandResult => ({ stdout: Buffer.alloc(0), stderr: "", exitCode: null, truncated: false, startError: { message: err.message } }))
+      .then((result) => {
+        if (process.connected) send({ ...result, id: request.id } satisfies LaunchAnswer);
+      });
   });
   // What still runs was asked for by a parent that is gone: stop it, then end.
   process.on("disconnect", () => {

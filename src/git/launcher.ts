@@ -42,7 +42,6 @@ class Launcher {
       const timer = setTimeout(() => {
         this.settle(id, (p) => p.reject(new Error(`the launcher process did not answer within ${request.timeoutMs + answerSlackMs} ms`)));
         this.lost(child, "the launcher process was stuck, and was replaced");
-        child.kill("SIGKILL");
       }, request.timeoutMs + answerSlackMs);
       this.pending.set(id, { resolve, reject, timer });
       this.holdOpen(child, true);
@@ -53,12 +52,14 @@ class Launcher {
   }
 
   private start(): ChildProcess {
-    const child = spawn(process.execPath, [childFile], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    // A process group of its own, so that when it dies or is replaced, the commands it started go with it (lost()).
+    // Without NODE_OPTIONS: an inspector or an agent loaded there is meant for the server, not for it.
+    const { NODE_OPTIONS: _, ...env } = process.env;
+    const child = spawn(process.execPath, [childFile], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced", detached: true, env });
     this.child = child;
     child.on("message", (answer: LaunchAnswer) => {
-      // The advanced serialization hands a Buffer back as a plain Uint8Array.
       const { id, ...result } = answer;
-      this.settle(id, (p) => p.resolve({ ...result, stdout: Buffer.from(result.stdout.buffer, result.stdout.byteOffset, result.stdout.byteLength) }));
+      this.settle(id, (p) => p.resolve(result));
     });
     child.once("exit", (code, signal) => this.lost(child, `the launcher process exited (${signal ?? `exit ${code}`}) while running the command`));
     // A helper that could not be started at all emits no exit (a live one's errors, a failed send, are answered where they happen).
@@ -69,10 +70,17 @@ class Launcher {
     return child;
   }
 
-  /** The helper is gone: what it held fails, and the next call starts another. */
+  /** The helper is gone: what it held fails, what it started is stopped, and the next call starts another. */
   private lost(child: ChildProcess, why: string): void {
     if (this.child !== child) return;
     this.child = undefined;
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // nothing of its group is left
+      }
+    }
     for (const id of [...this.pending.keys()]) this.settle(id, (p) => p.reject(new Error(why)));
   }
 

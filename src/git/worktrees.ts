@@ -305,7 +305,7 @@ async function exists(p: string): Promise<boolean> {
 
 /** Bytes a directory takes on disk (`du`), or null when it cannot be measured. */
 export async function diskBytes(dir: string): Promise<number | null> {
-  const du = await launch({ file: "du", args: ["-sk", dir], timeoutMs: 60_000 }).catch(() => null);
+  const du = await launch({ file: "du", args: ["-sk", dir], env: process.env, timeoutMs: 60_000 }).catch(() => null);
   const kib = Number(du?.stdout.toString("utf8").split(/\s/)[0]);
   return du?.exitCode === 0 && Number.isFinite(kib) ? kib * 1024 : null;
 }

@@ -45,6 +45,8 @@ describe("codetether, packed and installed like a user's", { timeout: 900_000 },
       "package/bin/codetether.mjs",
       "package/dist/cli/codetether.js",
       "package/dist/cli/worker.js",
+      // git starts from it (src/git/launcher.ts); without it the server would fork git itself, at 50 ms a call.
+      "package/dist/git/launcher-child.js",
       "package/web/dist/index.html",
       "package/openapi/openapi.json",
     ]) {

@@ -71,12 +71,31 @@ describe("the launcher", { timeout: 60_000 }, () => {
       .trim()
       .split(" ")
       .map(Number) as [number, number];
-    leftovers.push(sleeper); // a SIGKILLed helper cannot stop it
+    leftovers.push(sleeper);
     process.kill(helper, "SIGKILL");
     await assert.rejects(held, /launcher process exited \(SIGKILL\)/);
+    // The command it started goes with it (its process group), so no git it ran holds a lock for nobody.
+    await eventually(async () => (!alive(sleeper) ? true : undefined), 10_000, "the dead helper's command to end");
     const next = await launcherPid();
     assert.notEqual(next, helper);
     assert.ok(alive(next));
+  });
+
+  test("a command refused before it starts is answered as not started, and the helper carries on", async () => {
+    const helper = await launcherPid();
+    const refused = await launch({ file: "git", args: ["a\0b"], timeoutMs: 10_000 });
+    assert.equal(refused.exitCode, null);
+    assert.equal(refused.startError?.code, "ERR_INVALID_ARG_VALUE");
+    assert.equal(await launcherPid(), helper);
+    await assert.rejects(git(["log", "a\0b"], { cwd: tmp.dir }), { name: "GitError" });
+  });
+
+  test("a command that leaves something running with its output open is answered a second after it exits", async () => {
+    const ran = await launch({ file: "sh", args: ["-c", "sleep 60 & echo $!"], timeoutMs: 30_000 });
+    const background = Number(ran.stdout.toString().trim());
+    leftovers.push(background);
+    assert.equal(ran.exitCode, 0);
+    assert.ok(alive(background), "the background job still holds the output");
   });
 
   test("a helper that stops answering fails the call once its timeout and 10 s have passed, and is replaced", async () => {

@@ -28,17 +28,20 @@ export interface CommandResult {
   startError?: { code?: string; message: string };
 }
 
+/** The result of a command that never ran: what stopped it is its `startError`. */
+export function notStarted(err: NodeJS.ErrnoException, stderr = ""): CommandResult {
+  return { stdout: Buffer.alloc(0), stderr, exitCode: null, truncated: false, startError: { code: err.code, message: err.message } };
+}
+
 /** `stop` kills the command (SIGKILL) when it aborts. */
 export function runCommand(request: CommandRequest, stop?: AbortSignal): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const notStarted = (err: NodeJS.ErrnoException, stderr = "") =>
-      resolve({ stdout: Buffer.alloc(0), stderr, exitCode: null, truncated: false, startError: { code: err.code, message: err.message } });
     let child: ChildProcessWithoutNullStreams;
     try {
       child = spawn(request.file, request.args, { env: request.env, stdio: ["pipe", "pipe", "pipe"], signal: stop, killSignal: "SIGKILL" });
     } catch (err) {
       // Some arguments are refused before a process exists (a NUL byte in one, a list too long): the same answer.
-      return notStarted(err as NodeJS.ErrnoException);
+      return resolve(notStarted(err as NodeJS.ErrnoException));
     }
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -68,7 +71,7 @@ export function runCommand(request: CommandRequest, stop?: AbortSignal): Promise
     child.once("error", (err: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return; // a live one's error (a failed kill): its close still comes
       clearTimeout(timer);
-      notStarted(err, stderr);
+      resolve(notStarted(err, stderr));
     });
     // Something the command started in the background (a hook's job) can hold its output open after it ended: give
     // what is left a second, then stop waiting for it.

@@ -3,7 +3,7 @@
  * environment that can neither prompt for credentials nor take optional locks in
  * a repository we only read. Everything CodeTether does with git goes through here.
  */
-import type { CommandResult } from "./command.js";
+import { notStarted } from "./command.js";
 import { launch } from "./launcher.js";
 
 export class GitError extends Error {
@@ -67,15 +67,14 @@ function gitEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
 
 /** Runs `git -C cwd ...args`; rejects with a GitError unless it exits 0 (or with one of `okCodes`). */
 export async function git(args: readonly string[], options: GitOptions): Promise<GitResult> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
   const { stdout, exitCode, truncated, stderr, startError } = await launch({
     file: "git",
     args: ["-C", options.cwd, ...args],
     env: gitEnv(options.env),
     input: options.input,
-    timeoutMs,
+    timeoutMs: options.timeoutMs ?? 60_000,
     maxBytes: options.maxBytes,
-  }).catch((err: Error): CommandResult => ({ stdout: Buffer.alloc(0), stderr: "", exitCode: null, truncated: false, startError: { message: err.message } }));
+  }).catch((err: Error) => notStarted(err)); // the helper was lost: a failure like any other
   if (startError) throw new GitError(args, null, startError.code === "ENOENT" ? "git is not installed (not on PATH)" : startError.message);
   if (truncated) return { stdout, exitCode: exitCode ?? 0, truncated };
   if (exitCode === 0 || (exitCode !== null && options.okCodes?.includes(exitCode))) return { stdout, exitCode, truncated };

@@ -5,7 +5,7 @@
  * closes, also when the parent is SIGKILLed) and stops the commands still running then.
  */
 import { setMaxListeners } from "node:events";
-import { type CommandRequest, type CommandResult, runCommand } from "./command.js";
+import { type CommandRequest, type CommandResult, notStarted, runCommand } from "./command.js";
 
 export type LaunchRequest = CommandRequest & { id: number };
 export type LaunchAnswer = CommandResult & { id: number };
@@ -17,7 +17,7 @@ if (process.send) {
 
   process.on("message", (request: LaunchRequest) => {
     void runCommand(request, parentGone.signal)
-      .catch((err: Error): CommandResult => ({ stdout: Buffer.alloc(0), stderr: "", exitCode: null, truncated: false, startError: { message: err.message } }))
+      .catch((err: Error) => notStarted(err))
       .then((result) => {
         if (process.connected) send({ ...result, id: request.id } satisfies LaunchAnswer);
       });

@@ -8,7 +8,7 @@
  * commits). The helper (launcher-child.ts) holds almost nothing, so its forks stay cheap; its answers come back over
  * the IPC channel.
  *
- * It is started on first use, kept out of the event loop's count while idle (it never holds a process open), and
+ * It is started on first use, kept out of the event loop's count while idle (then it never holds a process open), and
  * started again on the next call if it exits; calls it had in hand then fail. Where its built file is missing (the
  * sources run before a build), commands run from this process as before.
  */
